@@ -1,0 +1,190 @@
+"""The analyzer: input contract, per-node math and exact operation counts, as formulas and as numbers.
+
+    from toolkit.analysis import analyze
+    result = analyze(samples=16000)          # the built-in default model
+    result.totals("dense")["mul"]            # 26377986
+    result.to_json()                         # the JSON contract of `python -m toolkit analyze --json`
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+import sympy as sp
+from onnx import helper
+
+from toolkit.analysis.counts import Counts, total
+from toolkit.analysis.dims import Dim, pretty
+from toolkit.analysis.frames import Frames, find_frames
+from toolkit.analysis.ops.base import dtype_size
+from toolkit.analysis.propagate import NodeOutcome, Propagation, propagate
+from toolkit.errors import ToolkitError
+from toolkit.load import load_model
+
+CONVENTIONS = ("dense", "effective")
+MOVEMENT_OPS = {"Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather",
+                "Split", "Pad", "Identity", "Expand", "Tile", "Shape", "Size", "Constant", "ConstantOfShape",
+                "Dropout", "Where", "Range"}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    expr: sp.Expr  # valid when expr >= 0
+    why: str
+    text: str  # e.g. "samples >= 512"
+    symbol: sp.Symbol | None = None
+    bound: int | None = None  # symbol >= bound, when it reduces to that
+
+
+@dataclass
+class NodeReport:
+    index: int
+    name: str
+    op_type: str
+    output_shapes: list[tuple[Dim, ...] | None]
+    math: str
+    dense: Counts | None
+    effective: Counts | None
+    bytes_moved: Dim
+    problem: str | None
+
+    @property
+    def counted(self) -> bool:
+        return self.dense is not None
+
+
+def reduce_constraint(expr: sp.Expr, why: str) -> Constraint:
+    """Turn expr >= 0 into 'name >= bound' when it is linear in one dim, as it is for a sliding window."""
+    free = sorted(expr.free_symbols, key=str)
+    if len(free) == 1:
+        symbol = free[0]
+        poly = sp.Poly(expr, symbol) if expr.is_polynomial(symbol) else None
+        if poly is not None and poly.degree() == 1 and poly.LC() > 0:
+            bound = int(sp.ceiling(-poly.TC() / poly.LC()))
+            return Constraint(expr, why, f"{symbol} >= {bound}", symbol, bound)
+    return Constraint(expr, why, f"{pretty(expr)} >= 0")
+
+
+def node_report(outcome: NodeOutcome) -> NodeReport:
+    node = outcome.node
+    result = outcome.result
+    name = node.name or f"{node.op_type}_{outcome.index}"
+    if result is None:
+        return NodeReport(outcome.index, name, node.op_type, [None] * len(node.output), "", None, None,
+                          sp.Integer(0), outcome.problem)
+    moved = sum((t.numel * dtype_size(t.dtype) for t in result.outputs if t.shape is not None), sp.Integer(0)) \
+        if node.op_type in MOVEMENT_OPS else sp.Integer(0)
+    return NodeReport(outcome.index, name, node.op_type, [t.shape for t in result.outputs], result.math,
+                      result.dense, result.effective if result.effective is not None else result.dense,
+                      moved, None)
+
+
+@dataclass
+class Analysis:
+    """Formulas in the input dims plus their values at `dims`."""
+
+    model: onnx.ModelProto
+    propagation: Propagation
+    dims: dict[str, int]
+    nodes: list[NodeReport]
+    constraints: list[Constraint]
+    frames: Frames | None
+    sample_rate: int
+
+    @property
+    def bindings(self) -> dict[sp.Symbol, int]:
+        return {sym: self.dims[name] for name, sym in self.propagation.symbols.items()}
+
+    def value(self, expr: object) -> int:
+        evaluated = sp.sympify(expr).subs(self.bindings)
+        return int(evaluated)
+
+    def formula(self, convention: str) -> Counts:
+        return total(getattr(n, convention) for n in self.nodes if n.counted)
+
+    def totals(self, convention: str) -> dict[str, int]:
+        return self.formula(convention).subs(self.bindings).as_ints()
+
+    @property
+    def not_counted(self) -> list[NodeReport]:
+        return [n for n in self.nodes if not n.counted]
+
+    def smallest_input(self) -> dict[str, int]:
+        smallest = {name: 1 for name in self.propagation.symbols}
+        for c in self.constraints:
+            if c.symbol is not None:
+                smallest[str(c.symbol)] = max(smallest[str(c.symbol)], c.bound)
+        return smallest
+
+    def to_json(self) -> dict[str, object]:
+        from toolkit.analysis.report import analysis_json
+
+        return analysis_json(self)
+
+
+def tensor_contract(value_info: onnx.ValueInfoProto) -> dict[str, object]:
+    shape = value_info.type.tensor_type.shape
+    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in shape.dim]
+    return {"name": value_info.name, "dtype": helper.tensor_dtype_to_string(value_info.type.tensor_type.elem_type)
+            .removeprefix("TensorProto."), "shape": dims}
+
+
+def resolve_dims(propagation: Propagation, dims: Mapping[str, int] | None, batch: int | None,
+                 samples: int | None) -> dict[str, int]:
+    """Bind every symbolic input dim: --batch is the first dim of the first input, --samples its last."""
+    values = dict(dims or {})
+    first = propagation.inputs[0] if propagation.inputs else None
+    for flag, value, position in (("--batch", batch, 0), ("--samples", samples, -1)):
+        if value is None or first is None or not first.shape:
+            continue
+        dim = first.shape[position]
+        if dim.is_Integer:
+            if int(dim) != value:
+                raise ToolkitError(f"{flag} {value}: input '{first.name}' has a fixed size {int(dim)} there; "
+                                   f"drop {flag} or pass {flag} {int(dim)}")
+            continue
+        values.setdefault(str(dim), value)
+    for name, value in values.items():
+        if name not in propagation.symbols:
+            known = ", ".join(propagation.symbols) or "none"
+            raise ToolkitError(f"dim '{name}' is not an input dim of this model (its dims: {known})")
+        if not isinstance(value, int) or value < 1:
+            raise ToolkitError(f"dim '{name}' = {value} must be a whole number >= 1")
+    missing = [name for name in propagation.symbols if name not in values]
+    if missing:
+        raise ToolkitError(f"no value for input dim '{missing[0]}'; pass --dim {missing[0]}=N")
+    return values
+
+
+def check_constraints(constraints: list[Constraint], bindings: dict[sp.Symbol, int], dims: dict[str, int]) -> None:
+    for c in constraints:
+        if int(sp.sympify(c.expr).subs(bindings)) < 0:
+            given = ", ".join(f"{k}={v}" for k, v in dims.items())
+            fix = f"pass {c.symbol} >= {c.bound}" if c.symbol is not None else "change the input dims"
+            raise ToolkitError(f"input too small ({given}): {c.why}, which needs {c.text}; {fix}")
+
+
+def analyze(model: onnx.ModelProto | str | Path | None = None, *, batch: int | None = 1,
+            samples: int | None = 16000, dims: Mapping[str, int] | None = None,
+            sample_rate: int = 16000) -> Analysis:
+    """Analyze a model (default: the built-in mel graph) at the given input dims."""
+    if not isinstance(model, onnx.ModelProto):
+        model = load_model(model)
+    propagation = propagate(model)
+    bound = resolve_dims(propagation, dims, batch, samples)
+    nodes = [node_report(o) for o in propagation.nodes]
+    constraints = []
+    seen = set()
+    for outcome in propagation.nodes:
+        for expr, why in outcome.result.constraints if outcome.result else ():
+            constraint = reduce_constraint(sp.sympify(expr), why)
+            if constraint.text not in seen and constraint.expr.free_symbols:
+                seen.add(constraint.text)
+                constraints.append(constraint)
+    analysis = Analysis(model, propagation, bound, nodes, constraints, None, sample_rate)
+    check_constraints(constraints, analysis.bindings, bound)
+    analysis.frames = find_frames(analysis)
+    return analysis

@@ -1,0 +1,47 @@
+"""`python -m toolkit analyze [MODEL] [--batch B] [--samples N] [--dim NAME=N] [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+
+from toolkit.analysis import analyze
+from toolkit.analysis.report import print_analysis
+from toolkit.errors import ToolkitError
+
+
+def dim_assignment(text: str) -> tuple[str, int]:
+    name, _, value = text.partition("=")
+    try:
+        return name, int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not NAME=INTEGER") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", nargs="?", help="an .onnx file (default: the built-in openWakeWord-style mel graph)")
+    parser.add_argument("--batch", type=int, default=1, help="the first dim of the first input (default 1)")
+    parser.add_argument("--samples", type=int, default=16000,
+                        help="the last dim of the first input: audio samples (default 16000 = 1 s at 16 kHz)")
+    parser.add_argument("--dim", type=dim_assignment, action="append", default=[], metavar="NAME=N",
+                        help="bind any other symbolic input dim")
+    parser.add_argument("--sample-rate", type=int, default=16000, help="for per-second figures (default 16000)")
+    parser.add_argument("--json", action="store_true", help="print the JSON contract instead of tables")
+
+
+def run(args: argparse.Namespace) -> int:
+    for flag, value in (("--batch", args.batch), ("--samples", args.samples), ("--sample-rate", args.sample_rate)):
+        if value < 1:
+            raise ToolkitError(f"{flag} {value} must be at least 1")
+    result = analyze(args.model, batch=args.batch, samples=args.samples, dims=dict(args.dim),
+                     sample_rate=args.sample_rate)
+    data = result.to_json()
+    if args.json:
+        json.dump(data, sys.stdout, indent=2)
+        print()
+    else:
+        print_analysis(data, Console())
+    return 0

@@ -1,0 +1,69 @@
+"""Symbolic dims: sympy expressions over the input dims, printed the way people write them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import sympy as sp
+from sympy.printing.str import StrPrinter
+
+Dim = sp.Expr
+Shape = tuple[Dim, ...]
+
+
+def dim_symbol(name: str) -> sp.Symbol:
+    """An input dim: a positive integer unknown until the user binds it."""
+    return sp.Symbol(name, integer=True, positive=True)
+
+
+def floor_div(numerator: Dim, denominator: int) -> Dim:
+    return sp.floor(sp.sympify(numerator) / sp.Integer(denominator))
+
+
+def ceil_div(numerator: Dim, denominator: int) -> Dim:
+    return sp.ceiling(sp.sympify(numerator) / sp.Integer(denominator))
+
+
+def numel(shape: Sequence[Dim]) -> Dim:
+    return sp.Mul(*shape) if shape else sp.Integer(1)
+
+
+class _FormulaPrinter(StrPrinter):
+    """Prints floor((samples - 512)/160) rather than sympy's floor(samples/160 - 16/5)."""
+
+    def _quotient(self, argument: sp.Expr) -> str:
+        numerator, denominator = sp.fraction(sp.together(sp.expand(argument)))
+        if denominator == 1:
+            return self._print(numerator)
+        top = self._print(numerator)
+        return f"({top})/{self._print(denominator)}" if numerator.is_Add else f"{top}/{self._print(denominator)}"
+
+    def _print_floor(self, expr: sp.Expr) -> str:
+        return f"floor({self._quotient(expr.args[0])})"
+
+    def _print_ceiling(self, expr: sp.Expr) -> str:
+        return f"ceil({self._quotient(expr.args[0])})"
+
+
+_PRINTER = _FormulaPrinter()
+
+
+def pretty(expr: object) -> str:
+    """A formula as text, factored so that per-frame structure stays visible."""
+    expr = sp.sympify(expr)
+    if expr.is_Integer:
+        return str(int(expr))
+    return _PRINTER.doprint(sp.factor_terms(expr))
+
+
+def render_dim(dim: Dim) -> int | str:
+    """A dim for JSON: an int when known, else its formula."""
+    return int(dim) if dim.is_Integer else pretty(dim)
+
+
+def render_shape(shape: Iterable[Dim] | None) -> list[int | str] | None:
+    return None if shape is None else [render_dim(d) for d in shape]
+
+
+def is_known(dim: Dim) -> bool:
+    return sp.sympify(dim).is_Integer

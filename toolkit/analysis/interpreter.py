@@ -1,0 +1,1000 @@
+"""Counting interpreter: runs an ONNX graph with per-element Python loops and counts every scalar operation.
+
+It exists to check the analyzer's count formulas independently. No count here comes from a formula: each one is a
+counter bumped by the `_Tally` method that performs that very multiply, add, divide, compare or special function.
+Outputs must match onnxruntime, which shows the counted loops are the real computation and not a sketch of it.
+numpy only moves data (broadcast, transpose, pad, slice) and keeps shapes; it never does counted arithmetic.
+Use small shapes: every scalar operation is a Python call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import product
+from typing import Any, NamedTuple
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from toolkit.analysis.counts import Counts
+from toolkit.errors import ToolkitError
+
+Scalar = float | int
+
+
+class NodeTally(NamedTuple):
+    """Counts of one node as executed. `counted` is always True: an op without a cost rule raises instead."""
+
+    index: int
+    name: str
+    op_type: str
+    dense: Counts
+    effective: Counts
+    counted: bool
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    outputs: dict[str, np.ndarray]
+    nodes: list[NodeTally]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Counters: every counted operation of the interpreter goes through one of these methods.
+
+
+def _divide(a: Scalar, b: Scalar) -> Scalar:
+    """a / b with onnxruntime's results: truncation for integers, IEEE inf/nan for a float zero divisor."""
+    if isinstance(a, int) and isinstance(b, int):
+        quotient = abs(a) // abs(b)
+        return quotient if (a < 0) == (b < 0) else -quotient
+    return float(np.divide(a, b))
+
+
+class _Tally:
+    """Dense and effective counters of one node; `skip` means the effective convention drops that operation."""
+
+    def __init__(self) -> None:
+        self.dense: Counter[str] = Counter()
+        self.effective: Counter[str] = Counter()
+
+    def _count(self, kind: str, skip: bool) -> None:
+        self.dense[kind] += 1
+        if not skip:
+            self.effective[kind] += 1
+
+    def add(self, a: Scalar, b: Scalar, skip: bool = False) -> Scalar:
+        self._count("add", skip)
+        return a + b
+
+    def sub(self, a: Scalar, b: Scalar, skip: bool = False) -> Scalar:
+        self._count("add", skip)
+        return a - b
+
+    def mul(self, a: Scalar, b: Scalar, skip: bool = False) -> Scalar:
+        self._count("mul", skip)
+        return a * b
+
+    def div(self, a: Scalar, b: Scalar, skip: bool = False) -> Scalar:
+        self._count("div", skip)
+        return _divide(a, b)
+
+    def max(self, a: Scalar, b: Scalar, skip: bool = False) -> Scalar:
+        self._count("cmp", skip)
+        return b if b > a or math.isnan(b) else a
+
+    def min(self, a: Scalar, b: Scalar, skip: bool = False) -> Scalar:
+        self._count("cmp", skip)
+        return b if b < a or math.isnan(b) else a
+
+    def special(self, name: str, fn: Callable[..., Any], *args: Scalar) -> float:
+        self._count(name, False)
+        return float(fn(*args))
+
+    def counts(self) -> tuple[Counts, Counts]:
+        return Counts(dict(self.dense)), Counts(dict(self.effective))
+
+
+class _Dot:
+    """One output element of a sum of products (Conv, MatMul, Gemm): (terms - 1) adds, dense and effective.
+
+    A product with a constant factor exactly 0 is dropped from the effective count (mul and add); one with a
+    constant factor exactly 1 keeps its add but not its mul. The value always includes every term, as the graph.
+    """
+
+    __slots__ = ("kept", "tally", "terms", "value")
+
+    def __init__(self, tally: _Tally) -> None:
+        self.tally = tally
+        self.value: Scalar = 0
+        self.terms = 0
+        self.kept = 0
+
+    def product(self, a: Scalar, b: Scalar, a_const: bool, b_const: bool) -> None:
+        zero = (a_const and a == 0) or (b_const and b == 0)
+        one = (a_const and a == 1) or (b_const and b == 1)
+        self.term(self.tally.mul(a, b, skip=zero or one), dropped=zero)
+
+    def term(self, value: Scalar, dropped: bool = False) -> None:
+        if self.terms:
+            self.value = self.tally.add(self.value, value, skip=dropped or not self.kept)
+        else:
+            self.value = value
+        self.terms += 1
+        self.kept += not dropped
+
+
+def _fold(values: Sequence[Scalar], combine: Callable[[Scalar, Scalar], Scalar]) -> Scalar:
+    """Left fold from the first element: m values cost m - 1 operations."""
+    acc = values[0]
+    for v in values[1:]:
+        acc = combine(acc, v)
+    return acc
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scalar special functions with onnxruntime's IEEE results where Python's math raises.
+
+
+def _log(v: float) -> float:
+    return float(np.log(np.float64(v)))
+
+
+def _exp(v: float) -> float:
+    return float(np.exp(np.float64(v)))
+
+
+def _sqrt(v: float) -> float:
+    return float(np.sqrt(np.float64(v)))
+
+
+def _pow(a: Scalar, b: Scalar) -> Scalar:
+    if isinstance(a, int) and isinstance(b, int) and b >= 0:
+        return a**b
+    return float(np.power(np.float64(a), np.float64(b)))
+
+
+def _is_positive_int(v: Scalar) -> bool:
+    return v >= 1 and float(v).is_integer()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The node being executed.
+
+
+@dataclass
+class _Step:
+    node: onnx.NodeProto
+    inputs: list[np.ndarray | None]
+    const: list[bool]
+    opset: int
+    tally: _Tally
+
+    def __post_init__(self) -> None:
+        self.attrs = {a.name: helper.get_attribute_value(a) for a in self.node.attribute}
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        value = self.attrs.get(name, default)
+        return value.decode() if isinstance(value, bytes) else value
+
+    def input(self, i: int) -> np.ndarray | None:
+        return self.inputs[i] if i < len(self.inputs) else None
+
+    def is_const(self, i: int) -> bool:
+        return i < len(self.const) and self.const[i]
+
+    def ints(self, i: int, attr: str) -> list[int] | None:
+        """An int list given as input i (newer opsets) or as attribute `attr` (older ones); None if neither."""
+        tensor = self.input(i)
+        if tensor is not None:
+            return [int(v) for v in tensor.reshape(-1)]
+        value = self.attr(attr)
+        return None if value is None else list(value)
+
+    def fail(self, why: str) -> ToolkitError:
+        return ToolkitError(f"node '{self.node.name}' ({self.node.op_type}): {why}")
+
+
+def _pack(values: list[Scalar], shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
+    """Loop results back into a tensor of the op's output type."""
+    return np.array(values, dtype=np.float64 if dtype.kind == "f" else None).astype(dtype).reshape(shape)
+
+
+def _flat(x: np.ndarray, shape: Sequence[int]) -> list[Scalar]:
+    """x broadcast to `shape`, row-major, as Python scalars for the counted loops."""
+    return np.broadcast_to(x, shape).reshape(-1).tolist()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Elementwise ops.
+
+_UnaryFn = Callable[[_Tally, Scalar], Scalar]
+
+
+def _unary(fn: _UnaryFn) -> Callable[[_Step], list[np.ndarray]]:
+    def run(step: _Step) -> list[np.ndarray]:
+        x = step.inputs[0]
+        return [_pack([fn(step.tally, v) for v in x.reshape(-1).tolist()], x.shape, x.dtype)]
+
+    return run
+
+
+def _sigmoid(t: _Tally, v: Scalar) -> Scalar:
+    return t.div(1.0, t.add(1.0, t.special("exp", _exp, -v)))
+
+
+def _leaky_relu(alpha: float) -> _UnaryFn:
+    def fn(t: _Tally, v: Scalar) -> Scalar:
+        scaled = t.mul(alpha, v)
+        return t.max(v, scaled) if alpha <= 1 else t.min(v, scaled)
+
+    return fn
+
+
+def _special(name: str, fn: Callable[[float], float]) -> Callable[[_Step], list[np.ndarray]]:
+    return _unary(lambda t, v: t.special(name, fn, v))
+
+
+def _leaky_relu_op(step: _Step) -> list[np.ndarray]:
+    return _unary(_leaky_relu(float(step.attr("alpha", 0.01))))(step)
+
+
+_BinaryFn = Callable[[_Tally, Scalar, Scalar, bool, bool], Scalar]
+
+
+def _add(t: _Tally, a: Scalar, b: Scalar, ca: bool, cb: bool) -> Scalar:
+    return t.add(a, b, skip=(ca and a == 0) or (cb and b == 0))
+
+
+def _sub(t: _Tally, a: Scalar, b: Scalar, ca: bool, cb: bool) -> Scalar:
+    return t.sub(a, b, skip=cb and b == 0)
+
+
+def _mul(t: _Tally, a: Scalar, b: Scalar, ca: bool, cb: bool) -> Scalar:
+    return t.mul(a, b, skip=(ca and a in (0, 1)) or (cb and b in (0, 1)))
+
+
+def _div(t: _Tally, a: Scalar, b: Scalar, ca: bool, cb: bool) -> Scalar:
+    return t.div(a, b, skip=cb and b == 1)
+
+
+def _power(t: _Tally, a: Scalar, p: Scalar, ca: bool, cp: bool) -> Scalar:
+    """A constant positive integer exponent is repeated multiplication: p - 1 muls."""
+    if not (cp and _is_positive_int(p)):
+        return t.special("pow", _pow, a, p)
+    result = a
+    for _ in range(int(p) - 1):
+        result = t.mul(result, a)
+    return result
+
+
+def _max(t: _Tally, a: Scalar, b: Scalar, ca: bool, cb: bool) -> Scalar:
+    return t.max(a, b, skip=(ca and math.isinf(a)) or (cb and math.isinf(b)))
+
+
+def _min(t: _Tally, a: Scalar, b: Scalar, ca: bool, cb: bool) -> Scalar:
+    return t.min(a, b, skip=(ca and math.isinf(a)) or (cb and math.isinf(b)))
+
+
+def _variadic(fn: _BinaryFn, mean: bool = False) -> Callable[[_Step], list[np.ndarray]]:
+    """Broadcasting n-ary op as a left fold: the running value is constant while every folded input is."""
+
+    def run(step: _Step) -> list[np.ndarray]:
+        present = [(x, c) for x, c in zip(step.inputs, step.const, strict=True) if x is not None]
+        shape = np.broadcast_shapes(*(x.shape for x, _ in present))
+        columns = [_flat(x, shape) for x, _ in present]
+        flags = [c for _, c in present]
+        out = []
+        for row in zip(*columns, strict=True):
+            acc, acc_const = row[0], flags[0]
+            for v, v_const in zip(row[1:], flags[1:], strict=True):
+                acc = fn(step.tally, acc, v, acc_const, v_const)
+                acc_const = acc_const and v_const
+            out.append(step.tally.div(acc, len(row)) if mean else acc)
+        return [_pack(out, shape, present[0][0].dtype)]
+
+    return run
+
+
+def _relu(t: _Tally, v: Scalar) -> Scalar:
+    return t.max(v, 0)
+
+
+def _clip(step: _Step) -> list[np.ndarray]:
+    """One compare per bound given; a constant infinite bound is skipped by the effective count."""
+    if step.opset < 11:
+        bounds = [(step.attr(name), True) for name in ("min", "max")]
+    else:
+        bounds = [(None if step.input(i) is None else step.inputs[i].item(), step.is_const(i)) for i in (1, 2)]
+    (low, low_const), (high, high_const) = bounds
+    t = step.tally
+
+    def clip(_: _Tally, v: Scalar) -> Scalar:
+        if low is not None:
+            v = t.max(v, low, skip=low_const and math.isinf(low))
+        if high is not None:
+            v = t.min(v, high, skip=high_const and math.isinf(high))
+        return v
+
+    return _unary(clip)(step)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sliding windows: Conv, ConvTranspose and the pools.
+
+_PAD = -1  # a tap on a declared pad
+_OUTSIDE = -2  # a tap beyond the pads (ceil_mode's last window)
+
+
+@dataclass(frozen=True)
+class _Window:
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
+    begins: tuple[int, ...]
+    ends: tuple[int, ...]
+    out: tuple[int, ...]
+
+
+def _window(step: _Step, spatial: Sequence[int], kernel: Sequence[int], ceil_mode: bool = False) -> _Window:
+    """Output size and pads per the ONNX spec: explicit pads, SAME_UPPER/SAME_LOWER or VALID."""
+    rank = len(kernel)
+    strides = tuple(step.attr("strides") or (1,) * rank)
+    dilations = tuple(step.attr("dilations") or (1,) * rank)
+    auto_pad = step.attr("auto_pad", "NOTSET")
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilations, strict=True)]
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        out = [-(-n // s) for n, s in zip(spatial, strides, strict=True)]
+        totals = [max((o - 1) * s + span - n, 0) for o, s, span, n in zip(out, strides, spans, spatial, strict=True)]
+        begins = [tot // 2 if auto_pad == "SAME_UPPER" else tot - tot // 2 for tot in totals]
+        ends = [tot - b for tot, b in zip(totals, begins, strict=True)]
+    elif auto_pad in ("NOTSET", "VALID"):
+        pads = step.attr("pads") if auto_pad == "NOTSET" else None
+        pads = list(pads or (0,) * (2 * rank))
+        begins, ends = pads[:rank], pads[rank:]
+        out = []
+        for n, s, span, b, e in zip(spatial, strides, spans, begins, ends, strict=True):
+            extent = n + b + e - span
+            size = (-(-extent // s) if ceil_mode else extent // s) + 1
+            if ceil_mode and (size - 1) * s >= n + b:
+                size -= 1  # the last window would start on the end pad
+            out.append(size)
+    else:
+        raise step.fail(f"unknown auto_pad '{auto_pad}'")
+    if min(out) < 1:
+        raise step.fail(f"input {tuple(spatial)} is smaller than the window {tuple(spans)}")
+    return _Window(tuple(kernel), strides, dilations, tuple(begins), tuple(ends), tuple(out))
+
+
+def _taps(window: _Window, spatial: Sequence[int]) -> list[list[int]]:
+    """For each output position (row-major), each kernel tap's flat input offset, or _PAD / _OUTSIDE."""
+    steps = [math.prod(spatial[axis + 1 :]) for axis in range(len(spatial))]
+    limits = list(zip(spatial, window.begins, window.ends, strict=True))
+    rows = []
+    for position in product(*(range(o) for o in window.out)):
+        starts = [o * s - b for o, s, b in zip(position, window.strides, window.begins, strict=True)]
+        row = []
+        for tap in product(*(range(k) for k in window.kernel)):
+            coords = [i + k * d for i, k, d in zip(starts, tap, window.dilations, strict=True)]
+            if all(0 <= i < n for i, (n, _, _) in zip(coords, limits, strict=True)):
+                row.append(sum(i * step for i, step in zip(coords, steps, strict=True)))
+            elif all(-b <= i < n + e for i, (n, b, e) in zip(coords, limits, strict=True)):
+                row.append(_PAD)
+            else:
+                row.append(_OUTSIDE)
+        rows.append(row)
+    return rows
+
+
+def _conv(step: _Step) -> list[np.ndarray]:
+    """Gather form: per output element, every input channel of its group times every tap, padding taps too."""
+    x, w, bias = step.inputs[0], step.inputs[1], step.input(2)
+    batch, channels = x.shape[:2]
+    filters, group = w.shape[0], int(step.attr("group", 1))
+    per_group_in, per_group_out = channels // group, filters // group
+    window = _window(step, x.shape[2:], w.shape[2:])
+    taps = _taps(window, x.shape[2:])
+    xs, ws = x.reshape(batch, channels, -1).tolist(), w.reshape(filters, per_group_in, -1).tolist()
+    x_const, w_const, b_const = step.is_const(0), step.is_const(1), step.is_const(2)
+    out = []
+    for n, m in product(range(batch), range(filters)):
+        first_channel = (m // per_group_out) * per_group_in
+        for offsets in taps:
+            dot = _Dot(step.tally)
+            for c in range(per_group_in):
+                row, weights = xs[n][first_channel + c], ws[m][c]
+                for k, off in enumerate(offsets):
+                    dot.product(row[off] if off >= 0 else 0.0, weights[k], x_const and off >= 0, w_const)
+            if bias is not None:
+                b = bias[m].item()
+                dot.term(b, dropped=b_const and b == 0)
+            out.append(dot.value)
+    return [_pack(out, (batch, filters, *window.out), x.dtype)]
+
+
+def _transpose_pads(step: _Step, spatial: Sequence[int], full: Sequence[int]) -> tuple[list[int], list[int]]:
+    """ConvTranspose pads: from output_shape or SAME (total split as onnxruntime does), VALID, or explicit."""
+    rank = len(spatial)
+    auto_pad = step.attr("auto_pad", "NOTSET")
+    output_shape = step.attr("output_shape")
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        strides = step.attr("strides") or (1,) * rank
+        target = list(output_shape)[-rank:] if output_shape else [n * s for n, s in zip(spatial, strides, strict=True)]
+        totals = [max(f - t, 0) for f, t in zip(full, target, strict=True)]
+        small = [tot // 2 for tot in totals]
+        begins = [tot - s for tot, s in zip(totals, small, strict=True)] if auto_pad == "SAME_UPPER" else small
+        return begins, [tot - b for tot, b in zip(totals, begins, strict=True)]
+    pads = list(step.attr("pads") or (0,) * (2 * rank)) if auto_pad == "NOTSET" else [0] * (2 * rank)
+    return pads[:rank], pads[rank:]
+
+
+def _conv_transpose(step: _Step) -> list[np.ndarray]:
+    """Scatter form: every input element times every tap of its group, each product added into a zeroed
+    full-size output (one add per product, cropped ones too), then the pads cropped and the bias added."""
+    x, w, bias = step.inputs[0], step.inputs[1], step.input(2)
+    batch, channels, spatial = x.shape[0], x.shape[1], x.shape[2:]
+    group = int(step.attr("group", 1))
+    per_group_in, per_group_out = channels // group, w.shape[1]
+    filters, kernel, rank = per_group_out * group, w.shape[2:], len(spatial)
+    strides = step.attr("strides") or (1,) * rank
+    dilations = step.attr("dilations") or (1,) * rank
+    extra = step.attr("output_padding") or (0,) * rank
+    full = [
+        s * (n - 1) + d * (k - 1) + 1 + e
+        for n, k, s, d, e in zip(spatial, kernel, strides, dilations, extra, strict=True)
+    ]
+    begins, ends = _transpose_pads(step, spatial, full)
+    xs, ws = x.reshape(batch, channels, -1).tolist(), w.reshape(channels, per_group_out, -1).tolist()
+    positions = list(product(*(range(d) for d in spatial)))
+    kernel_taps = list(product(*(range(k) for k in kernel)))
+    x_const, w_const, b_const = step.is_const(0), step.is_const(1), step.is_const(2)
+    t = step.tally
+    buffer = np.zeros((batch, filters, *full), dtype=object)  # Python scalars, as the counted loop leaves them
+    for n, c, j in product(range(batch), range(channels), range(per_group_out)):
+        plane = buffer[n, (c // per_group_in) * per_group_out + j]
+        for position, v in zip(positions, xs[n][c], strict=True):
+            for tap, wv in zip(kernel_taps, ws[c][j], strict=True):
+                zero = (x_const and v == 0) or (w_const and wv == 0)
+                one = (x_const and v == 1) or (w_const and wv == 1)
+                at = tuple(i * s + k * d for i, k, s, d in zip(position, tap, strides, dilations, strict=True))
+                plane[at] = t.add(plane[at], t.mul(v, wv, skip=zero or one), skip=zero)
+    crop = tuple(slice(b, f - e) for b, f, e in zip(begins, full, ends, strict=True))
+    out = buffer[(slice(None), slice(None), *crop)]
+    values = out.reshape(-1).tolist()
+    if bias is not None:
+        biases = _flat(bias.reshape((filters,) + (1,) * rank), out.shape)
+        values = [t.add(v, b, skip=b_const and b == 0) for v, b in zip(values, biases, strict=True)]
+    return [_pack(values, out.shape, x.dtype)]
+
+
+def _pool(step: _Step, reduce: Callable[[list[Scalar], list[int]], Scalar]) -> list[np.ndarray]:
+    """Every tap of every window, padding positions included, handed to `reduce` with its offset code."""
+    x = step.inputs[0]
+    if len(step.node.output) > 1 and step.node.output[1]:
+        raise step.fail("the Indices output is not supported")
+    spatial = x.shape[2:]
+    window = _window(step, spatial, step.attr("kernel_shape"), bool(step.attr("ceil_mode", 0)))
+    taps = _taps(window, spatial)
+    out = []
+    for row in x.reshape(x.shape[0] * x.shape[1], -1).tolist():
+        out += [reduce([row[o] if o >= 0 else 0.0 for o in offsets], offsets) for offsets in taps]
+    return [_pack(out, (*x.shape[:2], *window.out), x.dtype)]
+
+
+def _max_pool(step: _Step) -> list[np.ndarray]:
+    def reduce(values: list[Scalar], offsets: list[int]) -> Scalar:
+        taps = [v if o >= 0 else -math.inf for v, o in zip(values, offsets, strict=True)]
+        return _fold(taps, step.tally.max)
+
+    return _pool(step, reduce)
+
+
+def _average_pool(step: _Step) -> list[np.ndarray]:
+    """k - 1 adds over the whole window, then 1 div by the count onnxruntime divides by."""
+    include_pad = bool(step.attr("count_include_pad", 0))
+
+    def reduce(values: list[Scalar], offsets: list[int]) -> Scalar:
+        count = sum(o >= 0 or (include_pad and o == _PAD) for o in offsets)
+        return step.tally.div(_fold(values, step.tally.add), count)
+
+    return _pool(step, reduce)
+
+
+def _global_average_pool(step: _Step) -> list[np.ndarray]:
+    x = step.inputs[0]
+    rows = x.reshape(x.shape[0] * x.shape[1], -1).tolist()
+    out = [step.tally.div(_fold(row, step.tally.add), len(row)) for row in rows]
+    return [_pack(out, (*x.shape[:2], *(1,) * (x.ndim - 2)), x.dtype)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# MatMul and Gemm.
+
+
+def _matmul(step: _Step) -> list[np.ndarray]:
+    """numpy matmul semantics: batch dims broadcast, a 1-D operand gets a unit dim that is dropped after."""
+    a, b = step.inputs
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    (rows, inner), cols = a2.shape[-2:], b2.shape[-1]
+    lefts = np.broadcast_to(a2, (*batch, rows, inner)).reshape(-1, rows, inner).tolist()
+    rights = np.broadcast_to(b2, (*batch, inner, cols)).reshape(-1, inner, cols).tolist()
+    a_const, b_const = step.is_const(0), step.is_const(1)
+    out = []
+    for left, right in zip(lefts, rights, strict=True):
+        for i, j in product(range(rows), range(cols)):
+            dot = _Dot(step.tally)
+            for k in range(inner):
+                dot.product(left[i][k], right[k][j], a_const, b_const)
+            out.append(dot.value)
+    shape = (*batch, *(() if a.ndim == 1 else (rows,)), *(() if b.ndim == 1 else (cols,)))
+    return [_pack(out, shape, a.dtype)]
+
+
+def _gemm(step: _Step) -> list[np.ndarray]:
+    """alpha * A'B' + beta * C: K products, a mul for alpha != 1, then beta * C as one more term."""
+    a, b, c = step.inputs[0], step.inputs[1], step.input(2)
+    a = a.T if step.attr("transA", 0) else a
+    b = b.T if step.attr("transB", 0) else b
+    alpha, beta = float(step.attr("alpha", 1.0)), float(step.attr("beta", 1.0))
+    (rows, inner), cols = a.shape, b.shape[1]
+    left, right = a.tolist(), b.tolist()
+    cs = None if c is None else _flat(c, (rows, cols))
+    a_const, b_const, c_const = step.is_const(0), step.is_const(1), step.is_const(2)
+    t = step.tally
+    out = []
+    for i, j in product(range(rows), range(cols)):
+        dot = _Dot(t)
+        for k in range(inner):
+            dot.product(left[i][k], right[k][j], a_const, b_const)
+        if alpha != 1:
+            dot.value = t.mul(alpha, dot.value)
+        if cs is not None:
+            cv = cs[i * cols + j]
+            if beta != 1:
+                dot.product(beta, cv, True, c_const)
+            else:
+                dot.term(cv, dropped=c_const and cv == 0)
+        out.append(dot.value)
+    return [_pack(out, (rows, cols), a.dtype)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rows: Softmax, normalizations and reductions.
+
+
+def _rows_last(x: np.ndarray, axes: Sequence[int]) -> tuple[list[list[Scalar]], tuple[int, ...]]:
+    """x with `axes` moved last and flattened: one row per output element, plus the kept dims' shape."""
+    kept = [d for d in range(x.ndim) if d not in axes]
+    moved = np.transpose(x, kept + list(axes))
+    kept_shape = tuple(x.shape[d] for d in kept)
+    return moved.reshape(math.prod(kept_shape), -1).tolist(), kept_shape
+
+
+def _from_rows(values: list[Scalar], x: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    """Inverse of _rows_last when every row keeps its length."""
+    order = [d for d in range(x.ndim) if d not in axes] + list(axes)
+    return np.transpose(_pack(values, [x.shape[d] for d in order], x.dtype), np.argsort(order))
+
+
+def _softmax(step: _Step) -> list[np.ndarray]:
+    """Per row of n: n exp, n - 1 add, n div. The value subtracts the row max inside exp's argument, uncounted,
+    only so float64 cannot overflow; the convention counts exp(x) / sum exp(x)."""
+    x = step.inputs[0]
+    axis = int(step.attr("axis", -1 if step.opset >= 13 else 1)) % x.ndim
+    axes = [axis] if step.opset >= 13 else list(range(axis, x.ndim))  # before 13: rows are dims axis..end
+    rows, _ = _rows_last(x, axes)
+    t = step.tally
+    out = []
+    for row in rows:
+        top = max(row)
+        exps = [t.special("exp", _exp, v - top) for v in row]
+        total = _fold(exps, t.add)
+        out += [t.div(e, total) for e in exps]
+    return [_from_rows(out, x, axes)]
+
+
+def _batch_norm(step: _Step) -> list[np.ndarray]:
+    """Inference: per channel var + eps and its sqrt, then per element (x - mean) / std * scale + B."""
+    if step.attr("training_mode", 0):
+        raise step.fail("training_mode=1 is not supported; export the model for inference")
+    x, scale, bias, mean, var = step.inputs[:5]
+    eps = float(step.attr("epsilon", 1e-5))
+    t = step.tally
+    stds = [t.special("sqrt", _sqrt, t.add(v, eps)) for v in var.tolist()]
+    channel = np.arange(x.shape[1]).reshape((1, -1) + (1,) * (x.ndim - 2))
+    out = [
+        t.add(t.mul(t.div(t.sub(v, mean[c].item()), stds[c]), scale[c].item()), bias[c].item())
+        for v, c in zip(x.reshape(-1).tolist(), _flat(channel, x.shape), strict=True)
+    ]
+    return [_pack(out, x.shape, x.dtype)]
+
+
+def _layer_norm(step: _Step) -> list[np.ndarray]:
+    """Per row of n: mean (n - 1 add, 1 div), x - mean (n add), variance (n mul, n - 1 add, 1 div),
+    sqrt(var + eps) (1 add, 1 sqrt), then per element / std, * scale, + B (n div, n mul, n add)."""
+    if any(step.node.output[1:]):
+        raise step.fail("the Mean and InvStdDev outputs are not supported")
+    x, scale, bias = step.inputs[0], step.inputs[1], step.input(2)
+    axis = int(step.attr("axis", -1)) % x.ndim
+    eps = float(step.attr("epsilon", 1e-5))
+    normalized = x.shape[axis:]
+    scales = _flat(scale, normalized)
+    biases = None if bias is None else _flat(bias, normalized)
+    t = step.tally
+    out = []
+    for row in x.reshape(math.prod(x.shape[:axis]), -1).tolist():
+        n = len(row)
+        mean = t.div(_fold(row, t.add), n)
+        deviations = [t.sub(v, mean) for v in row]
+        variance = t.div(_fold([t.mul(d, d) for d in deviations], t.add), n)
+        std = t.special("sqrt", _sqrt, t.add(variance, eps))
+        scaled = [t.mul(t.div(d, std), s) for d, s in zip(deviations, scales, strict=True)]
+        out += scaled if biases is None else [t.add(v, b) for v, b in zip(scaled, biases, strict=True)]
+    return [_pack(out, x.shape, x.dtype)]
+
+
+def _sum_squares(t: _Tally, row: list[Scalar]) -> Scalar:
+    return _fold([t.mul(v, v) for v in row], t.add)
+
+
+_REDUCERS: dict[str, Callable[[_Tally, list[Scalar]], Scalar]] = {
+    "ReduceSum": lambda t, row: _fold(row, t.add),
+    "ReduceMean": lambda t, row: t.div(_fold(row, t.add), len(row)),
+    "ReduceMax": lambda t, row: _fold(row, t.max),
+    "ReduceMin": lambda t, row: _fold(row, t.min),
+    "ReduceProd": lambda t, row: _fold(row, t.mul),
+    "ReduceSumSquare": _sum_squares,
+    "ReduceL2": lambda t, row: t.special("sqrt", _sqrt, _sum_squares(t, row)),
+    "ReduceLogSumExp": lambda t, row: t.special("log", _log, _fold([t.special("exp", _exp, v) for v in row], t.add)),
+}
+
+
+def _reduce(step: _Step) -> list[np.ndarray]:
+    """Axes from input 1 or the `axes` attribute; none means all axes, or identity with noop_with_empty_axes."""
+    x = step.inputs[0]
+    axes = step.ints(1, "axes") or []
+    if not axes and step.attr("noop_with_empty_axes", 0):
+        return [x]
+    axes = sorted({a % x.ndim for a in axes} if axes else set(range(x.ndim)))
+    rows, kept_shape = _rows_last(x, axes)
+    reducer = _REDUCERS[step.node.op_type]
+    out = [reducer(step.tally, row) for row in rows]
+    keep = [1 if d in axes else x.shape[d] for d in range(x.ndim)]
+    return [_pack(out, keep if step.attr("keepdims", 1) else kept_shape, x.dtype)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DFT and STFT: naive O(N^2), every product and accumulation counted.
+
+Complex = tuple[Scalar, Scalar]
+
+
+def _twiddles(size: int, inverse: bool) -> list[Complex]:
+    """e^(-+2 pi i m / N) for m = k n mod N, exact in the reduction; 1/N folded in for the inverse (a constant
+    table, so the inverse costs what the forward does)."""
+    sign, scale = (1.0, 1.0 / size) if inverse else (-1.0, 1.0)
+    return [
+        (math.cos(2 * math.pi * m / size) * scale, sign * math.sin(2 * math.pi * m / size) * scale) for m in range(size)
+    ]
+
+
+def _dft_row(t: _Tally, signal: list[Complex] | list[Scalar], bins: int, twiddles: list[Complex]) -> list[Complex]:
+    """Real input: 2N mul, 2(N - 1) add per bin; complex input: 4N mul, 4N - 2 add per bin."""
+    size = len(twiddles)
+    out = []
+    for k in range(bins):
+        terms = []
+        for n, v in enumerate(signal):
+            c, s = twiddles[(k * n) % size]
+            if isinstance(v, tuple):
+                re, im = v
+                terms.append((t.sub(t.mul(re, c), t.mul(im, s)), t.add(t.mul(re, s), t.mul(im, c))))
+            else:
+                terms.append((t.mul(v, c), t.mul(v, s)))
+        out.append((_fold([r for r, _ in terms], t.add), _fold([i for _, i in terms], t.add)))
+    return out
+
+
+def _as_signal(samples: list[list[Scalar]]) -> list[Complex] | list[Scalar]:
+    """Rows of [re] or [re, im] as real scalars or (re, im) pairs."""
+    return [s[0] for s in samples] if len(samples[0]) == 1 else [(s[0], s[1]) for s in samples]
+
+
+def _dft(step: _Step) -> list[np.ndarray]:
+    x = step.inputs[0]
+    onesided, inverse = bool(step.attr("onesided", 0)), bool(step.attr("inverse", 0))
+    if onesided and inverse:
+        raise step.fail("onesided inverse DFT (IRFFT) has no cost rule")
+    axis_input = step.input(2) if step.opset >= 20 else None
+    default_axis = -2 if step.opset >= 20 else 1
+    axis = (int(axis_input.item()) if axis_input is not None else int(step.attr("axis", default_axis))) % x.ndim
+    length = step.input(1)
+    moved = np.moveaxis(x, axis, -2)
+    size = int(length.item()) if length is not None else moved.shape[-2]
+    moved = moved[..., :size, :]
+    padding = [(0, 0)] * (moved.ndim - 2) + [(0, size - moved.shape[-2]), (0, 0)]
+    moved = np.pad(moved, padding)
+    bins = size // 2 + 1 if onesided else size
+    twiddles = _twiddles(size, inverse)
+    rows = moved.reshape(-1, size, moved.shape[-1]).tolist()
+    out = [_dft_row(step.tally, _as_signal(row), bins, twiddles) for row in rows]
+    result = _pack([v for row in out for pair in row for v in pair], (*moved.shape[:-2], bins, 2), x.dtype)
+    return [np.moveaxis(result, -2, axis)]
+
+
+def _stft(step: _Step) -> list[np.ndarray]:
+    """Per frame: frame_length window muls (per component for a complex signal) if a window is given, then the
+    DFT of the frame."""
+    signal, hop, window, length = step.inputs[0], int(step.inputs[1].item()), step.input(2), step.input(3)
+    frame = int(length.item()) if length is not None else (len(window) if window is not None else signal.shape[1])
+    bins = frame // 2 + 1 if step.attr("onesided", 1) else frame
+    frames = (signal.shape[1] - frame) // hop + 1
+    taps = None if window is None else window.tolist()
+    twiddles = _twiddles(frame, inverse=False)
+    t = step.tally
+    out = []
+    for samples in signal.tolist():
+        for f in range(frames):
+            chunk = samples[f * hop : f * hop + frame]
+            if taps is not None:
+                chunk = [[t.mul(v, w) for v in s] for s, w in zip(chunk, taps, strict=True)]
+            out += [v for pair in _dft_row(t, _as_signal(chunk), bins, twiddles) for v in pair]
+    return [_pack(out, (signal.shape[0], frames, bins, 2), signal.dtype)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data movement: no arithmetic, numpy does it all.
+
+
+def _constant(step: _Step) -> list[np.ndarray]:
+    attrs = step.attrs
+    if "value" in attrs:
+        return [numpy_helper.to_array(attrs["value"])]
+    converters = {
+        "value_float": np.float32,
+        "value_floats": np.float32,
+        "value_int": np.int64,
+        "value_ints": np.int64,
+    }
+    for name, dtype in converters.items():
+        if name in attrs:
+            return [np.array(attrs[name], dtype=dtype)]
+    raise step.fail(f"attribute {sorted(attrs)} is not supported")
+
+
+def _constant_of_shape(step: _Step) -> list[np.ndarray]:
+    tensor = step.attr("value")
+    value = numpy_helper.to_array(tensor).reshape(-1) if tensor is not None else np.zeros(1, np.float32)
+    return [np.full([int(d) for d in step.inputs[0]], value[0], dtype=value.dtype)]
+
+
+def _reshape(step: _Step) -> list[np.ndarray]:
+    x, shape = step.inputs[0], [int(d) for d in step.inputs[1]]
+    keep_zero = bool(step.attr("allowzero", 0))
+    return [x.reshape([x.shape[i] if d == 0 and not keep_zero else d for i, d in enumerate(shape)])]
+
+
+def _flatten(step: _Step) -> list[np.ndarray]:
+    x = step.inputs[0]
+    axis = int(step.attr("axis", 1))
+    axis += x.ndim if axis < 0 else 0
+    return [x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))]
+
+
+def _squeeze(step: _Step) -> list[np.ndarray]:
+    axes = step.ints(1, "axes")
+    return [np.squeeze(step.inputs[0], axis=None if axes is None else tuple(axes))]
+
+
+def _unsqueeze(step: _Step) -> list[np.ndarray]:
+    return [np.expand_dims(step.inputs[0], tuple(step.ints(1, "axes")))]
+
+
+def _transpose(step: _Step) -> list[np.ndarray]:
+    return [np.transpose(step.inputs[0], step.attr("perm"))]
+
+
+def _concat(step: _Step) -> list[np.ndarray]:
+    return [np.concatenate([x for x in step.inputs if x is not None], axis=int(step.attr("axis")))]
+
+
+def _slice_indices(start: int, end: int, step_size: int, dim: int) -> np.ndarray:
+    """Indices one Slice axis visits, with the spec's clamping (which differs from Python's for step < 0)."""
+    start, end = (start + dim if start < 0 else start), (end + dim if end < 0 else end)
+    if step_size > 0:
+        return np.arange(min(max(start, 0), dim), min(max(end, 0), dim), step_size)
+    return np.arange(min(max(start, 0), dim - 1), min(max(end, -1), dim - 1), step_size)
+
+
+def _slice(step: _Step) -> list[np.ndarray]:
+    x = step.inputs[0]
+    starts, ends = step.ints(1, "starts"), step.ints(2, "ends")
+    axes = step.ints(3, "axes") or list(range(len(starts)))
+    steps = step.ints(4, "steps") or [1] * len(starts)
+    for start, end, axis, size in zip(starts, ends, axes, steps, strict=True):
+        x = np.take(x, _slice_indices(start, end, size, x.shape[axis % x.ndim]), axis=axis % x.ndim)
+    return [x]
+
+
+def _gather(step: _Step) -> list[np.ndarray]:
+    x, indices = step.inputs
+    axis = int(step.attr("axis", 0)) % x.ndim
+    return [np.take(x, np.where(indices < 0, indices + x.shape[axis], indices), axis=axis)]
+
+
+def _split(step: _Step) -> list[np.ndarray]:
+    x = step.inputs[0]
+    axis = int(step.attr("axis", 0)) % x.ndim
+    parts = len(step.node.output)
+    sizes = step.ints(1, "split")
+    if sizes is None:
+        chunk = -(-x.shape[axis] // int(step.attr("num_outputs", parts)))
+        sizes = [min(chunk, x.shape[axis] - i * chunk) for i in range(parts)]
+    return np.split(x, np.cumsum(sizes)[:-1].tolist(), axis=axis)
+
+
+def _pad(step: _Step) -> list[np.ndarray]:
+    """Negative pads crop first, then np.pad in the spec's mode; `wrap` and the `axes` input included."""
+    x = step.inputs[0]
+    pads = step.ints(1, "pads")
+    value_input = step.input(2)
+    value = value_input.item() if value_input is not None and value_input.size else step.attr("value", 0.0)
+    axes = [a % x.ndim for a in (step.ints(3, "axes") or range(x.ndim))]
+    widths = [(0, 0)] * x.ndim
+    for i, axis in enumerate(axes):
+        widths[axis] = (pads[i], pads[i + len(axes)])
+    x = x[tuple(slice(max(-b, 0), x.shape[d] - max(-e, 0)) for d, (b, e) in enumerate(widths))]
+    widths = [(max(b, 0), max(e, 0)) for b, e in widths]
+    mode = step.attr("mode", "constant")
+    if mode == "constant":
+        return [np.pad(x, widths, constant_values=np.array(value).astype(x.dtype))]
+    return [np.pad(x, widths, mode=mode)]
+
+
+def _cast(step: _Step) -> list[np.ndarray]:
+    return [step.inputs[0].astype(helper.tensor_dtype_to_np_dtype(step.attr("to")))]
+
+
+def _shape(step: _Step) -> list[np.ndarray]:
+    shape = step.inputs[0].shape
+    return [np.array(shape[step.attr("start", 0) : step.attr("end", len(shape))], dtype=np.int64)]
+
+
+def _expand(step: _Step) -> list[np.ndarray]:
+    x, shape = step.inputs
+    return [np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(int(d) for d in shape))).copy()]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The op table and the graph walk.
+
+_Handler = Callable[[_Step], list[np.ndarray]]
+
+_HANDLERS: dict[str, _Handler] = {
+    "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
+    "MatMul": _matmul,
+    "Gemm": _gemm,
+    "Add": _variadic(_add),
+    "Sub": _variadic(_sub),
+    "Mul": _variadic(_mul),
+    "Div": _variadic(_div),
+    "Pow": _variadic(_power),
+    "Sum": _variadic(_add),
+    "Mean": _variadic(_add, mean=True),
+    "Max": _variadic(_max),
+    "Min": _variadic(_min),
+    "Relu": _unary(_relu),
+    "LeakyRelu": _leaky_relu_op,
+    "Sigmoid": _unary(_sigmoid),
+    "Tanh": _special("tanh", math.tanh),
+    "Log": _special("log", _log),
+    "Exp": _special("exp", _exp),
+    "Sqrt": _special("sqrt", _sqrt),
+    "Erf": _special("erf", math.erf),
+    "Sin": _special("sin", math.sin),
+    "Cos": _special("cos", math.cos),
+    "Abs": _unary(lambda t, v: abs(v)),
+    "Neg": _unary(lambda t, v: -v),
+    "Reciprocal": _unary(lambda t, v: t.div(1.0, v)),
+    "Clip": _clip,
+    "Softmax": _softmax,
+    "BatchNormalization": _batch_norm,
+    "LayerNormalization": _layer_norm,
+    "MaxPool": _max_pool,
+    "AveragePool": _average_pool,
+    "GlobalAveragePool": _global_average_pool,
+    "DFT": _dft,
+    "STFT": _stft,
+    **dict.fromkeys(_REDUCERS, _reduce),
+    "Constant": _constant,
+    "ConstantOfShape": _constant_of_shape,
+    "Reshape": _reshape,
+    "Flatten": _flatten,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
+    "Transpose": _transpose,
+    "Concat": _concat,
+    "Slice": _slice,
+    "Gather": _gather,
+    "Split": _split,
+    "Pad": _pad,
+    "Cast": _cast,
+    "Identity": lambda step: [step.inputs[0]],
+    "Shape": _shape,
+    "Expand": _expand,
+}
+
+SUPPORTED_OPS = frozenset(_HANDLERS)
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return entry.version
+    raise ToolkitError("model imports no default-domain opset; it is not an ONNX operator graph")
+
+
+def _initial_values(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], set[str]]:
+    """Initializers and given inputs by name, and the names that are constant (initializers not graph inputs)."""
+    graph = model.graph
+    initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    input_names = {i.name for i in graph.input}
+    unknown = sorted(set(inputs) - input_names)
+    if unknown:
+        raise ToolkitError(f"inputs {unknown} are not graph inputs; the graph takes {sorted(input_names)}")
+    missing = sorted(input_names - set(inputs) - set(initializers))
+    if missing:
+        raise ToolkitError(f"graph inputs {missing} were not given; pass an array for each")
+    values = {**initializers, **{name: np.asarray(v) for name, v in inputs.items()}}
+    return values, set(initializers) - input_names
+
+
+def _run_node(
+    index: int, node: onnx.NodeProto, values: dict[str, np.ndarray], constants: set[str], opset: int
+) -> NodeTally:
+    """Execute one node, store its outputs (and their constness), and return its counts."""
+    if node.domain not in ("", "ai.onnx") or node.op_type not in _HANDLERS:
+        domain = f" in domain '{node.domain}'" if node.domain not in ("", "ai.onnx") else ""
+        raise ToolkitError(
+            f"node '{node.name}': op {node.op_type}{domain} is not supported by the counting interpreter"
+        )
+    step = _Step(
+        node,
+        [values[name] if name else None for name in node.input],
+        [bool(name) and name in constants for name in node.input],
+        opset,
+        _Tally(),
+    )
+    results = _HANDLERS[node.op_type](step)
+    is_const = all(name in constants for name in node.input if name)
+    for name, value in zip(node.output, results, strict=False):
+        if name:
+            values[name] = value
+            if is_const:
+                constants.add(name)
+    dense, effective = step.tally.counts()
+    return NodeTally(index, node.name, node.op_type, dense, effective, True)
+
+
+def interpret(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> Interpretation:
+    """Run `model` on `inputs` with counted per-element loops; graph outputs and per-node counts, graph order."""
+    opset = _opset(model)
+    values, constants = _initial_values(model, inputs)
+    with np.errstate(all="ignore"):
+        tallies = [_run_node(i, node, values, constants, opset) for i, node in enumerate(model.graph.node)]
+    return Interpretation({o.name: values[o.name] for o in model.graph.output}, tallies)
+
+
+def total_counts(tallies: Iterable[NodeTally]) -> tuple[Counts, Counts]:
+    """Dense and effective totals over nodes."""
+    dense, effective = Counts(), Counts()
+    for tally in tallies:
+        dense, effective = dense + tally.dense, effective + tally.effective
+    return dense, effective

@@ -1,0 +1,123 @@
+"""What every operator rule gets and gives: the registry, the node context and the node result.
+
+A rule is one function per op family that returns shape, cost and math together (see DESIGN.md), so that the
+three can never drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+import sympy as sp
+from onnx import helper
+
+from toolkit.analysis.counts import Counts
+from toolkit.analysis.dims import Shape, numel
+from toolkit.errors import ToolkitError
+
+
+@dataclass
+class Tensor:
+    """A tensor during propagation. `value` is known for constants (numeric) and for shape arithmetic (sympy)."""
+
+    name: str
+    dtype: int
+    shape: Shape | None
+    value: np.ndarray | None = None
+    constant: bool = False
+
+    @property
+    def rank(self) -> int:
+        if self.shape is None:
+            raise ToolkitError(f"tensor '{self.name}' has unknown rank; give the model static ranks")
+        return len(self.shape)
+
+    @property
+    def numel(self) -> sp.Expr:
+        return numel(self.shape or ())
+
+    def const_value(self) -> np.ndarray | None:
+        """The numeric value if this tensor is a constant, else None."""
+        if self.constant and self.value is not None and self.value.dtype != object:
+            return self.value
+        return None
+
+
+@dataclass
+class NodeResult:
+    outputs: list[Tensor]
+    dense: Counts | None  # None = this op has no cost rule: reported as "not counted", never as zero
+    math: str
+    effective: Counts | None = None  # None = same as dense
+    constraints: list[tuple[sp.Expr, str]] = field(default_factory=list)  # (expr >= 0, why)
+
+
+@dataclass
+class NodeContext:
+    node: onnx.NodeProto
+    inputs: list[Tensor | None]
+    opset: int
+
+    def __post_init__(self) -> None:
+        self.attrs = {a.name: helper.get_attribute_value(a) for a in self.node.attribute}
+
+    @property
+    def op(self) -> str:
+        return self.node.op_type
+
+    def attr(self, name: str, default: object = None) -> object:
+        value = self.attrs.get(name, default)
+        return value.decode() if isinstance(value, bytes) else value
+
+    def input(self, i: int) -> Tensor | None:
+        return self.inputs[i] if i < len(self.inputs) else None
+
+    def require(self, i: int) -> Tensor:
+        tensor = self.input(i)
+        if tensor is None or tensor.shape is None:
+            raise ToolkitError(f"node '{self.node.name}' ({self.op}) needs input {i} with a known shape")
+        return tensor
+
+    def const(self, i: int) -> np.ndarray | None:
+        tensor = self.input(i)
+        return None if tensor is None else tensor.const_value()
+
+    def known(self, i: int) -> np.ndarray | None:
+        """The input's value if known at all: a constant, or shape arithmetic in sympy."""
+        tensor = self.input(i)
+        return None if tensor is None else tensor.value
+
+    def out(self, shape: Shape | None, dtype: int | None = None, index: int = 0,
+            value: np.ndarray | None = None) -> Tensor:
+        first = next((t for t in self.inputs if t is not None), None)
+        return Tensor(self.node.output[index], dtype if dtype is not None else (first.dtype if first else 1),
+                      None if shape is None else tuple(sp.sympify(d) for d in shape), value)
+
+    def name(self, i: int) -> str:
+        return self.node.input[i] if i < len(self.node.input) else "?"
+
+
+Rule = Callable[[NodeContext], NodeResult]
+RULES: dict[str, Rule] = {}
+
+
+def rule(*op_types: str) -> Callable[[Rule], Rule]:
+    """Register one function as the shape + cost + math rule of these op types."""
+    def register(fn: Rule) -> Rule:
+        for op_type in op_types:
+            RULES[op_type] = fn
+        return fn
+    return register
+
+
+def normalize_axis(axis: int, rank: int, ctx: NodeContext) -> int:
+    if not -rank <= axis < rank:
+        raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): axis {axis} is out of range for rank {rank}")
+    return axis % rank
+
+
+def dtype_size(dtype: int) -> int:
+    return int(np.dtype(helper.tensor_dtype_to_np_dtype(dtype)).itemsize) if dtype else 4

@@ -1,0 +1,169 @@
+"""Elementwise ops: arithmetic with broadcasting, unary math, compares and Clip."""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+from onnx import TensorProto
+
+from toolkit.analysis.counts import Counts
+from toolkit.analysis.ops.base import NodeContext, NodeResult, Tensor, rule
+from toolkit.analysis.ops.broadcast import broadcast_shapes, nary_effective_ops
+
+# op -> (kind of its one operation, symbol, which operands can make it a no-op, and the constants that do)
+BINARY = {
+    "Add": ("add", "+", {0: (0.0,), 1: (0.0,)}),
+    "Sub": ("add", "-", {1: (0.0,)}),
+    "Mul": ("mul", "*", {0: (0.0, 1.0), 1: (0.0, 1.0)}),
+    "Div": ("div", "/", {1: (1.0,)}),
+}
+VARIADIC = {"Sum": ("add", (0.0,)), "Max": ("cmp", (-np.inf, np.inf)), "Min": ("cmp", (-np.inf, np.inf))}
+COMPARES = {"Equal": "==", "Less": "<", "Greater": ">", "LessOrEqual": "<=", "GreaterOrEqual": ">="}
+
+# unary op -> (counts per element, math template)
+UNARY = {
+    "Relu": (Counts(cmp=1), "max({x}, 0)"),
+    "Abs": (Counts(), "|{x}|"),
+    "Neg": (Counts(), "-{x}"),
+    "Reciprocal": (Counts(div=1), "1 / {x}"),
+    "Sigmoid": (Counts(exp=1, add=1, div=1), "1 / (1 + exp(-{x}))"),
+    "Tanh": (Counts(tanh=1), "tanh({x})"),
+    "Log": (Counts(log=1), "ln({x})"),
+    "Exp": (Counts(exp=1), "exp({x})"),
+    "Sqrt": (Counts(sqrt=1), "sqrt({x})"),
+    "Erf": (Counts(erf=1), "erf({x})"),
+    "Sin": (Counts(sin=1), "sin({x})"),
+    "Cos": (Counts(cos=1), "cos({x})"),
+    "Floor": (Counts(floor=1), "floor({x})"),
+    "Ceil": (Counts(ceil=1), "ceil({x})"),
+    "Round": (Counts(round=1), "round({x})"),
+    "Softplus": (Counts(exp=1, add=1, log=1), "ln(1 + exp({x}))"),
+}
+
+
+def operand(ctx: NodeContext, i: int) -> str:
+    """How an operand reads in math: small constants by value, tensors by name."""
+    value = ctx.const(i)
+    if value is not None and value.size == 1:
+        return format(float(value.reshape(-1)[0]), "g")
+    return ctx.name(i)
+
+
+def skip_mask(ctx: NodeContext, i: int, no_op_values: tuple[float, ...]) -> np.ndarray | None:
+    value = ctx.const(i)
+    if value is None or not no_op_values:
+        return None
+    return np.isin(value.astype(np.float64), no_op_values)
+
+
+def elementwise_out(ctx: NodeContext, dtype: int | None = None) -> Tensor:
+    shapes = [ctx.require(i).shape for i in range(len(ctx.node.input)) if ctx.node.input[i]]
+    return ctx.out(broadcast_shapes(shapes, f"node '{ctx.node.name}' ({ctx.op})"), dtype)
+
+
+def symbolic_value(ctx: NodeContext, fn) -> np.ndarray | None:
+    """Shape arithmetic (Shape -> Add/Mul/Div ...): carry sympy values when every operand is known."""
+    values = [ctx.known(i) for i in range(len(ctx.node.input))]
+    if any(v is None for v in values) or all(v.dtype != object for v in values):
+        return None
+    return np.asarray(fn(*[v.astype(object) for v in values]), dtype=object)
+
+
+SYMBOLIC = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply,
+            "Div": lambda a, b: np.vectorize(lambda x, y: sp.floor(x / y), otypes=[object])(a, b)}
+
+
+@rule(*BINARY)
+def binary(ctx: NodeContext) -> NodeResult:
+    kind, symbol, no_ops = BINARY[ctx.op]
+    out = elementwise_out(ctx)
+    out.value = symbolic_value(ctx, SYMBOLIC[ctx.op])
+    masks = [skip_mask(ctx, i, no_ops.get(i, ())) for i in range(2)]
+    effective = Counts({kind: nary_effective_ops(out.shape, masks)})
+    return NodeResult([out], Counts({kind: out.numel}),
+                      f"{out.name} = {operand(ctx, 0)} {symbol} {operand(ctx, 1)}", effective)
+
+
+@rule(*VARIADIC)
+def variadic(ctx: NodeContext) -> NodeResult:
+    kind, no_op_values = VARIADIC[ctx.op]
+    out = elementwise_out(ctx)
+    n = len(ctx.node.input)
+    masks = [skip_mask(ctx, i, no_op_values) for i in range(n)]
+    names = ", ".join(operand(ctx, i) for i in range(n))
+    math = f"{out.name} = {' + '.join(operand(ctx, i) for i in range(n))}" if ctx.op == "Sum" else \
+        f"{out.name} = {ctx.op.lower()}({names}) elementwise"
+    return NodeResult([out], Counts({kind: (n - 1) * out.numel}), math,
+                      Counts({kind: nary_effective_ops(out.shape, masks)}))
+
+
+@rule("Mean")
+def mean(ctx: NodeContext) -> NodeResult:
+    out = elementwise_out(ctx)
+    n = len(ctx.node.input)
+    masks = [skip_mask(ctx, i, (0.0,)) for i in range(n)]
+    terms = " + ".join(operand(ctx, i) for i in range(n))
+    return NodeResult([out], Counts(add=(n - 1) * out.numel, div=out.numel), f"{out.name} = ({terms}) / {n}",
+                      Counts(add=nary_effective_ops(out.shape, masks), div=out.numel))
+
+
+@rule(*COMPARES)
+def compare(ctx: NodeContext) -> NodeResult:
+    out = elementwise_out(ctx, TensorProto.BOOL)
+    return NodeResult([out], Counts(cmp=out.numel),
+                      f"{out.name} = {operand(ctx, 0)} {COMPARES[ctx.op]} {operand(ctx, 1)}")
+
+
+@rule("Pow")
+def power(ctx: NodeContext) -> NodeResult:
+    base = ctx.require(0)
+    out = ctx.out(broadcast_shapes([base.shape, ctx.require(1).shape], f"node '{ctx.node.name}' (Pow)"))
+    exponent = ctx.const(1)
+    if exponent is not None and exponent.size == 1 and float(exponent) == int(exponent) and int(exponent) >= 1:
+        cost = Counts(mul=(int(exponent) - 1) * out.numel)
+    else:
+        cost = Counts(pow=out.numel)
+    return NodeResult([out], cost, f"{out.name} = {operand(ctx, 0)} ^ {operand(ctx, 1)}")
+
+
+@rule(*UNARY)
+def unary(ctx: NodeContext) -> NodeResult:
+    per_element, template = UNARY[ctx.op]
+    out = ctx.out(ctx.require(0).shape)
+    return NodeResult([out], per_element * out.numel, f"{out.name} = {template.format(x=ctx.name(0))}")
+
+
+@rule("LeakyRelu")
+def leaky_relu(ctx: NodeContext) -> NodeResult:
+    out = ctx.out(ctx.require(0).shape)
+    alpha = ctx.attr("alpha", 0.01)
+    return NodeResult([out], Counts(mul=out.numel, cmp=out.numel),
+                      f"{out.name} = max({ctx.name(0)}, {alpha:g} * {ctx.name(0)})")
+
+
+def clip_bounds(ctx: NodeContext) -> list[tuple[str, str, np.ndarray | None]]:
+    """(side, how it reads, constant value or None) for each bound the node gives."""
+    if ctx.opset < 11:
+        return [(side, format(ctx.attr(side), "g"), np.asarray(ctx.attr(side)))
+                for side in ("min", "max") if side in ctx.attrs]
+    return [(side, operand(ctx, i), ctx.const(i))
+            for i, side in ((1, "min"), (2, "max")) if ctx.input(i) is not None]
+
+
+@rule("Clip")
+def clip(ctx: NodeContext) -> NodeResult:
+    out = ctx.out(ctx.require(0).shape)
+    bounds = clip_bounds(ctx)
+    free = sum(1 for _, _, value in bounds if value is not None and np.all(np.isinf(value)))
+    text = ctx.name(0)
+    for side, shown, _ in bounds:
+        text = f"{'max' if side == 'min' else 'min'}({text}, {shown})"
+    return NodeResult([out], Counts(cmp=len(bounds) * out.numel), f"{out.name} = {text}",
+                      Counts(cmp=(len(bounds) - free) * out.numel))
+
+
+@rule("Where")
+def where(ctx: NodeContext) -> NodeResult:
+    shapes = [ctx.require(i).shape for i in range(3)]
+    out = ctx.out(broadcast_shapes(shapes, f"node '{ctx.node.name}' (Where)"), ctx.require(1).dtype)
+    return NodeResult([out], Counts(), f"{out.name} = {ctx.name(1)} where {ctx.name(0)} else {ctx.name(2)}")

@@ -1,0 +1,289 @@
+"""Data movement and shape computation: no arithmetic, but they decide the shapes everything else costs.
+
+Values are carried where known (constants numerically, Shape arithmetic as sympy) so that Reshape, Slice,
+Expand... get exact output dims from shape-computing subgraphs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+from onnx import TensorProto, helper, numpy_helper
+
+from toolkit.analysis.counts import Counts
+from toolkit.analysis.dims import numel
+from toolkit.analysis.ops.base import NodeContext, NodeResult, Tensor, normalize_axis, rule
+from toolkit.analysis.ops.broadcast import broadcast_shapes
+from toolkit.errors import ToolkitError
+
+BIG = 2**31  # Slice ends at or beyond this mean "to the end"
+
+
+def no_cost(outputs: list[Tensor], math: str) -> NodeResult:
+    return NodeResult(outputs, Counts(), math)
+
+
+def needs_value(ctx: NodeContext, i: int, what: str) -> np.ndarray:
+    value = ctx.known(i)
+    if value is None:
+        raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): {what} (input {i}) is computed at run time; "
+                           "only shapes known before the run can be analyzed")
+    return value
+
+
+def as_dims(values: np.ndarray) -> tuple[sp.Expr, ...]:
+    return tuple(sp.sympify(v) for v in np.asarray(values).reshape(-1))
+
+
+def int_list(ctx: NodeContext, attr: str, input_index: int, since: int) -> list[int] | None:
+    """An int list that moved from an attribute to an input at opset `since`."""
+    if ctx.opset < since:
+        value = ctx.attr(attr, None)
+        return None if value is None else [int(v) for v in value]
+    if ctx.input(input_index) is None:
+        return None
+    return [int(v) for v in needs_value(ctx, input_index, attr).reshape(-1)]
+
+
+def carried(ctx: NodeContext, fn) -> np.ndarray | None:
+    value = ctx.known(0)
+    return None if value is None else np.asarray(fn(value))
+
+
+@rule("Identity", "Dropout")
+def identity(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    outputs = [ctx.out(x.shape, value=x.value)]
+    if ctx.op == "Dropout" and len(ctx.node.output) > 1 and ctx.node.output[1]:
+        outputs.append(ctx.out(x.shape, TensorProto.BOOL, index=1))
+    return no_cost(outputs, f"{outputs[0].name} = {ctx.name(0)}")
+
+
+@rule("Cast")
+def cast(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    to = int(ctx.attr("to"))
+    value = x.value if x.value is not None and x.value.dtype == object else None
+    same = " (same type: a no-op)" if to == x.dtype else ""
+    out = ctx.out(x.shape, to, value=value)
+    return no_cost([out], f"{out.name} = ({helper.tensor_dtype_to_string(to).removeprefix('TensorProto.')}) {ctx.name(0)}{same}")
+
+
+@rule("Constant")
+def constant(ctx: NodeContext) -> NodeResult:
+    attr = next(iter(ctx.node.attribute))
+    value = helper.get_attribute_value(attr)
+    if attr.name in ("value", "sparse_value"):
+        array = numpy_helper.to_array(value if attr.name == "value" else value.values)
+        dtype = value.data_type if attr.name == "value" else value.values.data_type
+    else:
+        array = np.asarray(value, dtype=np.float32 if "float" in attr.name else np.int64)
+        dtype = helper.np_dtype_to_tensor_dtype(array.dtype) if attr.name != "value_string" else TensorProto.STRING
+    out = ctx.out(array.shape, dtype, value=array)
+    shown = format(float(array.reshape(-1)[0]), "g") if array.size == 1 and array.dtype.kind in "fiu" else \
+        f"a constant {list(array.shape)} tensor"
+    return no_cost([out], f"{out.name} = {shown}")
+
+
+@rule("Shape")
+def shape_of(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    start, end = int(ctx.attr("start", 0)), ctx.attr("end", None)
+    dims = list(x.shape)[slice(start, None if end is None else int(end))]
+    value = np.array(dims, dtype=object)
+    if all(d.is_Integer for d in dims):
+        value = np.array([int(d) for d in dims], dtype=np.int64)
+    out = ctx.out((len(dims),), TensorProto.INT64, value=value)
+    return no_cost([out], f"{out.name} = shape of {ctx.name(0)}")
+
+
+@rule("Size")
+def size_of(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    out = ctx.out((), TensorProto.INT64, value=np.array(x.numel, dtype=object))
+    return no_cost([out], f"{out.name} = number of elements of {ctx.name(0)}")
+
+
+@rule("Reshape")
+def reshape(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    target = list(as_dims(needs_value(ctx, 1, "the target shape")))
+    allow_zero = int(ctx.attr("allowzero", 0))
+    dims = [x.shape[i] if d == 0 and not allow_zero else d for i, d in enumerate(target)]
+    if sum(1 for d in dims if d == -1) > 1:
+        raise ToolkitError(f"node '{ctx.node.name}' (Reshape): more than one -1 in the target shape")
+    if -1 in dims:
+        known = numel([d for d in dims if d != -1])
+        dims[dims.index(-1)] = sp.simplify(x.numel / known)
+    out = ctx.out(tuple(dims), value=carried(ctx, lambda v: v.reshape([int(d) for d in dims]))
+                  if all(sp.sympify(d).is_Integer for d in dims) else None)
+    return no_cost([out], f"{out.name} = {ctx.name(0)} reshaped to {[str(d) for d in dims]}")
+
+
+@rule("Flatten")
+def flatten(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    axis = int(ctx.attr("axis", 1))
+    axis = axis if axis >= 0 else axis + x.rank
+    out = ctx.out((numel(x.shape[:axis]), numel(x.shape[axis:])))
+    return no_cost([out], f"{out.name} = {ctx.name(0)} flattened to 2-D at axis {axis}")
+
+
+@rule("Unsqueeze")
+def unsqueeze(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    axes = int_list(ctx, "axes", 1, 13) or []
+    rank = x.rank + len(axes)
+    axes = sorted(normalize_axis(a, rank, ctx) for a in axes)
+    dims = list(x.shape)
+    for a in axes:
+        dims.insert(a, sp.Integer(1))
+    out = ctx.out(tuple(dims), value=carried(ctx, lambda v: v.reshape([int(d) for d in dims]))
+                  if all(d.is_Integer for d in dims) else None)
+    return no_cost([out], f"{out.name} = {ctx.name(0)} with new axes {axes} of size 1")
+
+
+@rule("Squeeze")
+def squeeze(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    axes = int_list(ctx, "axes", 1, 13)
+    if axes is None:
+        axes = [i for i, d in enumerate(x.shape) if d == 1]
+    axes = [normalize_axis(a, x.rank, ctx) for a in axes]
+    dims = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    out = ctx.out(dims, value=carried(ctx, lambda v: v.reshape([int(d) for d in dims]))
+                  if all(d.is_Integer for d in dims) else None)
+    return no_cost([out], f"{out.name} = {ctx.name(0)} without axes {sorted(axes)}")
+
+
+@rule("Transpose")
+def transpose(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    perm = [int(p) for p in (ctx.attr("perm", None) or range(x.rank - 1, -1, -1))]
+    out = ctx.out(tuple(x.shape[p] for p in perm), value=carried(ctx, lambda v: np.transpose(v, perm)))
+    return no_cost([out], f"{out.name} = {ctx.name(0)} with axes permuted {perm}")
+
+
+@rule("Concat")
+def concat(ctx: NodeContext) -> NodeResult:
+    parts = [ctx.require(i) for i in range(len(ctx.node.input))]
+    axis = normalize_axis(int(ctx.attr("axis")), parts[0].rank, ctx)
+    dims = list(parts[0].shape)
+    dims[axis] = sum((p.shape[axis] for p in parts), sp.Integer(0))
+    values = [p.value for p in parts]
+    value = None if any(v is None for v in values) else np.concatenate([v.astype(object) for v in values], axis)
+    out = ctx.out(tuple(dims), value=value)
+    return no_cost([out], f"{out.name} = concatenation of {len(parts)} tensors along axis {axis}")
+
+
+def slice_length(dim: sp.Expr, start: int, end: int, step: int) -> sp.Expr:
+    """Elements a slice keeps along one axis, with ONNX's clamping of starts and ends."""
+    def place(index: int, top: sp.Expr) -> sp.Expr:
+        if index >= BIG:
+            return top
+        if index <= -BIG:
+            return sp.Integer(0) if step > 0 else sp.Integer(-1)
+        value = dim + index if index < 0 else sp.Integer(index)
+        low, high = (0, dim) if step > 0 else (-1, dim - 1)
+        return sp.Max(low, sp.Min(value, high)) if dim.is_Integer else value
+    first, last = place(start, dim if step > 0 else dim - 1), place(end, dim if step > 0 else dim - 1)
+    return sp.Max(sp.ceiling((last - first) / step), 0)
+
+
+@rule("Slice")
+def slice_op(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    if ctx.opset < 10:
+        starts, ends = list(ctx.attr("starts")), list(ctx.attr("ends"))
+        axes = list(ctx.attr("axes", None) or range(len(starts)))
+        steps = [1] * len(starts)
+    else:
+        starts, ends = int_list(ctx, "starts", 1, 10), int_list(ctx, "ends", 2, 10)
+        axes = int_list(ctx, "axes", 3, 10) or list(range(len(starts)))
+        steps = int_list(ctx, "steps", 4, 10) or [1] * len(starts)
+    dims = list(x.shape)
+    slices = [slice(None)] * x.rank
+    for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+        axis = normalize_axis(axis, x.rank, ctx)
+        dims[axis] = slice_length(x.shape[axis], start, end, step)
+        slices[axis] = slice(start, end, step)
+    out = ctx.out(tuple(dims), value=carried(ctx, lambda v: v[tuple(slices)]))
+    shown = ", ".join(":" if s.start is None else f"{s.start}:{s.stop}:{s.step}" for s in slices)
+    return no_cost([out], f"{out.name} = {ctx.name(0)}[{shown}]")
+
+
+@rule("Gather")
+def gather(ctx: NodeContext) -> NodeResult:
+    data, indices = ctx.require(0), ctx.require(1)
+    axis = normalize_axis(int(ctx.attr("axis", 0)), data.rank, ctx)
+    dims = (*data.shape[:axis], *indices.shape, *data.shape[axis + 1:])
+    value = None
+    if data.value is not None and indices.value is not None and indices.value.dtype != object:
+        value = np.take(data.value, indices.value.astype(np.int64), axis=axis)
+    out = ctx.out(dims, value=value)
+    return no_cost([out], f"{out.name} = {ctx.name(0)} indexed by {ctx.name(1)} along axis {axis}")
+
+
+@rule("Split")
+def split(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    axis = normalize_axis(int(ctx.attr("axis", 0)), x.rank, ctx)
+    sizes = int_list(ctx, "split", 1, 13)
+    count = len(ctx.node.output)
+    if sizes is None:
+        length = x.shape[axis]
+        chunk = sp.ceiling(length / count)
+        sizes = [chunk] * (count - 1) + [length - chunk * (count - 1)]
+    outputs = []
+    for i, size in enumerate(sizes):
+        dims = list(x.shape)
+        dims[axis] = sp.sympify(size)
+        outputs.append(ctx.out(tuple(dims), index=i))
+    return no_cost(outputs, f"{', '.join(ctx.node.output)} = {ctx.name(0)} split along axis {axis} "
+                            f"into {[str(s) for s in sizes]}")
+
+
+@rule("Pad")
+def pad(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    pads = int_list(ctx, "pads", 1, 11)
+    axes = int_list(ctx, "axes", 3, 18) if ctx.opset >= 18 else None
+    axes = [normalize_axis(a, x.rank, ctx) for a in axes] if axes else list(range(x.rank))
+    dims = list(x.shape)
+    for i, axis in enumerate(axes):
+        dims[axis] = dims[axis] + pads[i] + pads[i + len(axes)]
+    out = ctx.out(tuple(dims))
+    return no_cost([out], f"{out.name} = {ctx.name(0)} padded ({ctx.attr('mode', 'constant')}) by {pads}")
+
+
+@rule("ConstantOfShape")
+def constant_of_shape(ctx: NodeContext) -> NodeResult:
+    dims = as_dims(needs_value(ctx, 0, "the shape"))
+    fill = ctx.attr("value", None)
+    dtype = fill.data_type if fill is not None else TensorProto.FLOAT
+    out = ctx.out(dims, dtype)
+    return no_cost([out], f"{out.name} = a {[str(d) for d in dims]} tensor filled with one value")
+
+
+@rule("Expand")
+def expand(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    target = as_dims(needs_value(ctx, 1, "the target shape"))
+    out = ctx.out(broadcast_shapes([x.shape, target], f"node '{ctx.node.name}' (Expand)"))
+    return no_cost([out], f"{out.name} = {ctx.name(0)} broadcast to {[str(d) for d in out.shape]}")
+
+
+@rule("Tile")
+def tile(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    repeats = as_dims(needs_value(ctx, 1, "the repeats"))
+    out = ctx.out(tuple(d * r for d, r in zip(x.shape, repeats, strict=True)))
+    return no_cost([out], f"{out.name} = {ctx.name(0)} tiled {[str(r) for r in repeats]} times")
+
+
+@rule("Range")
+def range_op(ctx: NodeContext) -> NodeResult:
+    start, limit, delta = (sp.sympify(needs_value(ctx, i, name).reshape(-1)[0])
+                           for i, name in enumerate(("start", "limit", "delta")))
+    out = ctx.out((sp.Max(sp.ceiling((limit - start) / delta), 0),))
+    return NodeResult([out], Counts(), f"{out.name} = {start}, {start} + {delta}, ... below {limit}")

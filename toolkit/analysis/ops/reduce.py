@@ -1,0 +1,113 @@
+"""Reductions, Softmax and the normalizations: ops whose cost is per row of m elements."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from toolkit.analysis.counts import Counts
+from toolkit.analysis.dims import numel, pretty
+from toolkit.analysis.ops.base import NodeContext, NodeResult, normalize_axis, rule
+
+# op -> (cost of reducing m elements to one, math template)
+REDUCTIONS = {
+    "ReduceSum": (lambda m: Counts(add=m - 1), "sum"),
+    "ReduceMean": (lambda m: Counts(add=m - 1, div=1), "mean"),
+    "ReduceMax": (lambda m: Counts(cmp=m - 1), "max"),
+    "ReduceMin": (lambda m: Counts(cmp=m - 1), "min"),
+    "ReduceProd": (lambda m: Counts(mul=m - 1), "prod"),
+    "ReduceSumSquare": (lambda m: Counts(mul=m, add=m - 1), "sum of squares"),
+    "ReduceL1": (lambda m: Counts(add=m - 1), "sum of |x|"),
+    "ReduceL2": (lambda m: Counts(mul=m, add=m - 1, sqrt=1), "sqrt of sum of squares"),
+    "ReduceLogSum": (lambda m: Counts(add=m - 1, log=1), "ln of sum"),
+    "ReduceLogSumExp": (lambda m: Counts(exp=m, add=m - 1, log=1), "ln of sum of exp"),
+}
+# from this opset on, axes come as an input rather than an attribute
+AXES_INPUT_SINCE = {"ReduceSum": 13}
+AXES_INPUT_DEFAULT = 18
+
+
+def reduce_axes(ctx: NodeContext, rank: int) -> list[int] | None:
+    """The reduced axes; None means no reduction at all (empty axes with noop_with_empty_axes)."""
+    if ctx.opset >= AXES_INPUT_SINCE.get(ctx.op, AXES_INPUT_DEFAULT):
+        given = ctx.const(1)
+        axes = [] if given is None else [int(a) for a in given.reshape(-1)]
+        if ctx.input(1) is not None and given is None:
+            return list(range(rank))  # axes only known at run time: not analyzable exactly
+    else:
+        axes = list(ctx.attr("axes", None) or [])
+    if not axes:
+        return None if int(ctx.attr("noop_with_empty_axes", 0)) else list(range(rank))
+    return sorted(normalize_axis(a, rank, ctx) for a in axes)
+
+
+@rule(*REDUCTIONS)
+def reduction(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    axes = reduce_axes(ctx, x.rank)
+    cost_of, verb = REDUCTIONS[ctx.op]
+    if axes is None:
+        out = ctx.out(x.shape)
+        return NodeResult([out], Counts(), f"{out.name} = {ctx.name(0)} (no axes: identity)")
+    keep = int(ctx.attr("keepdims", 1))
+    shape = tuple(sp.Integer(1) if a in axes else d for a, d in enumerate(x.shape) if keep or a not in axes)
+    out = ctx.out(shape)
+    m = numel([x.shape[a] for a in axes])
+    scope = "the whole tensor" if len(axes) == x.rank else f"axes {axes}"
+    return NodeResult([out], cost_of(m) * out.numel, f"{out.name} = {verb} of {ctx.name(0)} over {scope}"
+                      f" ({pretty(m)} elements per output)")
+
+
+def softmax_rows(ctx: NodeContext, shape) -> tuple[sp.Expr, sp.Expr]:
+    """(rows, n): opset 13 normalizes one axis; older opsets flatten from `axis` on."""
+    rank = len(shape)
+    if ctx.opset >= 13:
+        axis = normalize_axis(int(ctx.attr("axis", -1)), rank, ctx)
+        n = shape[axis]
+    else:
+        axis = normalize_axis(int(ctx.attr("axis", 1)), rank, ctx)
+        n = numel(shape[axis:])
+    return numel(shape) / n, n
+
+
+@rule("Softmax", "LogSoftmax")
+def softmax(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    out = ctx.out(x.shape)
+    rows, n = softmax_rows(ctx, x.shape)
+    if ctx.op == "Softmax":
+        per_row = Counts(exp=n, add=n - 1, div=n)
+        math = f"{out.name} = exp({ctx.name(0)}) / sum exp({ctx.name(0)}) along the axis ({n} per row)"
+    else:
+        per_row = Counts(exp=n, add=2 * n - 1, log=1)
+        math = f"{out.name} = {ctx.name(0)} - ln(sum exp({ctx.name(0)})) along the axis ({n} per row)"
+    return NodeResult([out], per_row * rows, math)
+
+
+@rule("BatchNormalization")
+def batch_norm(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    out = ctx.out(x.shape)
+    channels = x.shape[1]
+    cost = Counts(mul=x.numel, add=2 * x.numel + channels, div=x.numel, sqrt=channels)
+    math = (f"{out.name}[n,c,..] = ({ctx.name(0)}[n,c,..] - {ctx.name(3)}[c]) / sqrt({ctx.name(4)}[c] + eps)"
+            f" * {ctx.name(1)}[c] + {ctx.name(2)}[c]")
+    return NodeResult([out], cost, math)
+
+
+@rule("LayerNormalization")
+def layer_norm(ctx: NodeContext) -> NodeResult:
+    x = ctx.require(0)
+    axis = normalize_axis(int(ctx.attr("axis", -1)), x.rank, ctx)
+    n = numel(x.shape[axis:])
+    rows = numel(x.shape[:axis])
+    has_bias = ctx.input(2) is not None
+    per_row = Counts(mul=2 * n, add=3 * n - 1 + has_bias * n, div=n + 2, sqrt=1)
+    outputs = [ctx.out(x.shape)]
+    stats_shape = (*x.shape[:axis], *(sp.Integer(1),) * (x.rank - axis))
+    outputs += [ctx.out(stats_shape, index=i) for i in range(1, len(ctx.node.output)) if ctx.node.output[i]]
+    bias = f" + {ctx.name(2)}" if has_bias else ""
+    math = (f"{outputs[0].name} = ({ctx.name(0)} - mean) / sqrt(var + eps) * {ctx.name(1)}{bias}, "
+            f"mean and var over the last {x.rank - axis} axes ({n} per row)")
+    return NodeResult(outputs, per_row * rows, math)
+
+

@@ -1,0 +1,116 @@
+"""Walk the graph once: symbolic shapes, known values and each node's rule result, in graph order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+import sympy as sp
+from onnx import numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from toolkit.analysis.dims import dim_symbol
+from toolkit.analysis.ops import RULES
+from toolkit.analysis.ops.base import NodeContext, NodeResult, Tensor
+from toolkit.errors import ToolkitError
+
+STANDARD_DOMAINS = ("", "ai.onnx")
+
+
+@dataclass
+class NodeOutcome:
+    index: int
+    node: onnx.NodeProto
+    result: NodeResult | None  # None: no rule for this op, or the rule could not run
+    problem: str | None = None
+
+
+@dataclass
+class Propagation:
+    inputs: list[Tensor]
+    outputs: list[Tensor | None]
+    nodes: list[NodeOutcome]
+    tensors: dict[str, Tensor]
+    symbols: dict[str, sp.Symbol] = field(default_factory=dict)
+
+
+def opset_of(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS), 1)
+
+
+def input_tensor(value_info: onnx.ValueInfoProto, symbols: dict[str, sp.Symbol]) -> Tensor:
+    """A graph input with its declared dims: numbers stay numbers, names become symbols."""
+    tensor_type = value_info.type.tensor_type
+    if not tensor_type.HasField("shape"):
+        raise ToolkitError(f"input '{value_info.name}' has no declared rank; give the model a shaped input")
+    dims = []
+    for i, dim in enumerate(tensor_type.shape.dim):
+        if dim.HasField("dim_value") and dim.dim_value > 0:
+            dims.append(sp.Integer(dim.dim_value))
+        else:
+            name = dim.dim_param or f"{value_info.name}_dim{i}"
+            dims.append(symbols.setdefault(name, dim_symbol(name)))
+    return Tensor(value_info.name, tensor_type.elem_type, tuple(dims))
+
+
+def initializer_tensor(init: onnx.TensorProto) -> Tensor:
+    value = numpy_helper.to_array(init)
+    return Tensor(init.name, init.data_type, tuple(sp.Integer(d) for d in value.shape), value, constant=True)
+
+
+def fold_constants(node: onnx.NodeProto, inputs: list[Tensor | None], opset: int) -> list[np.ndarray] | None:
+    """Outputs of a node whose inputs are all constant, computed by onnx's reference evaluator."""
+    if any(t is not None and t.const_value() is None for t in inputs):
+        return None
+    feeds = {name: t.value for name, t in zip(node.input, inputs, strict=False) if name and t is not None}
+    try:
+        evaluator = ReferenceEvaluator(node, opsets={"": opset})
+        return list(evaluator.run(None, feeds))
+    except Exception:  # an op the reference evaluator lacks: the value stays unknown, the count does not
+        return None
+
+
+def run_rule(index: int, node: onnx.NodeProto, inputs: list[Tensor | None], opset: int) -> NodeOutcome:
+    if node.domain not in STANDARD_DOMAINS:
+        return NodeOutcome(index, node, None, f"custom-domain op {node.domain}.{node.op_type}: not counted")
+    rule = RULES.get(node.op_type)
+    if rule is None:
+        return NodeOutcome(index, node, None, f"no rule for {node.op_type}: not counted")
+    try:
+        return NodeOutcome(index, node, rule(NodeContext(node, inputs, opset)))
+    except ToolkitError as error:
+        return NodeOutcome(index, node, None, str(error))
+
+
+def propagate(model: onnx.ModelProto) -> Propagation:
+    """Shapes and rule results for every node; a node that cannot be analyzed is recorded, not fatal."""
+    graph = model.graph
+    opset = opset_of(model)
+    symbols: dict[str, sp.Symbol] = {}
+    tensors = {init.name: initializer_tensor(init) for init in graph.initializer}
+    inputs = [input_tensor(v, symbols) for v in graph.input if v.name not in tensors]
+    tensors.update({t.name: t for t in inputs})
+    produced_later = {name for node in graph.node for name in node.output}
+    outcomes = []
+    for index, node in enumerate(graph.node):
+        for name in node.input:
+            if name and name not in tensors and name not in produced_later:
+                raise ToolkitError(f"node '{node.name or index}' ({node.op_type}) reads '{name}', which no input, "
+                                   "initializer or node provides; the model is incomplete")
+        node_inputs = [tensors.get(name) if name else None for name in node.input]
+        if any(name and t is None for name, t in zip(node.input, node_inputs, strict=True)):
+            outcome = NodeOutcome(index, node, None, "an input is produced later or by an unanalyzed node "
+                                                    "(unsorted graph, cycle, or an op above that was not counted)")
+        else:
+            outcome = run_rule(index, node, node_inputs, opset)
+        outcomes.append(outcome)
+        if outcome.result is None:
+            continue
+        folded = fold_constants(node, node_inputs, opset)
+        for i, out in enumerate(outcome.result.outputs):
+            if folded is not None and i < len(folded):
+                out.value, out.constant = np.asarray(folded[i]), True
+            tensors[out.name] = out
+    outputs = [tensors.get(v.name) for v in graph.output]
+    return Propagation(inputs, outputs, outcomes, tensors, symbols)

@@ -1,0 +1,149 @@
+"""The analysis as JSON (the contract later stages and outside checks read) and as terminal tables."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import sympy as sp
+from rich.console import Console
+from rich.table import Table
+
+from toolkit.analysis.counts import BASIC_KINDS, Counts
+from toolkit.analysis.dims import pretty, render_shape
+from toolkit.analysis.frames import one_second, per_frame
+
+if TYPE_CHECKING:
+    from toolkit.analysis import Analysis, NodeReport
+
+CONVENTIONS = ("dense", "effective")
+
+
+def counts_json(counts: dict[str, int]) -> dict[str, object]:
+    out: dict[str, object] = {k: counts.get(k, 0) for k in BASIC_KINDS}
+    out["special"] = {k: v for k, v in sorted(counts.items()) if k not in BASIC_KINDS}
+    return out
+
+
+def formula_json(counts: Counts) -> dict[str, object]:
+    out: dict[str, object] = {k: pretty(counts[k]) for k in BASIC_KINDS}
+    out["special"] = {k: pretty(v) for k, v in counts.items() if k not in BASIC_KINDS}
+    return out
+
+
+def node_json(analysis: Analysis, node: NodeReport) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "name": node.name, "op_type": node.op_type, "counted": node.counted,
+        "output_shapes": [None if s is None else [analysis.value(d) for d in s] for s in node.output_shapes],
+        "output_shape_formulas": [render_shape(s) for s in node.output_shapes],
+        "math": node.math,
+    }
+    if not node.counted:
+        entry["problem"] = node.problem
+        return entry
+    for convention in CONVENTIONS:
+        counts: Counts = getattr(node, convention)
+        entry[convention] = counts_json(counts.subs(analysis.bindings).as_ints())
+    entry["formulas"] = {c: formula_json(getattr(node, c)) for c in CONVENTIONS}
+    entry["bytes_moved"] = analysis.value(node.bytes_moved)
+    return entry
+
+
+def exact(value: Fraction) -> int | str:
+    return int(value) if value.denominator == 1 else str(value)
+
+
+def frames_json(analysis: Analysis) -> dict[str, object]:
+    frames = analysis.frames
+    fps = Fraction(analysis.sample_rate, frames.hop)
+    per = {c: per_frame(analysis, c) for c in CONVENTIONS}
+    return {
+        "per_frame": {**{c: counts_json(per[c]) for c in CONVENTIONS}, "frames": analysis.value(frames.expr),
+                      "frames_formula": pretty(frames.expr), "hop": frames.hop, "frame_input": frames.first,
+                      "method": "counts(T + 1 frames) - counts(T frames) at the given batch"},
+        "per_second": {
+            "sample_rate": analysis.sample_rate, "frames_per_second": exact(fps),
+            "streaming": {c: {k: exact(v * fps) for k, v in per[c].items()} for c in CONVENTIONS},
+            "one_second_input": {"samples": analysis.sample_rate,
+                                 "frames": int(sp.sympify(frames.expr).subs(frames.symbol, analysis.sample_rate)),
+                                 **{c: counts_json(one_second(analysis, c)) for c in CONVENTIONS}},
+        },
+    }
+
+
+def analysis_json(analysis: Analysis) -> dict[str, object]:
+    from toolkit.analysis import tensor_contract
+
+    outputs = []
+    for declared, inferred in zip(analysis.model.graph.output, analysis.propagation.outputs, strict=True):
+        entry = tensor_contract(declared)
+        entry["declared_shape"] = entry["shape"]
+        if inferred is not None and inferred.shape is not None:
+            entry["shape"] = render_shape(inferred.shape)
+            entry["value_shape"] = [analysis.value(d) for d in inferred.shape]
+        outputs.append(entry)
+    declared_inputs = {v.name: v for v in analysis.model.graph.input}
+    result: dict[str, object] = {
+        "dims": analysis.dims,
+        "inputs": [tensor_contract(declared_inputs[t.name]) for t in analysis.propagation.inputs],
+        "outputs": outputs,
+        "constraints": [c.text for c in analysis.constraints],
+        "constraint_reasons": {c.text: c.why for c in analysis.constraints},
+        "smallest_input": analysis.smallest_input(),
+        "nodes": [node_json(analysis, n) for n in analysis.nodes],
+        "totals": {c: counts_json(analysis.totals(c)) for c in CONVENTIONS},
+        "formulas": {c: formula_json(analysis.formula(c)) for c in CONVENTIONS},
+        "not_counted": [n.name for n in analysis.not_counted],
+        "convention": "README.md#counting-convention",
+    }
+    if analysis.frames is not None:
+        result.update(frames_json(analysis))
+    return result
+
+
+def kinds_text(counts: dict[str, object]) -> str:
+    """'mul 271,938, add 270,880, log 32': numbers with thousands separators, formulas as they are."""
+    def show(v: object) -> str:
+        return f"{v:,}" if isinstance(v, int) else str(v)
+
+    parts = [f"{k} {show(v)}" for k, v in counts.items() if k != "special" and v not in (0, "0")]
+    parts += [f"{k} {show(v)}" for k, v in counts.get("special", {}).items()]
+    return ", ".join(parts) or "-"
+
+
+def print_analysis(data: dict[str, object], console: Console) -> None:
+    """Terminal view: contract, per-node table, totals, per frame and per second."""
+    for tensor in data["inputs"]:
+        console.print(f"[bold]input[/] {tensor['name']}: {tensor['dtype']} {tensor['shape']}")
+    for tensor in data["outputs"]:
+        console.print(f"[bold]output[/] {tensor['name']}: {tensor['dtype']} {tensor['shape']} "
+                      f"= {tensor.get('value_shape')} at {data['dims']}")
+    console.print(f"[bold]valid inputs[/]: {', '.join(data['constraints']) or 'any size'}; "
+                  f"smallest: {data['smallest_input']}")
+    table = Table(title="per node at these dims (effective shown where it differs from dense)")
+    for column in ("#", "op", "output", "dense", "effective"):
+        table.add_column(column, overflow="fold")
+    for i, node in enumerate(data["nodes"]):
+        if not node["counted"]:
+            table.add_row(str(i), node["op_type"], "?", "not counted", node["problem"])
+            continue
+        dense, effective = kinds_text(node["dense"]), kinds_text(node["effective"])
+        table.add_row(str(i), node["op_type"], str(node["output_shapes"][0]), dense,
+                      "" if effective == dense else effective)
+    console.print(table)
+    console.print("[bold]math[/]")
+    for i, node in enumerate(data["nodes"]):
+        console.print(f"  {i:>2} {node['math'] or node.get('problem', '')}", highlight=False, markup=False)
+    for convention in CONVENTIONS:
+        console.print(f"[bold]total {convention}[/]: {kinds_text(data['totals'][convention])}")
+        console.print(f"  formula: {kinds_text(data['formulas'][convention])}")
+    if "per_frame" in data:
+        frames = data["per_frame"]
+        console.print(f"[bold]frames[/]: {frames['frames']} = {frames['frames_formula']} (hop {frames['hop']})")
+        for convention in CONVENTIONS:
+            console.print(f"  per frame {convention}: {kinds_text(frames[convention])}")
+        second = data["per_second"]["one_second_input"]
+        console.print(f"[bold]one second[/] ({second['samples']} samples, {second['frames']} frames): "
+                      f"dense {kinds_text(second['dense'])}")
+    if data["not_counted"]:
+        console.print(f"[yellow]not counted[/]: {', '.join(data['not_counted'])}")
