@@ -426,7 +426,7 @@ def _transpose_pads(step: _Step, spatial: Sequence[int], full: Sequence[int]) ->
         target = list(output_shape)[-rank:] if output_shape else [n * s for n, s in zip(spatial, strides, strict=True)]
         totals = [max(f - t, 0) for f, t in zip(full, target, strict=True)]
         small = [tot // 2 for tot in totals]
-        begins = [tot - s for tot, s in zip(totals, small, strict=True)] if auto_pad == "SAME_UPPER" else small
+        begins = small if auto_pad == "SAME_UPPER" else [tot - s for tot, s in zip(totals, small, strict=True)]
         return begins, [tot - b for tot, b in zip(totals, begins, strict=True)]
     pads = list(step.attr("pads") or (0,) * (2 * rank)) if auto_pad == "NOTSET" else [0] * (2 * rank)
     return pads[:rank], pads[rank:]
