@@ -1,0 +1,175 @@
+"""Target files: host detection from this machine, and one-line errors that name the key and its line."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from toolkit.errors import ToolkitError
+from toolkit.targets import FLOP_RULES, TARGETS_DIR, known_targets, load_target
+
+HOST_TEXT = (TARGETS_DIR / "x86-host.toml").read_text()
+
+BOARD = """\
+name = "board"
+description = "a board with every fact written"
+kind = "board"
+
+[cpu]
+model = "Broadcom BCM2711"
+core = "Cortex-A72"
+cores = 4
+clock_ghz = 1.8
+isa_flags = ["fp", "asimd"]
+l1d_kib = 32
+l2_kib = 1024
+l3_kib = 0
+fp32_flops_per_cycle_per_core = 16
+sources = {cores = "datasheet"}
+
+[emulation]
+qemu_cpu = "cortex-a72"
+cpuinfo = "processor : 0"
+
+[matrix]
+providers = ["CPUExecutionProvider"]
+intra_op_threads = [1, 4]
+graph_optimization = ["all"]
+
+[litert]
+threads = [1, 4]
+xnnpack = true
+
+[policy]
+max_abs_db_error = 0.5
+p99_abs_db_error = 0.1
+max_rel_mel_error = 0.025
+realtime_budget = 0.25
+max_model_bytes = 2000000
+
+[peak]
+method = "cores x clock x flops / 2"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "board") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text.replace('name = "board"', f'name = "{name}"'))
+    return path
+
+
+def line_of(text: str, needle: str) -> int:
+    return text.splitlines().index(needle) + 1
+
+
+def proc_flags() -> set[str]:
+    text = Path("/proc/cpuinfo").read_text()
+    return set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split())
+
+
+def test_x86_host_detects_this_machine() -> None:
+    target = load_target("x86-host")
+    assert target.kind == "host"
+    assert target.cpu.cores == os.cpu_count()
+    assert set(target.cpu.isa_flags) <= proc_flags()
+    assert "sse2" in target.cpu.isa_flags
+    assert target.cpu.clock_ghz > 0.5
+    assert target.cpu.l1d_kib > 0
+    assert target.cpu.fp32_flops_per_cycle_per_core in {flops for _, flops, _ in FLOP_RULES}
+    assert target.cpu.sources["cores"] == "detected: os.cpu_count()"
+    assert "cores" in target.detected and target.emulation is None
+    assert "CPUExecutionProvider" in target.matrix.providers
+
+
+def test_peak_is_cores_times_clock_times_mults_per_cycle() -> None:
+    target = load_target("x86-host")
+    cpu = target.cpu
+    expected = cpu.cores * cpu.clock_ghz * 1e9 * cpu.fp32_flops_per_cycle_per_core / 2
+    assert target.peak_mults_per_s() == pytest.approx(expected)
+    assert target.peak_mults_per_s(threads=1) == pytest.approx(target.peak_mults_per_s() / cpu.cores)
+
+
+def test_avx512_rule_follows_the_flags() -> None:
+    flops = next(f for test, f, _ in FLOP_RULES if test({"vendor_id": "GenuineIntel"}, {"avx512f", "avx2", "fma"}))
+    zen4 = next(f for test, f, _ in FLOP_RULES
+                if test({"vendor_id": "AuthenticAMD", "cpu family": "25"}, {"avx512f", "avx2", "fma"}))
+    avx2 = next(f for test, f, _ in FLOP_RULES if test({}, {"avx2", "fma", "sse"}))
+    assert (flops, zen4, avx2) == (64, 32, 32)
+
+
+def test_board_file_loads_every_fact(tmp_path: Path) -> None:
+    target = load_target(write(tmp_path, BOARD))
+    assert target.cpu.cores == 4 and target.cpu.isa_flags == ("fp", "asimd")
+    assert target.emulation.qemu_cpu == "cortex-a72"
+    assert target.policy.max_chunk_ms == pytest.approx(20.0)
+    assert target.policy.max_model_bytes == 2_000_000
+    assert target.peak_mults_per_s() == pytest.approx(4 * 1.8e9 * 8)
+    assert target.detected == ()
+
+
+def test_unknown_key_names_key_and_line(tmp_path: Path) -> None:
+    text = BOARD.replace("l3_kib = 0\n", "l3_kib = 0\nl4_kib = 8\n")
+    path = write(tmp_path, text)
+    with pytest.raises(ToolkitError) as error:
+        load_target(path)
+    message = str(error.value)
+    assert f"{path}:{line_of(text, 'l4_kib = 8')}:" in message
+    assert "'[cpu] l4_kib'" in message and "\n" not in message
+
+
+def test_wrong_type_names_key_and_line(tmp_path: Path) -> None:
+    text = BOARD.replace("cores = 4", 'cores = "four"')
+    line = line_of(text, 'cores = "four"')
+    with pytest.raises(ToolkitError, match=rf":{line}: \[cpu\] cores must be an integer"):
+        load_target(write(tmp_path, text))
+
+
+def test_detect_is_refused_on_a_board(tmp_path: Path) -> None:
+    text = BOARD.replace("clock_ghz = 1.8", 'clock_ghz = "detect"')
+    line = line_of(text, 'clock_ghz = "detect"')
+    with pytest.raises(ToolkitError, match=rf':{line}: .*kind = "host" only'):
+        load_target(write(tmp_path, text))
+
+
+def test_bad_values_name_their_line(tmp_path: Path) -> None:
+    text = BOARD.replace('graph_optimization = ["all"]', 'graph_optimization = ["fast"]')
+    line = line_of(text, 'graph_optimization = ["fast"]')
+    with pytest.raises(ToolkitError, match=rf":{line}: \[matrix\] graph_optimization must be a non-empty list of"):
+        load_target(write(tmp_path, text))
+    text = BOARD.replace("realtime_budget = 0.25", "realtime_budget = 2")
+    with pytest.raises(ToolkitError, match=rf":{line_of(text, 'realtime_budget = 2')}: .* in \(0, 1\]"):
+        load_target(write(tmp_path, text))
+
+
+def test_tables_a_kind_needs_or_forbids(tmp_path: Path) -> None:
+    no_emulation = BOARD.replace('[emulation]\nqemu_cpu = "cortex-a72"\ncpuinfo = "processor : 0"\n', "")
+    with pytest.raises(ToolkitError, match=r"missing table \[emulation\]"):
+        load_target(write(tmp_path, no_emulation))
+    with pytest.raises(ToolkitError, match=r"unknown table \[gpu\]"):
+        load_target(write(tmp_path, BOARD + "\n[gpu]\ncores = 1\n"))
+    missing = BOARD.replace("l2_kib = 1024\n", "")
+    with pytest.raises(ToolkitError, match=rf":{line_of(missing, '[cpu]')}: missing key \[cpu\] l2_kib"):
+        load_target(write(tmp_path, missing))
+
+
+def test_name_must_match_the_file_and_toml_must_parse(tmp_path: Path) -> None:
+    path = tmp_path / "other.toml"
+    path.write_text(BOARD)
+    with pytest.raises(ToolkitError, match="must equal the file name 'other'"):
+        load_target(path)
+    with pytest.raises(ToolkitError, match=r"not valid TOML: .*line 2"):
+        load_target(write(tmp_path, 'name = "board"\ncores = = 4\n'))
+
+
+def test_unknown_target_lists_the_known_ones() -> None:
+    assert "x86-host" in known_targets()
+    with pytest.raises(ToolkitError, match=r"unknown target 'pi9'; known targets: .*x86-host"):
+        load_target("pi9")
+
+
+def test_the_host_file_documents_its_keys() -> None:
+    assert 'fp32_flops_per_cycle_per_core = "detect"' in HOST_TEXT
+    assert load_target(TARGETS_DIR / "x86-host.toml").name == "x86-host"

@@ -1,0 +1,714 @@
+#!/usr/bin/env python3
+"""The one bench runner: the same file measures the variants on this host, on a board over SSH, and under QEMU.
+
+It imports only the standard library, numpy, onnxruntime and LiteRT (`ai_edge_litert`, else `tflite_runtime`),
+never the toolkit, so a bundle folder copied with scp runs with `python3 runner.py BUNDLE_DIR --out RESULT.json`.
+A missing engine makes its runs `unavailable` with the import error, not a crash.
+
+bundle.json (written by toolkit.profiling.bundle.make_bundle):
+    format_version  1
+    target          name of the target file the matrix came from (informational)
+    variants        [{"name", "file" (relative to the bundle), "format": "onnx" | "tflite", "sha256"}]
+    matrix          {"providers": [onnxruntime EP names], "intra_op_threads": [int],
+                     "graph_optimization": ["disable" | "basic" | "extended" | "all"]}
+    litert          {"threads": [int], "xnnpack": bool}   (false: BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    workloads       [{"name", "batch", "samples"}]        one float32 input of shape [batch, samples]
+    warmup, runs    untimed warm-up inferences, then timed inferences per run
+    streaming       {"seconds", "chunk_samples", "rate_hz"}
+    signals         npz file of float32 [1, N] arrays, one per named signal
+    seed            seed of the int16-scale Gaussian noise fed to timed runs
+
+RESULT.json (rewritten atomically after every finished run, so an interrupted run keeps what finished):
+    format_version, complete, started_utc, updated_utc, bundle {sha256, target}, settings {warmup, runs,
+    streaming_seconds, quick}, platform {...}, outputs {file, variants: {name: {status, config, signals}}},
+    runs [...], streaming [...]; every run has a "key" and a "status": ok | unavailable | failed, with "reason".
+    Latency: time.perf_counter_ns around one session.run / interpreter set_tensor+invoke+get_tensor, in ms.
+    Per-node times come from a second onnxruntime session with enable_profiling doing the same warm-up and runs;
+    the warm-up runs are dropped from the trace, so the timed session's numbers carry no profiling overhead.
+Outputs of the signal pass go to RESULT.outputs.npz beside RESULT.json, keys "<variant>/<signal>" (first output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import hashlib
+import importlib
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+QUICK = {"warmup": 2, "runs": 5, "streaming_seconds": 1.0}
+OPT_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+CPUINFO_FIELDS = ("model name", "Model", "Hardware", "CPU implementer", "CPU part", "CPU revision", "cpu MHz")
+LITERT_IMPORTS = (("ai_edge_litert.interpreter", "ai-edge-litert"), ("tflite_runtime.interpreter", "tflite-runtime"))
+NOISE_STD = 3000.0
+
+Json = dict[str, Any]
+
+
+class BundleError(Exception):
+    """A bundle or command line the runner cannot use; printed as one line, exit 2."""
+
+
+# ---------------------------------------------------------------- engines
+
+
+def _import_onnxruntime() -> tuple[Any, str | None]:
+    """onnxruntime or the reason it is missing (a board may lack a wheel for its Python)."""
+    try:
+        return importlib.import_module("onnxruntime"), None
+    except ImportError as error:
+        return None, f"onnxruntime is not importable here: {error}"
+
+
+def _import_litert() -> tuple[Any, str | None, str | None]:
+    """(interpreter module, distribution name, reason if missing): ai-edge-litert first, tflite-runtime after."""
+    reasons = []
+    for module_name, dist in LITERT_IMPORTS:
+        try:
+            return importlib.import_module(module_name), dist, None
+        except ImportError as error:
+            reasons.append(f"{module_name}: {error}")
+    return None, None, "LiteRT is not importable here: " + "; ".join(reasons)
+
+
+ORT, ORT_MISSING = _import_onnxruntime()
+LITERT, LITERT_DIST, LITERT_MISSING = _import_litert()
+
+
+class OrtSession:
+    """One onnxruntime session with a fixed provider, thread count and optimization level."""
+
+    def __init__(self, path: Path, config: Json, profile_dir: str | None = None) -> None:
+        options = ORT.SessionOptions()
+        options.intra_op_num_threads = config["threads"]
+        options.inter_op_num_threads = 1
+        options.execution_mode = ORT.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = getattr(ORT.GraphOptimizationLevel, OPT_LEVELS[config["optimization"]])
+        options.log_severity_level = 4  # errors reach the result as exceptions
+        if profile_dir:
+            options.enable_profiling = True
+            options.profile_file_prefix = os.path.join(profile_dir, "ort")
+        self.session = ORT.InferenceSession(str(path), options, providers=[config["provider"]])
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ValueError(f"the runner feeds one input, the model has {len(inputs)}")
+        self.input_name = inputs[0].name
+        self.output_name = self.session.get_outputs()[0].name
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """First output of one inference."""
+        return self.session.run([self.output_name], {self.input_name: x})[0]
+
+    def in_session(self) -> list[str]:
+        """Providers the session really holds (onnxruntime may append CPU as fallback)."""
+        return list(self.session.get_providers())
+
+
+class LiteRtSession:
+    """One LiteRT interpreter resized to the workload shape; XNNPACK on or off."""
+
+    def __init__(self, path: Path, config: Json, shape: tuple[int, ...]) -> None:
+        resolver = LITERT.OpResolverType
+        kind = resolver.AUTO if config["provider"] == "xnnpack" else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        self.kernels = config["provider"]
+        self.interpreter = LITERT.Interpreter(
+            model_path=str(path), num_threads=config["threads"], experimental_op_resolver_type=kind
+        )
+        inputs = self.interpreter.get_input_details()
+        if len(inputs) != 1:
+            raise ValueError(f"the runner feeds one input, the model has {len(inputs)}")
+        self.input_index = inputs[0]["index"]
+        if tuple(inputs[0]["shape"]) != shape:
+            self.interpreter.resize_tensor_input(self.input_index, list(shape), strict=False)
+        self.interpreter.allocate_tensors()
+        output = self.interpreter.get_output_details()[0]
+        self.output_index = output["index"]
+        self.output_name = output["name"]
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """First output of one inference (copied: the interpreter reuses its buffers)."""
+        self.interpreter.set_tensor(self.input_index, x)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output_index)
+
+    def in_session(self) -> list[str]:
+        """The kernel set this interpreter runs with."""
+        return [f"litert-{self.kernels}"]
+
+
+ENGINE_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "litert"}
+
+
+def engine_missing(engine: str) -> str | None:
+    """Why an engine cannot run here, or None."""
+    return {"onnxruntime": ORT_MISSING, "litert": LITERT_MISSING}[engine]
+
+
+def provider_missing(config: Json) -> str | None:
+    """Why this run's engine or provider is unavailable on this machine, or None."""
+    missing = engine_missing(config["engine"])
+    if missing or config["engine"] != "onnxruntime":
+        return missing
+    provider = config["provider"]
+    available = ORT.get_available_providers()
+    if provider in available:
+        return None
+    if provider not in ORT.get_all_providers():
+        return f"{provider} is not a provider name onnxruntime {ORT.__version__} knows"
+    return (
+        f"{provider} is not in onnxruntime.get_available_providers() = {available}: "
+        f"this onnxruntime {ORT.__version__} build does not include it"
+    )
+
+
+def open_session(bundle_dir: Path, variant: Json, config: Json, shape: tuple[int, ...], profile_dir: str | None = None):
+    """A ready session for this variant and run configuration."""
+    path = bundle_dir / variant["file"]
+    if config["engine"] == "onnxruntime":
+        return OrtSession(path, config, profile_dir)
+    return LiteRtSession(path, config, shape)
+
+
+# ---------------------------------------------------------------- measurements
+
+
+def noise(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """Deterministic int16-scale Gaussian noise, the audio every timed run sees."""
+    audio = np.random.default_rng(seed).normal(0.0, NOISE_STD, size=shape)
+    return np.clip(audio, -32768, 32767).astype(np.float32)
+
+
+def timed_ms(fn: Callable[[], object]) -> float:
+    """Wall time of one call in milliseconds (perf_counter_ns)."""
+    start = time.perf_counter_ns()
+    fn()
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+def latency_stats(samples: list[float]) -> Json:
+    """Median, p90, p99 (numpy linear percentiles), min, mean, max and stdev of latencies in ms."""
+    a = np.asarray(samples, dtype=np.float64)
+    return {
+        "n": int(a.size),
+        "median": float(np.median(a)),
+        "p90": float(np.percentile(a, 90)),
+        "p99": float(np.percentile(a, 99)),
+        "min": float(a.min()),
+        "mean": float(a.mean()),
+        "max": float(a.max()),
+        "stdev": float(a.std(ddof=1)) if a.size > 1 else 0.0,
+    }
+
+
+def parse_ort_profile(trace: list[Json], skip_runs: int) -> Json:
+    """Per-node kernel times from an onnxruntime trace, dropping the first `skip_runs` model runs (warm-up)."""
+    model_runs = sorted((e for e in trace if e.get("cat") == "Session" and e.get("name") == "model_run"),
+                        key=lambda e: e["ts"])
+    kept = model_runs[skip_runs:]
+    windows = [(e["ts"], e["ts"] + e["dur"]) for e in kept]
+    per_node: dict[str, Json] = {}
+    for event in trace:
+        if event.get("cat") != "Node" or not event.get("name", "").endswith("_kernel_time"):
+            continue
+        if not any(lo <= event["ts"] <= hi for lo, hi in windows):
+            continue
+        args = event.get("args", {})
+        name = event["name"][: -len("_kernel_time")]
+        node = per_node.setdefault(name, {
+            "name": name, "op_type": args.get("op_name"), "provider": args.get("provider"),
+            "node_index": int(args.get("node_index", -1)), "durations_us": [],
+        })
+        node["durations_us"].append(event["dur"])
+    nodes = []
+    for node in sorted(per_node.values(), key=lambda n: n["node_index"]):
+        durations = node.pop("durations_us")
+        node.update(calls=len(durations), total_us=int(sum(durations)), median_us=float(np.median(durations)))
+        nodes.append(node)
+    run_us = [e["dur"] for e in kept]
+    return {
+        "runs_profiled": len(kept),
+        "model_run_median_us": float(np.median(run_us)) if run_us else None,
+        "method": "onnxruntime enable_profiling trace, *_kernel_time events inside model_run events "
+                  "after the warm-up; time per node in microseconds",
+        "nodes": nodes,
+    }
+
+
+def ort_node_profile(bundle_dir: Path, variant: Json, config: Json, x: np.ndarray, warmup: int, runs: int) -> Json:
+    """Per-node profile from a separate profiling session doing the same warm-up and runs."""
+    with tempfile.TemporaryDirectory(prefix="ortprof") as folder:
+        session = open_session(bundle_dir, variant, config, x.shape, profile_dir=folder)
+        for _ in range(warmup + runs):
+            session.run(x)
+        trace_path = session.session.end_profiling()
+        with open(trace_path, encoding="utf-8") as handle:
+            trace = json.load(handle)
+    return parse_ort_profile(trace, skip_runs=warmup)
+
+
+LITERT_NO_PROFILE = {"nodes": None, "reason": "LiteRT's Python Interpreter exposes no per-op profiler"}
+
+
+def measure_run(bundle_dir: Path, variant: Json, config: Json, workload: Json, settings: Json, seed: int) -> Json:
+    """Session creation, first inference, warm-up, timed runs and the per-node profile of one configuration."""
+    shape = (int(workload["batch"]), int(workload["samples"]))
+    x = noise(shape, seed)
+    created = time.perf_counter_ns()
+    session = open_session(bundle_dir, variant, config, shape)
+    create_ms = (time.perf_counter_ns() - created) / 1e6
+    first_ms = timed_ms(lambda: session.run(x))
+    output_shape = list(np.shape(session.run(x)))
+    for _ in range(settings["warmup"]):
+        session.run(x)
+    latencies = [timed_ms(lambda: session.run(x)) for _ in range(settings["runs"])]
+    profile = (
+        ort_node_profile(bundle_dir, variant, config, x, settings["warmup"], settings["runs"])
+        if config["engine"] == "onnxruntime" else LITERT_NO_PROFILE
+    )
+    return {
+        "status": "ok",
+        "input_shape": list(shape),
+        "output_shape": output_shape,
+        "session_providers": session.in_session(),
+        "session_create_ms": create_ms,
+        "first_inference_ms": first_ms,
+        "warmup": settings["warmup"],
+        "latency_ms": latency_stats(latencies),
+        "timer": "time.perf_counter_ns around one inference",
+        "profile": profile,
+    }
+
+
+def measure_streaming(bundle_dir: Path, variant: Json, config: Json, streaming: Json, settings: Json,
+                      seed: int) -> Json:
+    """Feed chunks at the real rate; CPU share of one core = process CPU time / wall time over the whole stream."""
+    shape = (1, int(streaming["chunk_samples"]))
+    x = noise(shape, seed)
+    session = open_session(bundle_dir, variant, config, shape)
+    for _ in range(settings["warmup"]):
+        session.run(x)
+    period = 1.0 / float(streaming["rate_hz"])
+    chunks = max(1, round(settings["streaming_seconds"] * float(streaming["rate_hz"])))
+    latencies = []
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    for i in range(chunks):
+        delay = wall_start + i * period - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        latencies.append(timed_ms(lambda: session.run(x)))
+    tail = wall_start + chunks * period - time.perf_counter()
+    if tail > 0:
+        time.sleep(tail)
+    wall = time.perf_counter() - wall_start
+    cpu = time.process_time() - cpu_start
+    share = cpu / wall
+    return {
+        "status": "ok",
+        "chunks": chunks,
+        "chunk_samples": shape[1],
+        "rate_hz": float(streaming["rate_hz"]),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cpu_share": share,
+        "latency_ms": latency_stats(latencies),
+        "deadline_misses": sum(1 for ms in latencies if ms > period * 1000.0),
+        "streams_per_core": math.floor(1.0 / share) if share > 0 else None,
+        "method": "chunks fed on a fixed schedule at rate_hz; cpu_share = time.process_time() (all threads of "
+                  "the process) / wall time over the stream, wall ending at the last chunk's slot; "
+                  "streams_per_core = floor(1 / cpu_share), ignoring contention between streams",
+    }
+
+
+# ---------------------------------------------------------------- the plan
+
+
+def run_configs(bundle: Json, variant: Json) -> list[Json]:
+    """Every (provider or kernel set, threads, optimization) this variant is measured with."""
+    engine = ENGINE_OF_FORMAT[variant["format"]]
+    if engine == "onnxruntime":
+        matrix = bundle["matrix"]
+        return [
+            {"engine": engine, "provider": p, "threads": int(t), "optimization": o}
+            for p in matrix["providers"] for t in matrix["intra_op_threads"] for o in matrix["graph_optimization"]
+        ]
+    litert = bundle["litert"]
+    provider = "xnnpack" if litert.get("xnnpack", True) else "builtin"
+    return [{"engine": engine, "provider": provider, "threads": int(t), "optimization": None}
+            for t in litert["threads"]]
+
+
+def streaming_configs(bundle: Json, variant: Json) -> list[Json]:
+    """Streaming runs once per provider and thread count, at the first listed optimization level."""
+    seen, configs = set(), []
+    for config in run_configs(bundle, variant):
+        if (config["provider"], config["threads"]) not in seen:
+            seen.add((config["provider"], config["threads"]))
+            configs.append(config)
+    return configs
+
+
+def run_key(kind: str, variant: str, config: Json, workload: str | None = None) -> str:
+    """Stable identity of one run, used by --resume."""
+    parts = [kind, variant, config["engine"], config["provider"], f"t{config['threads']}",
+             config["optimization"] or "-"]
+    return "|".join([*parts, workload] if workload else parts)
+
+
+def describe(variant: Json, config: Json) -> Json:
+    """The fields every run record starts with."""
+    return {"variant": variant["name"], "format": variant["format"], **config}
+
+
+# ---------------------------------------------------------------- platform
+
+
+def read_cpuinfo() -> Json:
+    """CPU model, flags and identifying fields of the first processor in /proc/cpuinfo (empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {"model": platform.processor() or None, "flags": [], "fields": {}}
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+    flags = (fields.get("flags") or fields.get("Features") or "").split()
+    model = next((fields[k] for k in ("model name", "Model", "Hardware", "CPU part") if fields.get(k)), None)
+    return {"model": model, "flags": flags, "fields": {k: fields[k] for k in CPUINFO_FIELDS if k in fields}}
+
+
+def dist_version(name: str | None) -> str | None:
+    """Installed version of a distribution, or None."""
+    if not name:
+        return None
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def platform_info() -> Json:
+    """Where the numbers were measured: machine, Python, libc, library versions and the CPU."""
+    return {
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "glibc": " ".join(part for part in platform.libc_ver() if part) or None,
+        "numpy": np.__version__,
+        "onnxruntime": ORT.__version__ if ORT else None,
+        "onnxruntime_available_providers": ORT.get_available_providers() if ORT else [],
+        "litert": dist_version(LITERT_DIST),
+        "litert_package": LITERT_DIST,
+        "cpu_count": os.cpu_count(),
+        "cpu": read_cpuinfo(),
+    }
+
+
+# ---------------------------------------------------------------- files
+
+
+def write_atomic(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
+    """Write through a temp file in the same folder, then os.replace: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def sha256(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def outputs_path(result_path: Path) -> Path:
+    """RESULT.json -> RESULT.outputs.npz in the same folder."""
+    return result_path.with_name(result_path.stem + ".outputs.npz")
+
+
+def load_bundle(bundle_dir: Path, only: list[str] | None) -> tuple[Json, list[Json]]:
+    """bundle.json and the selected variants, each file checked against its sha256 (an scp can be cut short)."""
+    path = bundle_dir / "bundle.json"
+    if not path.is_file():
+        raise BundleError(f"{path} not found; pass the folder make_bundle wrote")
+    bundle = json.loads(path.read_text(encoding="utf-8"))
+    if bundle.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{path}: format_version {bundle.get('format_version')!r}, this runner reads "
+                          f"{FORMAT_VERSION}; rebuild the bundle with this toolkit")
+    names = [v["name"] for v in bundle["variants"]]
+    unknown = sorted(set(only or []) - set(names))
+    if unknown:
+        raise BundleError(f"--only {', '.join(unknown)}: not in the bundle; its variants are {', '.join(names)}")
+    variants = [v for v in bundle["variants"] if not only or v["name"] in only]
+    for variant in variants:
+        file = bundle_dir / variant["file"]
+        if not file.is_file() or sha256(file) != variant["sha256"]:
+            raise BundleError(f"{file} is missing or differs from its sha256 in bundle.json; copy the bundle again")
+    return bundle, variants
+
+
+def now_utc() -> str:
+    """ISO 8601 UTC timestamp."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Recorder:
+    """The result document: rewritten atomically after each finished run, resumable by run key."""
+
+    def __init__(self, out: Path, bundle_dir: Path, settings: Json, resume: bool) -> None:
+        self.out = out
+        self.outputs_file = outputs_path(out)
+        bundle_sha = sha256(bundle_dir / "bundle.json")
+        bundle = json.loads((bundle_dir / "bundle.json").read_text(encoding="utf-8"))
+        self.arrays: dict[str, np.ndarray] = {}
+        if resume and out.is_file():
+            self.doc = json.loads(out.read_text(encoding="utf-8"))
+            if self.doc["bundle"]["sha256"] != bundle_sha or self.doc["settings"] != settings:
+                raise BundleError(f"{out} was made from another bundle or other settings; drop --resume or "
+                                  "write to another --out")
+            if self.outputs_file.is_file():
+                with np.load(self.outputs_file) as npz:
+                    self.arrays = {k: npz[k] for k in npz.files}
+        else:
+            self.doc = {
+                "format_version": FORMAT_VERSION, "complete": False, "started_utc": now_utc(),
+                "bundle": {"sha256": bundle_sha, "target": bundle.get("target")},
+                "settings": settings,
+                "outputs": {"file": self.outputs_file.name, "variants": {}},
+                "runs": [], "streaming": [],
+            }
+        self.doc["platform"] = platform_info()
+        self.done = {r["key"] for r in self.doc["runs"] + self.doc["streaming"]}
+        self.done |= {f"outputs|{name}" for name in self.doc["outputs"]["variants"]}
+
+    def add(self, section: str, record: Json) -> None:
+        """Append one finished run and save."""
+        self.doc[section].append(record)
+        self.done.add(record["key"])
+        self.save()
+
+    def add_outputs(self, name: str, record: Json, arrays: dict[str, np.ndarray]) -> None:
+        """Store one variant's outputs on the signal set and save both files."""
+        self.arrays.update(arrays)
+        write_atomic(self.outputs_file, lambda h: np.savez(h, **self.arrays), binary=True)
+        self.doc["outputs"]["variants"][name] = record
+        self.done.add(f"outputs|{name}")
+        self.save()
+
+    def save(self, complete: bool = False) -> None:
+        """Rewrite RESULT.json atomically."""
+        self.doc["complete"] = complete
+        self.doc["updated_utc"] = now_utc()
+        write_atomic(self.out, lambda h: json.dump(self.doc, h, indent=1))
+
+
+# ---------------------------------------------------------------- phases
+
+
+def guarded(measure: Callable[[], Json], config: Json) -> Json:
+    """The measurement, or `unavailable` / `failed` with the reason; one bad run never stops the others."""
+    missing = provider_missing(config)
+    if missing:
+        return {"status": "unavailable", "reason": missing}
+    try:
+        return measure()
+    except Exception as error:
+        return {"status": "failed", "reason": f"{type(error).__name__}: {error}"[:2000]}
+
+
+def outputs_config(bundle: Json, variant: Json) -> Json:
+    """The configuration the signal pass uses: the first one whose provider is available here."""
+    configs = run_configs(bundle, variant)
+    return next((c for c in configs if not provider_missing(c)), configs[0])
+
+
+def signal_outputs(bundle_dir: Path, bundle: Json, variant: Json, signals: dict[str, np.ndarray]):
+    """Run the variant once on every signal; per-signal status, and the arrays keyed variant/signal."""
+    config = outputs_config(bundle, variant)
+    record: Json = {"config": config, "signals": {}}
+    arrays: dict[str, np.ndarray] = {}
+    missing = provider_missing(config)
+    if missing:
+        record.update(status="unavailable", reason=missing)
+        return record, arrays
+    for name, audio in signals.items():
+        try:
+            session = open_session(bundle_dir, variant, config, audio.shape)
+            result = np.array(session.run(audio.astype(np.float32, copy=False)))
+            arrays[f"{variant['name']}/{name}"] = result
+            record["signals"][name] = {"status": "ok", "shape": list(result.shape),
+                                       "output": session.output_name}
+        except Exception as error:
+            record["signals"][name] = {"status": "failed", "reason": f"{type(error).__name__}: {error}"[:2000]}
+    ok = sum(s["status"] == "ok" for s in record["signals"].values())
+    record["status"] = "ok" if ok == len(signals) else "failed" if ok == 0 else "partial"
+    return record, arrays
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def plan(bundle: Json, variants: list[Json]) -> list[tuple[str, str, Json, Json, Json | None]]:
+    """Every unit of work in order: signal outputs first (the accuracy gate needs them most), runs, streaming."""
+    work: list[tuple[str, str, Json, Json, Json | None]] = []
+    for v in variants:
+        work.append(("outputs", f"outputs|{v['name']}", v, outputs_config(bundle, v), None))
+    for v in variants:
+        for config in run_configs(bundle, v):
+            for w in bundle["workloads"]:
+                work.append(("runs", run_key("run", v["name"], config, w["name"]), v, config, w))
+    for v in variants:
+        for config in streaming_configs(bundle, v):
+            work.append(("streaming", run_key("stream", v["name"], config), v, config, None))
+    return work
+
+
+def execute(bundle_dir: Path, out: Path, quick: bool, only: list[str] | None, resume: bool) -> Json:
+    """Run the whole plan, recording after each unit; returns the result document."""
+    bundle, variants = load_bundle(bundle_dir, only)
+    settings = {
+        "warmup": QUICK["warmup"] if quick else int(bundle["warmup"]),
+        "runs": QUICK["runs"] if quick else int(bundle["runs"]),
+        "streaming_seconds": QUICK["streaming_seconds"] if quick else float(bundle["streaming"]["seconds"]),
+        "quick": quick,
+    }
+    recorder = Recorder(out, bundle_dir, settings, resume)
+    with np.load(bundle_dir / bundle["signals"]) as npz:
+        signals = {k: npz[k] for k in npz.files}
+    seed = int(bundle.get("seed", 0))
+    work = plan(bundle, variants)
+    for index, (section, key, variant, config, workload) in enumerate(work, 1):
+        if key in recorder.done:
+            progress(f"[{index}/{len(work)}] {key}: already in {out.name}, skipped")
+            continue
+        if section == "outputs":
+            record, arrays = signal_outputs(bundle_dir, bundle, variant, signals)
+            recorder.add_outputs(variant["name"], record, arrays)
+            progress(f"[{index}/{len(work)}] {key}: {record['status']}")
+            continue
+        if section == "runs":
+            measure = functools.partial(measure_run, bundle_dir, variant, config, workload, settings, seed)
+            record = {"key": key, **describe(variant, config), "workload": workload["name"]}
+        else:
+            measure = functools.partial(
+                measure_streaming, bundle_dir, variant, config, bundle["streaming"], settings, seed
+            )
+            record = {"key": key, **describe(variant, config)}
+        record.update(guarded(measure, config))
+        recorder.add(section, record)
+        progress(f"[{index}/{len(work)}] {key}: {summary(record)}")
+    recorder.save(complete=True)
+    return recorder.doc
+
+
+def summary(record: Json) -> str:
+    """Short human line for progress output."""
+    if record["status"] != "ok":
+        return f"{record['status']}: {record['reason'][:160]}"
+    text = f"median {record['latency_ms']['median']:.3f} ms"
+    return text + (f", cpu share {record['cpu_share']:.3f}" if "cpu_share" in record else "")
+
+
+def count_only(bundle_dir: Path, name: str, workload_name: str, repeat: int, config_index: int) -> None:
+    """Open the session, one untimed warm-up inference, then `repeat` inferences; nothing measured or written.
+
+    Counting emulated instructions as count(N) - count(0) then leaves exactly N steady-state inferences:
+    imports, session creation and the first (lazy-initializing) inference cancel out.
+    """
+    bundle, variants = load_bundle(bundle_dir, [name])
+    workloads = {w["name"]: w for w in bundle["workloads"]}
+    if workload_name not in workloads:
+        raise BundleError(f"--workload {workload_name}: not in the bundle; use one of {', '.join(workloads)}")
+    configs = run_configs(bundle, variants[0])
+    if not 0 <= config_index < len(configs):
+        raise BundleError(f"--config {config_index}: use 0..{len(configs) - 1}")
+    config = configs[config_index]
+    missing = provider_missing(config)
+    if missing:
+        raise BundleError(missing)
+    workload = workloads[workload_name]
+    shape = (int(workload["batch"]), int(workload["samples"]))
+    x = noise(shape, int(bundle.get("seed", 0)))
+    session = open_session(bundle_dir, variants[0], config, shape)
+    session.run(x)
+    for _ in range(repeat):
+        session.run(x)
+    progress(f"count-only {name} {run_key('run', name, config, workload_name)}: {repeat} inferences after 1 warm-up")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command line of the runner."""
+    parser = argparse.ArgumentParser(description="Measure a bench bundle's variants; see the module docstring.")
+    parser.add_argument("bundle_dir", type=Path)
+    parser.add_argument("--out", type=Path, help="RESULT.json to write (outputs npz goes beside it)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK['warmup']} warm-up, {QUICK['runs']} runs, {QUICK['streaming_seconds']} s streams")
+    parser.add_argument("--only", action="append", metavar="VARIANT", help="measure only this variant (repeatable)")
+    parser.add_argument("--resume", action="store_true", help="keep runs already in --out and skip them")
+    parser.add_argument("--count-only", metavar="VARIANT", help="run --repeat inferences and nothing else")
+    parser.add_argument("--workload", help="workload name for --count-only")
+    parser.add_argument("--repeat", type=int, default=0, help="inferences for --count-only")
+    parser.add_argument("--config", type=int, default=0,
+                        help="index into the variant's run configurations for --count-only (default: the first)")
+    args = parser.parse_args(argv)
+    if args.count_only and not args.workload:
+        parser.error("--count-only needs --workload")
+    if not args.count_only and not args.out:
+        parser.error("--out is required")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; bad bundles and arguments are one line on stderr and exit 2."""
+    args = parse_args(argv)
+    try:
+        if args.count_only:
+            count_only(args.bundle_dir, args.count_only, args.workload, args.repeat, args.config)
+        else:
+            execute(args.bundle_dir, args.out, args.quick, args.only, args.resume)
+    except BundleError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept in the result file; rerun with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,487 @@
+"""Deployment targets: one TOML file per target in targets/, data not code, checked against SCHEMA on load.
+
+Every key a target file may hold (any other key is an error naming the key and its line):
+
+    name          str   the file's stem: targets/rpi4.toml has name = "rpi4"
+    description   str   one line for reports
+    kind          str   "host" (the machine running the toolkit; "detect" values allowed) or "board"
+                        (measured over SSH or under emulation; needs [emulation]; "detect" not allowed)
+
+    [cpu]
+    model         str        CPU / SoC as a person names it, e.g. "Broadcom BCM2711 (4x Cortex-A72)"
+    core          str        core type, e.g. "Cortex-A72"
+    cores         int        cores the toolkit may use
+    clock_ghz     float      maximum sustained clock of one core
+    isa_flags     list[str]  ISA flags exactly as /proc/cpuinfo spells them ("Features" on ARM, "flags" on x86;
+                             on a detected host only the SIMD ones: sse*, ssse3, avx*, fma, f16c, amx*)
+    l1d_kib       int        L1 data cache per core
+    l2_kib        int        L2 cache (per core or per cluster, as the source states)
+    l3_kib        int        L3 cache, 0 when there is none
+    memory_bandwidth_gbs  float, optional   sustained DRAM bandwidth in GB/s
+    fp32_flops_per_cycle_per_core  float    peak FP32 FLOPs per cycle of one core, an FMA counting 2
+    sources       table      fact (a key of [cpu]) -> where it comes from; detected facts get their source added
+
+    [emulation]   required for kind = "board", not allowed for kind = "host"
+    qemu_cpu      str   the `qemu-aarch64 -cpu` model matching the core, e.g. "cortex-a72"
+    cpuinfo       str   the board's /proc/cpuinfo text, bind-mounted over the emulated rootfs's
+
+    [matrix]      what the runner measures with onnxruntime
+    providers           list[str]  execution providers, preference order; ones this onnxruntime build lacks
+                                   are measured as "unavailable" with the reason, so list what the board could have
+    intra_op_threads    list[int]  each >= 1
+    graph_optimization  list[str]  each one of "disable", "basic", "extended", "all"
+
+    [litert]
+    threads       list[int]  interpreter num_threads values, each >= 1
+    xnnpack       bool       true: default delegates (XNNPACK); false: builtin kernels only
+
+    [policy]      what the chosen variant must meet
+    max_abs_db_error    float  max |dB error| against the original over the signal set
+    p99_abs_db_error    float  99th percentile of |dB error|
+    max_rel_mel_error   float  max relative error of the mel energies before the log
+    realtime_budget     float  in (0, 1]: streaming-chunk median latency / the chunk's 80 ms duration
+    max_model_bytes     int, optional   model file size limit
+
+    [peak]
+    method        str   one line saying how the peak was estimated, for the report
+
+Peak multiplications per second: cores x clock_ghz x 1e9 x fp32_flops_per_cycle_per_core / 2, since one FMA is
+2 FLOPs and one multiplication: every lane of every core multiplying every cycle, an upper bound.
+
+"detect" (kind = "host" only) is allowed for model, core, cores, clock_ghz, isa_flags, l1d_kib, l2_kib, l3_kib
+and fp32_flops_per_cycle_per_core, filled at load from /proc/cpuinfo, os.cpu_count() and
+/sys/devices/system/cpu/cpu0/cache; FP32 FLOPs follow FLOP_RULES below.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from toolkit.errors import ToolkitError
+
+TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
+DETECT = "detect"
+OPT_LEVELS = ("disable", "basic", "extended", "all")
+KINDS = ("host", "board")
+CHUNK_MS = 80.0
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A value type: what the error message calls it, and the test."""
+
+    description: str
+    check: Callable[[Any], bool]
+
+
+STR = Kind("a string", lambda v: isinstance(v, str))
+INT = Kind("an integer", _is_int)
+NUMBER = Kind("a number", _is_number)
+BOOL = Kind("true or false", lambda v: isinstance(v, bool))
+STR_LIST = Kind("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
+INT_LIST = Kind("a list of integers", lambda v: isinstance(v, list) and all(_is_int(x) for x in v))
+STR_TABLE = Kind("a table of strings", lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
+
+
+@dataclass(frozen=True)
+class Key:
+    """One allowed key: its type, whether it must be present, whether a host may write "detect"."""
+
+    kind: Kind
+    required: bool = True
+    detect: bool = False
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "": {"name": Key(STR), "description": Key(STR), "kind": Key(STR)},
+    "cpu": {
+        "model": Key(STR, detect=True),
+        "core": Key(STR, detect=True),
+        "cores": Key(INT, detect=True),
+        "clock_ghz": Key(NUMBER, detect=True),
+        "isa_flags": Key(STR_LIST, detect=True),
+        "l1d_kib": Key(INT, detect=True),
+        "l2_kib": Key(INT, detect=True),
+        "l3_kib": Key(INT, detect=True),
+        "memory_bandwidth_gbs": Key(NUMBER, required=False),
+        "fp32_flops_per_cycle_per_core": Key(NUMBER, detect=True),
+        "sources": Key(STR_TABLE),
+    },
+    "emulation": {"qemu_cpu": Key(STR), "cpuinfo": Key(STR)},
+    "matrix": {"providers": Key(STR_LIST), "intra_op_threads": Key(INT_LIST), "graph_optimization": Key(STR_LIST)},
+    "litert": {"threads": Key(INT_LIST), "xnnpack": Key(BOOL)},
+    "policy": {
+        "max_abs_db_error": Key(NUMBER),
+        "p99_abs_db_error": Key(NUMBER),
+        "max_rel_mel_error": Key(NUMBER),
+        "realtime_budget": Key(NUMBER),
+        "max_model_bytes": Key(INT, required=False),
+    },
+    "peak": {"method": Key(STR)},
+}
+SECTION_NEEDED = {"cpu": KINDS, "matrix": KINDS, "litert": KINDS, "policy": KINDS, "peak": KINDS,
+                  "emulation": ("board",)}
+
+# (section, key, test of a present value, what it must be); checked after the types.
+VALUE_RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
+    ("", "kind", lambda v: v in KINDS, f"one of {', '.join(KINDS)}"),
+    ("cpu", "cores", lambda v: v >= 1, "at least 1"),
+    ("cpu", "clock_ghz", lambda v: v > 0, "positive"),
+    ("cpu", "fp32_flops_per_cycle_per_core", lambda v: v > 0, "positive"),
+    ("matrix", "providers", lambda v: len(v) > 0, "a non-empty list"),
+    ("matrix", "intra_op_threads", lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of integers >= 1"),
+    ("matrix", "graph_optimization", lambda v: len(v) > 0 and set(v) <= set(OPT_LEVELS),
+     f"a non-empty list of {', '.join(OPT_LEVELS)}"),
+    ("litert", "threads", lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of integers >= 1"),
+    ("policy", "max_abs_db_error", lambda v: v > 0, "positive"),
+    ("policy", "p99_abs_db_error", lambda v: v > 0, "positive"),
+    ("policy", "max_rel_mel_error", lambda v: v > 0, "positive"),
+    ("policy", "realtime_budget", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("policy", "max_model_bytes", lambda v: v > 0, "positive"),
+]
+
+# x86 FP32 peak by SIMD width and FMA pipes, first match wins: (test on cpuinfo, FLOPs/cycle/core, source).
+FLOP_RULES: list[tuple[Callable[[dict[str, str], set[str]], bool], int, str]] = [
+    (
+        lambda info, flags: "avx512f" in flags and info.get("vendor_id") == "AuthenticAMD"
+        and info.get("cpu family") == "25",
+        32,
+        "AMD family 19h (Zen 4) runs AVX-512 on two 256-bit FMA pipes: 8 lanes x 2 pipes x 2 FLOPs "
+        "(AMD Software Optimization Guide for Family 19h, pub. 57647)",
+    ),
+    (
+        lambda info, flags: "avx512f" in flags,
+        64,
+        "AVX-512: 16 fp32 lanes x 2 FMA ports x 2 FLOPs (Intel 64 and IA-32 Architectures Optimization "
+        "Reference Manual, Skylake server core)",
+    ),
+    (
+        lambda info, flags: {"avx2", "fma"} <= flags,
+        32,
+        "AVX2 + FMA: 8 fp32 lanes x 2 FMA ports x 2 FLOPs (Intel optimization manual, Haswell and later)",
+    ),
+    (
+        lambda info, flags: "sse" in flags,
+        8,
+        "SSE: 4 fp32 lanes x (1 multiply + 1 add port), i.e. 4 multiplications per cycle",
+    ),
+]
+SIMD_FLAG = re.compile(r"^(sse|ssse3|avx|fma|f16c|amx)")
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """The [cpu] table with every "detect" resolved."""
+
+    model: str
+    core: str
+    cores: int
+    clock_ghz: float
+    isa_flags: tuple[str, ...]
+    l1d_kib: int
+    l2_kib: int
+    l3_kib: int
+    fp32_flops_per_cycle_per_core: float
+    sources: dict[str, str]
+    memory_bandwidth_gbs: float | None = None
+
+
+@dataclass(frozen=True)
+class Emulation:
+    """How a board is emulated with qemu-aarch64."""
+
+    qemu_cpu: str
+    cpuinfo: str
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """The onnxruntime configurations to measure."""
+
+    providers: tuple[str, ...]
+    intra_op_threads: tuple[int, ...]
+    graph_optimization: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LiteRt:
+    """The LiteRT configurations to measure."""
+
+    threads: tuple[int, ...]
+    xnnpack: bool
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the chosen variant must meet on this target."""
+
+    max_abs_db_error: float
+    p99_abs_db_error: float
+    max_rel_mel_error: float
+    realtime_budget: float
+    max_model_bytes: int | None = None
+
+    @property
+    def max_chunk_ms(self) -> float:
+        """The streaming chunk's median latency limit in ms."""
+        return self.realtime_budget * CHUNK_MS
+
+
+@dataclass(frozen=True)
+class Target:
+    """A validated target file; `detected` names the [cpu] keys filled from this machine."""
+
+    name: str
+    description: str
+    kind: str
+    path: Path
+    cpu: Cpu
+    matrix: Matrix
+    litert: LiteRt
+    policy: Policy
+    peak_method: str
+    emulation: Emulation | None = None
+    detected: tuple[str, ...] = field(default=())
+
+    def peak_mults_per_s(self, threads: int | None = None) -> float:
+        """cores (or min(threads, cores)) x clock x FLOPs per cycle / 2: one FMA = 2 FLOPs = 1 multiplication."""
+        cores = self.cpu.cores if threads is None else min(threads, self.cpu.cores)
+        return cores * self.cpu.clock_ghz * 1e9 * self.cpu.fp32_flops_per_cycle_per_core / 2
+
+
+# ---------------------------------------------------------------- finding lines
+
+
+def _line_of(text: str, section: str, key: str | None = None) -> int:
+    """1-based line of `key` in table `section` (or of the table header), 1 when it cannot be found."""
+    current = ""
+    header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]\s*(#.*)?$")
+    for number, line in enumerate(text.splitlines(), 1):
+        match = header.match(line)
+        if match:
+            current = match.group(1).replace('"', "").replace(" ", "")
+            if key is None and current == section:
+                return number
+            continue
+        if key is not None and current == section and re.match(rf'^\s*"?{re.escape(key)}"?\s*=', line):
+            return number
+    parent, _, child = section.rpartition(".")
+    if key is not None and parent:
+        return _line_of(text, parent, child)
+    return 1
+
+
+def _where(path: Path, text: str, section: str, key: str | None = None) -> str:
+    """'path:line' for an error message."""
+    return f"{path}:{_line_of(text, section, key)}"
+
+
+def _label(section: str, key: str) -> str:
+    """How the messages name a key: [cpu] cores, or name at top level."""
+    return f"[{section}] {key}" if section else key
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _check_types(data: dict[str, Any], path: Path, text: str, kind: str) -> None:
+    """Unknown sections and keys, missing keys, wrong types, "detect" where it is not allowed."""
+    for section in data.keys() - SCHEMA.keys() - {""}:
+        if not isinstance(data[section], dict):
+            continue
+        raise ToolkitError(f"{_where(path, text, section)}: unknown table [{section}]; "
+                           f"known tables: {', '.join(sorted(s for s in SCHEMA if s))}")
+    top = {k: v for k, v in data.items() if not (isinstance(v, dict) and k in SCHEMA)}
+    tables = {"": top, **{s: data[s] for s in SCHEMA if s and s in data}}
+    for section, values in tables.items():
+        schema = SCHEMA[section]
+        for key, value in values.items():
+            if key not in schema:
+                raise ToolkitError(f"{_where(path, text, section, key)}: unknown key {_label(section, key)!r}; "
+                                   f"known keys there: {', '.join(schema)}")
+            spec = schema[key]
+            if value == DETECT and spec.detect and kind == "host":
+                continue
+            if not spec.kind.check(value):
+                detect = ' or "detect" (kind = "host" only)' if spec.detect else ""
+                raise ToolkitError(f"{_where(path, text, section, key)}: {_label(section, key)} must be "
+                                   f"{spec.kind.description}{detect}, got {value!r}")
+        for key, spec in schema.items():
+            if spec.required and key not in values and (section == "" or section in data):
+                where = _where(path, text, section) if section else str(path)
+                raise ToolkitError(f"{where}: missing key {_label(section, key)}; add it (keys are described "
+                                   "in toolkit/targets.py)")
+
+
+def _check_sections(data: dict[str, Any], path: Path, text: str, kind: str) -> None:
+    """Tables each kind needs or forbids."""
+    for section, kinds in SECTION_NEEDED.items():
+        if kind in kinds and section not in data:
+            raise ToolkitError(f"{path}: missing table [{section}] (needed when kind = {kind!r})")
+        if kind not in kinds and section in data:
+            raise ToolkitError(f"{_where(path, text, section)}: table [{section}] is only for kind = "
+                               f"{' or '.join(repr(k) for k in kinds)}; remove it")
+
+
+def _check_values(data: dict[str, Any], path: Path, text: str) -> None:
+    """Ranges and enumerations, after the types are known to be right."""
+    for section, key, test, expected in VALUE_RULES:
+        value = (data.get(section, {}) if section else data).get(key)
+        if value is None or value == DETECT:
+            continue
+        if not test(value):
+            raise ToolkitError(f"{_where(path, text, section, key)}: {_label(section, key)} must be {expected}, "
+                               f"got {value!r}")
+    if data["name"] != path.stem:
+        raise ToolkitError(f"{_where(path, text, '', 'name')}: name {data['name']!r} must equal the file name "
+                           f"{path.stem!r}")
+
+
+# ---------------------------------------------------------------- detection
+
+
+def _cpuinfo() -> dict[str, str]:
+    """First processor's fields of /proc/cpuinfo, plus the highest 'cpu MHz' over all processors."""
+    text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    info: dict[str, str] = {}
+    mhz = [float(v) for k, v in re.findall(r"^(cpu MHz)\s*:\s*([\d.]+)", text, re.M)]
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            info.setdefault(key.strip(), value.strip())
+    if mhz:
+        info["max cpu MHz"] = str(max(mhz))
+    return info
+
+
+def _cache_kib(level: int, kinds: tuple[str, ...]) -> tuple[int, str]:
+    """Size of cpu0's cache at `level` from sysfs, 0 when it has none."""
+    base = Path("/sys/devices/system/cpu/cpu0/cache")
+    for index in sorted(base.glob("index*")):
+        if int((index / "level").read_text()) == level and (index / "type").read_text().strip() in kinds:
+            size = (index / "size").read_text().strip()
+            scale = {"K": 1, "M": 1024}[size[-1]]
+            return int(size[:-1]) * scale, f"detected: {index}/size = {size}"
+    return 0, f"detected: no level-{level} cache under {base}"
+
+
+def _clock_ghz(info: dict[str, str]) -> tuple[float, str]:
+    """cpufreq's maximum when the kernel exposes it, else the highest 'cpu MHz' in /proc/cpuinfo."""
+    cpufreq = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    if cpufreq.is_file():
+        return int(cpufreq.read_text()) / 1e6, f"detected: {cpufreq}"
+    if "max cpu MHz" not in info:
+        raise ToolkitError('cannot detect clock_ghz: no cpufreq and no "cpu MHz" in /proc/cpuinfo; write it')
+    return float(info["max cpu MHz"]) / 1000, "detected: highest 'cpu MHz' in /proc/cpuinfo (nominal clock)"
+
+
+def _flops(info: dict[str, str], flags: set[str]) -> tuple[float, str]:
+    """FP32 FLOPs per cycle per core from FLOP_RULES."""
+    for test, flops, source in FLOP_RULES:
+        if test(info, flags):
+            return float(flops), f"detected rule: {source}"
+    raise ToolkitError("cannot detect fp32_flops_per_cycle_per_core on a CPU without x86 SSE flags; write it")
+
+
+def _model(info: dict[str, str]) -> tuple[str, str]:
+    """CPU model name from /proc/cpuinfo."""
+    for key in ("model name", "Model", "Hardware"):
+        if info.get(key):
+            return info[key], f"detected: /proc/cpuinfo {key!r}"
+    raise ToolkitError("cannot detect the CPU model from /proc/cpuinfo; write it")
+
+
+def detect_host() -> dict[str, tuple[Any, str]]:
+    """Every detectable [cpu] fact of this machine with its source."""
+    info = _cpuinfo()
+    all_flags = (info.get("flags") or info.get("Features") or "").split()
+    simd = [f for f in all_flags if SIMD_FLAG.match(f)] if "flags" in info else all_flags
+    model = _model(info)
+    return {
+        "model": model,
+        "core": model,
+        "cores": (os.cpu_count() or 1, "detected: os.cpu_count()"),
+        "clock_ghz": _clock_ghz(info),
+        "isa_flags": (simd, "detected: /proc/cpuinfo flags, SIMD ones only"),
+        "l1d_kib": _cache_kib(1, ("Data", "Unified")),
+        "l2_kib": _cache_kib(2, ("Unified",)),
+        "l3_kib": _cache_kib(3, ("Unified",)),
+        "fp32_flops_per_cycle_per_core": _flops(info, set(all_flags)),
+    }
+
+
+def _resolve_cpu(cpu: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The [cpu] table with "detect" values replaced and their sources added."""
+    wanted = [k for k, v in cpu.items() if v == DETECT]
+    if not wanted:
+        return cpu, ()
+    found = detect_host()
+    sources = dict(cpu["sources"])
+    resolved = dict(cpu)
+    for key in wanted:
+        resolved[key], sources[key] = found[key]
+    resolved["sources"] = sources
+    return resolved, tuple(wanted)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def known_targets() -> list[str]:
+    """Target names, one per targets/*.toml."""
+    return sorted(p.stem for p in TARGETS_DIR.glob("*.toml"))
+
+
+def _target_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """targets/<name>.toml, or the given file."""
+    text = str(name_or_path)
+    path = Path(text) if text.endswith(".toml") or os.sep in text else TARGETS_DIR / f"{text}.toml"
+    if not path.is_file():
+        raise ToolkitError(f"unknown target {text!r}; known targets: {', '.join(known_targets()) or 'none'} "
+                           f"(files in {TARGETS_DIR})")
+    return path
+
+
+def load_target(name_or_path: str | os.PathLike[str]) -> Target:
+    """Load, validate and (on a host) detect a target; every problem is one line naming the key and line."""
+    path = _target_path(name_or_path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ToolkitError(f"{path}: not valid TOML: {error}") from None
+    kind = data.get("kind")
+    _check_types(data, path, text, kind if kind in KINDS else "board")
+    _check_values(data, path, text)
+    _check_sections(data, path, text, kind)
+    cpu, detected = _resolve_cpu(data["cpu"])
+    cpu["isa_flags"] = tuple(cpu["isa_flags"])
+    emulation = data.get("emulation")
+    return Target(
+        name=data["name"],
+        description=data["description"],
+        kind=kind,
+        path=path,
+        cpu=Cpu(**cpu),
+        matrix=Matrix(**{k: tuple(v) for k, v in data["matrix"].items()}),
+        litert=LiteRt(threads=tuple(data["litert"]["threads"]), xnnpack=data["litert"]["xnnpack"]),
+        policy=Policy(**data["policy"]),
+        peak_method=data["peak"]["method"],
+        emulation=Emulation(**emulation) if emulation else None,
+        detected=detected,
+    )
