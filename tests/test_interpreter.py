@@ -174,6 +174,7 @@ CASES = {
     "conv2d-same-upper": conv(rand(1, 2, 5, 5), rand(3, 2, 3, 3), strides=[2, 2], auto_pad="SAME_UPPER"),
     "conv1d-same-lower": conv(rand(1, 2, 7), rand(2, 2, 4), rand(2), strides=[2], auto_pad="SAME_LOWER"),
     "conv1d-valid-depthwise": conv(rand(1, 3, 9), rand(3, 1, 3), group=3, auto_pad="VALID", strides=[3]),
+    "conv3d-pads": conv(rand(1, 2, 3, 4, 3), rand(2, 2, 2, 3, 2), rand(2), pads=[1, 0, 1, 0, 1, 1]),
     "convT1d-stride-bias": conv(rand(1, 2, 4), rand(2, 3, 3), rand(3), op="ConvTranspose", strides=[2]),
     "convT2d-group-pads-outpad-dilation": conv(
         rand(1, 2, 3, 3),
@@ -262,6 +263,10 @@ CASES = {
         "AveragePool", rand(1, 1, 6), kernel_shape=[3], strides=[2], pads=[1, 1], ceil_mode=1, count_include_pad=1
     ),
     "avgpool-ceil-exclude": unary("AveragePool", rand(1, 1, 6, 5), kernel_shape=[2, 3], strides=[2, 2], ceil_mode=1),
+    "avgpool-dilations-opset19": unary(
+        "AveragePool", rand(1, 1, 7, 6), opset=19, kernel_shape=[2, 2], dilations=[2, 2], pads=[1, 1, 0, 0]
+    ),
+    "maxpool-same-lower": unary("MaxPool", rand(1, 1, 6, 5), kernel_shape=[2, 3], auto_pad="SAME_LOWER"),
     "global-avgpool": unary("GlobalAveragePool", rand(2, 3, 4, 5)),
     # Reductions.
     **{f"{op}-axes-input": reduce(op, rand(2, 3, 4), [0, -1], keepdims=0) for op in REDUCE_OPS},
@@ -274,6 +279,7 @@ CASES = {
     "dft17-real-padded": dft(rand(1, 5, 1), 17, length=8),
     "dft20-complex-axis1-truncated": dft(rand(2, 7, 3, 2), 20, length=5, axis=1),
     "dft20-real-default-axis": dft(rand(2, 3, 6, 1), 20),
+    "dft20-negative-axis-onesided": dft(rand(2, 5, 3, 1), 20, axis=-3, onesided=1),
     "stft-window": stft(rand(2, 20, 1), 4, positive(8), None),
     "stft-no-window-twosided": stft(rand(1, 16, 1), 5, None, 6, onesided=0),
     "stft-complex": stft(rand(1, 14, 2), 3, positive(6), 6, onesided=0),
@@ -302,6 +308,9 @@ CASES = {
     "pad-constant": pad(rand(2, 3), [1, 0, 2, 1], "constant", 1.5),
     "pad-reflect": pad(rand(3, 4), [1, 2, 1, 1], "reflect"),
     "pad-edge-negative": pad(rand(3, 4), [2, -1, 0, 1], "edge"),
+    "pad-default-value-axes": with_consts(
+        "Pad", rand(2, 3, 2), {"c_p": i64(1, 2), "": f32(0), "c_a": i64(-2)}, opset=18
+    ),
     "cast": unary("Cast", rand(2, 3) * 4, to=TensorProto.INT32),
     "identity": unary("Identity", rand(2, 3)),
     "constant": Case(
@@ -521,8 +530,9 @@ def test_pool_counts_include_padding_taps() -> None:
 def test_dft_counts() -> None:
     # Real N = 8, onesided: 5 bins x 2 rows, each 2N = 16 mul and 2(N - 1) = 14 add.
     assert only(check(CASES["dft17-real-onesided"]), "DFT")[0] == {"mul": 10 * 16, "add": 10 * 14}
-    # Complex N = 6, full: 6 bins x 3 rows, each 4N = 24 mul and 4N - 2 = 22 add.
-    assert only(check(CASES["dft17-complex-inverse-axis2"]), "DFT")[0] == {"mul": 18 * 24, "add": 18 * 22}
+    # Complex N = 6, full: 6 bins x 3 rows, each 4N = 24 mul and 4N - 2 = 22 add; inverse: 2 div for 1/N.
+    counts = only(check(CASES["dft17-complex-inverse-axis2"]), "DFT")[0]
+    assert counts == {"mul": 18 * 24, "add": 18 * 22, "div": 18 * 2}
     # Zero padding to N = 8 is visited: same as a length-8 signal.
     assert only(check(CASES["dft17-real-padded"]), "DFT")[0] == {"mul": 8 * 16, "add": 8 * 14}
 

@@ -227,20 +227,19 @@ def _sigmoid(t: _Tally, v: Scalar) -> Scalar:
     return t.div(1.0, t.add(1.0, t.special("exp", _exp, -v)))
 
 
-def _leaky_relu(alpha: float) -> _UnaryFn:
+def _leaky_relu(step: _Step) -> list[np.ndarray]:
+    """max(x, alpha x) as counted (1 mul, 1 cmp); the value is the spec's x < 0 ? alpha x : x for any alpha."""
+    alpha = float(step.attr("alpha", 0.01))
+
     def fn(t: _Tally, v: Scalar) -> Scalar:
         scaled = t.mul(alpha, v)
         return t.max(v, scaled) if alpha <= 1 else t.min(v, scaled)
 
-    return fn
+    return _unary(fn)(step)
 
 
 def _special(name: str, fn: Callable[[float], float]) -> Callable[[_Step], list[np.ndarray]]:
     return _unary(lambda t, v: t.special(name, fn, v))
-
-
-def _leaky_relu_op(step: _Step) -> list[np.ndarray]:
-    return _unary(_leaky_relu(float(step.attr("alpha", 0.01))))(step)
 
 
 _BinaryFn = Callable[[_Tally, Scalar, Scalar, bool, bool], Scalar]
@@ -676,12 +675,9 @@ Complex = tuple[Scalar, Scalar]
 
 
 def _twiddles(size: int, inverse: bool) -> list[Complex]:
-    """e^(-+2 pi i m / N) for m = k n mod N, exact in the reduction; 1/N folded in for the inverse (a constant
-    table, so the inverse costs what the forward does)."""
-    sign, scale = (1.0, 1.0 / size) if inverse else (-1.0, 1.0)
-    return [
-        (math.cos(2 * math.pi * m / size) * scale, sign * math.sin(2 * math.pi * m / size) * scale) for m in range(size)
-    ]
+    """e^(-+2 pi i m / N) for m = k n mod N: a constant table, its index reduced exactly in integers."""
+    sign = 1.0 if inverse else -1.0
+    return [(math.cos(2 * math.pi * m / size), sign * math.sin(2 * math.pi * m / size)) for m in range(size)]
 
 
 def _dft_row(t: _Tally, signal: list[Complex] | list[Scalar], bins: int, twiddles: list[Complex]) -> list[Complex]:
@@ -724,6 +720,8 @@ def _dft(step: _Step) -> list[np.ndarray]:
     twiddles = _twiddles(size, inverse)
     rows = moved.reshape(-1, size, moved.shape[-1]).tolist()
     out = [_dft_row(step.tally, _as_signal(row), bins, twiddles) for row in rows]
+    if inverse:  # the spec's 1/N after the sum: 2 div per bin
+        out = [[(step.tally.div(re, size), step.tally.div(im, size)) for re, im in row] for row in out]
     result = _pack([v for row in out for pair in row for v in pair], (*moved.shape[:-2], bins, 2), x.dtype)
     return [np.moveaxis(result, -2, axis)]
 
@@ -891,7 +889,7 @@ _HANDLERS: dict[str, _Handler] = {
     "Max": _variadic(_max),
     "Min": _variadic(_min),
     "Relu": _unary(_relu),
-    "LeakyRelu": _leaky_relu_op,
+    "LeakyRelu": _leaky_relu,
     "Sigmoid": _unary(_sigmoid),
     "Tanh": _special("tanh", math.tanh),
     "Log": _special("log", _log),
