@@ -159,12 +159,28 @@ def resolve_dims(propagation: Propagation, dims: Mapping[str, int] | None, batch
     return values
 
 
-def check_constraints(constraints: list[Constraint], bindings: dict[sp.Symbol, int], dims: dict[str, int]) -> None:
-    for c in constraints:
-        if int(sp.sympify(c.expr).subs(bindings)) < 0:
-            given = ", ".join(f"{k}={v}" for k, v in dims.items())
-            fix = f"pass {c.symbol} >= {c.bound}" if c.symbol is not None else "change the input dims"
-            raise ToolkitError(f"input too small ({given}): {c.why}, which needs {c.text}; {fix}")
+def dim_flags(propagation: Propagation) -> dict[str, str]:
+    """The CLI flag that sets each input dim, for error messages that name the fix."""
+    flags = {name: f"--dim {name}=" for name in propagation.symbols}
+    first = propagation.inputs[0] if propagation.inputs else None
+    if first is not None and first.shape:
+        for position, flag in ((0, "--batch "), (-1, "--samples ")):
+            if not first.shape[position].is_Integer:
+                flags[str(first.shape[position])] = flag
+    return flags
+
+
+def check_constraints(analysis: Analysis) -> None:
+    """Refuse dims no run can take, naming the rule that fails and the smallest value that works."""
+    flags = dim_flags(analysis.propagation)
+    for c in analysis.constraints:
+        if analysis.value(c.expr) >= 0:
+            continue
+        given = ", ".join(f"{k}={v}" for k, v in analysis.dims.items())
+        if c.symbol is None:
+            raise ToolkitError(f"these input dims ({given}) are invalid: {c.why} ({c.text}); change the input dims")
+        raise ToolkitError(f"{c.symbol}={analysis.dims[str(c.symbol)]} is too small: the graph needs {c.text} "
+                           f"for one frame ({c.why}); pass {flags[str(c.symbol)]}{c.bound} or more")
 
 
 def analyze(model: onnx.ModelProto | str | Path | None = None, *, batch: int | None = 1,
@@ -176,15 +192,15 @@ def analyze(model: onnx.ModelProto | str | Path | None = None, *, batch: int | N
     propagation = propagate(model)
     bound = resolve_dims(propagation, dims, batch, samples)
     nodes = [node_report(o) for o in propagation.nodes]
-    constraints = []
-    seen = set()
+    constraints: dict[str, Constraint] = {}
     for outcome in propagation.nodes:
         for expr, why in outcome.result.constraints if outcome.result else ():
             constraint = reduce_constraint(sp.sympify(expr), why)
-            if constraint.text not in seen and constraint.expr.free_symbols:
-                seen.add(constraint.text)
-                constraints.append(constraint)
-    analysis = Analysis(model, propagation, bound, nodes, constraints, None, sample_rate)
-    check_constraints(constraints, analysis.bindings, bound)
+            if not constraint.expr.free_symbols and int(constraint.expr) < 0:
+                raise ToolkitError(f"the model cannot run at its fixed input size: {why}")
+            if constraint.expr.free_symbols:
+                constraints.setdefault(constraint.text, constraint)
+    analysis = Analysis(model, propagation, bound, nodes, list(constraints.values()), None, sample_rate)
+    check_constraints(analysis)
     analysis.frames = find_frames(analysis)
     return analysis

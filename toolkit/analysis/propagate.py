@@ -59,9 +59,9 @@ def initializer_tensor(init: onnx.TensorProto) -> Tensor:
     return Tensor(init.name, init.data_type, tuple(sp.Integer(d) for d in value.shape), value, constant=True)
 
 
-def fold_constants(node: onnx.NodeProto, inputs: list[Tensor | None], opset: int) -> list[np.ndarray] | None:
-    """Outputs of a node whose inputs are all constant, computed by onnx's reference evaluator."""
-    if any(t is not None and t.const_value() is None for t in inputs):
+def fold_values(node: onnx.NodeProto, inputs: list[Tensor | None], opset: int) -> list[np.ndarray] | None:
+    """Outputs of a node whose input values are all known numbers, computed by onnx's reference evaluator."""
+    if any(t is not None and (t.value is None or t.value.dtype == object) for t in inputs):
         return None
     feeds = {name: t.value for name, t in zip(node.input, inputs, strict=False) if name and t is not None}
     try:
@@ -81,15 +81,25 @@ def run_rule(index: int, node: onnx.NodeProto, inputs: list[Tensor | None], opse
         return NodeOutcome(index, node, rule(NodeContext(node, inputs, opset)))
     except ToolkitError as error:
         return NodeOutcome(index, node, None, str(error))
+    except Exception as error:  # a rule that meets a case it does not handle: say so, count nothing
+        return NodeOutcome(index, node, None, f"the {node.op_type} rule could not handle this node "
+                                              f"({type(error).__name__}: {error}): not counted")
 
 
-def propagate(model: onnx.ModelProto) -> Propagation:
-    """Shapes and rule results for every node; a node that cannot be analyzed is recorded, not fatal."""
+def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None = None) -> Propagation:
+    """Shapes and rule results for every node; a node that cannot be analyzed is recorded, not fatal.
+
+    `known_inputs` gives the values of inputs that carry shapes (a Reshape target fed as a graph input): they
+    are known, not constant, so they shape the graph without making any arithmetic free.
+    """
     graph = model.graph
     opset = opset_of(model)
     symbols: dict[str, sp.Symbol] = {}
     tensors = {init.name: initializer_tensor(init) for init in graph.initializer}
     inputs = [input_tensor(v, symbols) for v in graph.input if v.name not in tensors]
+    for tensor in inputs:
+        if known_inputs and tensor.name in known_inputs:
+            tensor.value = np.asarray(known_inputs[tensor.name])
     tensors.update({t.name: t for t in inputs})
     produced_later = {name for node in graph.node for name in node.output}
     outcomes = []
@@ -107,10 +117,11 @@ def propagate(model: onnx.ModelProto) -> Propagation:
         outcomes.append(outcome)
         if outcome.result is None:
             continue
-        folded = fold_constants(node, node_inputs, opset)
+        folded = fold_values(node, node_inputs, opset)
+        constant = all(t is None or t.constant for t in node_inputs)
         for i, out in enumerate(outcome.result.outputs):
             if folded is not None and i < len(folded):
-                out.value, out.constant = np.asarray(folded[i]), True
+                out.value, out.constant = np.asarray(folded[i]), constant
             tensors[out.name] = out
     outputs = [tensors.get(v.name) for v in graph.output]
     return Propagation(inputs, outputs, outcomes, tensors, symbols)

@@ -115,7 +115,7 @@ def conv_transpose(ctx: NodeContext) -> NodeResult:
                            add=int((weights != 0).sum()) * inputs_per_channel + bias_adds)
     outs, taps = spatial_names(rank)
     where = ", ".join(f"{s} i{a} + {d} {t} - {p} = {o}"
-                      for a, (s, d, t, p, o) in enumerate(zip(strides, dilations, taps, pads, outs, strict=True)))
+                      for a, (s, d, t, p, o) in enumerate(zip(strides, dilations, taps, pads[:rank], outs, strict=True)))
     math = (f"{out.name}[n,m,{','.join(outs)}] = sum over c, input positions i and taps with {where} of "
             f"{ctx.name(1)}[c,m,{','.join(taps)}] * {ctx.name(0)}[n,c,i] (scatter)")
     return NodeResult([out], dense, math, effective)

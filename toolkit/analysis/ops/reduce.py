@@ -29,7 +29,7 @@ AXES_INPUT_DEFAULT = 18
 def reduce_axes(ctx: NodeContext, rank: int) -> list[int] | None:
     """The reduced axes; None means no reduction at all (empty axes with noop_with_empty_axes)."""
     if ctx.opset >= AXES_INPUT_SINCE.get(ctx.op, AXES_INPUT_DEFAULT):
-        given = ctx.const(1)
+        given = ctx.known(1)
         axes = [] if given is None else [int(a) for a in given.reshape(-1)]
         if ctx.input(1) is not None and given is None:
             return list(range(rank))  # axes only known at run time: not analyzable exactly
