@@ -183,7 +183,10 @@ def stft_op(model: onnx.ModelProto) -> onnx.ModelProto:
 
 # variant name -> (rewrites applied in order, what it does)
 REWRITES: dict[str, tuple[tuple[Rewrite, ...], str]] = {
-    "dft-400tap": ((drop_zero_taps,), "DFT Convs on the window's nonzero taps only (input sliced to the offset)"),
+    "dft-400tap": (
+        (drop_zero_taps,),
+        "DFT Convs on the nonzero tap range read from the kernels (input sliced to match)",
+    ),
     "dft-fused": ((fuse_dft,), "real and imaginary DFT in one Conv (stacked kernels) + Split"),
     "stft-op": ((stft_op,), "ONNX STFT op (opset 17) with the recovered window, then re^2 + im^2"),
     "mel-sparse": ((trim_bins,), "DFT and mel MatMul restricted to the bins the filterbank uses"),

@@ -1,0 +1,185 @@
+"""Variants: every builder makes a real file from the model, rewrites have the structure they claim and are
+checked against the original, and one builder's failure is recorded without stopping the others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from tflite.BuiltinOperator import BuiltinOperator
+from tflite.Model import Model
+
+from toolkit.errors import ToolkitError
+from toolkit.melgraph import MelParams, build_mel_model, default_model, mel_filterbank, padded_window
+from toolkit.variants import VARIANTS, Variant, build_variants, rewrites, tflite
+from toolkit.variants import fp16 as fp16_variants
+from toolkit.variants.anatomy import find_db_tail, find_dft_pair, initializers, run_onnx
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Variant]:
+    variants = build_variants(default_model(), tmp_path_factory.mktemp("variants"))
+    return {variant.name: variant for variant in variants}
+
+
+def _load(variant: Variant) -> onnx.ModelProto:
+    return onnx.load(variant.path)
+
+
+def _ops(model: onnx.ModelProto) -> list[str]:
+    return [node.op_type for node in model.graph.node if node.op_type != "Constant"]
+
+
+def _weights_of(model: onnx.ModelProto, op_type: str) -> list[np.ndarray]:
+    constants = initializers(model)
+    return [constants[node.input[1]] for node in model.graph.node if node.op_type == op_type]
+
+
+def test_every_variant_is_built_as_a_real_file(built: dict[str, Variant]) -> None:
+    assert list(built) == list(VARIANTS)
+    for variant in built.values():
+        assert variant.status == "built", f"{variant.name}: {variant.reason}"
+        assert Path(variant.path).stat().st_size > 10_000
+        assert Path(variant.path).suffix == {"onnx": ".onnx", "tflite": ".tflite"}[variant.format]
+
+
+def test_failed_builders_are_recorded_and_the_others_still_run(tmp_path: Path) -> None:
+    # a graph that is not a mel front end: Log of the input
+    graph = helper.make_graph(
+        [helper.make_node("Log", ["x"], ["y"], name="log")],
+        "not-mel",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "n"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "n"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    variants = {v.name: v for v in build_variants(model, tmp_path, names=["original", "dft-400tap", "tflite"])}
+    assert variants["original"].status == "built"
+    assert variants["dft-400tap"].status == "failed"
+    assert "found 0 DFT-like Convs" in variants["dft-400tap"].reason
+    assert variants["tflite"].status == "failed" and variants["tflite"].path is None
+
+
+def test_unknown_variant_name_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(ToolkitError, match="unknown variant"):
+        build_variants(default_model(), tmp_path, names=["int4"])
+
+
+def test_dft_400tap_slices_to_the_window_found_in_the_weights(built: dict[str, Variant]) -> None:
+    model = _load(built["dft-400tap"])
+    assert "Slice" in _ops(model)
+    kernels = _weights_of(model, "Conv")
+    # the periodic Hann's first sample is exactly 0, so of the 400-sample window at taps 56..455 only
+    # 57..455 are nonzero: 399 taps, found in the weights, times cos(0) = 1 in row 0
+    assert [k.shape for k in kernels] == [(257, 1, 399), (257, 1, 399)]
+    np.testing.assert_allclose(kernels[0][0, 0], padded_window(MelParams())[57:456], atol=1e-7)
+
+
+def test_dft_fused_is_one_conv_with_514_channels_then_split(built: dict[str, Variant]) -> None:
+    model = _load(built["dft-fused"])
+    assert _ops(model).count("Conv") == 1 and "Split" in _ops(model)
+    assert _weights_of(model, "Conv")[0].shape == (514, 1, 512)
+
+
+def test_mel_sparse_keeps_only_the_bins_the_filterbank_uses(built: dict[str, Variant]) -> None:
+    model = _load(built["mel-sparse"])
+    used = np.flatnonzero(mel_filterbank(MelParams()).any(axis=1))
+    assert (used[0], used[-1]) == (2, 121)
+    assert [k.shape for k in _weights_of(model, "Conv")] == [(120, 1, 512), (120, 1, 512)]
+    assert _weights_of(model, "MatMul")[0].shape == (120, 32)
+
+
+def test_combined_rewrite_is_one_400tap_conv_over_the_used_bins(built: dict[str, Variant]) -> None:
+    model = _load(built["dft-400tap-fused-mel-sparse"])
+    assert _weights_of(model, "Conv")[0].shape == (240, 1, 399)
+
+
+def test_stft_op_uses_the_recovered_window_at_opset_17(built: dict[str, Variant]) -> None:
+    model = _load(built["stft-op"])
+    assert model.opset_import[0].version == 17
+    stft = next(node for node in model.graph.node if node.op_type == "STFT")
+    window = initializers(model)[stft.input[2]]
+    np.testing.assert_allclose(window, padded_window(MelParams()), atol=1e-7)
+    assert "Conv" not in _ops(model)
+
+
+def test_rewrites_follow_other_parameters() -> None:
+    params = MelParams(window="hamming", win_length=320, n_mels=40, fmin=20.0, fmax=7600.0, hop=128)
+    model = build_mel_model(params)
+    for name, (steps, _) in rewrites.REWRITES.items():
+        rewritten = rewrites.apply(model, steps)
+        assert rewrites.max_db_difference(model, rewritten) <= rewrites.VERIFY_TOLERANCE_DB, name
+    pair = find_dft_pair(rewrites.drop_zero_taps(build_mel_model(params)))
+    assert pair.real_weight.shape == (257, 1, 320)  # Hamming has no zero sample: all 320 window taps kept
+
+
+def test_a_wrong_rewrite_is_refused_with_its_error() -> None:
+    def louder_mel(model: onnx.ModelProto) -> onnx.ModelProto:
+        weight = initializers(model)["1.melW"] * 1.01  # +0.043 dB: small, but not float rounding
+        kept = [t for t in model.graph.initializer if t.name != "1.melW"]
+        del model.graph.initializer[:]
+        model.graph.initializer.extend([*kept, numpy_helper.from_array(weight, "1.melW")])
+        return model
+
+    with pytest.raises(ToolkitError, match=r"differs from the original by 0\.04\d* dB"):
+        rewrites.apply(default_model(), [louder_mel])
+
+
+def test_db_tail_is_read_from_the_graph() -> None:
+    tail = find_db_tail(build_mel_model(MelParams(amin=1e-6, top_db=60.0, ref=10.0)))
+    assert tail.amin == pytest.approx(1e-6)
+    assert tail.scale == pytest.approx(10 / np.log(10), rel=1e-6)
+    assert tail.offset == pytest.approx(-10.0, rel=1e-6)
+    assert tail.top_db == pytest.approx(60.0)
+
+
+def test_quantized_variants_quantize_what_they_say(built: dict[str, Variant]) -> None:
+    dynamic = _ops(_load(built["int8-dynamic"]))
+    assert "ConvInteger" in dynamic and "MatMulInteger" in dynamic
+    assert _ops(_load(built["int8-static-qdq"])).count("QuantizeLinear") >= 2
+
+    def dequantized_inputs(name: str, op_type: str) -> bool:
+        model = _load(built[name])
+        producers = {out: node.op_type for node in model.graph.node for out in node.output}
+        node = next(node for node in model.graph.node if node.op_type == op_type)
+        return producers.get(node.input[0]) == "DequantizeLinear"
+
+    assert dequantized_inputs("int8-conv-only", "Conv") and not dequantized_inputs("int8-conv-only", "MatMul")
+    assert dequantized_inputs("int8-matmul-only", "MatMul") and not dequantized_inputs("int8-matmul-only", "Conv")
+
+
+def test_fp16_dft_prescale_keeps_full_scale_int16_in_fp16_range(built: dict[str, Variant]) -> None:
+    pair = find_dft_pair(default_model())
+    scale = fp16_variants.dft_prescale(pair.real_weight, pair.imag_weight)
+    assert scale == 2.0**-8
+    worst = 32768 * np.abs(pair.real_weight).sum(axis=(1, 2)).max() * scale
+    assert fp16_variants.FP16_MAX / 4 < worst <= fp16_variants.FP16_MAX / 2
+    weights = _weights_of(_load(built["fp16-dft"]), "Conv")
+    assert [w.dtype for w in weights] == [np.float16, np.float16]
+    full = _load(built["fp16"])
+    assert full.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert {t.data_type for t in full.graph.initializer if t.name.endswith("weight")} == {TensorProto.FLOAT16}
+
+
+def test_tflite_is_a_flatbuffer_of_builtin_ops(built: dict[str, Variant]) -> None:
+    model = Model.GetRootAsModel(Path(built["tflite"].path).read_bytes(), 0)
+    names = {value: key for key, value in vars(BuiltinOperator).items() if not key.startswith("_")}
+    codes = [names[model.OperatorCodes(i).BuiltinCode()] for i in range(model.OperatorCodesLength())]
+    assert sorted(codes) == sorted(
+        ["RESHAPE", "STRIDED_SLICE", "CONV_2D", "MUL", "BATCH_MATMUL", "MAXIMUM", "LOG", "REDUCE_MAX", "SUB"]
+    )
+    subgraph = model.Subgraphs(0)
+    assert list(subgraph.Tensors(subgraph.Inputs(0)).ShapeSignatureAsNumpy()) == [1, -1]
+
+
+def test_tflite_runs_in_litert_at_both_workloads(built: dict[str, Variant]) -> None:
+    rng = np.random.default_rng(5)
+    for samples, frames in ((1760, 8), (16000, 97)):
+        audio = np.round(rng.normal(0, 2000, (1, samples))).astype(np.float32)
+        output, mel = tflite.run_tflite(built["tflite"].path, audio, with_mel=True)
+        expected = run_onnx(default_model(), audio)[0]
+        assert output.shape == expected.shape == (1, 1, frames, 32)
+        assert float(np.abs(output - expected).max()) < 1e-3
+        assert mel.shape == (1, 1, frames, 32) and float(mel.min()) > 0
