@@ -1,0 +1,301 @@
+"""The accuracy gate: a fixed generated signal set, errors of a variant against the original, and the verdict.
+
+Errors are reported overall, per input level and per signal, because the failure mode of reduced precision
+here is level-dependent: the power spectrum before the log spans over 100 dB, so int8 or fp16 can be fine
+on loud input and tens of dB off on quiet input.
+
+Two error measures:
+- dB error: |variant - original| of the graph's output, element by element; max and p99 (p99 is an element
+  that occurs: numpy's percentile with method "higher", so an inf is reported, never interpolated away).
+- relative mel error: of the mel energies, the tensor the graph floors before the Log. Both sides are
+  floored at amin first (the graph does the same next), then |v - r| / r. For ONNX variants the energies
+  come from an accuracy-only copy of the model that also outputs that tensor; for TFLite variants written
+  by meltoolkit, from the tensor named `mel_energies` read with LiteRT's preserve-all-tensors option.
+
+compare() takes plain dicts of arrays (signal name -> array), so outputs saved by the profiling runner in
+an npz feed it as well as run_signals() here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from toolkit.errors import ToolkitError
+from toolkit.variants.anatomy import run_onnx
+from toolkit.variants.tflite import run_tflite
+
+SAMPLE_RATE = 16000
+FULL_SCALE = 32768.0
+DEFAULT_AMIN = 1e-10
+SILENCE = -math.inf
+
+Shape = Callable[[int, np.random.Generator], np.ndarray]
+
+
+def _seconds(samples: int) -> np.ndarray:
+    """Sample times in seconds."""
+    return np.arange(samples) / SAMPLE_RATE
+
+
+def _noise(samples: int, rng: np.random.Generator) -> np.ndarray:
+    """White Gaussian noise."""
+    return rng.standard_normal(samples)
+
+
+def _sweep(samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Exponential sine sweep 50 Hz -> 7.9 kHz over the clip."""
+    del rng  # deterministic by construction
+    duration = samples / SAMPLE_RATE
+    ratio = math.log(7900.0 / 50.0)
+    phase = 2 * math.pi * 50.0 * duration / ratio * (np.exp(_seconds(samples) / duration * ratio) - 1.0)
+    return np.sin(phase)
+
+
+def _impulses(samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Single-sample clicks every 50 ms (800 samples), the first at sample 100."""
+    del rng  # deterministic by construction
+    clicks = np.zeros(samples)
+    clicks[100::800] = 1.0
+    return clicks
+
+
+def _speech_like(samples: int, rng: np.random.Generator) -> np.ndarray:
+    """A voiced-speech stand-in: 20 harmonics (1/h) of a 140 Hz pitch wobbling +-30 Hz at 3 Hz (FM),
+    under a 4 Hz syllable envelope (AM)."""
+    del rng  # deterministic by construction
+    t = _seconds(samples)
+    pitch_phase = 2 * math.pi * (140.0 * t - 30.0 / (2 * math.pi * 3.0) * np.cos(2 * math.pi * 3.0 * t))
+    voiced = sum(np.sin(h * pitch_phase) / h for h in range(1, 21))
+    return voiced * (0.55 + 0.45 * np.sin(2 * math.pi * 4.0 * t))
+
+
+def _square(samples: int, rng: np.random.Generator) -> np.ndarray:
+    """A 440 Hz square wave at 1.5 x full scale: clipped to int16 it is a full-scale square."""
+    del rng  # deterministic by construction
+    return 1.5 * np.sign(np.sin(2 * math.pi * 440.0 * _seconds(samples)) + 1e-12)
+
+
+# name -> (generator, nominal RMS level in dBFS); the generator's output is scaled to that RMS level
+# (except the square, which is scaled by its generator and clipped) and rounded to int16 values.
+SIGNALS: dict[str, tuple[Shape, float]] = {
+    "silence": (lambda samples, rng: np.zeros(samples), SILENCE),
+    "noise-90dBFS": (_noise, -90.0),
+    "noise-60dBFS": (_noise, -60.0),
+    "noise-30dBFS": (_noise, -30.0),
+    "noise-10dBFS": (_noise, -10.0),
+    "sweep-60dBFS": (_sweep, -60.0),
+    "sweep-10dBFS": (_sweep, -10.0),
+    "impulses-30dBFS": (_impulses, -30.0),
+    "speech-am-fm-60dBFS": (_speech_like, -60.0),
+    "speech-am-fm-30dBFS": (_speech_like, -30.0),
+    "square-clipped-0dBFS": (_square, 0.0),
+}
+UNSCALED = {"silence", "square-clipped-0dBFS"}
+
+
+def _to_int16_scale(values: np.ndarray) -> np.ndarray:
+    """Round and clip to int16 values, as float32 [1, samples] (what openWakeWord feeds the graph)."""
+    return np.clip(np.round(values * FULL_SCALE), -32768, 32767).astype(np.float32)[None, :]
+
+
+def signal_set(samples: int = 16000) -> dict[str, np.ndarray]:
+    """The fixed, deterministic accuracy signals: name -> float32 [1, samples] at int16 scale."""
+    if samples < 512:
+        raise ToolkitError(f"samples={samples} gives no frame; use at least 512 (one 32 ms frame)")
+    signals = {}
+    for index, (name, (shape, level)) in enumerate(SIGNALS.items()):
+        values = shape(samples, np.random.default_rng(1000 + index))
+        if name not in UNSCALED:
+            values = values / np.sqrt(np.mean(values**2)) * 10.0 ** (level / 20.0)
+        signals[name] = _to_int16_scale(values)
+    return signals
+
+
+def signal_levels() -> dict[str, float]:
+    """Nominal RMS level of each signal in dBFS (-inf for silence)."""
+    return {name: level for name, (_, level) in SIGNALS.items()}
+
+
+def level_label(level: float) -> str:
+    """The key a level is reported under."""
+    return "silence" if level == SILENCE else f"{level:g} dBFS"
+
+
+@dataclass(frozen=True)
+class ErrorStats:
+    """Errors over one group of signals; max_rel_mel is None when mel energies were not given."""
+
+    max_abs_db: float
+    p99_abs_db: float
+    max_rel_mel: float | None
+
+
+@dataclass(frozen=True)
+class AccuracyReport:
+    """A variant's errors against the original: overall, by input level, by signal."""
+
+    overall: ErrorStats
+    by_level: dict[str, ErrorStats]
+    by_signal: dict[str, ErrorStats]
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON-ready fields (inf stays a float: json writes it as Infinity)."""
+        return asdict(self)
+
+
+def _abs_db_errors(reference: np.ndarray, variant: np.ndarray, name: str) -> np.ndarray:
+    """|variant - reference| flattened; a non-finite variant value where the reference is finite is inf."""
+    if reference.shape != variant.shape:
+        raise ToolkitError(
+            f"signal {name!r}: variant output shape {variant.shape} != original {reference.shape}; "
+            "compare outputs of the same input"
+        )
+    errors = np.abs(variant.astype(np.float64) - reference.astype(np.float64)).ravel()
+    return np.where(np.isfinite(errors), errors, math.inf)
+
+
+def _rel_mel_errors(reference: np.ndarray, variant: np.ndarray, amin: float) -> np.ndarray:
+    """|max(v, amin) - max(r, amin)| / max(r, amin), flattened; non-finite becomes inf."""
+    ref = np.maximum(reference.astype(np.float64), amin)
+    errors = (np.abs(np.maximum(variant.astype(np.float64), amin) - ref) / ref).ravel()
+    return np.where(np.isfinite(errors), errors, math.inf)
+
+
+def _stats(db_errors: list[np.ndarray], mel_errors: list[np.ndarray] | None) -> ErrorStats:
+    """Max and p99 of the dB errors, max of the mel errors, over a group of signals."""
+    joined = np.concatenate(db_errors)
+    mel = float(np.concatenate(mel_errors).max()) if mel_errors else None
+    return ErrorStats(float(joined.max()), float(np.percentile(joined, 99, method="higher")), mel)
+
+
+def compare(
+    reference_outputs: Mapping[str, np.ndarray],
+    variant_outputs: Mapping[str, np.ndarray],
+    levels: Mapping[str, float],
+    reference_mel: Mapping[str, np.ndarray] | None = None,
+    variant_mel: Mapping[str, np.ndarray] | None = None,
+    amin: float = DEFAULT_AMIN,
+) -> AccuracyReport:
+    """Errors of `variant_outputs` against `reference_outputs` (signal name -> dB output), grouped by level.
+
+    Mel energies are compared only when both mel dicts are given.
+    """
+    missing = sorted(set(reference_outputs) - set(variant_outputs))
+    if missing:
+        raise ToolkitError(f"variant outputs lack signal(s) {', '.join(missing)}; run the variant on the full set")
+    with_mel = reference_mel is not None and variant_mel is not None
+    db = {name: _abs_db_errors(ref, variant_outputs[name], name) for name, ref in reference_outputs.items()}
+    mel = {name: _rel_mel_errors(reference_mel[name], variant_mel[name], amin) for name in db} if with_mel else {}
+    by_signal = {name: _stats([db[name]], [mel[name]] if with_mel else None) for name in db}
+    groups: dict[str, list[str]] = {}
+    for name in db:
+        groups.setdefault(level_label(levels[name]), []).append(name)
+    by_level = {
+        label: _stats([db[n] for n in names], [mel[n] for n in names] if with_mel else None)
+        for label, names in groups.items()
+    }
+    overall = _stats(list(db.values()), list(mel.values()) if with_mel else None)
+    return AccuracyReport(overall, by_level, by_signal)
+
+
+# policy key -> (report field, what it bounds); max_rel_mel_error is checked only when the policy sets it
+GATE_CHECKS = {
+    "max_abs_db_error": ("max_abs_db", "max |dB error|"),
+    "p99_abs_db_error": ("p99_abs_db", "p99 |dB error|"),
+    "max_rel_mel_error": ("max_rel_mel", "max relative mel-energy error"),
+}
+REQUIRED_POLICY = ("max_abs_db_error", "p99_abs_db_error")
+
+
+def gate(report: AccuracyReport, policy: Mapping[str, object]) -> tuple[bool, list[str]]:
+    """(passed, reasons): every tolerance the target's [policy] sets, checked on the overall errors.
+
+    The reasons name each failed bound with the measured value and the worst input level.
+    """
+    absent = [key for key in REQUIRED_POLICY if key not in policy]
+    if absent:
+        raise ToolkitError(f"the target's [policy] lacks {', '.join(absent)}; add it (a tolerance in dB)")
+    reasons = []
+    for key, (field, label) in GATE_CHECKS.items():
+        if key not in policy:
+            continue
+        limit = float(policy[key])
+        measured = getattr(report.overall, field)
+        if measured is None:
+            reasons.append(f"{label} not measured (no mel energies) but the policy bounds it by {limit:g}")
+        elif not measured <= limit:
+            worst = max(report.by_level, key=lambda label_: getattr(report.by_level[label_], field) or 0.0)
+            reasons.append(f"{label} {measured:.4g} > {limit:g} ({key}); worst at {worst}")
+    return not reasons, reasons
+
+
+def _mel_tensor(model: onnx.ModelProto) -> str:
+    """The tensor the first Log's floor (Clip or Max) reads: the mel energies; the Log's input if unfloored."""
+    producers = {output: node for node in model.graph.node for output in node.output}
+    log = next((node for node in model.graph.node if node.op_type == "Log"), None)
+    if log is None:
+        raise ToolkitError("the model has no Log node, so no mel energies before the log to compare")
+    floor = producers.get(log.input[0])
+    return floor.input[0] if floor is not None and floor.op_type in ("Clip", "Max") else log.input[0]
+
+
+def with_mel_output(model: onnx.ModelProto) -> onnx.ModelProto:
+    """An accuracy-only copy of `model` that also outputs the mel energies (as its last output)."""
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    name = _mel_tensor(probe)
+    inferred = onnx.shape_inference.infer_shapes(probe)
+    types = {info.name: info.type.tensor_type.elem_type for info in inferred.graph.value_info}
+    probe.graph.output.append(helper.make_tensor_value_info(name, types.get(name, TensorProto.FLOAT), None))
+    return probe
+
+
+@dataclass(frozen=True)
+class SignalOutputs:
+    """One variant's outputs on the signal set: dB output and mel energies, each signal name -> array."""
+
+    db: dict[str, np.ndarray]
+    mel: dict[str, np.ndarray]
+
+
+def _run_onnx_file(path: Path, signals: Mapping[str, np.ndarray]) -> SignalOutputs:
+    """Each signal through the accuracy-only copy of the ONNX model (mel energies as an extra output)."""
+    probe = with_mel_output(onnx.load(str(path)))
+    results = {name: run_onnx(probe, audio) for name, audio in signals.items()}
+    return SignalOutputs(
+        {n: r[0] for n, r in results.items()}, {n: r[-1].astype(np.float32) for n, r in results.items()}
+    )
+
+
+def _run_tflite_file(path: Path, signals: Mapping[str, np.ndarray]) -> SignalOutputs:
+    """Each signal through LiteRT, reading the `mel_energies` tensor."""
+    results = {name: run_tflite(path, audio, with_mel=True) for name, audio in signals.items()}
+    return SignalOutputs({n: r[0] for n, r in results.items()}, {n: r[1] for n, r in results.items()})
+
+
+RUNNERS: dict[str, Callable[[Path, Mapping[str, np.ndarray]], SignalOutputs]] = {
+    "onnx": _run_onnx_file,
+    "tflite": _run_tflite_file,
+}
+
+
+def run_signals(path: str | Path, model_format: str, signals: Mapping[str, np.ndarray]) -> SignalOutputs:
+    """Run a variant file over the signals in this process (CPU), one signal per call (batch 1)."""
+    if model_format not in RUNNERS:
+        raise ToolkitError(f"unknown model format {model_format!r}; use one of {', '.join(RUNNERS)}")
+    return RUNNERS[model_format](Path(path), signals)
+
+
+def measure(
+    reference: SignalOutputs, path: str | Path, model_format: str, signals: Mapping[str, np.ndarray]
+) -> AccuracyReport:
+    """The accuracy report of one variant file against the original's outputs on the same signals."""
+    outputs = run_signals(path, model_format, signals)
+    return compare(reference.db, outputs.db, signal_levels(), reference.mel, outputs.mel)
