@@ -3,6 +3,7 @@ checked against the original, and one builder's failure is recorded without stop
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.Model import Model
 
+from toolkit.cli import main
 from toolkit.errors import ToolkitError
 from toolkit.melgraph import MelParams, build_mel_model, default_model, mel_filterbank, padded_window
 from toolkit.variants import VARIANTS, Variant, build_variants, rewrites, tflite
@@ -183,3 +185,26 @@ def test_tflite_runs_in_litert_at_both_workloads(built: dict[str, Variant]) -> N
         assert output.shape == expected.shape == (1, 1, frames, 32)
         assert float(np.abs(output - expected).max()) < 1e-3
         assert mel.shape == (1, 1, frames, 32) and float(mel.min()) > 0
+
+
+def test_variants_command_writes_files_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["variants", "--only", "dft-fused", "--only", "int8-static-qdq", "--samples", "1760", "--out", str(tmp_path)]
+    )
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "dft-fused" in table and "int8-static-qdq" in table
+    records = json.loads((tmp_path / "variants.json").read_text())
+    assert [r["name"] for r in records] == ["original", "dft-fused", "int8-static-qdq"]
+    assert records[1]["accuracy"]["overall"]["max_abs_db"] == 0.0
+    assert records[2]["accuracy"]["by_level"]["-90 dBFS"]["max_abs_db"] > 10
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [
+        "dft-fused.onnx",
+        "int8-static-qdq.onnx",
+        "original.onnx",
+    ]
+
+
+def test_variants_command_refuses_a_too_short_signal(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["variants", "--samples", "400"]) == 2
+    assert "at least 512" in capsys.readouterr().err

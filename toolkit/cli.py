@@ -15,6 +15,7 @@ from toolkit.errors import ToolkitError
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("toolkit.analysis.command", "input contract, per-node math and exact operation counts"),
+    "variants": ("toolkit.variants.command", "build every variant and measure its accuracy on the signal set"),
 }
 
 

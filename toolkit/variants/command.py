@@ -1,0 +1,98 @@
+"""`python -m toolkit variants [MODEL]`: build every variant, measure it on the signal set, print the gate's view.
+
+Writes the variant files and variants.json (records + accuracy reports) into --out; the table on stdout has
+each variant's max and p99 |dB error| against the original, the worst input level and the build status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from toolkit import accuracy
+from toolkit.errors import ToolkitError
+from toolkit.load import load_model
+from toolkit.variants import VARIANTS, Variant, build_variants
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", nargs="?", help="an .onnx file (default: the built-in openWakeWord-style mel graph)")
+    parser.add_argument("--out", default="build/variants", help="folder for the variant files (default build/variants)")
+    parser.add_argument(
+        "--samples", type=int, default=16000, help="length of each accuracy signal (default 16000 = 1 s)"
+    )
+    parser.add_argument(
+        "--only", action="append", choices=list(VARIANTS), metavar="NAME", help="build only these (repeatable)"
+    )
+    parser.add_argument("--json", action="store_true", help="print variants.json instead of the table")
+
+
+def _finite_or_text(value: object) -> object:
+    """JSON has no inf or nan: write them as the strings "inf" / "nan"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite_or_text(item) for key, item in value.items()}
+    return value
+
+
+def _write_json(path: Path, payload: object) -> None:
+    """Write JSON via a temp file in the same folder and os.replace."""
+    handle, temp_path = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(payload, stream, indent=2)
+        os.replace(temp_path, path)
+    except BaseException:
+        os.unlink(temp_path)
+        raise
+
+
+def _row(variant: Variant, report: accuracy.AccuracyReport | None) -> str:
+    """One table line: numbers for a built variant, the reason for a failed one."""
+    if report is None:
+        return f"{variant.name:30} failed: {variant.reason}"
+    overall = report.overall
+    worst = max(report.by_level, key=lambda label: report.by_level[label].max_abs_db)
+    return (
+        f"{variant.name:30} {variant.format:6} {'yes' if variant.exact else 'no':5} "
+        f"{overall.max_abs_db:12.4g} {overall.p99_abs_db:12.4g} {overall.max_rel_mel:12.4g}  {worst}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.samples < 512:
+        raise ToolkitError(f"--samples {args.samples} gives no frame; use at least 512")
+    model = load_model(args.model)
+    out = Path(args.out)
+    # the original comes first: it is the reference every error is measured against
+    others = [name for name in (args.only or VARIANTS) if name != "original"]
+    variants = build_variants(model, out, names=["original", *others])
+    if variants[0].status != "built":
+        raise ToolkitError(f"could not write the original model to {out}: {variants[0].reason}")
+    signals = accuracy.signal_set(args.samples)
+    reference = accuracy.run_signals(variants[0].path, "onnx", signals)
+    reports: dict[str, accuracy.AccuracyReport | None] = {}
+    for index, variant in enumerate(variants, 1):
+        print(f"[accuracy {index}/{len(variants)}] {variant.name}", file=sys.stderr)
+        built = variant.status == "built"
+        reports[variant.name] = accuracy.measure(reference, variant.path, variant.format, signals) if built else None
+    payload = [
+        {**v.to_dict(), "accuracy": _finite_or_text(r.to_dict()) if r else None}
+        for v, r in zip(variants, reports.values(), strict=True)
+    ]
+    _write_json(out / "variants.json", payload)
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return 0
+    errors = f"{'max |dB err|':>12} {'p99 |dB err|':>12} {'max rel mel':>12}"
+    print(f"{'variant':30} {'format':6} {'exact':5} {errors}  worst level")
+    for variant in variants:
+        print(_row(variant, reports[variant.name]))
+    print(f"signals: {len(signals)} x {args.samples} samples; files and variants.json in {out}")
+    return 0
