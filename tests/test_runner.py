@@ -26,7 +26,7 @@ from toolkit.errors import ToolkitError
 from toolkit.melgraph import default_model, save_model
 from toolkit.profiling.bundle import make_bundle
 from toolkit.profiling.host import profile_on_host
-from toolkit.profiling.runner import QUICK, outputs_path, parse_ort_profile
+from toolkit.profiling.runner import QUICK, outputs_path, parse_ort_profile, run_configs, streaming_configs
 
 TARGET = """\
 name = "{name}"
@@ -173,7 +173,7 @@ def test_latency_statistics_are_consistent(result: tuple[Path, dict[str, Any]]) 
 def test_mel_run_shapes_and_node_profile(result: tuple[Path, dict[str, Any]]) -> None:
     _, doc = result
     runs = runs_by_key(doc)
-    second = runs["run|mel|onnxruntime|CPUExecutionProvider|t1|all|second"]
+    second = runs["run|mel|onnxruntime|CPUExecutionProvider|t1|spin|all|second"]
     assert second["input_shape"] == [1, 16000]
     assert second["output_shape"] == [1, 1, 97, 32]  # floor((16000 - 512) / 160) + 1 frames
     profile = second["profile"]
@@ -188,8 +188,8 @@ def test_mel_run_shapes_and_node_profile(result: tuple[Path, dict[str, Any]]) ->
 def test_unavailable_provider_is_listed_with_its_reason(result: tuple[Path, dict[str, Any]]) -> None:
     _, doc = result
     runs = runs_by_key(doc)
-    for key in ("run|small|onnxruntime|XnnpackExecutionProvider|t1|all|stream",
-                "stream|mel|onnxruntime|XnnpackExecutionProvider|t1|all"):
+    for key in ("run|small|onnxruntime|XnnpackExecutionProvider|t1|spin|all|stream",
+                "stream|mel|onnxruntime|XnnpackExecutionProvider|t1|spin|all"):
         assert runs[key]["status"] == "unavailable"
         assert "get_available_providers()" in runs[key]["reason"]
         assert "XnnpackExecutionProvider" in runs[key]["reason"]
@@ -197,7 +197,7 @@ def test_unavailable_provider_is_listed_with_its_reason(result: tuple[Path, dict
 
 def test_streaming_cadence(result: tuple[Path, dict[str, Any]]) -> None:
     _, doc = result
-    stream = runs_by_key(doc)["stream|mel|onnxruntime|CPUExecutionProvider|t1|all"]
+    stream = runs_by_key(doc)["stream|mel|onnxruntime|CPUExecutionProvider|t1|spin|all"]
     expected_chunks = round(QUICK["streaming_seconds"] * 12.5)
     assert stream["chunks"] == stream["latency_ms"]["n"] == expected_chunks
     assert stream["wall_s"] >= expected_chunks / 12.5 - 1e-3
@@ -227,7 +227,7 @@ def test_outputs_match_a_direct_onnxruntime_run(bundle: Path, result: tuple[Path
 def test_resume_runs_only_what_is_missing(bundle: Path, result: tuple[Path, dict[str, Any]],
                                           tmp_path: Path) -> None:
     path, doc = result
-    dropped = "run|small|onnxruntime|CPUExecutionProvider|t1|all|second"
+    dropped = "run|small|onnxruntime|CPUExecutionProvider|t1|spin|all|second"
     partial = dict(doc, runs=[r for r in doc["runs"] if r["key"] != dropped])
     out = tmp_path / "resumed.json"
     out.write_text(json.dumps(partial))
@@ -237,7 +237,7 @@ def test_resume_runs_only_what_is_missing(bundle: Path, result: tuple[Path, dict
     assert finished.stderr.count("skipped") == len(doc["runs"]) + len(doc["streaming"]) - 1 + 3
     resumed = runs_by_key(json.loads(out.read_text()))
     assert resumed[dropped]["status"] == "ok"
-    kept = "run|mel|onnxruntime|CPUExecutionProvider|t1|all|stream"
+    kept = "run|mel|onnxruntime|CPUExecutionProvider|t1|spin|all|stream"
     assert resumed[kept] == runs_by_key(doc)[kept]
 
 
@@ -297,3 +297,17 @@ def test_make_bundle_rejects_bad_input(tmp_path: Path) -> None:
     with pytest.raises(ToolkitError, match="shape"):
         make_bundle([("a", model, "onnx")], "x86-host", {"flat": np.zeros(10)}, tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+def test_spinning_is_measured_only_where_workers_exist() -> None:
+    bundle = {"matrix": {"providers": ["CPUExecutionProvider"], "intra_op_threads": [1, 2],
+                         "graph_optimization": ["all", "basic"], "allow_spinning": [True, False]}}
+    configs = run_configs(bundle, {"format": "onnx"})
+    assert [(c["threads"], c["spinning"], c["optimization"]) for c in configs] == [
+        (1, True, "all"), (1, True, "basic"),
+        (2, True, "all"), (2, True, "basic"), (2, False, "all"), (2, False, "basic"),
+    ]
+    streams = streaming_configs(bundle, {"format": "onnx"})
+    assert [(c["threads"], c["spinning"], c["optimization"]) for c in streams] == [
+        (1, True, "all"), (2, True, "all"), (2, False, "all"),
+    ]

@@ -30,6 +30,8 @@ Every key a target file may hold (any other key is an error naming the key and i
                                    are measured as "unavailable" with the reason, so list what the board could have
     intra_op_threads    list[int]  each >= 1
     graph_optimization  list[str]  each one of "disable", "basic", "extended", "all"
+    allow_spinning      list[bool], optional (default [true], onnxruntime's own default): whether intra-op
+                                   workers busy-wait between runs; measured for thread counts > 1 only
 
     [litert]
     threads       list[int]  interpreter num_threads values, each >= 1
@@ -94,6 +96,7 @@ INT = Kind("an integer", _is_int)
 NUMBER = Kind("a number", _is_number)
 BOOL = Kind("true or false", lambda v: isinstance(v, bool))
 STR_LIST = Kind("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
+BOOL_LIST = Kind("a list of true/false", lambda v: isinstance(v, list) and all(isinstance(x, bool) for x in v))
 INT_LIST = Kind("a list of integers", lambda v: isinstance(v, list) and all(_is_int(x) for x in v))
 STR_TABLE = Kind("a table of strings", lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
 
@@ -123,7 +126,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "sources": Key(STR_TABLE),
     },
     "emulation": {"qemu_cpu": Key(STR), "cpuinfo": Key(STR)},
-    "matrix": {"providers": Key(STR_LIST), "intra_op_threads": Key(INT_LIST), "graph_optimization": Key(STR_LIST)},
+    "matrix": {
+        "providers": Key(STR_LIST),
+        "intra_op_threads": Key(INT_LIST),
+        "graph_optimization": Key(STR_LIST),
+        "allow_spinning": Key(BOOL_LIST, required=False),
+    },
     "litert": {"threads": Key(INT_LIST), "xnnpack": Key(BOOL)},
     "policy": {
         "max_abs_db_error": Key(NUMBER),
@@ -147,6 +155,7 @@ VALUE_RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
     ("matrix", "intra_op_threads", lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of integers >= 1"),
     ("matrix", "graph_optimization", lambda v: len(v) > 0 and set(v) <= set(OPT_LEVELS),
      f"a non-empty list of {', '.join(OPT_LEVELS)}"),
+    ("matrix", "allow_spinning", lambda v: len(v) > 0, "a non-empty list"),
     ("litert", "threads", lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of integers >= 1"),
     ("policy", "max_abs_db_error", lambda v: v > 0, "positive"),
     ("policy", "p99_abs_db_error", lambda v: v > 0, "positive"),
@@ -216,6 +225,7 @@ class Matrix:
     providers: tuple[str, ...]
     intra_op_threads: tuple[int, ...]
     graph_optimization: tuple[str, ...]
+    allow_spinning: tuple[bool, ...] = (True,)
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ def bundle_document(target: Target, files: list[dict[str, str]], *, workloads: S
             "providers": list(target.matrix.providers),
             "intra_op_threads": list(target.matrix.intra_op_threads),
             "graph_optimization": list(target.matrix.graph_optimization),
+            "allow_spinning": list(target.matrix.allow_spinning),
         },
         "litert": {"threads": list(target.litert.threads), "xnnpack": target.litert.xnnpack},
         "workloads": [dict(w) for w in workloads],

@@ -10,7 +10,9 @@ bundle.json (written by toolkit.profiling.bundle.make_bundle):
     target          name of the target file the matrix came from (informational)
     variants        [{"name", "file" (relative to the bundle), "format": "onnx" | "tflite", "sha256"}]
     matrix          {"providers": [onnxruntime EP names], "intra_op_threads": [int],
-                     "graph_optimization": ["disable" | "basic" | "extended" | "all"]}
+                     "graph_optimization": ["disable" | "basic" | "extended" | "all"],
+                     "allow_spinning": [bool] (optional, default [true] as onnxruntime; intra-op workers
+                     busy-wait between runs when true; measured only for threads > 1)}
     litert          {"threads": [int], "xnnpack": bool}   (false: BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     workloads       [{"name", "batch", "samples"}]        one float32 input of shape [batch, samples]
     warmup, runs    untimed warm-up inferences, then timed inferences per run
@@ -104,6 +106,7 @@ class OrtSession:
         options.execution_mode = ORT.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = getattr(ORT.GraphOptimizationLevel, OPT_LEVELS[config["optimization"]])
         options.log_severity_level = 4  # errors reach the result as exceptions
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if config["spinning"] else "0")
         if profile_dir:
             options.enable_profiling = True
             options.profile_file_prefix = os.path.join(profile_dir, "ort")
@@ -156,6 +159,7 @@ class LiteRtSession:
 
 
 ENGINE_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "litert"}
+SPIN_LABEL = {True: "spin", False: "nospin", None: "-"}
 
 
 def engine_missing(engine: str) -> str | None:
@@ -341,27 +345,35 @@ def measure_streaming(bundle_dir: Path, variant: Json, config: Json, streaming: 
 # ---------------------------------------------------------------- the plan
 
 
+def _spinning(matrix: Json, threads: int) -> list[bool]:
+    """Spin settings worth measuring: one thread has no intra-op workers to spin, so only the first value."""
+    values = [bool(v) for v in matrix.get("allow_spinning", [True])]
+    return values if threads > 1 else values[:1]
+
+
 def run_configs(bundle: Json, variant: Json) -> list[Json]:
-    """Every (provider or kernel set, threads, optimization) this variant is measured with."""
+    """Every (provider or kernel set, threads, spinning, optimization) this variant is measured with."""
     engine = ENGINE_OF_FORMAT[variant["format"]]
     if engine == "onnxruntime":
         matrix = bundle["matrix"]
         return [
-            {"engine": engine, "provider": p, "threads": int(t), "optimization": o}
-            for p in matrix["providers"] for t in matrix["intra_op_threads"] for o in matrix["graph_optimization"]
+            {"engine": engine, "provider": p, "threads": int(t), "spinning": s, "optimization": o}
+            for p in matrix["providers"] for t in matrix["intra_op_threads"] for s in _spinning(matrix, int(t))
+            for o in matrix["graph_optimization"]
         ]
     litert = bundle["litert"]
     provider = "xnnpack" if litert.get("xnnpack", True) else "builtin"
-    return [{"engine": engine, "provider": provider, "threads": int(t), "optimization": None}
+    return [{"engine": engine, "provider": provider, "threads": int(t), "spinning": None, "optimization": None}
             for t in litert["threads"]]
 
 
 def streaming_configs(bundle: Json, variant: Json) -> list[Json]:
-    """Streaming runs once per provider and thread count, at the first listed optimization level."""
+    """Streaming runs once per provider, thread count and spinning, at the first listed optimization level."""
     seen, configs = set(), []
     for config in run_configs(bundle, variant):
-        if (config["provider"], config["threads"]) not in seen:
-            seen.add((config["provider"], config["threads"]))
+        identity = (config["provider"], config["threads"], config["spinning"])
+        if identity not in seen:
+            seen.add(identity)
             configs.append(config)
     return configs
 
@@ -369,7 +381,7 @@ def streaming_configs(bundle: Json, variant: Json) -> list[Json]:
 def run_key(kind: str, variant: str, config: Json, workload: str | None = None) -> str:
     """Stable identity of one run, used by --resume."""
     parts = [kind, variant, config["engine"], config["provider"], f"t{config['threads']}",
-             config["optimization"] or "-"]
+             SPIN_LABEL[config["spinning"]], config["optimization"] or "-"]
     return "|".join([*parts, workload] if workload else parts)
 
 
@@ -423,6 +435,7 @@ def platform_info() -> Json:
         "litert": dist_version(LITERT_DIST),
         "litert_package": LITERT_DIST,
         "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "cpu": read_cpuinfo(),
     }
 
@@ -505,7 +518,8 @@ class Recorder:
         else:
             self.doc = {
                 "format_version": FORMAT_VERSION, "complete": False, "started_utc": now_utc(),
-                "bundle": {"sha256": bundle_sha, "target": bundle.get("target")},
+                "bundle": {"sha256": bundle_sha, "target": bundle.get("target"),
+                           "variants": [{k: v[k] for k in ("name", "format", "sha256")} for v in bundle["variants"]]},
                 "settings": settings,
                 "outputs": {"file": self.outputs_file.name, "variants": {}},
                 "runs": [], "streaming": [],
@@ -555,8 +569,13 @@ def outputs_config(bundle: Json, variant: Json) -> Json:
     return next((c for c in configs if not provider_missing(c)), configs[0])
 
 
-def signal_outputs(bundle_dir: Path, bundle: Json, variant: Json, signals: dict[str, np.ndarray]):
-    """Run the variant once on every signal; per-signal status, and the arrays keyed variant/signal."""
+def signal_outputs(
+    bundle_dir: Path, bundle: Json, variant: Json, signals: dict[str, np.ndarray]
+) -> tuple[Json, dict[str, np.ndarray]]:
+    """Run the variant once on every signal; per-signal status, and the arrays keyed variant/signal.
+
+    One onnxruntime session serves every shape; LiteRT gets one interpreter per shape (it is resized).
+    """
     config = outputs_config(bundle, variant)
     record: Json = {"config": config, "signals": {}}
     arrays: dict[str, np.ndarray] = {}
@@ -564,9 +583,13 @@ def signal_outputs(bundle_dir: Path, bundle: Json, variant: Json, signals: dict[
     if missing:
         record.update(status="unavailable", reason=missing)
         return record, arrays
+    sessions: dict[tuple[int, ...] | None, Any] = {}
     for name, audio in signals.items():
         try:
-            session = open_session(bundle_dir, variant, config, audio.shape)
+            shape = audio.shape if config["engine"] == "litert" else None
+            if shape not in sessions:
+                sessions[shape] = open_session(bundle_dir, variant, config, audio.shape)
+            session = sessions[shape]
             result = np.array(session.run(audio.astype(np.float32, copy=False)))
             arrays[f"{variant['name']}/{name}"] = result
             record["signals"][name] = {"status": "ok", "shape": list(result.shape),
