@@ -46,7 +46,7 @@ def input_tensor(value_info: onnx.ValueInfoProto, symbols: dict[str, sp.Symbol])
         raise ToolkitError(f"input '{value_info.name}' has no declared rank; give the model a shaped input")
     dims = []
     for i, dim in enumerate(tensor_type.shape.dim):
-        if dim.HasField("dim_value") and dim.dim_value > 0:
+        if dim.HasField("dim_value"):
             dims.append(sp.Integer(dim.dim_value))
         else:
             name = dim.dim_param or f"{value_info.name}_dim{i}"

@@ -114,16 +114,21 @@ def compare(ctx: NodeContext) -> NodeResult:
                       f"{out.name} = {operand(ctx, 0)} {COMPARES[ctx.op]} {operand(ctx, 1)}")
 
 
+def pow_cost(exponent: np.ndarray | None, out_numel: sp.Expr) -> Counts:
+    """Per element: a constant positive-integer exponent p costs p - 1 muls, anything else one 'pow'."""
+    if exponent is None:
+        return Counts(pow=out_numel)
+    p = exponent.astype(np.float64).reshape(-1)
+    integral = (p == np.round(p)) & (p >= 1)
+    replication = out_numel / p.size
+    return Counts(mul=int((p[integral] - 1).sum()) * replication, pow=int((~integral).sum()) * replication)
+
+
 @rule("Pow")
 def power(ctx: NodeContext) -> NodeResult:
     base = ctx.require(0)
     out = ctx.out(broadcast_shapes([base.shape, ctx.require(1).shape], f"node '{ctx.node.name}' (Pow)"))
-    exponent = ctx.const(1)
-    if exponent is not None and exponent.size == 1 and float(exponent) == int(exponent) and int(exponent) >= 1:
-        cost = Counts(mul=(int(exponent) - 1) * out.numel)
-    else:
-        cost = Counts(pow=out.numel)
-    return NodeResult([out], cost, f"{out.name} = {operand(ctx, 0)} ^ {operand(ctx, 1)}")
+    return NodeResult([out], pow_cost(ctx.const(1), out.numel), f"{out.name} = {operand(ctx, 0)} ^ {operand(ctx, 1)}")
 
 
 @rule(*UNARY)

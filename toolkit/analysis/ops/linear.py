@@ -114,8 +114,8 @@ def conv_transpose(ctx: NodeContext) -> NodeResult:
         effective = Counts(mul=int(((weights != 0) & (weights != 1)).sum()) * inputs_per_channel,
                            add=int((weights != 0).sum()) * inputs_per_channel + bias_adds)
     outs, taps = spatial_names(rank)
-    where = ", ".join(f"{s} i{a} + {d} {t} - {p} = {o}"
-                      for a, (s, d, t, p, o) in enumerate(zip(strides, dilations, taps, pads[:rank], outs, strict=True)))
+    axes = zip(strides, dilations, taps, pads[:rank], outs, strict=True)
+    where = ", ".join(f"{s} i{a} + {d} {t} - {p} = {o}" for a, (s, d, t, p, o) in enumerate(axes))
     math = (f"{out.name}[n,m,{','.join(outs)}] = sum over c, input positions i and taps with {where} of "
             f"{ctx.name(1)}[c,m,{','.join(taps)}] * {ctx.name(0)}[n,c,i] (scatter)")
     return NodeResult([out], dense, math, effective)
@@ -186,8 +186,8 @@ def gemm(ctx: NodeContext) -> NodeResult:
         ma = None if ca is None else (ca.T if trans_a else ca)
         mb = None if cb is None else (cb.T if trans_b else cb)
         products = product_terms(ma, mb, out.numel)
-        c_terms = c_term_count(ctx, out)
-        effective = Counts(mul=products["mul"] + (alpha != 1) * out.numel + (beta != 1) * c_terms,
+        c_terms, c_muls = c_term_counts(ctx, out)
+        effective = Counts(mul=products["mul"] + (alpha != 1) * out.numel + (beta != 1) * c_muls,
                            add=products["add"] + c_terms)
     c_text = f" + {beta:g} * {ctx.name(2)}[m,n]" if has_c else ""
     a_idx, b_idx = ("k,m" if trans_a else "m,k"), ("n,k" if trans_b else "k,n")
@@ -196,11 +196,15 @@ def gemm(ctx: NodeContext) -> NodeResult:
     return NodeResult([out], dense, math, effective)
 
 
-def c_term_count(ctx: NodeContext, out) -> sp.Expr:
-    """Output elements where C adds a term (absent: none; constant zero: none)."""
+def c_term_counts(ctx: NodeContext, out) -> tuple[sp.Expr, sp.Expr]:
+    """(output elements where beta C adds a term, of those the ones where beta C needs a mul).
+
+    beta C is a product with a constant factor: C exactly 0 drops the term, C exactly 1 drops the mul.
+    """
     if ctx.input(2) is None:
-        return sp.Integer(0)
+        return sp.Integer(0), sp.Integer(0)
     c = ctx.const(2)
     if c is None:
-        return out.numel
-    return sp.Integer(int((np.broadcast_to(c, tuple(int(d) for d in out.shape)) != 0).sum()))
+        return out.numel, out.numel
+    full = np.broadcast_to(c, tuple(int(d) for d in out.shape))
+    return sp.Integer(int((full != 0).sum())), sp.Integer(int(((full != 0) & (full != 1)).sum()))

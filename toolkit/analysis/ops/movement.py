@@ -66,7 +66,8 @@ def cast(ctx: NodeContext) -> NodeResult:
     value = x.value if x.value is not None and x.value.dtype == object else None
     same = " (same type: a no-op)" if to == x.dtype else ""
     out = ctx.out(x.shape, to, value=value)
-    return no_cost([out], f"{out.name} = ({helper.tensor_dtype_to_string(to).removeprefix('TensorProto.')}) {ctx.name(0)}{same}")
+    type_name = helper.tensor_dtype_to_string(to).removeprefix("TensorProto.")
+    return no_cost([out], f"{out.name} = ({type_name}) {ctx.name(0)}{same}")
 
 
 @rule("Constant")

@@ -64,9 +64,10 @@ def stft(ctx: NodeContext) -> NodeResult:
     bins = floor_div(frame_length, 2) + 1 if onesided else frame_length
     out = ctx.out((signal.shape[0], frames, bins, 2))
     per_frame = bin_cost(frame_length, signal.shape[-1] == 2) * bins
-    windowing = Counts(mul=frame_length) if window is not None else Counts()
+    parts = 2 if signal.shape[-1] == 2 else 1  # a real window times a complex sample is 2 muls
+    windowing = Counts(mul=parts * frame_length) if window is not None else Counts()
     mask = skip_mask(ctx, 2, (0.0, 1.0)) if window is not None else None
-    windowing_effective = windowing if mask is None else Counts(mul=int((~mask).sum()))
+    windowing_effective = windowing if mask is None else Counts(mul=parts * int((~mask).sum()))
     count = signal.shape[0] * frames
     windowed = f"{ctx.name(2)}[n] * " if window is not None else ""
     math = (f"{out.name}[b,t,k] = sum_{{n=0..{frame_length - 1}}} {windowed}{ctx.name(0)}[b, {step} t + n] * "

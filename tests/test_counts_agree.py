@@ -1,0 +1,41 @@
+"""The analyzer's formulas against the counting interpreter: two independent derivations must agree exactly.
+
+The interpreter runs every op with per-element loops and counts what it executes; the analyzer derives formulas
+from shapes. Any disagreement, node by node and convention by convention, fails here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.test_interpreter import CASES, Case, build
+from toolkit.analysis import analyze
+from toolkit.analysis.interpreter import interpret
+from toolkit.melgraph import MelParams, build_mel_model
+
+MEL = MelParams(n_fft=32, win_length=24, hop=8, n_mels=4, sample_rate=1600, fmin=0.0, fmax=800.0)
+
+
+def assert_nodes_agree(model, inputs: dict[str, np.ndarray], **dims: int) -> None:
+    interpreted = interpret(model, inputs)
+    analysis = analyze(model, batch=dims.get("batch"), samples=dims.get("samples"))
+    assert len(analysis.nodes) == len(interpreted.nodes)
+    for report, tally in zip(analysis.nodes, interpreted.nodes, strict=True):
+        assert report.counted, f"{report.op_type}: {report.problem}"
+        for convention in ("dense", "effective"):
+            formula = getattr(report, convention).subs(analysis.bindings).as_ints()
+            counted = getattr(tally, convention).as_ints()
+            assert formula == counted, f"{report.op_type} node {report.index} {convention}"
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_formulas_equal_interpreted_counts_for_every_op_case(case: Case) -> None:
+    assert_nodes_agree(build(case, {}), case.inputs)
+
+
+@pytest.mark.parametrize(("batch", "frames"), [(1, 1), (1, 4), (2, 3), (3, 2)])
+def test_mel_graph_formulas_equal_interpreted_counts(batch: int, frames: int) -> None:
+    samples = MEL.n_fft + MEL.hop * (frames - 1) + 3  # a few samples past the last frame: they cost nothing
+    audio = (np.random.default_rng(frames).standard_normal((batch, samples)) * 3000).astype(np.float32)
+    assert_nodes_agree(build_mel_model(MEL), {"input": audio}, batch=batch, samples=samples)
