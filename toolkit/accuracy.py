@@ -214,11 +214,14 @@ GATE_CHECKS = {
 REQUIRED_POLICY = ("max_abs_db_error", "p99_abs_db_error")
 
 
-def gate(report: AccuracyReport, policy: Mapping[str, object]) -> tuple[bool, list[str]]:
+def gate(report: AccuracyReport, policy: Mapping[str, object] | object) -> tuple[bool, list[str]]:
     """(passed, reasons): every tolerance the target's [policy] sets, checked on the overall errors.
 
-    The reasons name each failed bound with the measured value and the worst input level.
+    `policy` is the [policy] table as a mapping, or toolkit.targets.Policy. The reasons name each failed
+    bound with the measured value and the worst input level.
     """
+    limits = policy if isinstance(policy, Mapping) else asdict(policy)
+    policy = {key: value for key, value in limits.items() if value is not None}
     absent = [key for key in REQUIRED_POLICY if key not in policy]
     if absent:
         raise ToolkitError(f"the target's [policy] lacks {', '.join(absent)}; add it (a tolerance in dB)")
@@ -234,6 +237,15 @@ def gate(report: AccuracyReport, policy: Mapping[str, object]) -> tuple[bool, li
             worst = max(report.by_level, key=lambda label_: getattr(report.by_level[label_], field) or 0.0)
             reasons.append(f"{label} {measured:.4g} > {limit:g} ({key}); worst at {worst}")
     return not reasons, reasons
+
+
+def runner_outputs(arrays: Mapping[str, np.ndarray], variant: str) -> dict[str, np.ndarray]:
+    """One variant's per-signal outputs from the profiling runner's npz (keys "<variant>/<signal>")."""
+    prefix = f"{variant}/"
+    outputs = {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
+    if not outputs:
+        raise ToolkitError(f"the runner's outputs hold nothing for variant {variant!r}; was it in the bundle?")
+    return outputs
 
 
 def _mel_tensor(model: onnx.ModelProto) -> str:
