@@ -46,6 +46,8 @@ def test_every_variant_is_built_as_a_real_file(built: dict[str, Variant]) -> Non
         assert variant.status == "built", f"{variant.name}: {variant.reason}"
         assert Path(variant.path).stat().st_size > 10_000
         assert Path(variant.path).suffix == {"onnx": ".onnx", "tflite": ".tflite"}[variant.format]
+    folder = Path(built["original"].path).parent
+    assert not list(folder.glob(".tmp-*"))  # every file went through a temp file + os.replace
 
 
 def test_failed_builders_are_recorded_and_the_others_still_run(tmp_path: Path) -> None:

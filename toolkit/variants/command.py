@@ -9,15 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from toolkit import accuracy
 from toolkit.errors import ToolkitError
 from toolkit.load import load_model
 from toolkit.variants import VARIANTS, Variant, build_variants
+from toolkit.variants.files import write_bytes_atomic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,24 +40,12 @@ def _finite_or_text(value: object) -> object:
     return value
 
 
-def _write_json(path: Path, payload: object) -> None:
-    """Write JSON via a temp file in the same folder and os.replace."""
-    handle, temp_path = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=2)
-        os.replace(temp_path, path)
-    except BaseException:
-        os.unlink(temp_path)
-        raise
-
-
 def _row(variant: Variant, report: accuracy.AccuracyReport | None) -> str:
     """One table line: numbers for a built variant, the reason for a failed one."""
     if report is None:
         return f"{variant.name:30} failed: {variant.reason}"
     overall = report.overall
-    worst = max(report.by_level, key=lambda label: report.by_level[label].max_abs_db)
+    worst = max(report.by_level, key=lambda label: report.by_level[label].max_abs_db) if overall.max_abs_db else "-"
     return (
         f"{variant.name:30} {variant.format:6} {'yes' if variant.exact else 'no':5} "
         f"{overall.max_abs_db:12.4g} {overall.p99_abs_db:12.4g} {overall.max_rel_mel:12.4g}  {worst}"
@@ -86,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         {**v.to_dict(), "accuracy": _finite_or_text(r.to_dict()) if r else None}
         for v, r in zip(variants, reports.values(), strict=True)
     ]
-    _write_json(out / "variants.json", payload)
+    write_bytes_atomic(out / "variants.json", json.dumps(payload, indent=2).encode())
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0

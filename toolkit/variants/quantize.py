@@ -15,6 +15,7 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
 from toolkit.errors import ToolkitError
+from toolkit.variants.files import atomic_path
 
 CALIBRATION_SAMPLES = 1760
 CALIBRATION_LEVELS_DBFS = (-80.0, -60.0, -40.0, -20.0, -6.0)
@@ -69,7 +70,8 @@ def _node_names(model: onnx.ModelProto, op_type: str) -> list[str]:
 def build_dynamic(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:
     """int8 weights, activations quantized at run time per tensor (ConvInteger / MatMulInteger)."""
     del calibration  # dynamic quantization picks activation ranges at run time
-    quantize_dynamic(_named(model), path, weight_type=QuantType.QInt8)
+    with atomic_path(path) as temp:
+        quantize_dynamic(_named(model), temp, weight_type=QuantType.QInt8)
 
 
 def _static(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray], nodes: list[str] | None) -> None:
@@ -77,15 +79,16 @@ def _static(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray
     if not calibration:
         raise ToolkitError("static quantization needs calibration audio; pass at least one clip")
     reader = _AudioReader(model.graph.input[0].name, calibration)
-    quantize_static(
-        model,
-        path,
-        reader,
-        quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QInt8,
-        weight_type=QuantType.QInt8,
-        nodes_to_quantize=nodes,
-    )
+    with atomic_path(path) as temp:
+        quantize_static(
+            model,
+            temp,
+            reader,
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_quantize=nodes,
+        )
 
 
 def build_static_qdq(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:

@@ -16,8 +16,6 @@ The tensor feeding the floor is named MEL_TENSOR so the accuracy stage can read 
 from __future__ import annotations
 
 import importlib
-import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from tflite.TensorType import TensorType
 
 from toolkit.errors import ToolkitError
 from toolkit.variants.anatomy import DbTail, find_db_tail, find_dft_pair, find_mel_stage, nonzero_range, run_onnx
+from toolkit.variants.files import write_bytes_atomic
 from toolkit.variants.rewrites import VERIFY_TOLERANCE_DB, verify_inputs
 
 # the package re-exports each table's class under the module's name; the builder functions live in the modules
@@ -377,18 +376,6 @@ def run_tflite(
     return output, mel
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` via a temp file in the same folder and os.replace, so readers never see half a file."""
-    handle, temp_path = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".tflite")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp_path, path)
-    except BaseException:
-        os.unlink(temp_path)
-        raise
-
-
 def to_tflite(model: onnx.ModelProto) -> bytes:
     """The TFLite flatbuffer for `model`, checked in LiteRT against onnxruntime on random audio."""
     data = _serialize(mel_graph(model))
@@ -405,4 +392,4 @@ def to_tflite(model: onnx.ModelProto) -> bytes:
 def build_tflite(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:
     """Write the verified TFLite twin of `model` to `path`."""
     del calibration  # float32 throughout: no data needed
-    _write_atomic(path, to_tflite(model))
+    write_bytes_atomic(path, to_tflite(model))
