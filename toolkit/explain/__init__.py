@@ -1,0 +1,103 @@
+"""explain: what a log-mel graph computes, mathematically, recovered from its structure and weights alone.
+
+`explain(model)` walks the signal path from the graph input, asking each block recognizer in turn (framing,
+transform, spectrum, mel filterbank, log, top-dB clamp, affine) whether the next nodes are its block; nodes no
+recognizer claims are reported as unrecognized, never forced into a block. The result carries the blocks with
+their parameters, the whole model as one equation, deployment findings and cheaper equivalents with counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import onnx
+
+from toolkit.explain import decibel, framing, melbank, normalize, spectrum, stft
+from toolkit.explain.block import Block, Recognizer, Signal, node_names
+from toolkit.explain.dimflow import propagate
+from toolkit.explain.equation import compose
+from toolkit.explain.equivalents import Equivalent, cheaper_equivalents
+from toolkit.explain.findings import Finding, find_all
+from toolkit.explain.graph import GraphView, build_view
+
+# Asked in this order at every step; the first that recognizes the next nodes wins.
+RECOGNIZERS: tuple[Recognizer, ...] = (
+    *stft.RECOGNIZERS,
+    *framing.RECOGNIZERS,
+    *spectrum.RECOGNIZERS,
+    *melbank.RECOGNIZERS,
+    *decibel.RECOGNIZERS,
+    *normalize.RECOGNIZERS,
+)
+
+
+@dataclass
+class Explanation:
+    """Everything explain found about one model."""
+
+    blocks: list[Block]
+    equation: dict[str, Any]
+    findings: list[Finding]
+    equivalents: list[Equivalent]
+    unrecognized: list[str]
+
+    def block(self, kind: str) -> Block | None:
+        """The first block of a kind ("stft", "power spectrum", "mel filterbank", "log", ...), if any."""
+        return next((block for block in self.blocks if block.kind == kind), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "blocks": [block.to_json() for block in self.blocks],
+            "equation": self.equation,
+            "findings": [finding.to_json() for finding in self.findings],
+            "equivalents": [equivalent.to_json() for equivalent in self.equivalents],
+            "unrecognized": self.unrecognized,
+        }
+
+
+def _unrecognized_block(view: GraphView, path: list[onnx.NodeProto], node: onnx.NodeProto) -> Block:
+    return Block(kind="unrecognized", nodes=node_names(view, [*path, node]),
+                 summary=f"{node.op_type} node {view.name(node)}: not recognized as a known signal-processing block",
+                 data={"op": node.op_type})
+
+
+def _walk(view: GraphView, signal: Signal) -> list[Block]:
+    """Blocks along the signal path, in order; an unclaimed single-reader node becomes an unrecognized block."""
+    blocks: list[Block] = []
+    for _ in range(len(view.nodes) + 1):
+        ends = [view.forward(tensor) for tensor in signal.tensors]
+        if all(not view.data_consumers(end) for end, _ in ends):
+            break
+        match = next((m for m in (recognize(view, signal) for recognize in RECOGNIZERS) if m is not None), None)
+        if match is not None:
+            blocks.append(match.block)
+            signal = match.signal
+            continue
+        (_, path), users = ends[0], view.data_consumers(ends[0][0])
+        if len(ends) != 1 or len(users) != 1 or len(users[0].output) != 1:
+            break
+        blocks.append(_unrecognized_block(view, path, users[0]))
+        signal = signal.then((users[0].output[0],))
+    return blocks
+
+
+def explain(model: onnx.ModelProto) -> Explanation:
+    """Recognize the blocks of `model`, recover their parameters, and collect findings and cheaper equivalents."""
+    view = build_view(model)
+    view.axes = propagate(view)
+    if not view.inputs:
+        blocks: list[Block] = []
+    else:
+        blocks = _walk(view, Signal((view.inputs[0].name,)))
+    claimed = {name for block in blocks if block.kind != "unrecognized" for name in block.nodes}
+    unrecognized = [view.name(node) for node in view.nodes
+                    if view.name(node) not in claimed and node.op_type != "Constant"
+                    and not all(name in view.constants for name in node.output)]
+    return Explanation(
+        blocks=blocks,
+        equation=compose(blocks, "x"),
+        findings=find_all(view),
+        equivalents=cheaper_equivalents(blocks),
+        unrecognized=unrecognized,
+    )

@@ -1,0 +1,249 @@
+"""Recognize the Fourier transform stage: a framed DFT written as strided Convs, or ONNX's STFT and DFT ops.
+
+A Conv pair is a DFT when, row by row, its kernels are one window times cos and sin of 2 pi k j / n: row 0 of
+the cosine kernel is the window itself (cos 0 = 1), and every other row must then match to float32 precision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from toolkit.explain.block import Block, Formula, Match, Param, Signal, node_names
+from toolkit.explain.graph import GraphView, attribute
+from toolkit.explain.windows import WindowFit, fit_window, window_formula
+
+TOLERANCE = 1e-4  # relative max error of a kernel against window x basis
+
+
+def _basis(bins: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of 2 pi k j / n, [bins, n], with k j reduced modulo n in integers for accuracy."""
+    phase = 2 * np.pi * (np.outer(np.arange(bins), np.arange(n)) % n) / n
+    return np.cos(phase), np.sin(phase)
+
+
+def dft_fit(cos_kernel: np.ndarray, sin_kernel: np.ndarray) -> tuple[np.ndarray, int, float] | None:
+    """(window taps, sign of the sine part, relative error) if the kernels are a windowed DFT, else None."""
+    bins, n = cos_kernel.shape
+    window = cos_kernel[0].astype(np.float64)
+    peak = np.max(np.abs(window))
+    if peak == 0 or bins > n:
+        return None
+    cos_basis, sin_basis = _basis(bins, n)
+    sine = window * sin_basis
+    sign = 1 if float(np.sum(sin_kernel * sine)) >= 0 else -1
+    error = max(
+        float(np.max(np.abs(cos_kernel - window * cos_basis))), float(np.max(np.abs(sin_kernel - sign * sine)))
+    )
+    return (window, sign, error / peak) if error / peak < TOLERANCE else None
+
+
+def _conv_kernel(view: GraphView, node: onnx.NodeProto) -> np.ndarray | None:
+    """The [out, n] kernel of a plain 1-D Conv (one input channel, group 1, no dilation, no bias), else None."""
+    weight = view.const(node.input[1])
+    plain = (
+        weight is not None
+        and weight.ndim == 3
+        and weight.shape[1] == 1
+        and attribute(node, "group", 1) == 1
+        and all(d == 1 for d in attribute(node, "dilations", [1]))
+        and _zero_bias(view, node)
+    )
+    return weight[:, 0, :].astype(np.float64) if plain else None
+
+
+def _zero_bias(view: GraphView, node: onnx.NodeProto) -> bool:
+    """True when the Conv has no bias or a constant all-zero one."""
+    if len(node.input) < 3 or not node.input[2]:
+        return True
+    bias = view.const(node.input[2])
+    return bias is not None and not np.any(bias)
+
+
+def _bins_text(bins: int, n: int) -> str:
+    return "one-sided (0..n_fft/2)" if bins == n // 2 + 1 else "full (0..n_fft-1)" if bins == n else "first bins"
+
+
+def _sign_text(sign: int) -> str:
+    return "e^{-i 2 pi k j / n} (forward DFT, numpy/torch)" if sign < 0 else "e^{+i 2 pi k j / n} (inverse sign)"
+
+
+def _window_params(fit: WindowFit | None, taps: np.ndarray) -> list[Param]:
+    if fit is None:
+        nonzero = np.flatnonzero(taps)
+        return [Param("window", "unnamed taps", note=f"nonzero taps {nonzero[0]}..{nonzero[-1]}; no formula fits")]
+    params = [
+        Param("window", fit.kind, note=f"fit error {fit.error:.1e}"),
+        Param("window length", fit.length, "samples"),
+        Param("window offset", fit.offset, "samples", "first tap of the window inside the kernel"),
+    ]
+    if fit.periodic is not None:
+        params.append(Param("window symmetry", "periodic" if fit.periodic else "symmetric"))
+    if abs(fit.gain - 1) > 1e-6:
+        params.append(Param("window gain", round(fit.gain, 9)))
+    if fit.alternatives:
+        params.append(Param("window also fits", list(fit.alternatives), note="exactly equal taps"))
+    return params
+
+
+def _formula(n: int, hop: str, bins: int, sign: int, fit: WindowFit | None) -> Formula:
+    minus = "-" if sign < 0 else ""
+    where = window_formula(fit) if fit else ("w[j] = the kernel's row-0 taps", "w_j = \\text{row-0 taps}")
+    return Formula(
+        text=f"sum_{{j=0}}^{{{n - 1}}} w[j] {{s}}[b, {hop}t + j] e^({minus}2 pi i jk/{n}), k = 0..{bins - 1}",
+        latex=rf"\sum_{{j=0}}^{{{n - 1}}} w_j\, {{s}}_{{b,{hop}t+j}}\, e^{{{minus}2\pi i jk/{n}}}",
+        name="X",
+        index="b,t,k",
+        where=(where[0],),
+        where_latex=(where[1],),
+    )
+
+
+def _frames_text(samples: str, pads: list[int], n: int, hop: int) -> str:
+    padded = f"{samples} + {sum(pads)}" if sum(pads) else samples
+    return f"floor(({padded} - {n}) / {hop}) + 1"
+
+
+def recognize_conv_dft(view: GraphView, signal: Signal) -> Match | None:
+    """Two Convs on the same samples with window x cos and window x sin kernels: an STFT."""
+    if signal.form != "real" or signal.domain != "time":
+        return None
+    start, path = view.forward(signal.tensors[0])
+    convs = [node for node in view.data_consumers(start) if node.op_type == "Conv" and node.input[0] == start]
+    kernels = [(node, _conv_kernel(view, node)) for node in convs]
+    kernels = [(node, kernel) for node, kernel in kernels if kernel is not None]
+    if len(kernels) != 2 or kernels[0][1].shape != kernels[1][1].shape:
+        return None
+    (cos_node, cos_kernel), (sin_node, sin_kernel) = sorted(kernels, key=lambda pair: not np.any(pair[1][0]))
+    same = [attribute(cos_node, a) == attribute(sin_node, a) for a in ("strides", "pads", "auto_pad")]
+    fitted = dft_fit(cos_kernel, sin_kernel) if all(same) else None
+    if fitted is None:
+        return None
+    taps, sign, error = fitted
+    bins, n = cos_kernel.shape
+    hop = int((attribute(cos_node, "strides") or [1])[0])
+    pads = [int(p) for p in attribute(cos_node, "pads") or [0, 0]]
+    fit = fit_window(taps)
+    samples = signal.context.get("samples", "samples")
+    block = Block(
+        kind="stft",
+        nodes=node_names(view, [*path, cos_node, sin_node]),
+        summary=(
+            f"Short-time Fourier transform written as two strided Convs (real part: window x cos, imaginary part:"
+            f" {'-' if sign < 0 else '+'}window x sin): frames of {n} samples every {hop} samples, "
+            f"{bins} {_bins_text(bins, n)} bins, window {fit.describe() if fit else 'unnamed'}."
+        ),
+        params=[
+            Param("n_fft", n, "samples", "kernel length"),
+            Param("hop", hop, "samples", "Conv stride"),
+            Param("bins", bins, "", _bins_text(bins, n)),
+            *_window_params(fit, taps),
+            Param("sign", _sign_text(sign)),
+            Param("padding", pads, "samples", "Conv pads (begin, end)"),
+            Param("frames", _frames_text(samples, pads, n, hop)),
+            Param("kernel fit error", float(f"{error:.2g}"), "", "relative max |kernel - w x basis|"),
+        ],
+        formula=_formula(n, str(hop), bins, sign, fit),
+        data={
+            "form": "conv",
+            "n_fft": n,
+            "bins": bins,
+            "window_taps": int(np.count_nonzero(taps)),
+            "dense_mul": 2 * bins * n,
+            "dense_add": 2 * bins * (n - 1),
+            "operator": "the two DFT Convs",
+        },
+    )
+    out = signal.then(
+        (cos_node.output[0], sin_node.output[0]), "pair", domain="spectral", n_fft=n, bins=bins, hop=hop
+    )
+    return Match(block, out)
+
+
+def recognize_stft_op(view: GraphView, signal: Signal) -> Match | None:
+    """ONNX's STFT op (opset 17): frame step, window and frame length read from its constant inputs."""
+    if signal.form != "real" or signal.domain != "time":
+        return None
+    start, path = view.forward(signal.tensors[0])
+    node = next((n for n in view.data_consumers(start) if n.op_type == "STFT" and n.input[0] == start), None)
+    if node is None:
+        return None
+    inputs = [*node.input, "", ""]
+    hop_value, window, length = view.const(inputs[1]), view.const(inputs[2]), view.const(inputs[3])
+    if hop_value is None or (window is None and inputs[2]) or (length is None and window is None):
+        return None
+    n = int(length) if length is not None else int(window.size)
+    taps = np.ones(n) if window is None else window.astype(np.float64)
+    hop, onesided = int(hop_value), bool(attribute(node, "onesided", 1))
+    bins = n // 2 + 1 if onesided else n
+    fit = fit_window(taps)
+    block = Block(
+        kind="stft",
+        nodes=node_names(view, [*path, node]),
+        summary=(
+            f"Short-time Fourier transform by ONNX's STFT op: frames of {n} samples every {hop} samples, "
+            f"{bins} {_bins_text(bins, n)} bins, window {fit.describe() if fit else 'unnamed'}."
+        ),
+        params=[
+            Param("n_fft", n, "samples", "frame_length"),
+            Param("hop", hop, "samples", "frame_step"),
+            Param("bins", bins, "", _bins_text(bins, n)),
+            *_window_params(fit, taps),
+            Param("sign", _sign_text(-1), note="fixed by the ONNX STFT definition"),
+            Param("frames", _frames_text(signal.context.get("samples", "samples"), [0, 0], n, hop)),
+        ],
+        formula=_formula(n, str(hop), bins, -1, fit),
+        data={
+            "form": "op",
+            "n_fft": n,
+            "bins": bins,
+            "window_taps": int(np.count_nonzero(taps)),
+            "dense_mul": n + bins * 2 * n,
+            "dense_add": bins * 2 * (n - 1),
+            "operator": "the STFT op (window multiply + naive DFT)",
+        },
+    )
+    out = signal.then((node.output[0],), "stacked", domain="spectral", n_fft=n, bins=bins, hop=hop)
+    return Match(block, out)
+
+
+def recognize_dft_op(view: GraphView, signal: Signal) -> Match | None:
+    """ONNX's DFT op on already framed data: length, axis, one-sided and inverse read from the node."""
+    start, path = view.forward(signal.tensors[0])
+    node = next((n for n in view.data_consumers(start) if n.op_type == "DFT" and n.input[0] == start), None)
+    if node is None or len(signal.tensors) != 1:
+        return None
+    inputs = [*node.input, "", ""]
+    length = view.const(inputs[1])
+    axis_value = view.const(inputs[2]) if inputs[2] else attribute(node, "axis", 1)
+    if (inputs[1] and length is None) or axis_value is None:
+        return None
+    inverse, onesided = bool(attribute(node, "inverse", 0)), bool(attribute(node, "onesided", 0))
+    n_text = str(int(length)) if length is not None else "the axis length"
+    block = Block(
+        kind="dft",
+        nodes=node_names(view, [*path, node]),
+        summary=(
+            f"{'Inverse' if inverse else 'Forward'} DFT by ONNX's DFT op over axis {int(axis_value)} "
+            f"(length {n_text}, {'one-sided' if onesided else 'full'} output); the framing and window come from "
+            "the blocks before it."
+        ),
+        params=[
+            Param("length", n_text, "samples"),
+            Param("axis", int(axis_value)),
+            Param("onesided", onesided),
+            Param("inverse", inverse),
+            Param("sign", _sign_text(1 if inverse else -1), note="fixed by the ONNX DFT definition"),
+        ],
+        formula=Formula(
+            text=f"{'I' if inverse else ''}DFT_{n_text}({{x}})",
+            latex=rf"\mathrm{{{'I' if inverse else ''}DFT}}_{{{n_text}}}\left({{x}}\right)",
+            name="X",
+            index="b,t,k",
+        ),
+    )
+    context = {"n_fft": int(length)} if length is not None else {}
+    return Match(block, signal.then((node.output[0],), "stacked", domain="spectral", **context))
+
+
+RECOGNIZERS = (recognize_conv_dft, recognize_stft_op, recognize_dft_op)

@@ -1,0 +1,121 @@
+"""Name an analysis window from its taps: kind, length, offset inside the kernel, periodic or symmetric, gain.
+
+Candidates are rebuilt from their textbook formulas and compared tap by tap; the window is named only if one
+fits to float32 precision. Some fits are exactly equal (a periodic Hann of L is a symmetric Hann of L + 1 with
+its last zero tap), so the convention a known library uses wins the tie and the others are listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TOLERANCE = 1e-5  # relative to the largest tap: float32 storage errors are ~1e-7
+
+
+def _cosine_sum(*coefficients: float) -> Callable[[np.ndarray], np.ndarray]:
+    """Generalized cosine window sum_i (-1)^i a_i cos(i phase)."""
+    return lambda phase: sum((-1) ** i * a * np.cos(i * phase) for i, a in enumerate(coefficients))
+
+
+KINDS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "hann": _cosine_sum(0.5, 0.5),
+    "hamming": _cosine_sum(0.54, 0.46),
+    "blackman": _cosine_sum(0.42, 0.5, 0.08),
+    "povey": lambda phase: _cosine_sum(0.5, 0.5)(phase) ** 0.85,
+    "rectangular": np.ones_like,
+}
+
+
+def window_values(kind: str, length: int, periodic: bool) -> np.ndarray:
+    """The window of `length` taps, float64; periodic divides the phase by length, symmetric by length - 1."""
+    denominator = length if periodic else max(length - 1, 1)
+    return KINDS[kind](2 * np.pi * np.arange(length) / denominator)
+
+
+@dataclass(frozen=True)
+class WindowFit:
+    """A named window inside an n-tap kernel, with the relative max error of the fit."""
+
+    kind: str
+    length: int
+    offset: int
+    periodic: bool | None
+    gain: float
+    error: float
+    alternatives: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        """E.g. "periodic hann of 400 taps at offset 56"."""
+        symmetry = "" if self.periodic is None else ("periodic " if self.periodic else "symmetric ")
+        gain = "" if abs(self.gain - 1) < 1e-6 else f" x {self.gain:.6g}"
+        return f"{symmetry}{self.kind} of {self.length} taps at offset {self.offset}{gain}"
+
+
+def _preference(fit: WindowFit, n: int) -> tuple[int, int]:
+    """torch/librosa convention (periodic, centred) first, then Kaldi's (symmetric, left-aligned), then shortest."""
+    centred = fit.offset == (n - fit.length) // 2
+    rank = 0 if centred and fit.periodic is not False else 1 if fit.offset == 0 and fit.periodic is not True else 2
+    return rank, fit.length
+
+
+def _candidates(n: int, first: int, last: int) -> list[tuple[int, int]]:
+    """(length, offset) pairs whose span covers the nonzero taps, allowing zero-valued end taps of the window."""
+    span = last - first + 1
+    pairs = []
+    for length in range(span, span + 3):
+        for offset in range(first - 2, first + 1):
+            if offset >= 0 and offset + length <= n and offset + length - 1 >= last:
+                pairs.append((length, offset))
+    return pairs
+
+
+def fit_window(taps: np.ndarray) -> WindowFit | None:
+    """The best-fitting named window for `taps` (float [n]), or None when no formula fits."""
+    taps = np.asarray(taps, dtype=np.float64)
+    peak = np.max(np.abs(taps))
+    nonzero = np.flatnonzero(np.abs(taps) > peak * 1e-9) if peak > 0 else np.array([], dtype=int)
+    if nonzero.size == 0:
+        return None
+    n = taps.size
+    fits = []
+    for length, offset in _candidates(n, int(nonzero[0]), int(nonzero[-1])):
+        for kind in KINDS:
+            for periodic in (True, False) if kind != "rectangular" else (None,):
+                candidate = np.zeros(n)
+                candidate[offset : offset + length] = window_values(kind, length, bool(periodic))
+                gain = float(taps @ candidate / (candidate @ candidate))
+                error = float(np.max(np.abs(taps - gain * candidate)) / peak)
+                if error < TOLERANCE:
+                    fits.append(WindowFit(kind, length, offset, periodic, gain, error))
+    if not fits:
+        return None
+    fits.sort(key=lambda fit: _preference(fit, n))
+    best = fits[0]
+    others = tuple(fit.describe() for fit in fits[1:])
+    return WindowFit(best.kind, best.length, best.offset, best.periodic, best.gain, best.error, others)
+
+
+# Each kind's formula over phase p = 2 pi (j - offset) / D, as (plain text, LaTeX).
+_FORMULAS: dict[str, tuple[str, str]] = {
+    "hann": ("0.5 - 0.5 cos(p)", r"0.5 - 0.5\cos\varphi"),
+    "hamming": ("0.54 - 0.46 cos(p)", r"0.54 - 0.46\cos\varphi"),
+    "blackman": ("0.42 - 0.5 cos(p) + 0.08 cos(2p)", r"0.42 - 0.5\cos\varphi + 0.08\cos 2\varphi"),
+    "povey": ("(0.5 - 0.5 cos(p))^0.85", r"(0.5 - 0.5\cos\varphi)^{0.85}"),
+    "rectangular": ("1", "1"),
+}
+
+
+def window_formula(fit: WindowFit) -> tuple[str, str]:
+    """The window as w[j] over the kernel's taps, in plain text and LaTeX."""
+    text, latex = _FORMULAS[fit.kind]
+    denominator = fit.length if fit.periodic is not False else fit.length - 1
+    first, last = fit.offset, fit.offset + fit.length - 1
+    gain = "" if abs(fit.gain - 1) < 1e-6 else f"{fit.gain:.6g} "
+    return (
+        f"w[j] = {gain}({text}), p = 2 pi (j - {first}) / {denominator}, for {first} <= j <= {last}, else 0",
+        rf"w_j = {gain}\left({latex}\right),\ \varphi = \frac{{2\pi (j - {first})}}"
+        rf"{{{denominator}}},\ {first} \le j \le {last}",
+    )
