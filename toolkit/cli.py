@@ -16,6 +16,7 @@ from toolkit.errors import ToolkitError
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("toolkit.analysis.command", "input contract, per-node math and exact operation counts"),
     "variants": ("toolkit.variants.command", "build every variant and measure its accuracy on the signal set"),
+    "explain": ("toolkit.explain.command", "recognized blocks, recovered parameters, one equation, findings"),
 }
 
 
