@@ -88,7 +88,8 @@ def recognize_log(view: GraphView, signal: Signal) -> Match | None:
         kind="log",
         nodes=node_names(view, [*nodes, *log_path, log, *chain]),
         summary=f"Log stage: {text} of the {'floored ' if floor else ''}input ({meaning})"
-        + (f", floor {floor[0]} {fmt(floor[1])}" if floor else "")
+        + (f", floor {'max(x, ' if floor[0] == 'max' else 'x + '}{fmt(floor[1])}{')' if floor[0] == 'max' else ''}"
+           if floor else "")
         + (f", reference {fmt(ref)}" if offset is not None else "")
         + ".",
         params=_log_params(floor, text, multiplier, offset, ref),

@@ -67,7 +67,7 @@ def recognize_pad(view: GraphView, signal: Signal) -> Match | None:
         params=[Param("mode", mode), Param("before", before, "samples"), Param("after", after, "samples")],
         formula=Formula(text=f"pad_{mode}({{s}}, {before}, {after})[b, n]",
                         latex=rf"\mathrm{{pad}}_{{\mathrm{{{mode}}}}}({{s}}, {before}, {after})_{{b,n}}",
-                        name="p", index="b,n"),
+                        name="xp", index="b,n"),
     )
     return Match(block, signal.then((node.output[0],), samples=f"samples + {before + after}"))
 

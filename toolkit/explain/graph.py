@@ -84,9 +84,12 @@ class GraphView:
         return any(value.name == tensor for value in self.outputs)
 
     def rank(self, tensor: str) -> int | None:
-        """Rank from shape inference or the constant's value, if known."""
+        """Rank from the constant's value, shape inference or the followed axes, if known."""
         value = self.const(tensor)
-        return value.ndim if value is not None else self.ranks.get(tensor)
+        if value is not None:
+            return value.ndim
+        axes = self.axes.get(tensor)
+        return self.ranks.get(tensor, len(axes) if axes is not None else None)
 
 
 def attribute(node: onnx.NodeProto, name: str, default: object = None) -> object:

@@ -98,12 +98,12 @@ def fit_window(taps: np.ndarray) -> WindowFit | None:
     return WindowFit(best.kind, best.length, best.offset, best.periodic, best.gain, best.error, others)
 
 
-# Each kind's formula over phase p = 2 pi (j - offset) / D, as (plain text, LaTeX).
+# Each kind's formula over phase phi = 2 pi (j - offset) / D, as (plain text, LaTeX).
 _FORMULAS: dict[str, tuple[str, str]] = {
-    "hann": ("0.5 - 0.5 cos(p)", r"0.5 - 0.5\cos\varphi"),
-    "hamming": ("0.54 - 0.46 cos(p)", r"0.54 - 0.46\cos\varphi"),
-    "blackman": ("0.42 - 0.5 cos(p) + 0.08 cos(2p)", r"0.42 - 0.5\cos\varphi + 0.08\cos 2\varphi"),
-    "povey": ("(0.5 - 0.5 cos(p))^0.85", r"(0.5 - 0.5\cos\varphi)^{0.85}"),
+    "hann": ("0.5 - 0.5 cos(phi)", r"0.5 - 0.5\cos\varphi"),
+    "hamming": ("0.54 - 0.46 cos(phi)", r"0.54 - 0.46\cos\varphi"),
+    "blackman": ("0.42 - 0.5 cos(phi) + 0.08 cos(2 phi)", r"0.42 - 0.5\cos\varphi + 0.08\cos 2\varphi"),
+    "povey": ("(0.5 - 0.5 cos(phi))^0.85", r"(0.5 - 0.5\cos\varphi)^{0.85}"),
     "rectangular": ("1", "1"),
 }
 
@@ -115,7 +115,7 @@ def window_formula(fit: WindowFit) -> tuple[str, str]:
     first, last = fit.offset, fit.offset + fit.length - 1
     gain = "" if abs(fit.gain - 1) < 1e-6 else f"{fit.gain:.6g} "
     return (
-        f"w[j] = {gain}({text}), p = 2 pi (j - {first}) / {denominator}, for {first} <= j <= {last}, else 0",
+        f"w[j] = {gain}({text}), phi = 2 pi (j - {first}) / {denominator}, for {first} <= j <= {last}, else 0",
         rf"w_j = {gain}\left({latex}\right),\ \varphi = \frac{{2\pi (j - {first})}}"
         rf"{{{denominator}}},\ {first} \le j \le {last}",
     )

@@ -1,0 +1,493 @@
+"""explain recovers the parameters each test graph was built with, and refuses to name what it cannot.
+
+Every front end here is built in the test (toolkit.melgraph or onnx.helper) from known parameters, run once
+in onnxruntime to prove it is a valid graph, and then explained from its structure and weights alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from toolkit.cli import main
+from toolkit.explain import Explanation, explain
+from toolkit.explain.fft_counts import real_fft, split_radix_complex, split_radix_recurrence
+from toolkit.melgraph import MelParams, build_mel_model, default_model, mel_filterbank, save_model
+
+
+def _run(model: onnx.ModelProto, samples: int = 1760) -> np.ndarray:
+    """One real onnxruntime run: the graph is valid and produces finite values."""
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    audio = np.random.default_rng(0).normal(0, 1000, (2, samples)).astype(np.float32)
+    (output,) = session.run(None, {session.get_inputs()[0].name: audio})
+    assert np.all(np.isfinite(output))
+    return output
+
+
+def _params(explanation: Explanation, kind: str) -> dict[str, object]:
+    block = explanation.block(kind)
+    assert block is not None, f"no {kind} block in {[b.kind for b in explanation.blocks]}"
+    return {p.name: p.value for p in block.params}
+
+
+def _explain_json_safe(model: onnx.ModelProto) -> Explanation:
+    """Explain, and check the JSON form serializes (no numpy scalars leak into the report)."""
+    explanation = explain(model)
+    json.dumps(explanation.to_json())
+    return explanation
+
+
+def _finding_kinds(explanation: Explanation) -> dict[str, list[str]]:
+    kinds: dict[str, list[str]] = {}
+    for finding in explanation.findings:
+        kinds.setdefault(finding.kind, []).append(finding.message)
+    return kinds
+
+
+# ---------------------------------------------------------------- the default (openWakeWord) graph
+
+
+@pytest.fixture(scope="module")
+def default_explanation() -> Explanation:
+    return explain(default_model())
+
+
+def test_default_graph_blocks_in_order(default_explanation: Explanation) -> None:
+    kinds = [block.kind for block in default_explanation.blocks]
+    assert kinds == ["stft", "power spectrum", "mel filterbank", "log", "top-db clamp"]
+    assert default_explanation.unrecognized == []
+
+
+def test_default_stft_parameters(default_explanation: Explanation) -> None:
+    stft = _params(default_explanation, "stft")
+    assert (stft["n_fft"], stft["hop"], stft["bins"]) == (512, 160, 257)
+    assert (stft["window"], stft["window length"], stft["window offset"]) == ("hann", 400, 56)
+    assert stft["window symmetry"] == "periodic"
+    assert stft["sign"].startswith("e^{-i")
+    assert stft["frames"] == "floor((samples - 512) / 160) + 1"
+
+
+def test_default_mel_log_and_clamp(default_explanation: Explanation) -> None:
+    mel = _params(default_explanation, "mel filterbank")
+    assert (mel["bands"], mel["sample rate"], mel["scale"], mel["norm"]) == (32, 16000, "slaney", "slaney")
+    assert abs(mel["fmin"] - 60) < 0.1 and abs(mel["fmax"] - 3800) < 0.1
+    assert mel["fit error"] < 1e-5 and mel["nonzero weights"] == 229 and mel["bins used"] == [2, 121]
+    log = _params(default_explanation, "log")
+    assert (log["function"], log["amin"], log["ref"]) == ("10 log10", 1e-10, 1.0)
+    clamp = _params(default_explanation, "top-db clamp")
+    assert clamp["top"] == 80 and clamp["scope"] == "the whole tensor"
+    assert clamp["couples"] == "batch items and frames"
+
+
+def test_default_findings(default_explanation: Explanation) -> None:
+    kinds = _finding_kinds(default_explanation)
+    (dim,) = kinds["declared dim"]
+    assert "declared 'time'" in dim and "'batch_size'" in dim and "as the batch" in dim
+    noops = " ".join(kinds["no-op"])
+    assert "Sub_23 (Sub) subtracts 0" in noops and "Cast_27 (Cast)" in noops
+    assert len(kinds["global reduction"]) == 1 and "batch" in kinds["global reduction"][0]
+    zero = [f for f in default_explanation.findings if f.kind == "zero taps"]
+    # periodic Hann of 400 at 56: taps 0..56 (w[0] = 0) and 456..511 are zero in all 257 rows
+    assert [f.data["zero_taps"] for f in zero] == [113, 113] and zero[0].data["wasted_mul"] == 113 * 257
+    mel = next(f for f in default_explanation.findings if f.data.get("tensor") == "1.melW")
+    assert mel.data["nonzero"] == 229 and "sparse" in mel.message
+
+
+def test_default_equivalents(default_explanation: Explanation) -> None:
+    fft, mel = default_explanation.equivalents
+    assert fft.dense == {"mul": 263_168, "add": 2 * 257 * 511}
+    assert fft.cheaper == {"mul": 399 + 2416, "add": 6280}
+    assert mel.dense["mul"] == 257 * 32 and mel.cheaper == {"mul": 229, "add": 229 - 32}
+
+
+def test_default_equation(default_explanation: Explanation) -> None:
+    text = default_explanation.equation["text"]
+    assert text.startswith("y[b,t,m] = max(D[b,t,m], max_{b,t,m} D[b,t,m] - 80)")
+    assert "10 log10(max(sum_{k=2}^{121} F[k,m] |X[b,t,k]|^2, 1e-10))" in text
+    assert "x[b, 160t + j] e^(-2 pi i jk/512)" in text
+    assert r"\max\left(D_{b,t,m}" in default_explanation.equation["latex"]
+
+
+def test_declared_dims_that_agree_give_no_finding() -> None:
+    model = default_model()
+    model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch_size"
+    assert "declared dim" not in _finding_kinds(explain(model))
+
+
+# ---------------------------------------------------------------- torchlibrosa-style graphs, other settings
+
+
+VARIANTS = [
+    MelParams(sample_rate=22050, n_fft=1024, hop=256, win_length=1024, n_mels=64, fmin=0.0, fmax=11025.0,
+              mel_scale="htk", mel_norm=None, top_db=None),
+    MelParams(n_fft=256, hop=80, win_length=200, window="hamming", periodic=False, n_mels=24, fmin=100.0,
+              fmax=3000.0, amin=1e-5, ref=2.0, top_db=60.0),
+]
+
+
+@pytest.mark.parametrize("params", VARIANTS, ids=["htk-1024", "hamming-256"])
+def test_torchlibrosa_variants(params: MelParams) -> None:
+    model = build_mel_model(params)
+    _run(model)
+    explanation = _explain_json_safe(model)
+    stft = _params(explanation, "stft")
+    assert (stft["n_fft"], stft["hop"], stft["bins"]) == (params.n_fft, params.hop, params.n_fft // 2 + 1)
+    assert (stft["window"], stft["window length"]) == (params.window, params.win_length)
+    assert stft["window offset"] == (params.n_fft - params.win_length) // 2
+    assert stft["window symmetry"] == ("periodic" if params.periodic else "symmetric")
+    mel = _params(explanation, "mel filterbank")
+    bin_hz = params.sample_rate / params.n_fft
+    assert (mel["bands"], mel["sample rate"], mel["scale"]) == (params.n_mels, params.sample_rate, params.mel_scale)
+    assert mel["norm"] == (params.mel_norm or "none")
+    assert abs(mel["fmin"] - params.fmin) < bin_hz and abs(mel["fmax"] - params.fmax) < bin_hz
+    log = _params(explanation, "log")
+    assert log["amin"] == pytest.approx(params.amin, rel=1e-6)
+    assert log["ref"] == pytest.approx(params.ref, rel=1e-5)
+    clamp = explanation.block("top-db clamp")
+    assert (clamp is None) == (params.top_db is None)
+    if clamp is not None:
+        assert clamp.param("top") == params.top_db
+
+
+# ---------------------------------------------------------------- ONNX STFT + MelWeightMatrix (opset 17)
+
+
+def _const(name: str, value: np.ndarray) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value, name))
+
+
+def _graph(nodes: list[onnx.NodeProto], initializers: list[np.ndarray | tuple], opset: int,
+           input_shape: list[object] | None = None) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        nodes, "test",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, input_shape or ["batch", "samples"])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, None, None])],
+        initializer=[numpy_helper.from_array(value, name) for name, value in initializers],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _periodic_hann(n: int) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+
+
+def _stft_melweight_model() -> onnx.ModelProto:
+    i64, f32 = np.int64, np.float32
+    nodes = [
+        _const("axis", np.array([2], i64)),
+        helper.make_node("Unsqueeze", ["audio", "axis"], ["signal"]),
+        helper.make_node("STFT", ["signal", "step", "window", "length"], ["spec"], onesided=1),
+        helper.make_node("ReduceSumSquare", ["spec"], ["power"], axes=[-1], keepdims=0),
+        helper.make_node("MelWeightMatrix", ["bands", "dft", "rate", "low", "high"], ["melw"]),
+        helper.make_node("MatMul", ["power", "melw"], ["mel"]),
+        helper.make_node("Add", ["mel", "eps"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["features"]),
+    ]
+    initializers = [("step", np.array(160, i64)), ("window", _periodic_hann(400).astype(f32)),
+                    ("length", np.array(400, i64)), ("bands", np.array(64, i64)), ("dft", np.array(400, i64)),
+                    ("rate", np.array(16000, i64)), ("low", np.array(125.0, f32)), ("high", np.array(7600.0, f32)),
+                    ("eps", np.array(1e-6, f32))]
+    return _graph(nodes, initializers, 17)
+
+
+def test_stft_op_and_mel_weight_matrix() -> None:
+    model = _stft_melweight_model()
+    assert _run(model).shape == (2, 9, 64)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["stft", "power spectrum", "mel filterbank", "log"]
+    stft = _params(explanation, "stft")
+    assert (stft["n_fft"], stft["hop"], stft["bins"], stft["window"]) == (400, 160, 201, "hann")
+    assert (stft["window length"], stft["window offset"], stft["window symmetry"]) == (400, 0, "periodic")
+    assert _params(explanation, "power spectrum")["layout"].startswith("re, im on a last axis")
+    mel = _params(explanation, "mel filterbank")
+    assert (mel["bands"], mel["sample rate"], mel["fmin"], mel["fmax"]) == (64, 16000, 125.0, 7600.0)
+    block = explanation.block("mel filterbank")
+    assert next(p.note for p in block.params if p.name == "fmin") == "read from the MelWeightMatrix op"
+    assert mel["scale"] == "htk" and mel["norm"] == "none" and mel["fit error"] == 0.0
+    log = _params(explanation, "log")
+    assert (log["function"], log["epsilon"]) == ("ln", 1e-6)
+    (fft,) = [e for e in explanation.equivalents if e.replaces.startswith("the STFT op")]
+    assert fft.cheaper is None and "not a power of two" in fft.note
+
+
+# ---------------------------------------------------------------- Whisper-style
+
+
+def _conv_pair_nodes(source: str, n_fft: int, hop: int) -> list[onnx.NodeProto]:
+    conv = {"kernel_shape": [n_fft], "strides": [hop], "pads": [0, 0]}
+    return [
+        helper.make_node("Conv", [source, "cos_w"], ["re"], **conv),
+        helper.make_node("Conv", [source, "sin_w"], ["im"], **conv),
+    ]
+
+
+def _dft_weights(window: np.ndarray, n_fft: int) -> list[tuple[str, np.ndarray]]:
+    bins = n_fft // 2 + 1
+    phase = 2 * np.pi * (np.outer(np.arange(bins), np.arange(n_fft)) % n_fft) / n_fft
+    return [("cos_w", (window * np.cos(phase)).astype(np.float32)[:, None, :]),
+            ("sin_w", (-window * np.sin(phase)).astype(np.float32)[:, None, :])]
+
+
+def _whisper_model() -> onnx.ModelProto:
+    i64, f32 = np.int64, np.float32
+    nodes = [
+        helper.make_node("Pad", ["audio", "pads"], ["padded"], mode="reflect"),
+        helper.make_node("Unsqueeze", ["padded", "axis1"], ["mono"]),
+        *_conv_pair_nodes("mono", 400, 160),
+        helper.make_node("Mul", ["re", "re"], ["re2"]),
+        helper.make_node("Mul", ["im", "im"], ["im2"]),
+        helper.make_node("Add", ["re2", "im2"], ["power_bk"]),
+        helper.make_node("Slice", ["power_bk", "start", "end", "axis2"], ["cropped"]),
+        helper.make_node("Transpose", ["cropped"], ["power"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["power", "mel_w"], ["mel"]),
+        helper.make_node("Clip", ["mel", "amin"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["ln"]),
+        helper.make_node("Div", ["ln", "ln10"], ["log10"]),
+        helper.make_node("ReduceMax", ["log10"], ["peak"], keepdims=0),
+        helper.make_node("Sub", ["peak", "eight"], ["floor"]),
+        helper.make_node("Max", ["log10", "floor"], ["clamped"]),
+        helper.make_node("Add", ["clamped", "four"], ["shifted"]),
+        helper.make_node("Div", ["shifted", "four"], ["features"]),
+    ]
+    mel = mel_filterbank(MelParams(n_fft=400, win_length=400, n_mels=80, fmin=0.0, fmax=8000.0))
+    initializers = [("pads", np.array([0, 200, 0, 200], i64)), ("axis1", np.array([1], i64)),
+                    *_dft_weights(_periodic_hann(400), 400), ("start", np.array([0], i64)),
+                    ("end", np.array([-1], i64)), ("axis2", np.array([2], i64)), ("mel_w", mel),
+                    ("amin", np.array(1e-10, f32)), ("ln10", np.array(math.log(10), f32)),
+                    ("eight", np.array(8.0, f32)), ("four", np.array(4.0, f32))]
+    return _graph(nodes, initializers, 13)
+
+
+def test_whisper_style() -> None:
+    model = _whisper_model()
+    assert _run(model, 16000).shape == (2, 100, 80)
+    explanation = _explain_json_safe(model)
+    kinds = [b.kind for b in explanation.blocks]
+    assert kinds == ["padding", "stft", "power spectrum", "slice", "mel filterbank", "log", "top-db clamp",
+                     "affine"]
+    pad = _params(explanation, "padding")
+    assert (pad["mode"], pad["before"], pad["after"]) == ("reflect", 200, 200)
+    stft = _params(explanation, "stft")
+    assert (stft["n_fft"], stft["hop"], stft["window"], stft["window length"]) == (400, 160, "hann", 400)
+    assert stft["frames"] == "floor((samples + 400 - 400) / 160) + 1"
+    mel = _params(explanation, "mel filterbank")
+    assert (mel["bands"], mel["sample rate"], mel["scale"], mel["norm"]) == (80, 16000, "slaney", "slaney")
+    assert abs(mel["fmin"]) < 1 and abs(mel["fmax"] - 8000) < 1
+    log = _params(explanation, "log")
+    assert (log["function"], log["amin"]) == ("log10", 1e-10) and "ref" not in log
+    clamp = explanation.block("top-db clamp")
+    assert clamp.param("top") == 8.0 and "= 80 dB" in next(p.note for p in clamp.params if p.name == "top")
+    assert _params(explanation, "affine")["as written"] == "(x + 4) / 4"
+    assert _params(explanation, "affine")["folded"] == "0.25 x + 1"
+    assert explanation.equation["text"].startswith("y[b,t,m] = (max(D[b,t,m], max_{b,t,m} D[b,t,m] - 8) + 4) / 4")
+
+
+# ---------------------------------------------------------------- Kaldi-style fbank
+
+
+def _kaldi_mel_banks(bands: int, n_fft: int, sample_rate: int, low: float, high: float) -> np.ndarray:
+    """Kaldi's MelBanks as torchaudio.compliance.kaldi builds them, [n_fft/2 + 1, bands] with a zero Nyquist row."""
+    mel = lambda f: 1127.0 * np.log(1.0 + np.asarray(f) / 700.0)  # noqa: E731
+    delta = (mel(high) - mel(low)) / (bands + 1)
+    freqs = mel(sample_rate / n_fft * np.arange(n_fft // 2))
+    banks = np.zeros((n_fft // 2 + 1, bands))
+    for m in range(bands):
+        left, centre, right = mel(low) + m * delta, mel(low) + (m + 1) * delta, mel(low) + (m + 2) * delta
+        up, down = (freqs - left) / (centre - left), (right - freqs) / (right - centre)
+        banks[:-1, m] = np.maximum(0.0, np.minimum(up, down))
+    return banks.astype(np.float32)
+
+
+def _kaldi_model() -> onnx.ModelProto:
+    f32 = np.float32
+    povey = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(400) / 399)) ** 0.85
+    window = np.concatenate([povey, np.zeros(112)])
+    nodes = [
+        helper.make_node("Unsqueeze", ["audio", "axis1"], ["mono"]),
+        helper.make_node("Conv", ["mono", "emphasis"], ["emphasized"], kernel_shape=[2]),
+        *_conv_pair_nodes("emphasized", 512, 160),
+        helper.make_node("Pow", ["re", "two"], ["re2"]),
+        helper.make_node("Pow", ["im", "two"], ["im2"]),
+        helper.make_node("Add", ["re2", "im2"], ["power_bk"]),
+        helper.make_node("Transpose", ["power_bk"], ["power"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["power", "banks"], ["mel"]),
+        helper.make_node("Max", ["mel", "eps"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["features"]),
+    ]
+    initializers = [("axis1", np.array([1], np.int64)), ("emphasis", np.array([[[-0.97, 1.0]]], f32)),
+                    *_dft_weights(window, 512), ("two", np.array(2.0, f32)),
+                    ("banks", _kaldi_mel_banks(23, 512, 16000, 20.0, 8000.0)),
+                    ("eps", np.array(np.finfo(np.float32).eps, f32))]
+    return _graph(nodes, initializers, 13)
+
+
+def test_kaldi_style_fbank() -> None:
+    model = _kaldi_model()
+    _run(model)
+    explanation = _explain_json_safe(model)
+    kinds = [b.kind for b in explanation.blocks]
+    assert kinds == ["pre-emphasis", "stft", "power spectrum", "mel filterbank", "log"]
+    assert _params(explanation, "pre-emphasis")["coefficient"] == pytest.approx(0.97, abs=1e-6)
+    stft = _params(explanation, "stft")
+    assert (stft["n_fft"], stft["window"], stft["window length"], stft["window offset"]) == (512, "povey", 400, 0)
+    assert stft["window symmetry"] == "symmetric"
+    mel = _params(explanation, "mel filterbank")
+    assert (mel["bands"], mel["sample rate"], mel["scale"], mel["norm"]) == (23, 16000, "kaldi", "none")
+    assert abs(mel["fmin"] - 20) < 31.25 and abs(mel["fmax"] - 8000) < 31.25
+    log = _params(explanation, "log")
+    assert log["function"] == "ln" and log["amin"] == pytest.approx(1.1920929e-07)
+    assert "e[b,n] = x[b, n + 1] - 0.97 x[b, n]" in explanation.equation["text"]
+
+
+# ---------------------------------------------------------------- what is not a known block stays unnamed
+
+
+def test_unrecognizable_graph_is_reported_as_such() -> None:
+    rng = np.random.default_rng(1)
+    nodes = [
+        helper.make_node("Unsqueeze", ["audio", "axis1"], ["mono"]),
+        *_conv_pair_nodes("mono", 64, 32),
+        helper.make_node("Mul", ["re", "im"], ["product"]),
+        helper.make_node("Transpose", ["product"], ["rows"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["rows", "dense"], ["hidden"]),
+        helper.make_node("Tanh", ["hidden"], ["features"]),
+    ]
+    initializers = [("axis1", np.array([1], np.int64)),
+                    ("cos_w", rng.normal(size=(33, 1, 64)).astype(np.float32)),
+                    ("sin_w", rng.normal(size=(33, 1, 64)).astype(np.float32)),
+                    ("dense", np.abs(rng.normal(size=(33, 8))).astype(np.float32))]
+    model = _graph(nodes, initializers, 13)
+    _run(model)
+    explanation = _explain_json_safe(model)
+    assert all(block.kind == "unrecognized" for block in explanation.blocks)
+    assert {"Conv#1", "Conv#2"} <= set(explanation.unrecognized)
+    assert "MatMul#5" in explanation.unrecognized and explanation.equivalents == []
+
+
+def test_nonnegative_matrix_that_is_not_a_filterbank_is_not_called_mel() -> None:
+    model = default_model()
+    weights = next(t for t in model.graph.initializer if t.name == "1.melW")
+    scrambled = np.random.default_rng(2).permutation(numpy_helper.to_array(weights).reshape(-1)).reshape(257, 32)
+    weights.CopyFrom(numpy_helper.from_array(scrambled, "1.melW"))
+    explanation = explain(model)
+    assert explanation.block("mel filterbank") is None
+    assert "MatMul_15" in explanation.unrecognized
+    assert explanation.block("stft") is not None and explanation.block("power spectrum") is not None
+
+
+# ---------------------------------------------------------------- FFT counts, verified by running the algorithm
+
+
+class _Counter:
+    """Counts the real operations of the FFT below as it runs."""
+
+    def __init__(self) -> None:
+        self.mul = 0
+        self.add = 0
+
+    def cadd(self, a: complex, b: complex) -> complex:
+        self.add += 2
+        return a + b
+
+    def csub(self, a: complex, b: complex) -> complex:
+        self.add += 2
+        return a - b
+
+    def twiddle(self, z: complex, k: int, n: int) -> complex:
+        """z * exp(-2 pi i k / n): free for k = 0, 2 mul + 2 add for the (+-1 - i)/sqrt2 cases, else 4 + 2."""
+        if k == 0:
+            return z
+        if 8 * k in (n, 3 * n):
+            self.mul, self.add = self.mul + 2, self.add + 2
+        else:
+            self.mul, self.add = self.mul + 4, self.add + 2
+        return z * np.exp(-2j * np.pi * k / n)
+
+
+def _split_radix(x: list[complex], c: _Counter) -> list[complex]:
+    n = len(x)
+    if n == 1:
+        return list(x)
+    if n == 2:
+        return [c.cadd(x[0], x[1]), c.csub(x[0], x[1])]
+    even, odd1, odd3 = _split_radix(x[0::2], c), _split_radix(x[1::4], c), _split_radix(x[3::4], c)
+    out = [0j] * n
+    for k in range(n // 4):
+        u, v = c.twiddle(odd1[k], k, n), c.twiddle(odd3[k], 3 * k, n)
+        s, d = c.cadd(u, v), c.csub(u, v)
+        minus_i_d = complex(d.imag, -d.real)  # a sign change and a swap: free
+        out[k], out[k + n // 2] = c.cadd(even[k], s), c.csub(even[k], s)
+        out[k + n // 4], out[k + 3 * n // 4] = c.cadd(even[k + n // 4], minus_i_d), c.csub(even[k + n // 4], minus_i_d)
+    return out
+
+
+def _real_fft(x: np.ndarray, c: _Counter) -> np.ndarray:
+    n = x.size
+    half = n // 2
+    z = _split_radix([complex(x[2 * j], x[2 * j + 1]) for j in range(half)], c)
+    out = np.zeros(half + 1, dtype=complex)
+    c.add += 2
+    out[0], out[half] = z[0].real + z[0].imag, z[0].real - z[0].imag
+    out[n // 4] = z[n // 4].conjugate()
+    for k in range(1, n // 4):
+        a, b = c.cadd(z[k], z[half - k].conjugate()), c.csub(z[k], z[half - k].conjugate())
+        t = np.exp(-2j * np.pi * k / n) / 2j
+        c.mul += 2 if 8 * k == n else 4
+        c.add += 2
+        tb = t * b
+        c.mul += 2
+        a_half = a / 2
+        out[k], out[half - k] = c.cadd(a_half, tb), c.csub(a_half, tb).conjugate()
+    return out
+
+
+@pytest.mark.parametrize("n", [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
+def test_split_radix_counts_match_the_running_algorithm(n: int) -> None:
+    counter = _Counter()
+    x = np.random.default_rng(n).normal(size=n) + 1j * np.random.default_rng(n + 1).normal(size=n)
+    np.testing.assert_allclose(_split_radix(list(x), counter), np.fft.fft(x), atol=1e-9)
+    assert (counter.mul, counter.add) == (split_radix_complex(n).mul, split_radix_complex(n).add)
+    assert split_radix_recurrence(n) == split_radix_complex(n)
+
+
+@pytest.mark.parametrize("n", [4, 8, 16, 64, 256, 512, 1024])
+def test_real_fft_counts_match_the_running_algorithm(n: int) -> None:
+    counter = _Counter()
+    x = np.random.default_rng(n).normal(size=n)
+    np.testing.assert_allclose(_real_fft(x, counter), np.fft.rfft(x), atol=1e-9)
+    assert (counter.mul, counter.add) == (real_fft(n).mul, real_fft(n).add)
+
+
+def test_real_fft_512_count() -> None:
+    assert (real_fft(512).mul, real_fft(512).add) == (2416, 6280)
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_json_on_a_model_file(tmp_path, capsys) -> None:
+    path = tmp_path / "mel.onnx"
+    save_model(default_model(), path)
+    assert main(["explain", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [b["kind"] for b in report["blocks"]][:3] == ["stft", "power spectrum", "mel filterbank"]
+    assert report["equivalents"][0]["per_frame_graph"]["mul"] == 263_168
+
+
+def test_cli_text_default_and_bad_file(tmp_path, capsys) -> None:
+    assert main(["explain"]) == 0
+    out = capsys.readouterr().out
+    assert "periodic hann of 400 taps at offset 56" in out and "2,815 mul + 6,280 add" in out
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    assert main(["explain", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
