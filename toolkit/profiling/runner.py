@@ -184,7 +184,9 @@ def provider_missing(config: Json) -> str | None:
     )
 
 
-def open_session(bundle_dir: Path, variant: Json, config: Json, shape: tuple[int, ...], profile_dir: str | None = None):
+def open_session(
+    bundle_dir: Path, variant: Json, config: Json, shape: tuple[int, ...], profile_dir: str | None = None
+) -> OrtSession | LiteRtSession:
     """A ready session for this variant and run configuration."""
     path = bundle_dir / variant["file"]
     if config["engine"] == "onnxruntime":
