@@ -241,6 +241,19 @@ def test_resume_runs_only_what_is_missing(bundle: Path, result: tuple[Path, dict
     assert resumed[kept] == runs_by_key(doc)[kept]
 
 
+def test_resume_reruns_the_signal_pass_when_its_npz_is_gone(bundle: Path, result: tuple[Path, dict[str, Any]],
+                                                             tmp_path: Path) -> None:
+    path, doc = result
+    out = tmp_path / "no-npz.json"
+    shutil.copyfile(path, out)
+    finished = run_runner(bundle, "--out", str(out), "--quick", "--resume")
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr.count("skipped") == len(doc["runs"]) + len(doc["streaming"])
+    with np.load(outputs_path(out)) as outputs, np.load(outputs_path(path)) as first:
+        assert sorted(outputs.files) == sorted(first.files)
+        np.testing.assert_array_equal(outputs["mel/noise"], first["mel/noise"])
+
+
 def test_resume_refuses_other_settings(bundle: Path, result: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     path, _ = result
     out = tmp_path / "r.json"

@@ -517,6 +517,8 @@ class Recorder:
             if self.outputs_file.is_file():
                 with np.load(self.outputs_file) as npz:
                     self.arrays = {k: npz[k] for k in npz.files}
+            else:  # the arrays are gone: their signal pass must run again
+                self.doc["outputs"]["variants"] = {}
         else:
             self.doc = {
                 "format_version": FORMAT_VERSION, "complete": False, "started_utc": now_utc(),
