@@ -491,3 +491,42 @@ def test_cli_text_default_and_bad_file(tmp_path, capsys) -> None:
     assert main(["explain", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- precision variants and the DFT op
+
+
+def test_fp16_graph_is_still_recognized_and_shows_rounded_constants() -> None:
+    """onnxruntime's fp16 converter: weights fit at fp16 precision; amin 1e-10 underflows to fp16's 2^-24."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(default_model(), keep_io_types=True)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["stft", "power spectrum", "mel filterbank", "log", "top-db clamp"]
+    stft = _params(explanation, "stft")
+    assert (stft["n_fft"], stft["window"], stft["window length"], stft["window offset"]) == (512, "hann", 400, 56)
+    mel = _params(explanation, "mel filterbank")
+    assert (mel["bands"], mel["sample rate"], mel["scale"]) == (32, 16000, "slaney") and mel["fit error"] > 1e-5
+    assert _params(explanation, "log")["amin"] == pytest.approx(2.0**-24, rel=1e-5)
+    assert explanation.unrecognized == []
+
+
+def test_dft_op_on_framed_input() -> None:
+    nodes = [
+        helper.make_node("Mul", ["audio", "window"], ["windowed"]),
+        helper.make_node("Unsqueeze", ["windowed", "last"], ["real"]),
+        helper.make_node("DFT", ["real"], ["spec"], axis=2, onesided=1),
+        helper.make_node("Pow", ["spec", "two"], ["squares"]),
+        helper.make_node("ReduceSum", ["squares", "last"], ["features"], keepdims=0),
+    ]
+    initializers = [("window", _periodic_hann(64).astype(np.float32)), ("last", np.array([-1], np.int64)),
+                    ("two", np.array(2.0, np.float32))]
+    model = _graph(nodes, initializers, 17, ["batch", "frames", 64])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    frames = np.random.default_rng(3).normal(size=(1, 5, 64)).astype(np.float32)
+    (power,) = session.run(None, {"audio": frames})
+    np.testing.assert_allclose(power, np.abs(np.fft.rfft(frames * _periodic_hann(64), axis=-1)) ** 2, rtol=1e-3)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["affine", "dft", "power spectrum"]
+    dft = _params(explanation, "dft")
+    assert (dft["axis"], dft["onesided"], dft["inverse"]) == (2, True, False)

@@ -68,6 +68,8 @@ def _walk(view: GraphView, signal: Signal) -> list[Block]:
     for _ in range(len(view.nodes) + 1):
         ends = [view.forward(tensor) for tensor in signal.tensors]
         if all(not view.data_consumers(end) for end, _ in ends):
+            if blocks:  # trailing layout (an output Cast or Reshape) belongs to the last block
+                blocks[-1].nodes += [view.name(node) for _, path in ends for node in path]
             break
         match = next((m for m in (recognize(view, signal) for recognize in RECOGNIZERS) if m is not None), None)
         if match is not None:

@@ -15,6 +15,8 @@ from onnx.reference import ReferenceEvaluator
 
 # Ops that only move data; a path through them is the same signal in another layout.
 LAYOUT_OPS = frozenset({"Unsqueeze", "Squeeze", "Transpose", "Reshape", "Identity", "Flatten"})
+_FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
+                          onnx.TensorProto.BFLOAT16})
 # Folding evaluates these constant subgraphs; larger tensors are left alone so folding stays cheap.
 _FOLD_LIMIT = 1 << 22
 
@@ -58,9 +60,10 @@ class GraphView:
             tensor = users[0].output[0]
 
     def is_layout(self, node: onnx.NodeProto) -> bool:
-        """True for pure data movement whose other inputs (axes, shapes) are constants."""
+        """True for data movement whose other inputs (axes, shapes) are constants, and float-to-float Casts
+        (a precision change, not a new operation on the signal)."""
         if node.op_type == "Cast":
-            return self.is_same_type_cast(node)
+            return self.elem_types.get(node.input[0]) in _FLOAT_TYPES and attribute(node, "to") in _FLOAT_TYPES
         return node.op_type in LAYOUT_OPS and all(self.const(name) is not None for name in node.input[1:] if name)
 
     def is_same_type_cast(self, node: onnx.NodeProto) -> bool:
@@ -90,6 +93,12 @@ class GraphView:
             return value.ndim
         axes = self.axes.get(tensor)
         return self.ranks.get(tensor, len(axes) if axes is not None else None)
+
+
+def tolerance(array: np.ndarray, floor: float) -> float:
+    """A relative fit tolerance for weights stored as `array`: `floor`, or looser for low-precision floats."""
+    dtype = np.asarray(array).dtype
+    return max(floor, 8 * float(np.finfo(dtype).eps)) if np.issubdtype(dtype, np.floating) else floor
 
 
 def attribute(node: onnx.NodeProto, name: str, default: object = None) -> object:

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Param, Signal, fmt, node_names
-from toolkit.explain.graph import GraphView
+from toolkit.explain.graph import GraphView, tolerance
 from toolkit.melgraph import MelParams, mel_filterbank
 
 SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -140,7 +140,8 @@ def _norm(weights: np.ndarray, family: str, sample_rate: int, n_fft: int,
 
 
 def fit_filterbank(weights: np.ndarray, n_fft: int) -> MelFit | None:
-    """Parameters of a [bins, bands] filterbank, or None if no family fits within TOLERANCE."""
+    """Parameters of a [bins, bands] filterbank, or None if no family fits within TOLERANCE (looser for fp16)."""
+    limit = tolerance(weights, TOLERANCE)
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 2 or weights.shape[0] != n_fft // 2 + 1 or np.any(weights < 0) or not np.any(weights):
         return None
@@ -152,12 +153,12 @@ def fit_filterbank(weights: np.ndarray, n_fft: int) -> MelFit | None:
         refined.append((_gain_error(weights, candidate, peak)[1], sample_rate, family, edges))
     refined.sort(key=lambda entry: entry[0])
     shape_error, sample_rate, family, edges = refined[0]
-    if shape_error > TOLERANCE:
+    if shape_error > limit:
         return None
     norm, error = _norm(weights, family, sample_rate, n_fft, edges)
-    others = tuple((rate, fam, err) for err, rate, fam, _ in refined[1:] if err < TOLERANCE)
-    return MelFit(sample_rate, family, norm if error < TOLERANCE else "per-band gains", float(edges[0]),
-                  float(edges[1]), error if error < TOLERANCE else shape_error, others)
+    others = tuple((rate, fam, err) for err, rate, fam, _ in refined[1:] if err < limit)
+    return MelFit(sample_rate, family, norm if error < limit else "per-band gains", float(edges[0]),
+                  float(edges[1]), error if error < limit else shape_error, others)
 
 
 def _source(view: GraphView, tensor: str) -> onnx.NodeProto | None:

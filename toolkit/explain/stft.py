@@ -10,7 +10,8 @@ import numpy as np
 import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Param, Signal, node_names
-from toolkit.explain.graph import GraphView, attribute
+from toolkit.explain.graph import GraphView, attribute, tolerance
+from toolkit.explain.windows import TOLERANCE as WINDOW_TOLERANCE
 from toolkit.explain.windows import WindowFit, fit_window, window_formula
 
 TOLERANCE = 1e-4  # relative max error of a kernel against window x basis
@@ -24,8 +25,10 @@ def _basis(bins: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def dft_fit(cos_kernel: np.ndarray, sin_kernel: np.ndarray) -> tuple[np.ndarray, int, float] | None:
     """(window taps, sign of the sine part, relative error) if the kernels are a windowed DFT, else None."""
+    limit = tolerance(cos_kernel, TOLERANCE)
+    cos_kernel, sin_kernel = cos_kernel.astype(np.float64), sin_kernel.astype(np.float64)
     bins, n = cos_kernel.shape
-    window = cos_kernel[0].astype(np.float64)
+    window = cos_kernel[0]
     peak = np.max(np.abs(window))
     if peak == 0 or bins > n:
         return None
@@ -35,7 +38,7 @@ def dft_fit(cos_kernel: np.ndarray, sin_kernel: np.ndarray) -> tuple[np.ndarray,
     error = max(
         float(np.max(np.abs(cos_kernel - window * cos_basis))), float(np.max(np.abs(sin_kernel - sign * sine)))
     )
-    return (window, sign, error / peak) if error / peak < TOLERANCE else None
+    return (window, sign, error / peak) if error / peak < limit else None
 
 
 def _conv_kernel(view: GraphView, node: onnx.NodeProto) -> np.ndarray | None:
@@ -49,7 +52,7 @@ def _conv_kernel(view: GraphView, node: onnx.NodeProto) -> np.ndarray | None:
         and all(d == 1 for d in attribute(node, "dilations", [1]))
         and _zero_bias(view, node)
     )
-    return weight[:, 0, :].astype(np.float64) if plain else None
+    return weight[:, 0, :] if plain else None
 
 
 def _zero_bias(view: GraphView, node: onnx.NodeProto) -> bool:
@@ -86,12 +89,13 @@ def _window_params(fit: WindowFit | None, taps: np.ndarray) -> list[Param]:
     return params
 
 
-def _formula(n: int, hop: str, bins: int, sign: int, fit: WindowFit | None) -> Formula:
+def _formula(n: int, hop: str, bins: int, sign: int, fit: WindowFit | None, gain: float = 1.0) -> Formula:
     minus = "-" if sign < 0 else ""
+    scale = "" if gain == 1 else f"{gain:.9g} "
     where = window_formula(fit) if fit else ("w[j] = the kernel's row-0 taps", "w_j = \\text{row-0 taps}")
     return Formula(
-        text=f"sum_{{j=0}}^{{{n - 1}}} w[j] {{s}}[b, {hop}t + j] e^({minus}2 pi i jk/{n}), k = 0..{bins - 1}",
-        latex=rf"\sum_{{j=0}}^{{{n - 1}}} w_j\, {{s}}_{{b,{hop}t+j}}\, e^{{{minus}2\pi i jk/{n}}}",
+        text=f"{scale}sum_{{j=0}}^{{{n - 1}}} w[j] {{s}}[b, {hop}t + j] e^({minus}2 pi i jk/{n}), k = 0..{bins - 1}",
+        latex=rf"{scale}\sum_{{j=0}}^{{{n - 1}}} w_j\, {{s}}_{{b,{hop}t+j}}\, e^{{{minus}2\pi i jk/{n}}}",
         name="X",
         index="b,t,k",
         where=(where[0],),
@@ -102,6 +106,21 @@ def _formula(n: int, hop: str, bins: int, sign: int, fit: WindowFit | None) -> F
 def _frames_text(samples: str, pads: list[int], n: int, hop: int) -> str:
     padded = f"{samples} + {sum(pads)}" if sum(pads) else samples
     return f"floor(({padded} - {n}) / {hop}) + 1"
+
+
+def _output_gain(view: GraphView, outputs: tuple[str, str]) -> tuple[list[onnx.NodeProto], tuple[str, ...], float]:
+    """A Mul by the same constant on both outputs (an fp16 variant's unscale), absorbed as a gain; else 1."""
+    steps = []
+    for tensor in outputs:
+        end, path = view.forward(tensor)
+        users = view.data_consumers(end)
+        value = view.scalar(view.other_input(users[0], end) or "") if len(users) == 1 else None
+        if users[0].op_type != "Mul" or value is None:
+            return [], outputs, 1.0
+        steps.append(([*path, users[0]], users[0].output[0], value))
+    if steps[0][2] != steps[1][2]:
+        return [], outputs, 1.0
+    return [*steps[0][0], *steps[1][0]], (steps[0][1], steps[1][1]), steps[0][2]
 
 
 def recognize_conv_dft(view: GraphView, signal: Signal) -> Match | None:
@@ -123,11 +142,12 @@ def recognize_conv_dft(view: GraphView, signal: Signal) -> Match | None:
     bins, n = cos_kernel.shape
     hop = int((attribute(cos_node, "strides") or [1])[0])
     pads = [int(p) for p in attribute(cos_node, "pads") or [0, 0]]
-    fit = fit_window(taps)
+    fit = fit_window(taps, tolerance(cos_kernel, WINDOW_TOLERANCE))
     samples = signal.context.get("samples", "samples")
+    gain_nodes, outputs, gain = _output_gain(view, (cos_node.output[0], sin_node.output[0]))
     block = Block(
         kind="stft",
-        nodes=node_names(view, [*path, cos_node, sin_node]),
+        nodes=node_names(view, [*path, cos_node, sin_node, *gain_nodes]),
         summary=(
             f"Short-time Fourier transform written as two strided Convs (real part: window x cos, imaginary part:"
             f" {'-' if sign < 0 else '+'}window x sin): frames of {n} samples every {hop} samples, "
@@ -142,8 +162,9 @@ def recognize_conv_dft(view: GraphView, signal: Signal) -> Match | None:
             Param("padding", pads, "samples", "Conv pads (begin, end)"),
             Param("frames", _frames_text(samples, pads, n, hop)),
             Param("kernel fit error", float(f"{error:.2g}"), "", "relative max |kernel - w x basis|"),
+            *([Param("output gain", gain, "", "the same constant Mul on both outputs")] if gain_nodes else []),
         ],
-        formula=_formula(n, str(hop), bins, sign, fit),
+        formula=_formula(n, str(hop), bins, sign, fit, gain),
         data={
             "form": "conv",
             "n_fft": n,
@@ -155,7 +176,7 @@ def recognize_conv_dft(view: GraphView, signal: Signal) -> Match | None:
         },
     )
     out = signal.then(
-        (cos_node.output[0], sin_node.output[0]), "pair", domain="spectral", n_fft=n, bins=bins, hop=hop
+        outputs, "pair", domain="spectral", n_fft=n, bins=bins, hop=hop
     )
     return Match(block, out)
 
@@ -176,7 +197,7 @@ def recognize_stft_op(view: GraphView, signal: Signal) -> Match | None:
     taps = np.ones(n) if window is None else window.astype(np.float64)
     hop, onesided = int(hop_value), bool(attribute(node, "onesided", 1))
     bins = n // 2 + 1 if onesided else n
-    fit = fit_window(taps)
+    fit = fit_window(taps, tolerance(window if window is not None else taps, WINDOW_TOLERANCE))
     block = Block(
         kind="stft",
         nodes=node_names(view, [*path, node]),

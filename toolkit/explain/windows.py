@@ -72,8 +72,17 @@ def _candidates(n: int, first: int, last: int) -> list[tuple[int, int]]:
     return pairs
 
 
-def fit_window(taps: np.ndarray) -> WindowFit | None:
-    """The best-fitting named window for `taps` (float [n]), or None when no formula fits."""
+def _gain_and_error(taps: np.ndarray, candidate: np.ndarray, peak: float, limit: float) -> tuple[float, float]:
+    """Gain 1 if the window fits as is, else the least-squares gain; with the relative max error."""
+    error = float(np.max(np.abs(taps - candidate)) / peak)
+    if error < limit:
+        return 1.0, error
+    gain = float(taps @ candidate / (candidate @ candidate))
+    return gain, float(np.max(np.abs(taps - gain * candidate)) / peak)
+
+
+def fit_window(taps: np.ndarray, limit: float = TOLERANCE) -> WindowFit | None:
+    """The best-fitting named window for `taps` (float [n]) within relative error `limit`, or None."""
     taps = np.asarray(taps, dtype=np.float64)
     peak = np.max(np.abs(taps))
     nonzero = np.flatnonzero(np.abs(taps) > peak * 1e-9) if peak > 0 else np.array([], dtype=int)
@@ -86,15 +95,14 @@ def fit_window(taps: np.ndarray) -> WindowFit | None:
             for periodic in (True, False) if kind != "rectangular" else (None,):
                 candidate = np.zeros(n)
                 candidate[offset : offset + length] = window_values(kind, length, bool(periodic))
-                gain = float(taps @ candidate / (candidate @ candidate))
-                error = float(np.max(np.abs(taps - gain * candidate)) / peak)
-                if error < TOLERANCE:
+                gain, error = _gain_and_error(taps, candidate, peak, limit)
+                if error < limit:
                     fits.append(WindowFit(kind, length, offset, periodic, gain, error))
     if not fits:
         return None
     fits.sort(key=lambda fit: _preference(fit, n))
-    best = fits[0]
-    others = tuple(fit.describe() for fit in fits[1:])
+    best, closest = fits[0], min(fit.error for fit in fits)
+    others = tuple(fit.describe() for fit in fits[1:] if fit.error <= 2 * closest + 1e-9)
     return WindowFit(best.kind, best.length, best.offset, best.periodic, best.gain, best.error, others)
 
 
