@@ -14,7 +14,7 @@ import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Param, Signal, fmt, node_names
 from toolkit.explain.dimflow import reduced_axes
-from toolkit.explain.graph import GraphView
+from toolkit.explain.graph import GraphView, tolerance
 from toolkit.explain.normalize import affine_step
 
 # multiplier a of ln(x) -> (plain text, LaTeX, what it means)
@@ -63,9 +63,10 @@ def _scale_chain(view: GraphView, tensor: str) -> tuple[list[onnx.NodeProto], st
     return nodes, tensor, multiplier, offset
 
 
-def _log_form(multiplier: float) -> tuple[str, str, str]:
+def _log_form(multiplier: float, rel_tol: float) -> tuple[str, str, str]:
+    """The named form of a ln multiplier, within the precision its constants were stored at."""
     for value, text, latex, meaning in LOG_FORMS:
-        if math.isclose(multiplier, value, rel_tol=1e-5):
+        if math.isclose(multiplier, value, rel_tol=rel_tol):
             return text, latex, meaning
     return f"{multiplier:.6g} ln", rf"{multiplier:.6g}\ln", "scaled natural logarithm"
 
@@ -82,7 +83,8 @@ def recognize_log(view: GraphView, signal: Signal) -> Match | None:
     if log is None or log.op_type != "Log":
         return None
     chain, end, multiplier, offset = _scale_chain(view, log.output[0])
-    text, latex, meaning = _log_form(multiplier)
+    constants = [view.const(name) for node in chain for name in node.input if view.const(name) is not None]
+    text, latex, meaning = _log_form(multiplier, max([tolerance(c, 1e-5) for c in constants], default=1e-5))
     ref = math.exp(-(offset or 0.0) / multiplier)
     block = Block(
         kind="log",
@@ -189,9 +191,10 @@ def _clamp_block(view: GraphView, signal: Signal, nodes: list[onnx.NodeProto], s
     multiplier = signal.context.get("log_multiplier")
     exponent = signal.context.get("exponent", 2)
     top_db = top * (10 / math.log(10)) * (2 / exponent) / multiplier if multiplier else None
-    units = signal.context.get("log_text", "input units")
+    log_text = signal.context.get("log_text")
+    units = {None: "input units", "10 log10": "dB", "20 log10": "dB"}.get(log_text, f"{log_text} units")
     params = [
-        Param("top", float(top), f"{units} units" if multiplier else "input units",
+        Param("top", float(top), units,
               f"= {fmt(round(top_db, 6))} dB of power" if top_db is not None else ""),
         Param("scope", scope, "", "; ".join(described)),
         Param("couples", "batch items and frames" if coupling else "nothing across frames or batch items",
