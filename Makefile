@@ -30,3 +30,19 @@ analyze: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build artifacts .pytest_cache
+
+# ARM boards under emulation (issue 4). ci-deps installs, only when missing, the Debian packages they need:
+# qemu-user (the qemu-aarch64 that loads TCG plugins), qemu-user-static (binfmt_misc entry with the F flag, so
+# aarch64 programs start inside a chroot), debootstrap, openssh-server and openssh-client (the SSH test board),
+# gcc, pkg-config, libglib2.0-dev and patch (the plugins); then builds the plugins into MELTOOLKIT_CACHE.
+# arm-rootfs builds the arm64 rootfs there (about 5 minutes), or reuses it.
+MELTOOLKIT_CACHE ?= /var/cache/meltoolkit
+ARM_DEBS := qemu-user qemu-user-static debootstrap openssh-server openssh-client gcc pkg-config libglib2.0-dev patch xz-utils
+.PHONY: ci-deps arm-rootfs
+ci-deps:
+	@missing=$$(for p in $(ARM_DEBS); do dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "ci-deps: installing $$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	MELTOOLKIT_CACHE=$(MELTOOLKIT_CACHE) toolkit/profiling/qemu_plugins.sh
+
+arm-rootfs: $(STAMP) ci-deps
+	MELTOOLKIT_CACHE=$(MELTOOLKIT_CACHE) PIP="$(PY) -m pip" toolkit/profiling/arm_rootfs.sh
