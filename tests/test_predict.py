@@ -1,0 +1,87 @@
+"""Predicted latency: the throughput bound computed by hand for the real ARM target files, and its refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolkit.errors import ToolkitError
+from toolkit.profiling.emulate import CLASSES, InstructionCounts
+from toolkit.profiling.predict import CORES, pipe_cycles, predict_latency, prediction_error
+from toolkit.targets import load_target
+
+# The mix counted under -cpu cortex-a72 for one 1760-sample inference of the default mel graph (rounded).
+STREAM_MIX = {"simd_vector": 556_163, "simd_scalar": 27, "fp_scalar": 4_398, "load_store_simd": 169_512,
+              "load_store": 110_000, "integer": 110_000, "branch": 75_000, "sve": 0, "other": 5_000}
+STREAM_MULTS = 2_175_504  # 8 frames x 271,938 (reference facts, dense convention)
+
+
+def counts(by_class: dict[str, float], variant: str = "original") -> InstructionCounts:
+    """A counts record as emulate.count_instructions returns it."""
+    return InstructionCounts(variant=variant, workload="stream", qemu_cpu="cortex-a72", repeat=50,
+                             total=sum(by_class.values()), by_class={k: by_class.get(k, 0.0) for k in CLASSES},
+                             uncertainty={})
+
+
+def test_rpi4_stream_is_bound_by_the_fp_pipes() -> None:
+    """On the A72, 556k 128-bit SIMD instructions at 1 per cycle outweigh 1.03M instructions at 3 per cycle."""
+    prediction = predict_latency(counts(STREAM_MIX), load_target("rpi4"))
+    fp_cycles = 556_163 / 1 + (27 + 4_398) / 2
+    assert prediction.bound == "fp_pipes"
+    assert prediction.latency_ms == pytest.approx(fp_cycles / 1.8e6, rel=1e-12)
+    assert prediction.bounds_ms["issue"] == pytest.approx(sum(STREAM_MIX.values()) / 3 / 1.8e6, rel=1e-12)
+    assert prediction.label == "predicted"
+    assert prediction.to_json()["evidence"] == "predicted"
+
+
+def test_analytic_mults_bound_uses_the_one_core_peak() -> None:
+    """2,175,504 mults at 1.8 GHz x 8 FLOPs / 2 = 7.2 G mults/s take 0.30215 ms; with few instructions it wins."""
+    few = {"simd_vector": 1_000, "integer": 1_000}
+    prediction = predict_latency(counts(few), load_target("rpi4"), analytic_mults=STREAM_MULTS)
+    assert prediction.bound == "peak_mults"
+    assert prediction.latency_ms == pytest.approx(STREAM_MULTS / 7.2e9 * 1e3, rel=1e-12)
+
+
+def test_rpi5_doubles_the_vector_rate_and_raises_the_clock() -> None:
+    """Same mix on the A76: 2 vector instructions per cycle at 2.4 GHz, so well under half the A72's time."""
+    rpi4 = predict_latency(counts(STREAM_MIX), load_target("rpi4"))
+    rpi5 = predict_latency(counts(STREAM_MIX), load_target("rpi5"))
+    cycles = pipe_cycles(STREAM_MIX, CORES["Cortex-A76"])
+    assert cycles["fp_pipes"] == pytest.approx(556_163 / 2 + (27 + 4_398) / 2)
+    assert rpi5.latency_ms == pytest.approx(max(cycles.values()) / 2.4e6)
+    assert rpi5.latency_ms < rpi4.latency_ms / 2
+
+
+def test_zero2w_issue_width_of_an_in_order_core() -> None:
+    """The A53 dual-issues: 1.03M instructions take at least 515k cycles at 1 GHz."""
+    prediction = predict_latency(counts(STREAM_MIX), load_target("zero2w"))
+    assert prediction.bounds_ms["issue"] == pytest.approx(sum(STREAM_MIX.values()) / 2 / 1e6)
+    assert prediction.bounds_ms["load_store"] == pytest.approx((110_000 + 169_512) / 1 / 1e6)
+
+
+def test_every_arm_target_has_pipe_rates() -> None:
+    """A board target without rates could not be predicted: each one's core is in the table."""
+    for name in ("rpi4", "rpi5", "zero2w"):
+        assert load_target(name).cpu.core in CORES
+
+
+def test_sve_counts_are_refused() -> None:
+    """SVE instructions mean QEMU ran its default CPU, which no Pi is: the prediction would be about nothing."""
+    with pytest.raises(ToolkitError, match="SVE"):
+        predict_latency(counts({**STREAM_MIX, "sve": 12}), load_target("rpi4"))
+
+
+def test_a_core_without_rates_is_named_in_the_error() -> None:
+    """The detected x86 host has no pipe rates here: the error names the core and the table to extend."""
+    host = load_target("x86-host")
+    with pytest.raises(ToolkitError, match="no pipe rates for core"):
+        predict_latency(counts(STREAM_MIX), host)
+
+
+def test_prediction_error_is_measured_over_predicted() -> None:
+    """A board measuring 0.62 ms against a 0.31 ms bound reports the factor 2.0 with where it was measured."""
+    prediction = predict_latency(counts(STREAM_MIX), load_target("rpi4"))
+    error = prediction_error(prediction, 2 * prediction.latency_ms, "board rpi4 via ssh")
+    assert error["measured_over_predicted"] == pytest.approx(2.0)
+    assert error["measured_on"] == "board rpi4 via ssh"
+    with pytest.raises(ToolkitError, match="positive"):
+        prediction_error(prediction, 0.0, "nowhere")
