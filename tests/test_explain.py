@@ -530,3 +530,14 @@ def test_dft_op_on_framed_input() -> None:
     assert [b.kind for b in explanation.blocks] == ["affine", "dft", "power spectrum"]
     dft = _params(explanation, "dft")
     assert (dft["axis"], dft["onesided"], dft["inverse"]) == (2, True, False)
+
+
+def test_sample_rate_pinned_by_slaney_norm_or_reported_ambiguous() -> None:
+    """Below 1 kHz the Slaney scale is linear, so the triangles alone fit any rate; the Slaney norm (1/Hz) does not."""
+    from toolkit.explain.melbank import fit_filterbank
+
+    normalized = fit_filterbank(mel_filterbank(MelParams(n_mels=10, fmin=100.0, fmax=900.0)), 512)
+    assert (normalized.sample_rate, normalized.norm, normalized.others) == (16000, "slaney", ())
+    assert abs(normalized.fmin - 100) < 0.01 and abs(normalized.fmax - 900) < 0.01
+    plain = fit_filterbank(mel_filterbank(MelParams(n_mels=10, fmin=100.0, fmax=900.0, mel_norm=None)), 512)
+    assert {plain.sample_rate, *(rate for rate, _, _ in plain.others)} >= {8000, 16000}

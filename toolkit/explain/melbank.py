@@ -151,14 +151,18 @@ def fit_filterbank(weights: np.ndarray, n_fft: int) -> MelFit | None:
         edges, _ = _pattern_search(_objective(weights, family, sample_rate, n_fft), low, high, start)
         candidate = rebuild(family, sample_rate, n_fft, weights.shape[1], *map(float, edges))
         refined.append((_gain_error(weights, candidate, peak)[1], sample_rate, family, edges))
-    refined.sort(key=lambda entry: entry[0])
-    shape_error, sample_rate, family, edges = refined[0]
-    if shape_error > limit:
+    # A shape that fits at several rates can still be pinned by its normalization (Slaney's is in 1/Hz).
+    ranked = sorted(
+        (plain >= limit, plain, shape_error, sample_rate, family, edges, norm)
+        for shape_error, sample_rate, family, edges in refined if shape_error < limit
+        for norm, plain in [_norm(weights, family, sample_rate, n_fft, edges)]
+    )
+    if not ranked:
         return None
-    norm, error = _norm(weights, family, sample_rate, n_fft, edges)
-    others = tuple((rate, fam, err) for err, rate, fam, _ in refined[1:] if err < limit)
-    return MelFit(sample_rate, family, norm if error < limit else "per-band gains", float(edges[0]),
-                  float(edges[1]), error if error < limit else shape_error, others)
+    unnamed_norm, plain, shape_error, sample_rate, family, edges, norm = ranked[0]
+    others = tuple((entry[3], entry[4], entry[1]) for entry in ranked[1:] if entry[0] == unnamed_norm)
+    return MelFit(sample_rate, family, "per-band gains" if unnamed_norm else norm, float(edges[0]),
+                  float(edges[1]), shape_error if unnamed_norm else plain, others)
 
 
 def _source(view: GraphView, tensor: str) -> onnx.NodeProto | None:
@@ -234,10 +238,11 @@ def _block(view: GraphView, nodes: list[onnx.NodeProto], weights: np.ndarray, fi
     scale = next(p.value for p in _params(fit, bands, 1.0) if p.name == "scale")
     described = (f"{bands} triangular mel filters ({scale} scale, norm {fit.norm or 'none'}) for "
                  f"{fit.sample_rate} Hz audio, {fmt(round(fit.fmin, 2))}..{fmt(round(fit.fmax, 2))} Hz")
+    ambiguity = "; the weights fit other sample rates equally (see 'also fits')" if fit.others else ""
     return Block(
         kind="mel filterbank",
         nodes=node_names(view, nodes),
-        summary=f"Mel filterbank: {described}; only FFT bins {first}..{last} carry weight.",
+        summary=f"Mel filterbank: {described}; only FFT bins {first}..{last} carry weight{ambiguity}.",
         params=[*_params(fit, bands, fit.sample_rate / n_fft), Param("bins used", [first, last]),
                 Param("nonzero weights", int(np.count_nonzero(weights)), "", f"of {weights.size}")],
         formula=Formula(
