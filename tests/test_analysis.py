@@ -133,3 +133,15 @@ def test_shape_rules_pass_onnx_node_test_cases() -> None:
     failing = [name for name in coverage.failed if any(name.startswith(f"test_{op}") for op in mel_ops)
                and "reduce_max_bool" not in name]
     assert failing == []
+
+
+@pytest.mark.parametrize("name", ["int8-dynamic", "int8-conv-only", "dft-fused", "stft-op"])
+def test_every_node_of_built_variants_is_counted(tmp_path, name: str) -> None:
+    from toolkit.melgraph import default_model
+    from toolkit.variants import build_variants
+
+    (variant,) = build_variants(default_model(), tmp_path, names=[name])
+    assert variant.status == "built", variant.reason
+    data = analyze(variant.path, batch=1, samples=1760).to_json()
+    assert data["not_counted"] == []
+    assert data["totals"]["dense"]["mul"] > 0

@@ -327,6 +327,28 @@ CASES = {
     ),
     "shape-start-end": Case([node("Shape", ["x"], start=1, end=-1)], {"x": rand(2, 3, 4, 5)}),
     "expand": with_consts("Expand", rand(3, 1), {"c": i64(2, 1, 4)}),
+    # Quantization, as onnxruntime.quantization writes it.
+    "quantize-linear-uint8": with_consts("QuantizeLinear", rand(2, 5) * 3, {"c_scale": f32(0.05),
+                                                                              "c_zp": np.array(128, np.uint8)}),
+    "quantize-linear-int8-per-axis": with_consts(
+        "QuantizeLinear", rand(2, 3, 4), {"c_scale": f32([0.02, 1.0, 0.1]), "c_zp": np.array([0, 3, -2], np.int8)},
+        axis=1),
+    "dequantize-linear": Case([node("DequantizeLinear", ["q", "c_scale", "c_zp"])],
+                              {"q": RNG.integers(0, 255, (3, 4)).astype(np.uint8)},
+                              {"c_scale": f32(0.1), "c_zp": np.array(0, np.uint8)}),
+    "dequantize-linear-per-axis": Case([node("DequantizeLinear", ["q", "c_scale", "c_zp"], axis=0)],
+                                       {"q": RNG.integers(-100, 100, (3, 4)).astype(np.int8)},
+                                       {"c_scale": f32([0.1, 1.0, 0.0]), "c_zp": np.array([1, 0, -3], np.int8)}),
+    "dynamic-quantize-linear": Case([node("DynamicQuantizeLinear", ["x"], ("y", "s", "z"))], {"x": rand(3, 4) + 0.5},
+                                    outputs=("y", "s", "z")),
+    "conv-integer": Case([node("ConvInteger", ["q", "c_w", "q_zp", "c_wzp"])],
+                         {"q": RNG.integers(0, 255, (1, 2, 9)).astype(np.uint8), "q_zp": np.array(7, np.uint8)},
+                         {"c_w": np.array([[[1, 0, 3], [0, 0, 2]], [[5, 5, 0], [1, 2, 3]]], np.uint8),
+                          "c_wzp": np.array(0, np.uint8)}, opset=13),
+    "matmul-integer": Case([node("MatMulInteger", ["q", "c_w", "q_zp", "c_wzp"])],
+                           {"q": RNG.integers(0, 255, (3, 4)).astype(np.uint8), "q_zp": np.array(120, np.uint8)},
+                           {"c_w": RNG.integers(-3, 3, (4, 2)).astype(np.int8),
+                            "c_wzp": np.array([0, 1], np.int8)}),
 }
 
 

@@ -870,6 +870,94 @@ def _expand(step: _Step) -> list[np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Quantization: onnxruntime.quantization's ops, by their ONNX definitions (round half to even, saturate).
+
+
+def _round(v: Scalar) -> float:
+    return float(np.round(np.float64(v)))
+
+
+def _per_axis(param: np.ndarray, rank: int, axis: int) -> np.ndarray:
+    """A per-axis scale or zero point shaped to broadcast against its tensor."""
+    if param.size == 1:
+        return param.reshape(())
+    return param.reshape([1] * (axis % rank) + [param.size] + [1] * (rank - axis % rank - 1))
+
+
+def _saturate(t: _Tally, v: Scalar, dtype: np.dtype) -> Scalar:
+    info = np.iinfo(dtype)
+    return t.min(t.max(v, info.min), info.max)
+
+
+def _quantize(t: _Tally, v: Scalar, scale: Scalar, zp: Scalar | None, scale_const: bool, zp_const: bool,
+              dtype: np.dtype) -> Scalar:
+    q = t.special("round", _round, t.div(v, scale, skip=scale_const and scale == 1))
+    if zp is not None:
+        q = t.add(q, zp, skip=zp_const and zp == 0)
+    return _saturate(t, q, dtype)
+
+
+def _quantize_linear(step: _Step) -> list[np.ndarray]:
+    x, scale, zp = step.inputs[0], step.inputs[1], step.input(2)
+    axis = int(step.attr("axis", 1))
+    dtype = zp.dtype if zp is not None else np.dtype(np.uint8)
+    scales = _flat(_per_axis(scale, x.ndim, axis), x.shape)
+    zps = _flat(_per_axis(zp, x.ndim, axis), x.shape) if zp is not None else [None] * x.size
+    out = [_quantize(step.tally, v, s, z, step.is_const(1), step.is_const(2), dtype)
+           for v, s, z in zip(_flat(x, x.shape), scales, zps, strict=True)]
+    return [_pack(out, x.shape, dtype)]
+
+
+def _dequantize_linear(step: _Step) -> list[np.ndarray]:
+    x, scale, zp = step.inputs[0], step.inputs[1], step.input(2)
+    axis = int(step.attr("axis", 1))
+    t = step.tally
+    scales = _flat(_per_axis(scale, x.ndim, axis), x.shape)
+    zps = _flat(_per_axis(zp, x.ndim, axis), x.shape) if zp is not None else [None] * x.size
+    out = []
+    for v, s, z in zip(_flat(x, x.shape), scales, zps, strict=True):
+        shifted = v if z is None else t.sub(v, z, skip=step.is_const(2) and z == 0)
+        out.append(_mul(t, shifted, s, False, step.is_const(1)))
+    return [_pack(out, x.shape, scale.dtype)]
+
+
+def _dynamic_quantize_linear(step: _Step) -> list[np.ndarray]:
+    """uint8: the range always holds 0; scale = range / 255; zero point = saturate(round(-min / scale))."""
+    x = step.inputs[0]
+    t = step.tally
+    values = _flat(x, x.shape)
+    low = t.min(_fold(values, t.min), 0.0)
+    high = t.max(_fold(values, t.max), 0.0)
+    scale = float(np.float32(t.div(t.sub(high, low), 255.0)))
+    zp = _saturate(t, t.special("round", _round, t.sub(0.0, t.div(low, scale))), np.dtype(np.uint8))
+    out = [_quantize(t, v, scale, zp, False, False, np.dtype(np.uint8)) for v in values]
+    return [_pack(out, x.shape, np.dtype(np.uint8)), np.array(scale, dtype=np.float32),
+            np.array(zp, dtype=np.uint8)]
+
+
+def _shifted(step: _Step, operand: int, zero_point: int, axis: int) -> tuple[np.ndarray, bool]:
+    """operand - zero_point element by element (counted), as int32; constant when both are."""
+    x, zp = step.inputs[operand], step.input(zero_point)
+    if zp is None:
+        return x.astype(np.int32), step.is_const(operand)
+    zps = _flat(_per_axis(zp, x.ndim, axis), x.shape)
+    zp_const = step.is_const(zero_point)
+    out = [step.tally.sub(v, z, skip=zp_const and z == 0) for v, z in zip(_flat(x, x.shape), zps, strict=True)]
+    return np.array(out, dtype=np.int32).reshape(x.shape), step.is_const(operand) and zp_const
+
+
+def _integer(inner: Callable[[_Step], list[np.ndarray]], axes: tuple[int, int]) -> Callable[[_Step], list[np.ndarray]]:
+    """ConvInteger / MatMulInteger: subtract the zero points, then the float op's counted loops in int32."""
+
+    def run(step: _Step) -> list[np.ndarray]:
+        a, a_const = _shifted(step, 0, 2, axes[0])
+        b, b_const = _shifted(step, 1, 3, axes[1])
+        return inner(_Step(step.node, [a, b], [a_const, b_const], step.opset, step.tally))
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The op table and the graph walk.
 
 _Handler = Callable[[_Step], list[np.ndarray]]
@@ -927,6 +1015,11 @@ _HANDLERS: dict[str, _Handler] = {
     "Identity": lambda step: [step.inputs[0]],
     "Shape": _shape,
     "Expand": _expand,
+    "QuantizeLinear": _quantize_linear,
+    "DequantizeLinear": _dequantize_linear,
+    "DynamicQuantizeLinear": _dynamic_quantize_linear,
+    "ConvInteger": _integer(_conv, (1, 0)),
+    "MatMulInteger": _integer(_matmul, (-2, -1)),
 }
 
 SUPPORTED_OPS = frozenset(_HANDLERS)

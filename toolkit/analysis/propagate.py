@@ -86,6 +86,29 @@ def run_rule(index: int, node: onnx.NodeProto, inputs: list[Tensor | None], opse
                                               f"({type(error).__name__}: {error}): not counted")
 
 
+def graph_order(graph: onnx.GraphProto, available: set[str]) -> list[int]:
+    """Node indices in an order where every input is produced first (ONNX asks for it; some tools skip it).
+
+    Stable: a sorted graph keeps its order. A cycle is an error naming a node on it.
+    """
+    producers = {name: i for i, node in enumerate(graph.node) for name in node.output if name}
+    waiting = {i: {producers[name] for name in node.input if name and name not in available and name in producers}
+               for i, node in enumerate(graph.node)}
+    order: list[int] = []
+    done: set[int] = set()
+    while len(order) < len(graph.node):
+        ready = [i for i in sorted(waiting) if waiting[i] <= done]
+        if not ready:
+            stuck = graph.node[min(waiting)]
+            raise ToolkitError(f"the graph has a cycle through node '{stuck.name or stuck.op_type}'; "
+                               "an ONNX graph must be acyclic")
+        for i in ready:
+            order.append(i)
+            done.add(i)
+            del waiting[i]
+    return order
+
+
 def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None = None) -> Propagation:
     """Shapes and rule results for every node; a node that cannot be analyzed is recorded, not fatal.
 
@@ -101,17 +124,18 @@ def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None
         if known_inputs and tensor.name in known_inputs:
             tensor.value = np.asarray(known_inputs[tensor.name])
     tensors.update({t.name: t for t in inputs})
-    produced_later = {name for node in graph.node for name in node.output}
-    outcomes = []
+    produced = {name for node in graph.node for name in node.output}
     for index, node in enumerate(graph.node):
         for name in node.input:
-            if name and name not in tensors and name not in produced_later:
+            if name and name not in tensors and name not in produced:
                 raise ToolkitError(f"node '{node.name or index}' ({node.op_type}) reads '{name}', which no input, "
                                    "initializer or node provides; the model is incomplete")
+    outcomes = []
+    for index in graph_order(graph, set(tensors)):
+        node = graph.node[index]
         node_inputs = [tensors.get(name) if name else None for name in node.input]
         if any(name and t is None for name, t in zip(node.input, node_inputs, strict=True)):
-            outcome = NodeOutcome(index, node, None, "an input is produced later or by an unanalyzed node "
-                                                    "(unsorted graph, cycle, or an op above that was not counted)")
+            outcome = NodeOutcome(index, node, None, "an input comes from a node that could not be analyzed")
         else:
             outcome = run_rule(index, node, node_inputs, opset)
         outcomes.append(outcome)
@@ -123,5 +147,6 @@ def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None
             if folded is not None and i < len(folded):
                 out.value, out.constant = np.asarray(folded[i]), constant
             tensors[out.name] = out
+    outcomes.sort(key=lambda o: o.index)
     outputs = [tensors.get(v.name) for v in graph.output]
     return Propagation(inputs, outputs, outcomes, tensors, symbols)
