@@ -83,9 +83,6 @@ class GraphView:
             return None
         return names[1 - names.index(tensor)]
 
-    def is_output(self, tensor: str) -> bool:
-        return any(value.name == tensor for value in self.outputs)
-
     def rank(self, tensor: str) -> int | None:
         """Rank from the constant's value, shape inference or the followed axes, if known."""
         value = self.const(tensor)
