@@ -1,0 +1,126 @@
+"""The real aarch64 onnxruntime and LiteRT under qemu-aarch64 in the cached arm64 rootfs (built when missing).
+
+Needs root and `make ci-deps`; the first run on a machine also builds the rootfs (about 5 minutes).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from toolkit import melgraph
+from toolkit.errors import ToolkitError
+from toolkit.profiling import emulate
+from toolkit.profiling.bundle import make_bundle
+from toolkit.targets import load_target
+from toolkit.variants import build_one
+
+STREAM = {"name": "stream", "batch": 1, "samples": 1760}
+STREAM_MULTS = 2_175_504  # 8 frames x 271,938: the default graph's dense multiplications for 1760 samples
+HWCAP_ASIMDDP = 1 << 20  # Linux arm64 hwcap bits
+HWCAP_SVE = 1 << 22
+HWCAP_PROBE = "import ctypes; print(ctypes.CDLL(None).getauxval(16))"  # AT_HWCAP
+
+
+@pytest.fixture(scope="module")
+def rootfs() -> Path:
+    """The cached rootfs, built now if this machine has none."""
+    return emulate.ensure_rootfs()
+
+
+@pytest.fixture(scope="module")
+def signal() -> np.ndarray:
+    """A 1 kHz tone with noise at int16 scale, as openWakeWord feeds the graph."""
+    t = np.arange(1760) / 16000
+    rng = np.random.default_rng(3)
+    return (8000 * np.sin(2 * np.pi * 1000 * t) + rng.normal(0, 300, t.size)).astype(np.float32)[None, :]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory, signal: np.ndarray) -> Path:
+    """The default graph as ONNX and as TFLite, one streaming workload, for rpi4's matrix."""
+    work = tmp_path_factory.mktemp("emulate")
+    model = melgraph.default_model()
+    melgraph.save_model(model, work / "original.onnx")
+    tflite = build_one("tflite", model, work, [])
+    assert tflite.status == "built", tflite.reason
+    return make_bundle([("original", work / "original.onnx", "onnx"), ("tflite", tflite.path, "tflite")],
+                       "rpi4", {"tone": signal}, work / "bundle", workloads=[STREAM], warmup=1, runs=2,
+                       streaming={"seconds": 0.5, "chunk_samples": 1760, "rate_hz": 12.5})
+
+
+def hwcap(rootfs: Path, target: str) -> int:
+    """AT_HWCAP the guest sees under the target's QEMU CPU model."""
+    guest = emulate.Guest.for_target(load_target(target), rootfs)
+    return int(emulate.run_in_guest(guest, [emulate.GUEST_PYTHON, "-c", HWCAP_PROBE]).stdout)
+
+
+def test_cpu_models_advertise_what_the_boards_have(rootfs: Path) -> None:
+    """-cpu cortex-a72 has no dot product and no SVE (QEMU's default CPU has both); cortex-a76 has asimddp."""
+    rpi4 = hwcap(rootfs, "rpi4")
+    assert rpi4 & HWCAP_SVE == 0
+    assert rpi4 & HWCAP_ASIMDDP == 0
+    assert hwcap(rootfs, "rpi5") & HWCAP_ASIMDDP
+
+
+def test_guest_sees_the_pi_cpuinfo_and_the_aarch64_wheels(rootfs: Path) -> None:
+    """onnxruntime 1.32 and LiteRT import inside the rootfs, on aarch64, reading the Pi 4's CPU part 0xd08."""
+    guest = emulate.Guest.for_target(load_target("rpi4"), rootfs)
+    code = ("import platform, onnxruntime, ai_edge_litert.interpreter; "
+            "print(platform.machine(), onnxruntime.__version__, open('/proc/cpuinfo').read().count('0xd08'))")
+    assert emulate.run_in_guest(guest, [emulate.GUEST_PYTHON, "-c", code]).stdout.split() == ["aarch64", "1.32.0", "4"]
+
+
+def test_host_cpuinfo_crashes_onnxruntime(rootfs: Path) -> None:
+    """The trap the Pi cpuinfo avoids: with the host's x86 /proc/cpuinfo, importing onnxruntime segfaults."""
+    command = [str(emulate.ENTER_SCRIPT), str(rootfs), "-", "--", emulate.GUEST_PYTHON, "-c", "import onnxruntime"]
+    done = subprocess.run(command, capture_output=True, text=True, env=emulate.guest_env(
+        emulate.Guest(rootfs, "cortex-a72", "")), check=False)
+    assert done.returncode != 0
+    assert "Segmentation fault" in done.stderr
+
+
+def test_runner_outputs_under_emulation_match_the_host(bundle: Path, rootfs: Path, signal: np.ndarray) -> None:
+    """The aarch64 builds compute the same log-mel as the host's onnxruntime, for ONNX and TFLite alike."""
+    guest = emulate.Guest.for_target(load_target("rpi4"), rootfs)
+    with tempfile.TemporaryDirectory() as out:
+        record = emulate.run_bundle(guest, bundle, Path(out) / "result.json", quick=True)
+        outputs = np.load(Path(out) / "result.outputs.npz")
+        host = ort.InferenceSession(str(bundle / "models" / "original.onnx")).run(None, {"input": signal})[0]
+        for variant in ("original", "tflite"):
+            assert np.abs(outputs[f"{variant}/tone"].reshape(host.shape) - host).max() < 0.01
+    assert record["complete"] is True
+    assert record["platform"]["machine"] == "aarch64"
+    ok = [run for run in record["runs"] if run["status"] == "ok"]
+    assert {run["variant"] for run in ok} == {"original", "tflite"}
+
+
+def test_instruction_count_of_one_inference(bundle: Path, rootfs: Path) -> None:
+    """Counted 4-lane AdvSIMD instructions x 4 cover the graph's 2,175,504 multiplications (plus a few %)."""
+    guest = emulate.Guest.for_target(load_target("rpi4"), rootfs)
+    counts = emulate.count_instructions(guest, bundle, "original", "stream", repeat=20)
+    lanes = 4 * counts.by_class["simd_vector"]
+    assert 1.0 <= lanes / STREAM_MULTS <= 1.1
+    assert counts.by_class["sve"] == 0
+    assert counts.uncertainty["simd_vector"] < 0.001 * counts.by_class["simd_vector"]
+    assert counts.total > counts.by_class["simd_vector"] + counts.by_class["load_store_simd"]
+    assert counts.to_json()["evidence"] == "emulated-instructions"
+
+
+def test_plugin_log_without_a_total_is_refused() -> None:
+    """A guest that died before QEMU's atexit hooks leaves no 'insns:' line: counting it would be wrong."""
+    with pytest.raises(ToolkitError, match="did not exit normally"):
+        emulate.parse_plugin_log("Instruction Classes:\nClass: AdvSIMD vector   \t(12 hits)\n")
+
+
+def test_plugin_log_classes_are_summed_into_predictor_classes() -> None:
+    """howvec's load/store subclasses add up in one class; unknown class names land in 'other'."""
+    log = ("insns: 100\nClass:   ldst pair             \t(30 hits)\nClass:   ldst reg (imm)        \t(20 hits)\n"
+           "Class:   FP/SIMD ldst          \t(7 hits)\nClass:   Barriers              \t(3 hits)\n")
+    counts = emulate.parse_plugin_log(log)
+    assert (counts["total"], counts["load_store"], counts["load_store_simd"], counts["other"]) == (100, 50, 7, 3)
