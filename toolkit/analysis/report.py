@@ -111,6 +111,26 @@ def kinds_text(counts: dict[str, object]) -> str:
     return ", ".join(parts) or "-"
 
 
+def flatten(counts: dict[str, object]) -> dict[str, object]:
+    """{mul, add, div, cmp, special: {log: n}} as one flat {kind: value}."""
+    flat = {k: v for k, v in counts.items() if k != "special"}
+    flat.update(counts.get("special", {}))
+    return flat
+
+
+def totals_table(data: dict[str, object]) -> Table:
+    """Totals by kind: dense and effective at these dims, and the dense formula in the input dims."""
+    dense, effective = flatten(data["totals"]["dense"]), flatten(data["totals"]["effective"])
+    formulas = flatten(data["formulas"]["dense"])
+    table = Table(title=f"totals at {data['dims']}")
+    for column in ("kind", "dense", "effective", "dense formula"):
+        table.add_column(column, overflow="fold")
+    for kind, value in dense.items():
+        if value or effective.get(kind):
+            table.add_row(kind, f"{value:,}", f"{effective.get(kind, 0):,}", str(formulas.get(kind, "")))
+    return table
+
+
 def print_analysis(data: dict[str, object], console: Console) -> None:
     """Terminal view: contract, per-node table, totals, per frame and per second."""
     for tensor in data["inputs"]:
@@ -134,9 +154,7 @@ def print_analysis(data: dict[str, object], console: Console) -> None:
     console.print("[bold]math[/]")
     for i, node in enumerate(data["nodes"]):
         console.print(f"  {i:>2} {node['math'] or node.get('problem', '')}", highlight=False, markup=False)
-    for convention in CONVENTIONS:
-        console.print(f"[bold]total {convention}[/]: {kinds_text(data['totals'][convention])}")
-        console.print(f"  formula: {kinds_text(data['formulas'][convention])}")
+    console.print(totals_table(data))
     if "per_frame" in data:
         frames = data["per_frame"]
         console.print(f"[bold]frames[/]: {frames['frames']} = {frames['frames_formula']} (hop {frames['hop']})")
