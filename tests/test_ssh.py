@@ -1,0 +1,166 @@
+"""The SSH path against a real sshd on loopback whose 'board' is the emulated arm64 rootfs.
+
+sshd runs every command through ForceCommand: a script that enters the rootfs (arm_enter.sh) with the Pi 4's
+cpuinfo and QEMU_CPU=cortex-a72, so the remote shell, tar and the runner are all aarch64 code. Needs root,
+`make ci-deps` and the rootfs (built on first use).
+"""
+
+from __future__ import annotations
+
+import shlex
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toolkit import melgraph
+from toolkit.errors import ToolkitError
+from toolkit.profiling import emulate
+from toolkit.profiling.bundle import make_bundle
+from toolkit.profiling.ssh import Board, check_board, installable, profile_on_board, run_remote
+from toolkit.targets import load_target
+
+BOARD_SHELL = """#!/bin/sh
+export QEMU_CPU=cortex-a72 PYTHONHASHSEED=0
+exec {enter} {rootfs} {cpuinfo} -- /bin/sh -c "$SSH_ORIGINAL_COMMAND"
+"""
+SSHD_CONFIG = """Port {port}
+ListenAddress 127.0.0.1
+HostKey {dir}/host_key
+PidFile {dir}/sshd.pid
+AuthorizedKeysFile {dir}/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+ForceCommand {dir}/board-shell
+LogLevel ERROR
+"""
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], seconds: float = 10.0) -> None:
+    """Until sshd accepts connections; its own error if it exited."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sshd exited: {process.stderr.read().decode() if process.stderr else ''}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"sshd did not listen on port {port}")
+
+
+def keygen(path: Path) -> str:
+    """A fresh ed25519 key pair; returns the public key line."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path.with_suffix(".pub").read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
+    """A throwaway sshd on 127.0.0.1 fronting the emulated Pi 4, with its key pinned in a private known_hosts."""
+    rootfs = emulate.ensure_rootfs()
+    folder = tmp_path_factory.mktemp("sshd")
+    host_key = keygen(folder / "host_key")
+    (folder / "authorized_keys").write_text(keygen(folder / "client_key") + "\n")
+    (folder / "cpuinfo").write_text(load_target("rpi4").emulation.cpuinfo)
+    shell = folder / "board-shell"
+    shell.write_text(BOARD_SHELL.format(enter=shlex.quote(str(emulate.ENTER_SCRIPT)), rootfs=shlex.quote(str(rootfs)),
+                                        cpuinfo=shlex.quote(str(folder / "cpuinfo"))))
+    shell.chmod(0o755)
+    port = free_port()
+    (folder / "sshd_config").write_text(SSHD_CONFIG.format(port=port, dir=folder))
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(folder / "sshd_config")],
+                            stderr=subprocess.PIPE)
+    try:
+        wait_listening(port, sshd)
+        (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key}\n")
+        yield Board("root@127.0.0.1", port=port, identity=folder / "client_key",
+                    known_hosts=folder / "known_hosts", python="/opt/venv/bin/python")
+    finally:
+        sshd.terminate()
+        sshd.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default graph alone, one streaming workload, rpi4's matrix."""
+    work = tmp_path_factory.mktemp("bundle")
+    melgraph.save_model(melgraph.default_model(), work / "original.onnx")
+    tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(1760) / 16000)).astype(np.float32)[None, :]
+    return make_bundle([("original", work / "original.onnx", "onnx")], "rpi4", {"tone": tone}, work / "bundle",
+                       workloads=[{"name": "stream", "batch": 1, "samples": 1760}], warmup=1, runs=2,
+                       streaming={"seconds": 0.5, "chunk_samples": 1760, "rate_hz": 12.5})
+
+
+def test_unknown_host_is_refused_before_connecting(board: Board, tmp_path: Path) -> None:
+    """A known_hosts without the board: refused with the command to check its key, no connection made."""
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.raises(ToolkitError, match=r"is not in .*ssh-keyscan"):
+        check_board(Board(board.destination, board.port, board.identity, empty, board.python), load_target("rpi4"))
+
+
+def test_changed_host_key_is_refused(board: Board, tmp_path: Path) -> None:
+    """known_hosts pinning another key for the same [host]:port: ssh refuses, and so do we."""
+    other = keygen(tmp_path / "other_key")
+    pinned = tmp_path / "known_hosts"
+    pinned.write_text(f"[127.0.0.1]:{board.port} {other}\n")
+    with pytest.raises(ToolkitError, match="does not match"):
+        check_board(Board(board.destination, board.port, board.identity, pinned, board.python), load_target("rpi4"))
+
+
+def test_arguments_reach_the_board_quoted(board: Board) -> None:
+    """Spaces, ; and $() in an argument arrive as one literal argument, not as shell syntax."""
+    text = "a b; echo injected $(id -u) 'q'"
+    assert run_remote(board, shlex.join(["printf", "%s", text])).decode() == text
+
+
+def test_board_check_reads_the_emulated_pi(board: Board) -> None:
+    """Python 3.11 / glibc 2.36 (bookworm), numpy 2, every wheel installable, and the Pi 4's ISA flags."""
+    facts = check_board(board, load_target("rpi4"))
+    assert facts["machine"] == "aarch64"
+    assert facts["python"][:2] == [3, 11]
+    assert facts["libc"] == ["glibc", "2.36"]
+    assert facts["numpy_major"] == 2
+    assert set(facts["installable"].values()) == {"yes"}
+    assert facts["isa_flags"] == ["fp", "asimd", "evtstrm", "crc32", "cpuid"]
+    assert facts["isa_flags_missing"] == [] and facts["cpu_part"] == "0xd08"
+
+
+def test_installable_names_why_a_wheel_is_missing() -> None:
+    """Bullseye's Python 3.9 gets no onnxruntime 1.32 or LiteRT 2.3 wheel; an old glibc none at all."""
+    bullseye = installable((3, 9), "aarch64", (2, 31))
+    assert bullseye["numpy>=2,<3"] == "yes"
+    assert "Python 3.9 is outside 3.11..3.14" in bullseye["onnxruntime==1.32.0"]
+    old = installable((3, 11), "aarch64", (2, 24))
+    assert "glibc 2.24 is older than 2.28" in old["onnxruntime==1.32.0"]
+    assert "not aarch64" in installable((3, 11), "armv7l", (2, 36))["numpy>=2,<3"]
+
+
+def test_copy_check_run_fetch_end_to_end(board: Board, bundle: Path, tmp_path: Path) -> None:
+    """The whole remote path on aarch64: result JSON and outputs fetched, board check attached, board cleaned."""
+    result = tmp_path / "rpi4" / "result.json"
+    record = profile_on_board(board, load_target("rpi4"), bundle, result, quick=True)
+    assert record["complete"] is True
+    assert record["platform"]["machine"] == "aarch64"
+    assert record["board_check"]["libc"] == ["glibc", "2.36"]
+    assert {run["status"] for run in record["runs"]} == {"ok"}
+    outputs = np.load(result.with_name("result.outputs.npz"))
+    assert outputs["original/tone"].shape == (1, 1, 8, 32)
+    leftovers = run_remote(board, "ls -d /tmp/meltoolkit-bench.* 2>/dev/null || true").decode()
+    assert leftovers == ""
