@@ -21,10 +21,12 @@ if [ "${MELTOOLKIT_ARM_NS:-}" != 1 ]; then
     grep -q ':[A-Z]*F[A-Z]*$' /usr/lib/binfmt.d/qemu-aarch64.conf \
         || { echo "arm_enter: qemu-aarch64's binfmt entry lacks the F flag: run 'make ci-deps'" >&2; exit 1; }
     [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt"
+    # an entry without F (qemu-user-binfmt's) is replaced; a concurrent registration may win the race: fine
     if [ -e "$binfmt/qemu-aarch64" ] && ! grep -q '^flags: .*F' "$binfmt/qemu-aarch64"; then
-        echo -1 > "$binfmt/qemu-aarch64"
+        echo -1 > "$binfmt/qemu-aarch64" 2>/dev/null || true
     fi
-    [ -e "$binfmt/qemu-aarch64" ] || cat /usr/lib/binfmt.d/qemu-aarch64.conf > "$binfmt/register"
+    [ -e "$binfmt/qemu-aarch64" ] || cat /usr/lib/binfmt.d/qemu-aarch64.conf > "$binfmt/register" 2>/dev/null \
+        || grep -q '^flags: .*F' "$binfmt/qemu-aarch64"
     MELTOOLKIT_ARM_NS=1 exec unshare --mount --propagation private -- sh "$0" "$@"
 fi
 unset MELTOOLKIT_ARM_NS
