@@ -267,3 +267,33 @@ def count_instructions(guest: Guest, bundle_dir: Path, variant: str, workload: s
         uncertainty={key: abs(base_a[key] - base_b[key]) / repeat for key in counted},
         raw={f"repeat_{repeat}": counted, "repeat_0": base_a, "repeat_0_again": base_b},
     )
+
+
+def _write_json_atomic(path: Path, record: dict[str, Any]) -> None:
+    """Temp file in the same folder, then os.replace."""
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(record, out, indent=1)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def profile_emulated(target: Target, bundle_dir: Path, result: Path, *, quick: bool = True, repeat: int = 50,
+                     rootfs: Path | None = None) -> dict[str, Any]:
+    """Every variant of the bundle on the target's emulated CPU: the runner's RESULT.json (outputs for the
+    accuracy gate; its latencies are emulated wall time) plus `instructions`, per variant and workload,
+    labelled emulated-instructions. Written to `result` atomically."""
+    guest = Guest.for_target(target, rootfs)
+    record = run_bundle(guest, bundle_dir, result, quick=quick)
+    bundle = json.loads((bundle_dir / "bundle.json").read_text(encoding="utf-8"))
+    record["emulation"] = {"qemu_cpu": guest.qemu_cpu, "rootfs": str(guest.rootfs),
+                           "latency_note": "emulated wall time: not a board's latency"}
+    record["instructions"] = [
+        count_instructions(guest, bundle_dir, variant["name"], workload["name"], repeat=repeat).to_json()
+        for variant in bundle["variants"] for workload in bundle["workloads"]
+    ]
+    _write_json_atomic(result, record)
+    return record
