@@ -7,6 +7,8 @@ cpuinfo and QEMU_CPU=cortex-a72, so the remote shell, tar and the runner are all
 
 from __future__ import annotations
 
+import argparse
+import json
 import shlex
 import socket
 import subprocess
@@ -19,7 +21,7 @@ import pytest
 
 from toolkit import melgraph
 from toolkit.errors import ToolkitError
-from toolkit.profiling import emulate
+from toolkit.profiling import emulate, ssh
 from toolkit.profiling.bundle import make_bundle
 from toolkit.profiling.ssh import Board, check_board, installable, profile_on_board, run_remote
 from toolkit.targets import load_target
@@ -164,3 +166,15 @@ def test_copy_check_run_fetch_end_to_end(board: Board, bundle: Path, tmp_path: P
     assert outputs["original/tone"].shape == (1, 1, 8, 32)
     leftovers = run_remote(board, "ls -d /tmp/meltoolkit-bench.* 2>/dev/null || true").decode()
     assert leftovers == ""
+
+
+def test_board_check_command_prints_the_facts(board: Board, capsys: pytest.CaptureFixture[str]) -> None:
+    """`board-check rpi4 root@127.0.0.1 ...` parses like the CLI and prints the board check as JSON."""
+    parser = argparse.ArgumentParser()
+    ssh.add_arguments(parser)
+    args = parser.parse_args(["rpi4", board.destination, "--port", str(board.port), "--identity",
+                              str(board.identity), "--known-hosts", str(board.known_hosts),
+                              "--python", board.python])
+    assert ssh.run(args) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert (facts["machine"], facts["cpu_part"], facts["numpy_major"]) == ("aarch64", "0xd08", 2)

@@ -11,6 +11,7 @@ Safety rules this module keeps:
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
-from toolkit.targets import Target
+from toolkit.targets import Target, load_target
 
 # What the runner needs on the board, and which boards the PyPI wheels install on:
 # requirement -> (lowest Python, highest Python checked, lowest glibc), for linux aarch64 (manylinux tags).
@@ -237,3 +238,21 @@ def profile_on_board(board: Board, target: Target, bundle_dir: Path, result: Pat
     record["board_check"] = facts
     _write_atomic(result, json.dumps(record, indent=1).encode())
     return record
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`board-check TARGET USER@HOST`: what `make profile HOST=...` would find on the board, changing nothing."""
+    parser.add_argument("target", help="board target name, e.g. rpi4")
+    parser.add_argument("destination", metavar="USER@HOST")
+    parser.add_argument("--port", type=int, default=22)
+    parser.add_argument("--identity", type=Path, help="private key file (default: ssh's own choice)")
+    parser.add_argument("--known-hosts", type=Path, default=Board.known_hosts,
+                        help="known_hosts that must already list the board (default: %(default)s)")
+    parser.add_argument("--python", default="python3", help="the board's Python with numpy and onnxruntime")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the board check as JSON; unusable or unknown boards are one-line errors."""
+    board = Board(args.destination, args.port, args.identity, args.known_hosts, args.python)
+    print(json.dumps(check_board(board, load_target(args.target)), indent=1))
+    return 0
