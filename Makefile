@@ -46,3 +46,14 @@ ci-deps:
 
 arm-rootfs: $(STAMP) ci-deps
 	MELTOOLKIT_CACHE=$(MELTOOLKIT_CACHE) PIP="$(PY) -m pip" toolkit/profiling/arm_rootfs.sh
+
+# Reports (issue 6): Markdown + one self-contained HTML per run, from every target with results under
+# build/ and artifacts/ (TARGETS="x86-host rpi4" narrows it). browser-deps installs Debian's chromium for the
+# browser test (tests/test_report_browser.py drives /usr/bin/chromium with Playwright), only when it is missing.
+TARGETS ?=
+.PHONY: browser-deps
+report: $(STAMP)
+	$(PY) -m toolkit report $(foreach t,$(TARGETS),--target $(t)) --format md --format html
+
+browser-deps:
+	@test -x /usr/bin/chromium || { echo "browser-deps: installing chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }

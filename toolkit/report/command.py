@@ -1,0 +1,262 @@
+"""`python -m toolkit report [--target T ...] [--format md|html ...]`: the reports people read, from result files.
+
+Reads what `make profile` wrote (build/<target>/ stage files: variants, accuracy, counts, profile, platform,
+compare, choice; artifacts/<target>/manifest.json) for every target named, or for every target that has results
+when none is named, and writes build/report/report.html (one self-contained file) and build/report/report.md
+(with its plots beside it as SVG files). Nothing is measured here: every number comes from those files or from
+the analyzer run on the original model file the profile stage built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from toolkit.analysis import analyze
+from toolkit.errors import ToolkitError
+from toolkit.explain import explain
+from toolkit.explain.graph import build_view
+from toolkit.explain.stft import dft_fit
+from toolkit.pipeline.sources import EVIDENCE
+from toolkit.report import FILES, gather, markdown, terminal
+from toolkit.report.html import ModelView, TargetView, all_plots, config_text, plain, render_html
+from toolkit.targets import load_target
+from toolkit.variants.files import write_bytes_atomic
+
+Json = dict[str, Any]
+FORMATS = ("html", "md")
+REFERENCE_SAMPLES = 16000
+# the signal drawn as a spectrogram, first one present wins
+SPECTROGRAM_SIGNALS = ("speech-am-fm-30dBFS", "sweep-10dBFS", "noise-30dBFS")
+REQUIRED = ("profile.json", "choice.json")
+
+
+def read(path: Path) -> Json | None:
+    """A JSON result file, or None when it is absent."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def targets_with_results(build: Path) -> list[str]:
+    """Target folders under build/ that hold a profile and a choice."""
+    if not build.is_dir():
+        return []
+    return sorted(p.name for p in build.iterdir() if all((p / name).is_file() for name in REQUIRED))
+
+
+# ---------------------------------------------------------------- the model
+
+
+def recovered_window(model: onnx.ModelProto, blocks: list[Any]) -> np.ndarray | None:
+    """The analysis window as the graph holds it: the taps fitted out of the DFT Convs, or the STFT op's window."""
+    stft = next((b for b in blocks if b.kind == "stft"), None)
+    if stft is None:
+        return None
+    view = build_view(model)
+    nodes = [n for n in view.nodes if view.name(n) in stft.nodes]
+    kernels = [view.const(n.input[1])[:, 0, :] for n in nodes if n.op_type == "Conv"]
+    if len(kernels) == 2:
+        cos_kernel, sin_kernel = sorted(kernels, key=lambda k: not np.any(k[0]))
+        fitted = dft_fit(cos_kernel, sin_kernel)
+        return None if fitted is None else np.asarray(fitted[0], dtype=np.float64)
+    windows = [view.const(n.input[2]) for n in nodes if n.op_type == "STFT" and len(n.input) > 2]
+    return np.asarray(windows[0], dtype=np.float64) if windows and windows[0] is not None else None
+
+
+def recovered_filterbank(model: onnx.ModelProto, blocks: list[Any]) -> np.ndarray | None:
+    """The [bins, bands] constant of the mel block's MatMul."""
+    mel = next((b for b in blocks if b.kind == "mel filterbank"), None)
+    if mel is None:
+        return None
+    view = build_view(model)
+    for node in (n for n in view.nodes if view.name(n) in mel.nodes and n.op_type == "MatMul"):
+        weights = next((view.const(name) for name in node.input if view.const(name) is not None), None)
+        if weights is not None and weights.ndim == 2:
+            return np.asarray(weights, dtype=np.float64)
+    return None
+
+
+def model_view(path: Path) -> ModelView:
+    """Counts at one second of audio, the equation, and the window and filterbank explain recognized."""
+    model = onnx.load(str(path))
+    explanation = explain(model)
+    mel = explanation.block("mel filterbank")
+    rate = int(mel.param("sample rate")) if mel is not None else REFERENCE_SAMPLES
+    return ModelView(
+        analysis=analyze(model, batch=1, samples=REFERENCE_SAMPLES, sample_rate=rate).to_json(),
+        equation=explanation.equation["text"],
+        blocks=[{"kind": b.kind, "summary": b.summary} for b in explanation.blocks],
+        window=recovered_window(model, explanation.blocks),
+        filterbank=recovered_filterbank(model, explanation.blocks),
+        sample_rate=rate,
+        notes=[f"model file: {path}"] + [f"finding [{f.kind}]: {f.message}" for f in explanation.findings],
+    )
+
+
+# ---------------------------------------------------------------- result files -> view
+
+
+def accuracy_view(document: Json | None) -> dict[str, Json]:
+    """variant -> {overall, by_level, passed, reasons} from accuracy.json."""
+    if document is None:
+        return {}
+    return {name: {**entry.get("report", {}), "passed": entry.get("passed"), "reasons": entry.get("reasons", [])}
+            for name, entry in document["variants"].items()}
+
+
+def counts_view(document: Json | None) -> dict[str, dict[str, Json]]:
+    """variant -> workload -> {dense, effective, nodes: {name: dense mul}} from counts.json."""
+    if document is None:
+        return {}
+    return {
+        name: {w: {"dense": entry["dense"]["mul"], "effective": entry["effective"]["mul"],
+                   "nodes": {n["name"]: n["mul"]["dense"] for n in entry["nodes"] if n["mul"]["dense"] is not None}}
+               for w, entry in variant.get("workloads", {}).items()}
+        for name, variant in document["variants"].items()
+    }
+
+
+def choice_numbers(chosen: Json, evidence: str, accuracy: Json) -> list[tuple[str, Any, str, str]]:
+    """The headline numbers of the choice: (label, value, unit, evidence)."""
+    overall = accuracy.get("overall", {})
+    rows = [("median, 1760-sample chunk", chosen.get("median_ms"), " ms", evidence),
+            ("p90, 1760-sample chunk", chosen.get("p90_ms"), " ms", evidence),
+            ("median, 16000 samples", chosen.get("second_median_ms"), " ms", evidence),
+            ("real-time factor (median / 80 ms)", chosen.get("realtime_factor"), "", evidence),
+            ("CPU share of one core, streaming", chosen.get("cpu_share"), "", evidence),
+            ("streams per core", chosen.get("streams_per_core"), "", evidence),
+            ("max |dB error| vs original", overall.get("max_abs_db"), " dB", accuracy.get("evidence", "")),
+            ("file size", chosen.get("bytes"), " bytes", "")]
+    return [row for row in rows if row[1] is not None]
+
+
+def runner_up_rows(choice: Json) -> list[Json]:
+    """Runners-up with a sentence on why each lost, then the excluded variants with their reason."""
+    rows = [{**r, "why": f"{r['slower_than_chosen']:.2f}x the chosen median"} for r in choice.get("runners_up", [])]
+    rows += [{"variant": e["variant"], "provider": "-", "threads": "-", "why": e["reason"]}
+             for e in choice.get("excluded", [])]
+    return rows
+
+
+def spectrogram(folder: Path, variant: str | None) -> Json | None:
+    """One signal's output through the original and through the chosen variant, as [frames, bands]."""
+    path = folder / "profile.outputs.npz"
+    if variant is None or not path.is_file():
+        return None
+    with np.load(path) as npz:
+        keys = set(npz.files)
+        signal = next((s for s in SPECTROGRAM_SIGNALS if {f"original/{s}", f"{variant}/{s}"} <= keys), None)
+        if signal is None:
+            return None
+        original, chosen = npz[f"original/{signal}"], npz[f"{variant}/{signal}"]
+    bands = original.shape[-1]
+    return {"signal": signal, "variant": variant, "original": original.reshape(-1, bands),
+            "chosen": chosen.reshape(-1, bands)}
+
+
+def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("artifacts")) -> TargetView:
+    """Everything the report shows for one target, from its result files (toolkit.report.gather)."""
+    folder = build / name
+    missing = [f for f in REQUIRED if not (folder / f).is_file()]
+    if missing:
+        raise ToolkitError(f"{folder} lacks {', '.join(missing)}; run `make profile TARGET={name}` first")
+    data = gather(folder)
+    target = load_target(data["pipeline"]["inputs"]["target"]["file"])
+    manifest_path = artifacts / name / "manifest.json"
+    data["manifest"] = read(manifest_path) or {}
+    choice, platform, compare = data["choice"], data["platform"], data["compare"]
+    accuracy = accuracy_view(data["accuracy"])
+    chosen = choice.get("chosen")
+    if chosen is not None:
+        acc = {**accuracy.get(chosen["variant"], {}), "evidence": data["accuracy"].get("evidence", "")}
+        chosen = {**chosen, "numbers": choice_numbers(chosen, platform["latency_evidence"], acc)}
+    sources = {key: str(folder / file) for key, (file, _) in FILES.items()}
+    if manifest_path.is_file():
+        sources["manifest"] = str(manifest_path)
+    original = folder / "variants" / "original.onnx"
+    return TargetView(
+        name=name, description=target.description,
+        cpu=f"{target.cpu.model} ({target.cpu.cores} cores, {target.cpu.clock_ghz} GHz)",
+        peak={int(t): float(v) for t, v in compare["peak"]["mults_per_s"].items()},
+        peak_method=compare["peak"]["method"],
+        latency_evidence=platform["latency_evidence"], output_evidence=platform["output_evidence"],
+        choice=chosen, reasons=choice.get("reasons", []), runners_up=runner_up_rows(choice),
+        manifest=data["manifest"], accuracy=accuracy, runs=data["profile"]["runs"],
+        streaming=data["profile"].get("streaming", []), counts=counts_view(data["counts"]),
+        model=model_view(original) if original.is_file() else ModelView(analysis={}),
+        spectrogram=spectrogram(folder, chosen["variant"] if chosen else None),
+        data=data, contradictions=compare.get("contradiction_summary", []), node_rows=compare.get("nodes", []),
+        sources=sources, evidence_meaning=dict(EVIDENCE),
+    )
+
+
+def markdown_report(views: list[TargetView], plots_dir: str) -> tuple[str, dict[str, str]]:
+    """report.md: each target's Markdown report (toolkit.report.markdown) followed by its plots as SVG files;
+    returns the text and {file name: svg}."""
+    parts, files = [f"# meltoolkit report: {', '.join(v.name for v in views)}\n"], {}
+    for view in views:
+        parts.append(markdown.render(view.data))
+        parts.append(f"\n## Plots for {view.name}\n")
+        for section in all_plots(view).values():
+            for plot_name, svg, caption in section:
+                file_name = f"{view.name}-{plot_name}.svg"
+                files[file_name] = svg
+                parts.append(f"![{plot_name}]({plots_dir}/{file_name})\n\n{plain(caption)}\n")
+    return "\n".join(parts), files
+
+
+# ---------------------------------------------------------------- writing
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Atomic UTF-8 write; returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, text.encode("utf-8"))
+    return path
+
+
+def write_reports(views: list[TargetView], out: Path, formats: list[str]) -> list[Path]:
+    """report.html and/or report.md (+ its plots folder) under out."""
+    written = []
+    if "html" in formats:
+        written.append(write_text(out / "report.html", render_html(views)))
+    if "md" in formats:
+        text, figures = markdown_report(views, "plots")
+        for file_name, svg in figures.items():
+            write_text(out / "plots" / file_name, svg)
+        written.append(write_text(out / "report.md", text))
+    return written
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", action="append", metavar="T",
+                        help="target name (repeatable; default: every target with results under --build)")
+    parser.add_argument("--format", action="append", choices=FORMATS,
+                        help="md and/or html (repeatable; default both)")
+    parser.add_argument("--build", type=Path, default=Path("build"), help="build root (default build)")
+    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="artifacts root (default artifacts)")
+    parser.add_argument("--out", type=Path, default=Path("build/report"), help="output folder (default build/report)")
+    terminal.add_output_flags(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    names = args.target or targets_with_results(args.build)
+    if not names:
+        raise ToolkitError(f"no target under {args.build} has results; run `make profile TARGET=x86-host` first")
+    out = terminal.Output.from_args(args)
+    views = []
+    for name in out.track(names, "reading results"):
+        views.append(collect(name, args.build, args.artifacts))
+    written = write_reports(views, args.out, args.format or list(FORMATS))
+    summary = [{"target": v.name, "chosen": v.choice["variant"] if v.choice else None,
+                "configuration": config_text(v.choice) if v.choice else None,
+                "median_ms": v.choice.get("median_ms") if v.choice else None, "evidence": v.latency_evidence}
+               for v in views]
+    out.emit({"files": [str(p) for p in written], "targets": summary},
+             lambda console: terminal.print_summary(console, summary, written))
+    return 0 if all(v.choice for v in views) else 1
+

@@ -1,0 +1,469 @@
+"""One self-contained HTML report for one or more targets: inline CSS, inline SVG plots, no script, no network.
+
+A person opening it sees, per target, the choice and why first, then the runners-up, the accuracy by input
+level, the plots, and the analytic model. Every number sits next to its evidence label (the labels of
+toolkit.pipeline.sources: counted, measured-on-host, emulated-..., predicted, target-file-estimate).
+render_html(views) takes TargetView records (built by toolkit.report.command.collect) and returns the page.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape, unescape
+from typing import Any
+
+import numpy as np
+
+from toolkit.report import plots
+
+Json = dict[str, Any]
+COUNTED = "counted"
+PEAK_EVIDENCE = "target-file-estimate"
+CSS = """
+body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330;line-height:1.4}
+main{max-width:1040px;margin:0 auto;padding:16px 24px 48px}
+h1{font-size:24px;margin:12px 0 4px}h2{font-size:20px;margin:32px 0 8px;border-bottom:2px solid #4e79a7}
+h3{font-size:16px;margin:20px 0 6px}
+.card{background:#fff;border:1px solid #d8dbe2;border-radius:8px;padding:12px 16px;margin:10px 0}
+.choice{border-left:6px solid #59a14f}.choice .big{font-size:20px;font-weight:600}
+.none{border-left:6px solid #e15759}
+table{border-collapse:collapse;font-size:13px;margin:6px 0;background:#fff}
+th,td{border:1px solid #d8dbe2;padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#eef0f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.ev{display:inline-block;font-size:10px;padding:0 5px;border-radius:8px;margin-left:4px;white-space:nowrap;
+background:#e8eef7;color:#2b4a75;border:1px solid #b9c8df}
+.ev-counted{background:#eef6ec;color:#2f5f27;border-color:#bcd8b5}
+.ev-predicted,.ev-target-file-estimate{background:#fff4e5;color:#7a4a00;border-color:#f0cf9c}
+.ev-emulated-instructions,.ev-emulated-wall-time{background:#f5ecf7;color:#5d2c6b;border-color:#d9bfe0}
+.fail{color:#b00020}.pass{color:#2f6b2f}
+figure{background:#fff;border:1px solid #d8dbe2;border-radius:8px;margin:12px 0;padding:8px;overflow-x:auto}
+figcaption{font-size:12px;color:#4a5263;margin-top:4px}
+pre{background:#fff;border:1px solid #d8dbe2;padding:8px;overflow-x:auto;font-size:12px}
+.small{font-size:12px;color:#4a5263}
+"""
+
+
+def plain(html_text: str) -> str:
+    """Text of an HTML fragment (tags dropped, entities decoded), for Markdown captions."""
+    return unescape(re.sub(r"<[^>]+>", "", html_text))
+
+
+def badge(label: str | None) -> str:
+    """The evidence label as a small coloured tag."""
+    if not label:
+        return ""
+    return f'<span class="ev ev-{escape(label)}">{escape(label)}</span>'
+
+
+def num(value: Any) -> str:
+    """A number as text: integers with thousands separators, floats to 4 significant digits."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+@dataclass
+class ModelView:
+    """The analytic model of the input graph: counts, formulas, equation, recovered window and filterbank."""
+
+    analysis: Json  # toolkit.analysis Analysis.to_json() at the reference input
+    equation: str | None = None
+    blocks: list[Json] = field(default_factory=list)
+    window: np.ndarray | None = None  # taps over the frame, as the graph holds them
+    filterbank: np.ndarray | None = None  # [bins, bands]
+    sample_rate: int = 16000
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TargetView:
+    """Everything one target's section shows, already gathered from the result files."""
+
+    name: str
+    description: str
+    cpu: str
+    peak: dict[int, float]  # threads -> peak multiplications per second (target file estimate)
+    peak_method: str
+    latency_evidence: str
+    output_evidence: str
+    choice: Json | None  # {variant, provider, threads, spinning, optimization, ...} or None
+    reasons: list[str]
+    runners_up: list[Json]
+    manifest: Json
+    accuracy: dict[str, Json]  # variant -> {overall, by_level, passed, reasons}
+    runs: list[Json]  # the runner's run records
+    streaming: list[Json]
+    counts: dict[str, dict[str, Json]]  # variant -> workload -> {"dense": mul, "effective": mul, "nodes": {}}
+    model: ModelView
+    spectrogram: Json | None  # {"signal", "variant", "original": [T, bands], "chosen": [T, bands]}
+    data: Json = field(default_factory=dict)  # toolkit.report.gather's document (+ "manifest")
+    contradictions: list[Json] = field(default_factory=list)  # compare.json contradiction_summary
+    node_rows: list[Json] = field(default_factory=list)  # compare.json nodes: per-run per-node tables
+    sources: dict[str, str] = field(default_factory=dict)  # file role -> path it was read from
+    evidence_meaning: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- pieces
+
+
+def config_text(record: Json) -> str:
+    """provider, threads, spinning, optimization of a run or a choice, compactly."""
+    provider = str(record.get("provider", "?")).removesuffix("ExecutionProvider")
+    parts = [provider, f"{record.get('threads', '?')} thr"]
+    if record.get("spinning") is not None and record.get("threads", 1) != 1:
+        parts.append("spin" if record["spinning"] else "no spin")
+    if record.get("optimization"):
+        parts.append(f"opt {record['optimization']}")
+    return ", ".join(parts)
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[bool] = ()) -> str:
+    """An HTML table; cells are already-escaped HTML; numeric columns align right."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = "".join(f'<td class="n">{c}</td>' if i < len(numeric) and numeric[i] else f"<td>{c}</td>"
+                        for i, c in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def figure(name: str, svg: str, caption: str) -> str:
+    """A plot with its caption; data-plot names it for the browser test."""
+    return f'<figure data-plot="{escape(name)}">{svg}<figcaption>{caption}</figcaption></figure>'
+
+
+def flatten(document: Any, prefix: str = "", evidence: str | None = None) -> list[tuple[str, Any, str | None]]:
+    """(path, number, evidence) for every number in a JSON tree; evidence is the nearest enclosing "evidence"."""
+    if isinstance(document, dict):
+        evidence = document.get("evidence", evidence) if isinstance(document.get("evidence"), str) else evidence
+        return [item for key, value in document.items()
+                for item in flatten(value, f"{prefix}.{key}" if prefix else str(key), evidence)]
+    if isinstance(document, list):
+        return [item for i, value in enumerate(document) for item in flatten(value, f"{prefix}[{i}]", evidence)]
+    if isinstance(document, (int, float)) and not isinstance(document, bool):
+        return [(prefix, document, evidence)]
+    return []
+
+
+# ---------------------------------------------------------------- sections
+
+
+def choice_section(view: TargetView) -> str:
+    """The decision first: what to ship, on which provider and threads, and why."""
+    if view.choice is None:
+        reasons = "".join(f"<li>{escape(r)}</li>" for r in view.reasons) or "<li>no selection result found</li>"
+        return f'<div class="card none"><div class="big">No variant chosen for {escape(view.name)}</div>' \
+               f"<ul>{reasons}</ul></div>"
+    choice = view.choice
+    numbers = "".join(
+        f"<li>{escape(label)}: <b>{num(value)}</b>{escape(unit)} {badge(evidence)}</li>"
+        for label, value, unit, evidence in choice.get("numbers", [])
+    )
+    reasons = "".join(f"<li>{escape(r)}</li>" for r in view.reasons)
+    return (f'<div class="card choice"><div class="small">chosen for {escape(view.name)}</div>'
+            f'<div class="big" data-role="chosen-variant">{escape(choice["variant"])}</div>'
+            f"<div>{escape(config_text(choice))}</div><ul>{numbers}</ul>"
+            f"<h3>Why</h3><ul>{reasons}</ul></div>")
+
+
+def runners_up_section(view: TargetView) -> str:
+    """Runners-up with their numbers and why each was not chosen."""
+    if not view.runners_up:
+        return "<p>No runners-up recorded.</p>"
+    rows = [(escape(r.get("variant", "?")), escape(config_text(r)),
+             f"{num(r['median_ms'])} {badge(r.get('evidence', view.latency_evidence))}" if "median_ms" in r else "-",
+             escape(r.get("why", ""))) for r in view.runners_up]
+    return table(("variant", "configuration", "median ms (stream chunk)", "why not chosen"), rows,
+                 (False, False, True, False))
+
+
+def accuracy_section(view: TargetView) -> str:
+    """Max |dB error| against the original by input level, the overall figures and the gate, per variant."""
+    if not view.accuracy:
+        return "<p>No accuracy results found.</p>"
+    levels = list(dict.fromkeys(level for a in view.accuracy.values() for level in a.get("by_level", {})))
+    header = ["variant", "gate", "max |dB|", "p99 |dB|", "max rel mel", *[f"max |dB| {escape(lv)}" for lv in levels]]
+    rows = []
+    for variant, acc in view.accuracy.items():
+        overall = acc.get("overall", {})
+        passed = acc.get("passed")
+        gate = {True: '<span class="pass">pass</span>', False: '<span class="fail">fail</span>'}.get(passed, "-")
+        by_level = acc.get("by_level", {})
+        rows.append((escape(variant), gate, num(overall.get("max_abs_db")), num(overall.get("p99_abs_db")),
+                     num(overall.get("max_rel_mel")),
+                     *[num(by_level.get(lv, {}).get("max_abs_db")) for lv in levels]))
+    note = f"<p class='small'>Errors of each variant's output against the original on the generated signal set, " \
+           f"by nominal input level {badge(view.output_evidence)}.</p>"
+    return note + table(header, rows, (False, False, *([True] * (3 + len(levels)))))
+
+
+Plot = tuple[str, str, str]  # (name, svg, caption html)
+
+
+def latency_plots(view: TargetView) -> list[Plot]:
+    """Median latency per variant x provider x threads, one plot per workload, the budget marked."""
+    plots_out = []
+    budget = (view.data.get("choice") or {}).get("policy", {}).get("max_chunk_ms")
+    for workload in dict.fromkeys(r["workload"] for r in view.runs if r.get("status") == "ok"):
+        dots = [plots.Dot(r["variant"], config_text(r), r["latency_ms"]["median"],
+                          f"{r['variant']} | {config_text(r)} | {workload}: median {r['latency_ms']['median']:.4g} ms"
+                          f" over {r['latency_ms']['n']} runs ({view.latency_evidence})")
+                for r in view.runs if r.get("status") == "ok" and r["workload"] == workload]
+        marker = budget if workload == "stream" and isinstance(budget, (int, float)) else None
+        svg = plots.dot_plot(dots, f"median latency, workload {workload} ({view.latency_evidence})",
+                             "median latency (ms, log scale)", marker=marker,
+                             marker_label=f"real-time budget {marker} ms" if marker else "")
+        budget_text = f" Dashed red line: the real-time budget, {num(marker)} ms." if marker else ""
+        plots_out.append((f"latency-{workload}", svg,
+                          f"One dot per run: variant (row) x provider and threads (colour). Median of the timed "
+                          f"runs {badge(view.latency_evidence)}.{budget_text}"))
+    return plots_out
+
+
+def unavailable_list(view: TargetView) -> str:
+    """Providers the runner found unavailable, with the reason (never silently dropped)."""
+    unavailable = sorted({f"{r['provider']}: {r.get('reason', '')}" for r in view.runs
+                          if r.get("status") == "unavailable"})
+    if not unavailable:
+        return ""
+    return ("<p class='small'>Unavailable here (measured as unavailable, not dropped):</p><ul>"
+            + "".join(f"<li class='small'>{escape(u)}</li>" for u in unavailable) + "</ul>")
+
+
+def rate_plots(view: TargetView) -> list[Plot]:
+    """Measured latency against analytic multiplications, one point per run, ideal lines at the peak."""
+    points = []
+    for r in view.runs:
+        mults = view.counts.get(r["variant"], {}).get(r.get("workload"), {}).get("dense")
+        if r.get("status") != "ok" or not mults:
+            continue
+        ms = r["latency_ms"]["median"]
+        achieved = mults / (ms / 1000.0)
+        points.append(plots.Point(
+            float(mults), ms, f"{r['provider'].removesuffix('ExecutionProvider')}, {r['threads']} thr",
+            f"{r['variant']} | {config_text(r)} | {r['workload']}: {mults:,} mul ({COUNTED}) in {ms:.4g} ms "
+            f"({view.latency_evidence}) = {achieved:.3g} mul/s, {achieved / view.peak.get(r['threads'], math.inf):.2%}"
+            f" of peak", "square" if r["workload"] == "second" else "circle"))
+    if not points:
+        return []
+    lines = [plots.Line(rate / 1000.0, f"peak {t} thr {plots.number(rate)} mul/s", "" if i == 0 else "5 4")
+             for i, (t, rate) in enumerate(sorted(view.peak.items(), reverse=True))]
+    svg = plots.rate_scatter(points, lines, "median latency against analytic multiplications",
+                             "dense multiplications per inference (analytic, log)", "median latency (ms, log)")
+    return [("latency-vs-mults", svg,
+             f"One point per run. Circles: 1760-sample chunk; squares: 16000 samples. x {badge(COUNTED)}, y "
+             f"{badge(view.latency_evidence)}; red lines: the time at the target's peak {badge(PEAK_EVIDENCE)} "
+             f"({escape(view.peak_method)}). The farther a point sits above its line, the smaller the share of "
+             f"the peak that run achieved.")]
+
+
+def _node_label(row: Json) -> str:
+    """A per-node row's name: the node, or the kernel with the nodes it absorbed."""
+    names = row["nodes"] or [k["name"] for k in row["kernels"]]
+    head = names[0] if len(names) == 1 else f"{names[0]} +{len(names) - 1}"
+    return head if row["kind"] == "kernel" else f"{head} ({row['kind']})"
+
+
+def node_table(view: TargetView) -> Json | None:
+    """compare.json's per-node table for the chosen configuration (the original's when the chosen variant has
+    no per-node profile, as LiteRT has none), one second of audio preferred."""
+    chosen = view.choice or {}
+    for variant in (chosen.get("variant"), "original"):
+        tables = [t for t in view.node_rows if t["variant"] == variant]
+        same = [t for t in tables if all(t.get(k) == chosen.get(k) for k in ("provider", "threads", "optimization"))]
+        found = next(iter(sorted(same or tables, key=lambda t: t["workload"] != "second")), None)
+        if found is not None:
+            return found
+    return None
+
+
+def share_plots(view: TargetView) -> list[Plot]:
+    """Each node's share of time against its share of multiplications, for the chosen (or original) variant;
+    nodes folded into constants at session creation (no kernel time, no multiplications) are counted, not drawn."""
+    found = node_table(view)
+    if found is None:
+        return []
+    shares = []
+    folded = [row for row in found["rows"] if row["kind"] == "folded" and not (row.get("mul") or {}).get("dense")]
+    for row in (r for r in found["rows"] if r not in folded):
+        mul_share = (row.get("mul_share") or {}).get("dense")
+        time_share = row.get("time_share") or 0.0
+        tip = (f"{', '.join(row['nodes']) or 'no model node'} [{row['kind']}; kernels "
+               f"{', '.join(k['name'] for k in row['kernels']) or 'none'}]: {time_share:.1%} of kernel time "
+               f"({view.latency_evidence})"
+               + (f", {mul_share:.1%} of multiplications ({COUNTED})" if mul_share is not None else ""))
+        shares.append(plots.Share(_node_label(row), time_share, mul_share, tip))
+    svg = plots.share_bars(shares, f"{found['variant']}: node time share vs multiplication share",
+                           "share of kernel time")
+    return [("node-shares", svg,
+             f"{escape(found['variant'])}, {escape(config_text(found))}, workload {escape(found['workload'])}: "
+             f"onnxruntime's per-node profile {badge(view.latency_evidence)} against the analyzer's per-node "
+             f"multiplications {badge(COUNTED)}. fused: a kernel that ran several model nodes; absorbed: no kernel "
+             f"of its own; created: a kernel with no model node; {len(folded)} constant nodes folded at session "
+             f"creation are not drawn.")]
+
+
+def spectrogram_plots(view: TargetView) -> list[Plot]:
+    """One test signal through the original and the chosen variant, and their difference."""
+    spec = view.spectrogram
+    if spec is None:
+        return []
+    original, chosen = spec["original"], spec["chosen"]
+    lo, hi = float(min(original.min(), chosen.min())), float(max(original.max(), chosen.max()))
+    diff = chosen.astype(np.float64) - original.astype(np.float64)
+    bound = float(np.abs(diff).max())
+    panels = [plots.Panel(original, "original", lo, hi), plots.Panel(chosen, spec["variant"], lo, hi),
+              plots.Panel(diff, f"{spec['variant']} - original", -(bound or 1e-9), bound or 1e-9, diverging=True)]
+    svg = plots.heatmaps(panels, f"log-mel output of signal {spec['signal']}")
+    return [("spectrogram", svg,
+             f"Signal {escape(spec['signal'])} through the original and through {escape(spec['variant'])}, "
+             f"as computed where the runs ran {badge(view.output_evidence)}; largest |difference| "
+             f"{bound:.3g} dB.")]
+
+
+def model_plots(model: ModelView) -> list[Plot]:
+    """The window and the mel filterbank as the graph holds them."""
+    out = []
+    if model.window is not None:
+        taps = np.arange(len(model.window))
+        nonzero = np.flatnonzero(model.window)
+        svg = plots.curves(taps, model.window, "analysis window recovered from the graph", "tap", "weight",
+                           ["window"])
+        out.append(("window", svg, f"{len(model.window)} taps, nonzero {int(nonzero[0])}..{int(nonzero[-1])}: the "
+                                   f"taps explain fitted out of the DFT kernels (or the STFT op's window input)."))
+    if model.filterbank is not None:
+        bins = model.filterbank.shape[0]
+        hz = np.arange(bins) * model.sample_rate / (2 * (bins - 1))
+        svg = plots.curves(hz, model.filterbank, "mel filterbank recovered from the graph",
+                           f"frequency (Hz, at {model.sample_rate} Hz sampling)", "weight",
+                           [f"band {m}" for m in range(model.filterbank.shape[1])], color_each=True)
+        out.append(("filterbank", svg, f"{model.filterbank.shape[1]} bands over {bins} FFT bins, "
+                                       f"{int(np.count_nonzero(model.filterbank))} nonzero weights: the constant "
+                                       f"of the MatMul explain recognized as the mel filterbank."))
+    return out
+
+
+def all_plots(view: TargetView) -> dict[str, list[Plot]]:
+    """Every plot of a target, by report section."""
+    return {"latency": latency_plots(view), "analytic": rate_plots(view) + share_plots(view),
+            "model": model_plots(view.model) + spectrogram_plots(view)}
+
+
+def contradictions_table(view: TargetView) -> str:
+    """Where fewer multiplications was not faster, with the numbers (compare.json)."""
+    if not view.contradictions:
+        return "<p>No pair of counted variants ranks differently by multiplications and by measured median.</p>"
+    rows = [(escape(c["fewer_mults"]), num(c["fewer_mults_count"]), escape(c["more_mults"]), num(c["more_mults_count"]),
+             escape(c["workload"]), escape(c["convention"]),
+             f"{c['configurations']} of {c['measured_together']}",
+             f"{c['time_ratio_min']:.3g}..{c['time_ratio_max']:.3g}x")
+            for c in view.contradictions]
+    return (f"<p>Pairs where the variant with fewer multiplications {badge(COUNTED)} was slower at the median "
+            f"{badge(view.latency_evidence)}:</p>"
+            + table(("fewer mults", "mul", "more mults", "mul", "workload", "convention", "configurations",
+                     "time ratio"), rows, (False, True, False, True, False, False, True, True)))
+
+
+def kinds(counts: Json) -> str:
+    """'mul 1,234; add 1,000; log 32' from a counts dict."""
+    parts = [f"{k} {num(v)}" for k, v in counts.items() if k != "special" and v not in (0, "0")]
+    parts += [f"{k} {num(v)}" for k, v in counts.get("special", {}).items()]
+    return escape("; ".join(parts) or "-")
+
+
+def analytic_section(model: ModelView) -> str:
+    """Per-node counts, the formulas in the input dims and the model's equation."""
+    data = model.analysis
+    if not data:
+        return "<p>The original model file was not found in the build folder: no analytic model to show.</p>"
+    rows = [(str(i), escape(n["op_type"]), escape(n["name"]), escape(str(n["output_shapes"][0])),
+             kinds(n["dense"]) if n["counted"] else "not counted", kinds(n["effective"]) if n["counted"] else "",
+             escape(n["math"]))
+            for i, n in enumerate(data["nodes"])]
+    dims = ", ".join(f"{k} = {v}" for k, v in data["dims"].items())
+    parts = []
+    if model.equation:
+        parts.append(f"<h3>The model's equation</h3><pre>{escape(model.equation)}</pre>")
+    if model.blocks:
+        parts.append(table(("block", "what it is"), [(escape(b["kind"]), escape(b["summary"])) for b in model.blocks]))
+    parts += [f"<h3>Counts per node</h3><p>At {escape(dims)} {badge(COUNTED)} (README counting convention).</p>",
+              table(("#", "op", "node", "output", "dense", "effective", "math"), rows)]
+    totals = [(c, kinds(data["totals"][c]), kinds(data["formulas"][c])) for c in ("dense", "effective")]
+    parts.append(table(("convention", f"total at {escape(dims)}", "formula in the input dims"), totals))
+    if "per_frame" in data:
+        frame = data["per_frame"]
+        parts.append(f"<p>Frames: {num(frame['frames'])} = {escape(frame['frames_formula'])}; per frame dense "
+                     f"{kinds(frame['dense'])} {badge(COUNTED)}.</p>")
+    if data.get("constraints"):
+        parts.append(f"<p>Valid inputs: {escape(', '.join(data['constraints']))}.</p>")
+    parts += [f"<p class='small'>{escape(note)}</p>" for note in model.notes]
+    return "".join(parts)
+
+
+def manifest_section(view: TargetView) -> str:
+    """Every number of manifest.json with its evidence label, so nothing in the export goes unseen."""
+    items = flatten(view.manifest)
+    if not items:
+        return "<p>No manifest.json found.</p>"
+    rows = [(escape(path), str(value), badge(evidence)) for path, value, evidence in items]
+    return table(("manifest.json field", "value", "evidence"), rows, (False, True, False))
+
+
+def figures(found: list[Plot], missing: str) -> str:
+    """The plots of one section, or a sentence saying why there are none."""
+    return "".join(figure(*plot) for plot in found) or f"<p>{escape(missing)}</p>"
+
+
+def target_section(view: TargetView) -> str:
+    """One target, in the order a reader asks: choice, runners-up, accuracy, plots, model, provenance."""
+    peak = "; ".join(f"{t} thr {plots.number(p)} mul/s" for t, p in sorted(view.peak.items()))
+    meanings = "".join(f"<li>{badge(k)} {escape(v)}</li>" for k, v in view.evidence_meaning.items())
+    sources = "".join(f"<li>{escape(k)}: <code>{escape(v)}</code></li>" for k, v in view.sources.items())
+    found = all_plots(view)
+    return "".join([
+        f'<section id="target-{escape(view.name)}"><h2>{escape(view.name)}</h2>',
+        f"<p>{escape(view.description)}<br>CPU: {escape(view.cpu)}; peak {escape(peak)} {badge(PEAK_EVIDENCE)}</p>",
+        choice_section(view),
+        "<h3>Runners-up and excluded variants</h3>", runners_up_section(view),
+        "<h3>Accuracy against the original, by input level</h3>", accuracy_section(view),
+        "<h3>Latency</h3>", figures(found["latency"], "No finished run."), unavailable_list(view),
+        "<h3>Measured against analytic</h3>",
+        figures(found["analytic"], "No run has analytic counts to set against its time."),
+        contradictions_table(view),
+        "<h3>What the graph computes</h3>", figures(found["model"], "Nothing recognized to draw."),
+        "<h3>Analytic model</h3>", analytic_section(view.model),
+        "<h3>Every number in manifest.json</h3>", manifest_section(view),
+        f"<h3>Evidence labels</h3><ul class='small'>{meanings}</ul>" if meanings else "",
+        f"<h3>Read from</h3><ul class='small'>{sources}</ul>" if sources else "",
+        "</section>",
+    ])
+
+
+def summary_table(views: Sequence[TargetView]) -> str:
+    """One line per target: the choice and its streaming-chunk latency."""
+    rows = [(f'<a href="#target-{escape(v.name)}">{escape(v.name)}</a>',
+             escape(v.choice["variant"]) if v.choice else '<span class="fail">none</span>',
+             escape(config_text(v.choice)) if v.choice else "",
+             f"{num(v.choice.get('median_ms'))} {badge(v.latency_evidence)}" if v.choice else "")
+            for v in views]
+    return table(("target", "chosen variant", "configuration", "median ms (stream chunk)"), rows,
+                 (False, False, False, True))
+
+
+def render_html(views: Sequence[TargetView], title: str = "meltoolkit report") -> str:
+    """The whole page."""
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+            f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>"
+            f"<h1>{escape(title)}</h1><p class='small'>Generated {stamp} by python -m toolkit report.</p>"
+            f"{summary_table(views)}{''.join(target_section(v) for v in views)}</main></body></html>")

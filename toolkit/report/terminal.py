@@ -1,0 +1,148 @@
+"""Terminal output shared by commands: rich tables, a progress bar with an ETA, and quiet / JSON modes for scripts.
+
+    out = Output.from_args(args)                    # after add_output_flags(parser)
+    for item in out.track(items, "reading"): ...    # a bar on a terminal, nothing otherwise
+    out.emit(data, lambda console: ...)             # --json: data as JSON; --quiet: nothing; else the render
+
+    with runner_progress("profile x86-host", quiet=False) as feed:   # the bench runner's stderr lines
+        for line in proc.stderr:
+            feed(line)
+
+Progress and tables go to stderr and stdout respectively, so `--json` output stays parseable with a bar shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+T = TypeVar("T")
+# the bench runner's progress line: "[12/800] run|variant|...: median 0.103 ms"
+RUNNER_LINE = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)$")
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    """--json and --quiet, mutually exclusive."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true", help="print the result as JSON on stdout, nothing else")
+    group.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _bar(console: Console) -> Progress:
+    """A bar with done/total, elapsed time and the ETA rich estimates from the recent rate."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[current]}"),
+                    console=console, transient=True)
+
+
+@dataclass
+class Output:
+    """How a command talks: `rich` tables and bars, `json` on stdout only, or `quiet`."""
+
+    mode: str = "rich"
+    console: Console | None = None
+    errors: Console | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Output:
+        """The mode the --json / --quiet flags ask for."""
+        mode = "json" if getattr(args, "json", False) else "quiet" if getattr(args, "quiet", False) else "rich"
+        return cls(mode, Console(), Console(stderr=True))
+
+    def track(self, items: Sequence[T], description: str) -> Iterator[T]:
+        """Iterate with a progress bar on an interactive stderr, silently otherwise."""
+        errors = self.errors or Console(stderr=True)
+        if self.mode == "quiet" or not errors.is_terminal:
+            yield from items
+            return
+        with _bar(errors) as bar:
+            task = bar.add_task(description, total=len(items), current="")
+            for item in items:
+                bar.update(task, current=str(item))
+                yield item
+                bar.advance(task)
+
+    def emit(self, data: Any, render: Callable[[Console], None]) -> None:
+        """The command's result: JSON, the rich rendering, or nothing."""
+        if self.mode == "json":
+            json.dump(data, sys.stdout, indent=2, default=str)
+            sys.stdout.write("\n")
+        elif self.mode == "rich":
+            render(self.console or Console())
+
+
+def eta_seconds(done: int, total: int, elapsed: float) -> float | None:
+    """Remaining time at the average rate so far; None before the first unit is done."""
+    return None if done <= 0 else elapsed / done * (total - done)
+
+
+class RunnerFeed:
+    """Turns the bench runner's "[i/n] ..." stderr lines into a bar (terminal) or lines with an ETA (logs)."""
+
+    def __init__(self, description: str, console: Console, quiet: bool) -> None:
+        self.description, self.console, self.quiet = description, console, quiet
+        self.started = time.monotonic()
+        self.bar: Progress | None = _bar(console) if console.is_terminal and not quiet else None
+        self.task: Any = None
+
+    def __call__(self, line: str) -> None:
+        """One line of runner output."""
+        match = RUNNER_LINE.match(line.rstrip("\n"))
+        if match is None:
+            if not self.quiet:
+                self.console.print(line.rstrip("\n"), markup=False, highlight=False)
+            return
+        done, total, text = int(match[1]), int(match[2]), match[3]
+        if self.bar is not None:
+            if self.task is None:
+                self.task = self.bar.add_task(self.description, total=total, current="")
+            self.bar.update(self.task, completed=done, total=total, current=text.split(":")[0][-60:])
+            return
+        if not self.quiet:
+            eta = eta_seconds(done, total, time.monotonic() - self.started)
+            suffix = f" (eta {eta:.0f} s)" if eta is not None else ""
+            self.console.print(f"[{done}/{total}] {text}{suffix}", markup=False, highlight=False)
+
+
+@contextlib.contextmanager
+def runner_progress(description: str, quiet: bool = False, console: Console | None = None) -> Iterator[RunnerFeed]:
+    """A feed for the runner's stderr lines, shown as a bar with ETA on a terminal, as ETA-stamped lines in logs."""
+    feed = RunnerFeed(description, console or Console(stderr=True), quiet)
+    if feed.bar is None:
+        yield feed
+        return
+    with feed.bar:
+        yield feed
+
+
+def rich_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+               numeric: Sequence[str] = ()) -> Table:
+    """A rich Table; columns named in `numeric` align right."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column in numeric else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*("-" if cell is None else str(cell) for cell in row))
+    return table
+
+
+def print_summary(console: Console, summary: list[dict[str, Any]], written: list[Path]) -> None:
+    """The report command's result: the choice per target and the files written."""
+    rows = [(s["target"], s["chosen"] or "none", s["configuration"],
+             f"{s['median_ms']:.4g}" if s["median_ms"] is not None else None, s["evidence"]) for s in summary]
+    console.print(rich_table("chosen per target", ("target", "variant", "configuration", "median ms (chunk)",
+                                                   "evidence"), rows, numeric=("median ms (chunk)",)))
+    for path in written:
+        console.print(f"wrote {path}", markup=False, highlight=False)
