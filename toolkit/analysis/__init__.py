@@ -22,7 +22,7 @@ from toolkit.analysis.frames import Frames, find_frames
 from toolkit.analysis.ops.base import dtype_size
 from toolkit.analysis.propagate import NodeOutcome, Propagation, propagate
 from toolkit.errors import ToolkitError
-from toolkit.load import load_model
+from toolkit.load import ANALYSIS_LIMITS, load_model
 
 CONVENTIONS = ("dense", "effective")
 MOVEMENT_OPS = {"Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather",
@@ -50,6 +50,7 @@ class NodeReport:
     effective: Counts | None
     bytes_moved: Dim
     problem: str | None
+    unknown_constants: tuple[str, ...] = ()  # constant inputs of unknown value: effective is an upper bound
 
     @property
     def counted(self) -> bool:
@@ -79,7 +80,7 @@ def node_report(outcome: NodeOutcome) -> NodeReport:
         if node.op_type in MOVEMENT_OPS else sp.Integer(0)
     return NodeReport(outcome.index, name, node.op_type, [t.shape for t in result.outputs], result.math,
                       result.dense, result.effective if result.effective is not None else result.dense,
-                      moved, None)
+                      moved, None, tuple(outcome.unknown_constants))
 
 
 @dataclass
@@ -188,7 +189,7 @@ def analyze(model: onnx.ModelProto | str | Path | None = None, *, batch: int | N
             sample_rate: int = 16000) -> Analysis:
     """Analyze a model (default: the built-in mel graph) at the given input dims."""
     if not isinstance(model, onnx.ModelProto):
-        model = load_model(model)
+        model = load_model(model, limits=ANALYSIS_LIMITS)
     propagation = propagate(model)
     bound = resolve_dims(propagation, dims, batch, samples)
     nodes = [node_report(o) for o in propagation.nodes]

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import sympy as sp
 from onnx import numpy_helper
+from onnx.external_data_helper import uses_external_data
 from onnx.reference import ReferenceEvaluator
 
 from toolkit.analysis.dims import dim_symbol
@@ -16,6 +17,7 @@ from toolkit.analysis.ops.base import NodeContext, NodeResult, Tensor
 from toolkit.errors import ToolkitError
 
 STANDARD_DOMAINS = ("", "ai.onnx")
+FOLD_LIMIT = 1 << 24  # elements: constants are folded up to this size, bigger ones keep only their shape
 
 
 @dataclass
@@ -24,6 +26,9 @@ class NodeOutcome:
     node: onnx.NodeProto
     result: NodeResult | None  # None: no rule for this op, or the rule could not run
     problem: str | None = None
+    # constant inputs whose values are unknown (weights left on disk, constants too big or impossible to fold):
+    # the effective count cannot skip their 0s and 1s, so it is an upper bound
+    unknown_constants: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +60,9 @@ def input_tensor(value_info: onnx.ValueInfoProto, symbols: dict[str, sp.Symbol])
 
 
 def initializer_tensor(init: onnx.TensorProto) -> Tensor:
+    """A constant with its value; shape only when toolkit.load left its data on disk (never read from here)."""
+    if uses_external_data(init):
+        return Tensor(init.name, init.data_type, tuple(sp.Integer(d) for d in init.dims), None, constant=True)
     value = numpy_helper.to_array(init)
     return Tensor(init.name, init.data_type, tuple(sp.Integer(d) for d in value.shape), value, constant=True)
 
@@ -71,6 +79,12 @@ def fold_values(node: onnx.NodeProto, inputs: list[Tensor | None], opset: int) -
         return None
 
 
+def foldable(result: NodeResult) -> bool:
+    """Outputs small enough to compute: a model could ask ConstantOfShape or Expand for terabytes."""
+    sizes = [t.numel if t.shape is not None else None for t in result.outputs]
+    return all(size is not None and size.is_Integer and int(size) <= FOLD_LIMIT for size in sizes)
+
+
 def run_rule(index: int, node: onnx.NodeProto, inputs: list[Tensor | None], opset: int) -> NodeOutcome:
     if node.domain not in STANDARD_DOMAINS:
         return NodeOutcome(index, node, None, f"custom-domain op {node.domain}.{node.op_type}: not counted")
@@ -84,6 +98,16 @@ def run_rule(index: int, node: onnx.NodeProto, inputs: list[Tensor | None], opse
     except Exception as error:  # a rule that meets a case it does not handle: say so, count nothing
         return NodeOutcome(index, node, None, f"the {node.op_type} rule could not handle this node "
                                               f"({type(error).__name__}: {error}): not counted")
+
+
+def check_inputs_provided(graph: onnx.GraphProto, available: set[str]) -> None:
+    """Every node input is a graph input, an initializer or a node output: else the model is incomplete."""
+    produced = {name for node in graph.node for name in node.output}
+    for index, node in enumerate(graph.node):
+        for name in node.input:
+            if name and name not in available and name not in produced:
+                raise ToolkitError(f"node '{node.name or index}' ({node.op_type}) reads '{name}', which no input, "
+                                   "initializer or node provides; the model is incomplete")
 
 
 def graph_order(graph: onnx.GraphProto, available: set[str]) -> list[int]:
@@ -124,12 +148,7 @@ def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None
         if known_inputs and tensor.name in known_inputs:
             tensor.value = np.asarray(known_inputs[tensor.name])
     tensors.update({t.name: t for t in inputs})
-    produced = {name for node in graph.node for name in node.output}
-    for index, node in enumerate(graph.node):
-        for name in node.input:
-            if name and name not in tensors and name not in produced:
-                raise ToolkitError(f"node '{node.name or index}' ({node.op_type}) reads '{name}', which no input, "
-                                   "initializer or node provides; the model is incomplete")
+    check_inputs_provided(graph, set(tensors))
     outcomes = []
     for index in graph_order(graph, set(tensors)):
         node = graph.node[index]
@@ -139,13 +158,16 @@ def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None
         else:
             outcome = run_rule(index, node, node_inputs, opset)
         outcomes.append(outcome)
+        outcome.unknown_constants = [t.name for t in node_inputs if t is not None and t.constant and t.value is None]
         if outcome.result is None:
             continue
-        folded = fold_values(node, node_inputs, opset)
+        folded = fold_values(node, node_inputs, opset) if foldable(outcome.result) else None
         constant = all(t is None or t.constant for t in node_inputs)
         for i, out in enumerate(outcome.result.outputs):
             if folded is not None and i < len(folded):
                 out.value, out.constant = np.asarray(folded[i]), constant
+            elif constant:  # constant, value not computed: readers must not count it as free of 0s and 1s
+                out.value, out.constant = None, True
             tensors[out.name] = out
     outcomes.sort(key=lambda o: o.index)
     outputs = [tensors.get(v.name) for v in graph.output]

@@ -46,6 +46,8 @@ def node_json(analysis: Analysis, node: NodeReport) -> dict[str, object]:
         entry[convention] = counts_json(counts.subs(analysis.bindings).as_ints())
     entry["formulas"] = {c: formula_json(getattr(node, c)) for c in CONVENTIONS}
     entry["bytes_moved"] = analysis.value(node.bytes_moved)
+    if node.unknown_constants:
+        entry["effective_upper_bound"] = f"values of constant input(s) {', '.join(node.unknown_constants)} unknown"
     return entry
 
 
@@ -73,6 +75,7 @@ def frames_json(analysis: Analysis) -> dict[str, object]:
 
 def analysis_json(analysis: Analysis) -> dict[str, object]:
     from toolkit.analysis import tensor_contract
+    from toolkit.load import unread_weights
 
     outputs = []
     for declared, inferred in zip(analysis.model.graph.output, analysis.propagation.outputs, strict=True):
@@ -94,6 +97,9 @@ def analysis_json(analysis: Analysis) -> dict[str, object]:
         "totals": {c: counts_json(analysis.totals(c)) for c in CONVENTIONS},
         "formulas": {c: formula_json(analysis.formula(c)) for c in CONVENTIONS},
         "not_counted": [n.name for n in analysis.not_counted],
+        "weights_not_read": unread_weights(analysis.model),
+        "effective_upper_bound": [n.name for n in analysis.nodes if n.unknown_constants],
+        "complete": not analysis.not_counted and not any(n.unknown_constants for n in analysis.nodes),
         "convention": "README.md#counting-convention",
     }
     if analysis.frames is not None:
@@ -122,7 +128,8 @@ def totals_table(data: dict[str, object]) -> Table:
     """Totals by kind: dense and effective at these dims, and the dense formula in the input dims."""
     dense, effective = flatten(data["totals"]["dense"]), flatten(data["totals"]["effective"])
     formulas = flatten(data["formulas"]["dense"])
-    table = Table(title=f"totals at {data['dims']}")
+    excluded = f" excluding {len(data['not_counted'])} node(s) not counted" if data["not_counted"] else ""
+    table = Table(title=f"totals at {data['dims']}{excluded}")
     for column in ("kind", "dense", "effective", "dense formula"):
         table.add_column(column, overflow="fold")
     for kind, value in dense.items():
@@ -165,3 +172,9 @@ def print_analysis(data: dict[str, object], console: Console) -> None:
                       f"dense {kinds_text(second['dense'])}")
     if data["not_counted"]:
         console.print(f"[yellow]not counted[/]: {', '.join(data['not_counted'])}")
+    if data["weights_not_read"]:
+        unread = ", ".join(f"{name} ({size:,} bytes)" for name, size in data["weights_not_read"].items())
+        console.print(f"[yellow]weights left on disk[/] (counted from their shapes): {unread}")
+    if data["effective_upper_bound"]:
+        console.print(f"[yellow]effective counts are upper bounds[/] for {', '.join(data['effective_upper_bound'])}"
+                      ": a constant input's value is unknown, so its 0s and 1s are not skipped")
