@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import zlib
 from pathlib import Path
 
@@ -206,3 +207,18 @@ def test_runner_lines_get_an_eta_in_logs_and_vanish_when_quiet() -> None:
 def test_eta_is_the_average_rate_so_far() -> None:
     assert terminal.eta_seconds(0, 10, 5.0) is None
     assert terminal.eta_seconds(4, 10, 8.0) == pytest.approx(12.0)
+
+
+def test_several_targets_in_one_report(profiled: dict[str, Path], tmp_path: Path) -> None:
+    for root in ("build", "artifacts"):
+        shutil.copytree(profiled[root] / TARGET, tmp_path / root / "second-host")
+        shutil.copytree(profiled[root] / TARGET, tmp_path / root / TARGET)
+    args = ["report", "--build", str(tmp_path / "build"), "--artifacts", str(tmp_path / "artifacts"),
+            "--format", "html", "--quiet"]
+    assert cli.main([*args, "--out", str(tmp_path / "all")]) == 0
+    both = (tmp_path / "all" / "report.html").read_text(encoding="utf-8")
+    assert both.count('<section id="target-') == 2
+    assert 'id="target-second-host"' in both and f'id="target-{TARGET}"' in both
+    assert cli.main([*args, "--target", "second-host", "--out", str(tmp_path / "one")]) == 0
+    one = (tmp_path / "one" / "report.html").read_text(encoding="utf-8")
+    assert one.count('<section id="target-') == 1 and 'id="target-second-host"' in one

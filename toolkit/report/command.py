@@ -137,7 +137,7 @@ def choice_numbers(chosen: Json, evidence: str, accuracy: Json) -> list[tuple[st
 def runner_up_rows(choice: Json) -> list[Json]:
     """Runners-up with a sentence on why each lost, then the excluded variants with their reason."""
     rows = [{**r, "why": f"{r['slower_than_chosen']:.2f}x the chosen median"} for r in choice.get("runners_up", [])]
-    rows += [{"variant": e["variant"], "provider": "-", "threads": "-", "why": e["reason"]}
+    rows += [{"variant": e["variant"], "why": e["reason"]}
              for e in choice.get("excluded", [])]
     return rows
 

@@ -179,7 +179,7 @@ def runners_up_section(view: TargetView) -> str:
     """Runners-up with their numbers and why each was not chosen."""
     if not view.runners_up:
         return "<p>No runners-up recorded.</p>"
-    rows = [(escape(r.get("variant", "?")), escape(config_text(r)),
+    rows = [(escape(r.get("variant", "?")), escape(config_text(r)) if "median_ms" in r else "-",
              f"{num(r['median_ms'])} {badge(r.get('evidence', view.latency_evidence))}" if "median_ms" in r else "-",
              escape(r.get("why", ""))) for r in view.runners_up]
     return table(("variant", "configuration", "median ms (stream chunk)", "why not chosen"), rows,
