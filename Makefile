@@ -57,3 +57,25 @@ report: $(STAMP)
 
 browser-deps:
 	@test -x /usr/bin/chromium || { echo "browser-deps: installing chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# Profiling a target (issue 3): variants -> accuracy gate -> counts -> profile over the target's matrix -> compare ->
+# select -> artifacts/$(TARGET)/. HOST=user@board measures a board over SSH; RESUME=1 skips finished stages.
+# bench: pytest-benchmark over variants x providers on this host (BENCH_QUICK=1: a short run); JSON in build/bench/.
+# ci-report: a quick profile of the default model on x86-host, then its Markdown summary table.
+HOST ?=
+RESUME ?=
+BENCH_QUICK ?=
+.PHONY: ci-report
+profile: $(STAMP)
+	$(PY) -m toolkit profile $(MODEL) --target $(TARGET) $(if $(HOST),--host $(HOST)) $(if $(RESUME),--resume)
+
+export: $(STAMP)
+	$(PY) -m toolkit export --target $(TARGET)
+
+bench: $(STAMP)
+	mkdir -p build/bench
+	BENCH_QUICK=$(BENCH_QUICK) $(PY) -m pytest -q benchmarks --benchmark-json build/bench/benchmark.json
+	$(PY) benchmarks/summary.py build/bench/benchmark.json
+
+ci-report: $(STAMP)
+	$(PY) -m toolkit profile --target x86-host --quick --build build/ci --artifacts build/ci/artifacts

@@ -19,6 +19,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("toolkit.analysis.command", "input contract, per-node math and exact operation counts"),
     "variants": ("toolkit.variants.command", "build every variant and measure its accuracy on the signal set"),
     "explain": ("toolkit.explain.command", "recognized blocks, recovered parameters, one equation, findings"),
+    "profile": ("toolkit.pipeline.command", "variants, gate, counts, profile, compare, select, export for a target"),
+    "select": ("toolkit.select", "pick one variant and configuration from a profiled target's results"),
+    "export": ("toolkit.export", "write artifacts/<target>/ (model, manifest.json, report.md) from the choice"),
 }
 
 

@@ -1,0 +1,106 @@
+"""Measured against analytic: achieved mults/s from the analyzer's exact counts, per-node shares on real
+onnxruntime profiles (a fused quantized MatMul mapped back to its model nodes, nothing dropped), and rank
+contradictions found with their numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from toolkit.compare import achieved, contradiction_summary, contradictions, node_shares
+from toolkit.melgraph import default_model
+from toolkit.pipeline.stages import onnx_counts
+from toolkit.profiling.runner import noise, ort_node_profile
+from toolkit.targets import load_target
+from toolkit.variants import build_variants
+
+Json = dict[str, Any]
+CONFIG = {"engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": 1, "spinning": True,
+          "optimization": "all"}
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("variants")
+    built = build_variants(default_model(), folder, names=["original", "int8-dynamic"])
+    assert [v.status for v in built] == ["built", "built"]
+    return folder
+
+
+def profile_of(folder: Path, name: str, samples: int) -> list[Json]:
+    """A real onnxruntime per-node profile (the runner's own function) at graph optimization 'all'."""
+    x = noise((1, samples), seed=0)
+    return ort_node_profile(folder, {"file": f"{name}.onnx", "format": "onnx"}, CONFIG, x, warmup=1, runs=3)["nodes"]
+
+
+def test_achieved_mults_per_second_from_exact_counts(variants: Path) -> None:
+    counts = onnx_counts(str(variants / "original.onnx"))
+    target = load_target("x86-host")
+    run = {"workload": "stream", "threads": 1, "latency_ms": {"median": 0.5}}
+    row = achieved(run, counts, target)
+    assert row["dense"]["mults"] == 2_175_504  # 8 frames x 271,938 (reference facts)
+    assert row["dense"]["mults_per_s"] == pytest.approx(2_175_504 / 0.5e-3)
+    assert row["effective"]["mults"] < row["dense"]["mults"]
+    assert row["dense"]["of_peak"] == pytest.approx(row["dense"]["mults_per_s"] / target.peak_mults_per_s(1))
+
+
+def test_not_counted_variant_has_no_numbers() -> None:
+    note = "not counted: TFLite"
+    row = achieved({"workload": "stream", "threads": 1, "latency_ms": {"median": 0.1}},
+                   {"status": "not counted", "note": note, "workloads": {}}, load_target("x86-host"))
+    assert row == {"counts": "not counted", "note": note}
+
+
+def test_original_nodes_map_one_to_one(variants: Path) -> None:
+    nodes = onnx_counts(str(variants / "original.onnx"))["workloads"]["second"]["nodes"]
+    rows = node_shares(nodes, profile_of(variants, "original", 16000))
+    kernels = {r["nodes"][0]: r for r in rows if r["kind"] == "kernel"}
+    assert kernels["Conv_2"]["mul"]["dense"] == 257 * 512 * 97
+    assert kernels["Conv_2"]["mul_share"]["dense"] == pytest.approx(257 * 512 * 97 / 26_377_986)
+    assert sum(r["time_share"] or 0 for r in rows) == pytest.approx(1.0)
+    folded = next(r for r in rows if r["kind"] == "folded")
+    assert "Constant_0" in folded["nodes"]
+    assert sorted(n for r in rows for n in r["nodes"]) == sorted(n["name"] for n in nodes)
+
+
+def test_fused_quantized_matmul_keeps_its_model_nodes(variants: Path) -> None:
+    nodes = onnx_counts(str(variants / "int8-dynamic.onnx"))["workloads"]["second"]["nodes"]
+    rows = node_shares(nodes, profile_of(variants, "int8-dynamic", 16000))
+    fused = [r for r in rows if r["kind"] == "fused"]
+    matmul = next(r for r in fused if any(k["op_type"] == "DynamicQuantizeMatMul" for k in r["kernels"]))
+    assert "MatMul_15_quant" in matmul["nodes"] and "MatMulInteger" in matmul["op_types"]
+    assert len(matmul["nodes"]) > 1  # the quantize, scale and cast nodes onnxruntime folded into the kernel
+    assert matmul["time_us"] > 0 and matmul["mul"]["dense"] > 0
+    assert sorted(n for r in rows for n in r["nodes"]) == sorted(n["name"] for n in nodes)
+
+
+def row(variant: str, median: float, dense: int, effective: int, workload: str = "stream",
+        minimum: float | None = None, counts: str = "counted") -> Json:
+    return {"variant": variant, "status": "ok", "counts": counts, "workload": workload, **CONFIG,
+            "median_ms": median, "min_ms": median if minimum is None else minimum,
+            "dense": {"mults": dense}, "effective": {"mults": effective}}
+
+
+def test_contradictions_with_numbers() -> None:
+    rows = [row("original", 0.10, 2_175_504, 1_635_688), row("stft-op", 0.08, 2_179_600, 2_114_728),
+            row("mel-sparse", 0.09, 1_015_936, 767_352, minimum=0.075),
+            row("partial", 0.01, 5, 5, counts="partial")]
+    found = contradictions(rows)
+    pairs = {(f["fewer_mults"], f["more_mults"], f["convention"]) for f in found}
+    assert pairs == {("original", "stft-op", "dense"), ("original", "stft-op", "effective"),
+                     ("mel-sparse", "stft-op", "dense"), ("mel-sparse", "stft-op", "effective")}
+    first = next(f for f in found if f["fewer_mults"] == "original" and f["convention"] == "dense")
+    assert first["time_ratio"] == pytest.approx(0.10 / 0.08)
+    assert first["clear"] is True  # original's fastest run (0.10) is slower than stft-op's median
+    sparse = next(f for f in found if f["fewer_mults"] == "mel-sparse")
+    assert sparse["clear"] is False  # its fastest run (0.075) beat stft-op's median: within run-to-run spread
+    summary = contradiction_summary(found, rows)
+    assert {(s["configurations"], s["measured_together"]) for s in summary} == {(1, 1)}
+
+
+def test_equal_counts_are_no_contradiction() -> None:
+    rows = [row("original", 0.10, 100, 80), row("dft-fused", 0.09, 100, 80)]
+    assert contradictions(rows) == []

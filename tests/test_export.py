@@ -1,0 +1,93 @@
+"""artifacts/<target>/ from a real quick profile: the chosen file, a manifest with an evidence label on every
+group of numbers, report.md; a failed export leaves the previous artifacts byte for byte."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import onnxruntime
+import pytest
+
+import toolkit
+from tests.test_pipeline import write_target
+from toolkit.errors import ToolkitError
+from toolkit.export import export_folder
+from toolkit.pipeline.ledger import read_json, sha256_file, write_json
+from toolkit.pipeline.orchestrate import Settings, run_pipeline
+from toolkit.pipeline.sources import EVIDENCE
+from toolkit.targets import Target, load_target
+
+NAME = "export-host"
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Target]:
+    """(build folder, artifacts folder, target) after a quick pipeline run with the original and one rewrite."""
+    root = tmp_path_factory.mktemp("export")
+    target_path = write_target(root, NAME)
+    run = run_pipeline(Settings(target=str(target_path), variants=("dft-fused",), quick=True,
+                                build_root=root / "build", artifacts_root=root / "artifacts"))
+    return run.folder, run.artifacts, load_target(target_path)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_files_and_model(profiled: tuple[Path, Path, Target]) -> None:
+    build, artifacts, _ = profiled
+    chosen = read_json(build / "choice.json", "choice")["chosen"]["variant"]
+    assert sorted(p.name for p in artifacts.iterdir()) == sorted([f"{chosen}.onnx", "manifest.json", "report.md"])
+    assert (artifacts / f"{chosen}.onnx").read_bytes() == (build / "variants" / f"{chosen}.onnx").read_bytes()
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in artifacts.iterdir())
+    assert [p.name for p in artifacts.parent.iterdir()] == [NAME]  # no staging folder left beside it
+
+
+def test_manifest_holds_everything_with_evidence(profiled: tuple[Path, Path, Target]) -> None:
+    _, artifacts, target = profiled
+    manifest = json.loads((artifacts / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["model"]["sha256"] == sha256_file(artifacts / manifest["model"]["file"])
+    assert manifest["analytic_counts"]["workloads"]["stream"]["dense"]["mul"] == 2_175_504
+    assert manifest["accuracy"]["gate"]["passed"] is True
+    assert set(manifest["accuracy"]["by_level"]) >= {"silence", "-90 dBFS", "0 dBFS"}
+    assert manifest["latency"]["workloads"]["second"]["latency_ms"]["n"] == 5  # quick settings
+    assert manifest["versions"]["onnxruntime_where_measured"] == onnxruntime.__version__
+    assert manifest["versions"]["toolkit"] == toolkit.__version__
+    assert manifest["cpu"]["target_file"] == target.cpu.model
+    assert manifest["date_utc"].endswith("+00:00")
+    groups = ("analytic_counts", "accuracy", "latency", "achieved")
+    labels = {group: manifest[group]["evidence"] for group in groups}
+    assert labels["analytic_counts"] == "counted" and labels["latency"] == "measured-on-host"
+    assert all(label in EVIDENCE or label.startswith("derived: ") for label in labels.values())
+
+
+def test_changed_model_file_keeps_previous_artifacts(profiled: tuple[Path, Path, Target], tmp_path: Path) -> None:
+    build, artifacts, target = profiled
+    copy = tmp_path / NAME
+    shutil.copytree(build, copy)
+    ledger = read_json(copy / "variants.json", "variants")
+    for variant in ledger["variants"]:
+        variant["path"] = str(copy / "variants" / Path(variant["path"]).name)
+    write_json(copy / "variants.json", ledger)
+    chosen = read_json(copy / "choice.json", "choice")["chosen"]["variant"]
+    (copy / "variants" / f"{chosen}.onnx").write_bytes(b"not the measured model")
+    before = snapshot(artifacts)
+    with pytest.raises(ToolkitError, match="changed since it was built and measured"):
+        export_folder(copy, artifacts, target)
+    assert snapshot(artifacts) == before
+    assert [p.name for p in artifacts.parent.iterdir()] == [NAME]
+
+
+def test_no_choice_keeps_previous_artifacts(profiled: tuple[Path, Path, Target], tmp_path: Path) -> None:
+    build, artifacts, target = profiled
+    copy = tmp_path / NAME
+    shutil.copytree(build, copy)
+    choice = read_json(copy / "choice.json", "choice")
+    choice.update(chosen=None, reasons=["no configuration meets the policy"])
+    write_json(copy / "choice.json", choice)
+    before = snapshot(artifacts)
+    with pytest.raises(ToolkitError, match="keeps the previous artifacts"):
+        export_folder(copy, artifacts, target)
+    assert snapshot(artifacts) == before

@@ -1,0 +1,117 @@
+"""The policy's choice on measured-run records: tolerance is absolute, the budget and size limit hold, the fastest
+eligible configuration wins, the original is chosen when nothing beats it, emulated time never decides.
+
+The records have the runner's RESULT.json layout; their numbers are set so each rule is the only thing deciding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from toolkit.select import CHECKS, choice_lines, choose
+from toolkit.targets import Policy
+
+POLICY = Policy(max_abs_db_error=0.5, p99_abs_db_error=0.1, max_rel_mel_error=0.025, realtime_budget=0.1)
+Json = dict[str, Any]
+
+
+def variant(name: str, size: int = 1000) -> Json:
+    return {"name": name, "status": "built", "reason": "", "format": "onnx", "bytes": size}
+
+
+def verdict(passed: bool, max_db: float = 0.0) -> Json:
+    reasons = [] if passed else [f"max |dB error| {max_db} > 0.5 (max_abs_db_error); worst at -60 dBFS"]
+    report = {"overall": {"max_abs_db": max_db, "p99_abs_db": max_db / 10, "max_rel_mel": 0.001}}
+    return {"measured": True, "passed": passed, "reasons": reasons, "report": report}
+
+
+def run(name: str, median: float, workload: str = "stream", threads: int = 1, spinning: bool = True) -> Json:
+    return {"key": f"run|{name}|t{threads}|{spinning}|{workload}", "variant": name, "format": "onnx",
+            "engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": threads, "spinning": spinning,
+            "optimization": "all", "workload": workload, "status": "ok",
+            "latency_ms": {"median": median, "p90": median * 1.1, "min": median * 0.9}}
+
+
+def stream(name: str, share: float, threads: int = 1, spinning: bool = True) -> Json:
+    return {"variant": name, "engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": threads,
+            "spinning": spinning, "status": "ok", "cpu_share": share, "streams_per_core": int(1 / share),
+            "latency_ms": {"p99": 1.0}}
+
+
+def decide(medians: dict[str, float], passed: dict[str, bool], policy: Policy = POLICY,
+           evidence: str = "measured-on-host", sizes: dict[str, int] | None = None,
+           streams: list[Json] | None = None, runs: list[Json] | None = None) -> Json:
+    names = list(medians)
+    variants = [variant(n, (sizes or {}).get(n, 1000)) for n in names]
+    accuracy = {n: verdict(passed[n], 0.0 if passed[n] else 50.0) for n in names}
+    platform = {"latency_evidence": evidence, "accuracy": {n: {"passed": True, "reasons": []} for n in names}}
+    profile = {"runs": runs if runs is not None else [run(n, m) for n, m in medians.items()],
+               "streaming": streams or []}
+    return choose(variants, accuracy, platform, profile, policy)
+
+
+def test_fastest_eligible_wins_and_beats_original() -> None:
+    doc = decide({"original": 1.0, "dft-fused": 0.8, "stft-op": 0.9}, dict.fromkeys(["original", "dft-fused",
+                                                                                    "stft-op"], True))
+    assert doc["chosen"]["variant"] == "dft-fused"
+    assert doc["beats_original"] is True
+    assert "1.25x faster than the original" in " ".join(doc["reasons"])
+    assert [r["variant"] for r in doc["runners_up"]] == ["stft-op", "original"]
+    assert doc["runners_up"][0]["slower_than_chosen"] == pytest.approx(0.9 / 0.8)
+
+
+def test_over_tolerance_is_never_chosen_even_when_fastest() -> None:
+    doc = decide({"original": 1.0, "int8-dynamic": 0.1}, {"original": True, "int8-dynamic": False})
+    assert doc["chosen"]["variant"] == "original"
+    rejected = {r["variant"]: r["fails"] for r in doc["rejected"]}
+    assert rejected["int8-dynamic"][0].startswith("failed the accuracy gate: max |dB error| 50.0 > 0.5")
+
+
+def test_original_chosen_when_nothing_beats_it() -> None:
+    doc = decide({"original": 0.5, "stft-op": 0.9}, {"original": True, "stft-op": True})
+    assert doc["chosen"]["variant"] == "original"
+    assert doc["beats_original"] is False
+    assert "no variant beats the original at the median: the original is chosen" in doc["reasons"]
+
+
+def test_budget_rejects_and_nothing_left_means_no_choice() -> None:
+    tight = Policy(0.5, 0.1, 0.025, realtime_budget=0.001)  # 0.08 ms
+    doc = decide({"original": 1.0, "dft-fused": 0.5}, {"original": True, "dft-fused": True}, policy=tight)
+    assert doc["chosen"] is None
+    assert doc["eligible"] == 0
+    assert all("> budget 0.080 ms" in r["fails"][0] for r in doc["rejected"])
+    assert choice_lines(doc)[0].startswith("no variant chosen")
+
+
+def test_size_limit() -> None:
+    small = Policy(0.5, 0.1, 0.025, 0.1, max_model_bytes=5000)
+    doc = decide({"original": 1.0, "dft-fused": 0.5}, {"original": True, "dft-fused": True}, policy=small,
+                 sizes={"original": 4000, "dft-fused": 9000})
+    assert doc["chosen"]["variant"] == "original"
+    assert doc["rejected"][0]["fails"] == ["file 9,000 bytes > max_model_bytes 5,000"]
+
+
+def test_emulated_time_never_decides() -> None:
+    doc = decide({"original": 1.0}, {"original": True}, evidence="emulated-wall-time")
+    assert doc["chosen"] is None
+    assert "its latency is emulated-wall-time" in doc["rejected"][0]["fails"][0]
+
+
+def test_ties_go_to_lower_streaming_cpu_then_fewer_threads() -> None:
+    runs = [run("original", 0.5, threads=1), run("original", 0.5, threads=2, spinning=True),
+            run("original", 0.5, threads=2, spinning=False)]
+    streams = [stream("original", 0.02, threads=1), stream("original", 0.30, threads=2, spinning=True),
+               stream("original", 0.01, threads=2, spinning=False)]
+    doc = decide({"original": 0.5}, {"original": True}, runs=runs, streams=streams)
+    chosen = doc["chosen"]
+    assert (chosen["threads"], chosen["spinning"], chosen["cpu_share"]) == (2, False, 0.01)
+
+
+def test_one_second_run_joined_to_its_chunk_candidate() -> None:
+    runs = [run("original", 0.5), run("original", 4.0, workload="second")]
+    doc = decide({"original": 0.5}, {"original": True}, runs=runs)
+    assert doc["chosen"]["second_median_ms"] == 4.0
+    assert doc["chosen"]["realtime_factor"] == pytest.approx(0.5 / 80)
+    assert doc["checks"] == list(CHECKS)

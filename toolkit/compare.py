@@ -1,0 +1,237 @@
+"""Measured against analytic: what the runs achieved, where their time went, and where fewer mults was not faster.
+
+For every run of the profile:
+- achieved multiplications per second = the variant's exact analytic mults at that workload (dense: the graph as
+  written; effective: minus products by constant 0 and 1) / the median latency. The ratio to the target's peak
+  (cores used x clock x FP32 FLOPs per cycle / 2) says how far the kernels are from every SIMD lane multiplying
+  every cycle; that peak is the target file's estimate, not a measurement.
+- per node: its share of the run's kernel time (onnxruntime's profile) against its share of the mults. onnxruntime
+  names kernels after model nodes; a kernel whose op differs from its model node's is a fusion: it is reported
+  with the model nodes absorbed next to it, a node computed from constants only is reported as folded (done
+  once at session creation), a kernel with no model node of its name as created by onnxruntime. No node is
+  dropped silently.
+- rank contradictions: among the variants measured in the same configuration on the same workload, a pair whose
+  analytic order (fewer mults) and measured order (lower median) disagree, with both numbers; `clear` when even
+  the slower one's fastest run is slower than the other's median.
+Variants without counts (TFLite) have none of these numbers: they say `not counted`; partial counts are lower
+bounds and stay out of the ranking.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from typing import Any
+
+from toolkit.pipeline.sources import ESTIMATED
+from toolkit.targets import Target
+
+Json = dict[str, Any]
+CONVENTIONS = ("dense", "effective")
+CONFIG_FIELDS = ("engine", "provider", "threads", "spinning", "optimization")
+
+
+def config_of(run: Json) -> tuple[Any, ...]:
+    """(engine, provider, threads, spinning, optimization) of a run record."""
+    return tuple(run.get(field) for field in CONFIG_FIELDS)
+
+
+def peak_record(target: Target) -> Json:
+    """The target's peak mults/s per thread count, with how it was estimated."""
+    threads = sorted({*target.matrix.intra_op_threads, *target.litert.threads})
+    return {
+        "mults_per_s": {str(t): target.peak_mults_per_s(threads=t) for t in threads},
+        "method": target.peak_method,
+        "evidence": ESTIMATED,
+        "cpu": {"model": target.cpu.model, "cores": target.cpu.cores, "clock_ghz": target.cpu.clock_ghz,
+                "fp32_flops_per_cycle_per_core": target.cpu.fp32_flops_per_cycle_per_core},
+        "sources": {k: target.cpu.sources.get(k, "target file")
+                    for k in ("clock_ghz", "fp32_flops_per_cycle_per_core")},
+    }
+
+
+def analytic_mults(counts: Json, workload: str) -> dict[str, int] | None:
+    """{dense, effective} mults of a variant at a workload, or None when it is not counted there."""
+    entry = counts.get("workloads", {}).get(workload)
+    if entry is None:
+        return None
+    return {c: int(entry[c].get("mul", 0)) for c in CONVENTIONS}
+
+
+def achieved(run: Json, counts: Json, target: Target) -> Json:
+    """Achieved mults/s (dense and effective) of one finished run and their ratio to the target's peak."""
+    mults = analytic_mults(counts, run["workload"])
+    if mults is None:
+        return {"counts": "not counted", "note": counts.get("note", "")}
+    seconds = run["latency_ms"]["median"] / 1e3
+    peak = target.peak_mults_per_s(threads=int(run["threads"]))
+    row: Json = {"counts": counts["status"], "note": counts.get("note", ""), "peak_mults_per_s": peak}
+    for convention in CONVENTIONS:
+        rate = mults[convention] / seconds
+        row[convention] = {"mults": mults[convention], "mults_per_s": rate, "of_peak": rate / peak}
+    return row
+
+
+def run_row(run: Json, counts: Json | None, target: Target) -> Json:
+    """One run: its configuration, median latency, and achieved numbers (or why there are none)."""
+    row = {field: run.get(field) for field in ("key", "variant", "format", *CONFIG_FIELDS, "workload", "status")}
+    if run["status"] != "ok":
+        return {**row, "reason": run.get("reason", "")}
+    stats = run["latency_ms"]
+    row.update(median_ms=stats["median"], p90_ms=stats["p90"], min_ms=stats["min"])
+    return {**row, **achieved(run, counts or {"status": "not counted", "workloads": {}}, target)}
+
+
+# ---------------------------------------------------------------- per node
+
+
+def _components(names: set[str], nodes: dict[str, Json]) -> list[list[str]]:
+    """Connected groups of `names`: two nodes join when one reads a tensor the other writes."""
+    producer = {out: n for n in names for out in nodes[n]["outputs"]}
+    parent = {n: n for n in names}
+
+    def root(n: str) -> str:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for n in names:
+        for tensor in nodes[n]["inputs"]:
+            if tensor in producer:
+                parent[root(n)] = root(producer[tensor])
+    groups: dict[str, list[str]] = {}
+    order = list(nodes)
+    for n in sorted(names, key=order.index):
+        groups.setdefault(root(n), []).append(n)
+    return list(groups.values())
+
+
+def _share(part: float | None, whole: float) -> float | None:
+    """part / whole, None when either is unknown or the whole is zero."""
+    return None if part is None or not whole else part / whole
+
+
+def _row(kind: str, names: list[str], kernels: list[Json], nodes: dict[str, Json], totals: Json) -> Json:
+    """One line of the per-node table: the model nodes, the kernels that ran them, time and mult shares."""
+    time_us = sum(k["total_us"] for k in kernels) if kernels else None
+    mul = {c: sum(nodes[n]["mul"][c] or 0 for n in names) for c in CONVENTIONS} if names else None
+    return {
+        "kind": kind,
+        "nodes": names,
+        "op_types": [nodes[n]["op_type"] for n in names],
+        "kernels": [{"name": k["name"], "op_type": k["op_type"]} for k in kernels],
+        "time_us": time_us,
+        "time_share": _share(time_us, totals["time_us"]),
+        "mul": mul,
+        "mul_share": None if mul is None else {c: _share(mul[c], totals[c]) for c in CONVENTIONS},
+    }
+
+
+def node_shares(model_nodes: list[Json], kernels: list[Json]) -> list[Json]:
+    """Per-node time share against mult share; fused, folded, absorbed and created nodes each reported as such.
+
+    kinds: kernel (ran as itself), fused (a kernel of another op under the node's name + model nodes absorbed
+    next to it), absorbed (no kernel of its own and no fused kernel beside it: its time is in a neighbour),
+    folded (every node with constant inputs only, in one row: computed at session creation), created (a kernel
+    with no model node).
+    """
+    nodes = {n["name"]: n for n in model_nodes}
+    by_kernel = {k["name"]: k for k in kernels}
+    totals = {"time_us": sum(k["total_us"] for k in kernels),
+              **{c: sum(n["mul"][c] or 0 for n in model_nodes) for c in CONVENTIONS}}
+    same = [n for n in nodes if n in by_kernel and by_kernel[n]["op_type"] == nodes[n]["op_type"]]
+    changed = {n for n in nodes if n in by_kernel and n not in same}
+    missing = {n for n in nodes if n not in by_kernel}
+    folded = [n for n in nodes if n in missing and nodes[n]["constant"]]
+    rows = [_row("kernel", [n], [by_kernel[n]], nodes, totals) for n in same]
+    for group in _components(changed | (missing - set(folded)), nodes):
+        fused = [by_kernel[n] for n in group if n in changed]
+        rows.append(_row("fused" if fused else "absorbed", group, fused, nodes, totals))
+    rows += [_row("folded", folded, [], nodes, totals)] if folded else []
+    rows += [_row("created", [], [k], nodes, totals) for k in kernels if k["name"] not in nodes]
+    return rows
+
+
+def run_nodes(run: Json, counts: Json | None) -> Json | None:
+    """The per-node table of one onnxruntime run, or None when it has no profile or no counts."""
+    profile = run.get("profile") or {}
+    workload = (counts or {}).get("workloads", {}).get(run.get("workload"))
+    if run["status"] != "ok" or not profile.get("nodes") or workload is None:
+        return None
+    return {"key": run["key"], "variant": run["variant"], "workload": run["workload"],
+            **{field: run.get(field) for field in CONFIG_FIELDS},
+            "method": profile.get("method"), "rows": node_shares(workload["nodes"], profile["nodes"])}
+
+
+# ---------------------------------------------------------------- rank contradictions
+
+
+def _pair(faster: Json, slower: Json, convention: str) -> Json | None:
+    """A contradiction when `slower` has fewer mults than `faster` (so analytically it should be faster)."""
+    fewer, more = slower[convention]["mults"], faster[convention]["mults"]
+    if fewer >= more:
+        return None
+    return {
+        "convention": convention,
+        "fewer_mults": slower["variant"], "fewer_mults_count": fewer, "fewer_mults_median_ms": slower["median_ms"],
+        "more_mults": faster["variant"], "more_mults_count": more, "more_mults_median_ms": faster["median_ms"],
+        "mults_ratio": more / fewer, "time_ratio": slower["median_ms"] / faster["median_ms"],
+        "clear": slower["min_ms"] > faster["median_ms"],
+    }
+
+
+def contradictions(rows: Iterable[Json]) -> list[Json]:
+    """Every pair of fully counted variants in the same configuration and workload whose orders disagree."""
+    groups: dict[tuple[Any, ...], list[Json]] = {}
+    for row in rows:
+        if row["status"] == "ok" and row.get("counts") == "counted":
+            groups.setdefault((*config_of(row), row["workload"]), []).append(row)
+    found = []
+    for group_key, group in groups.items():
+        for a, b in itertools.combinations(sorted(group, key=lambda r: r["median_ms"]), 2):
+            for convention in CONVENTIONS:
+                pair = _pair(a, b, convention)
+                if pair:
+                    found.append({**dict(zip((*CONFIG_FIELDS, "workload"), group_key, strict=True)), **pair})
+    return found
+
+
+def contradiction_summary(found: list[Json], rows: list[Json]) -> list[Json]:
+    """Per (fewer-mults variant, more-mults variant, convention, workload): in how many configurations it holds."""
+    configs: dict[str, set[tuple[Any, ...]]] = {}
+    for row in rows:
+        if row["status"] == "ok" and row.get("counts") == "counted":
+            configs.setdefault(row["variant"], set()).add((*config_of(row), row["workload"]))
+    summary: dict[tuple[str, str, str, str], Json] = {}
+    for item in found:
+        key = (item["fewer_mults"], item["more_mults"], item["convention"], item["workload"])
+        entry = summary.setdefault(key, {
+            "fewer_mults": key[0], "more_mults": key[1], "convention": key[2], "workload": key[3],
+            "fewer_mults_count": item["fewer_mults_count"], "more_mults_count": item["more_mults_count"],
+            "configurations": 0, "clear": 0, "time_ratios": []})
+        entry["configurations"] += 1
+        entry["clear"] += int(item["clear"])
+        entry["time_ratios"].append(item["time_ratio"])
+    for entry in summary.values():
+        both = configs[entry["fewer_mults"]] & configs[entry["more_mults"]]
+        entry["measured_together"] = sum(1 for c in both if c[-1] == entry["workload"])
+        ratios = entry.pop("time_ratios")
+        entry.update(time_ratio_min=min(ratios), time_ratio_max=max(ratios))
+    return sorted(summary.values(), key=lambda e: (-e["clear"], -e["time_ratio_max"]))
+
+
+def compare(target: Target, counts: Json, profile: Json, latency_evidence: str) -> Json:
+    """compare.json: the peak, every run's achieved numbers, per-node tables, rank contradictions."""
+    variants = counts["variants"]
+    runs = [run_row(r, variants.get(r["variant"]), target) for r in profile["runs"]]
+    found = contradictions(runs)
+    return {
+        "latency_evidence": latency_evidence,
+        "peak": peak_record(target),
+        "runs": runs,
+        "nodes": [t for t in (run_nodes(r, variants.get(r["variant"])) for r in profile["runs"]) if t],
+        "contradictions": found,
+        "contradiction_summary": contradiction_summary(found, runs),
+        "not_ranked": {name: v["note"] for name, v in variants.items() if v["status"] != "counted"},
+    }

@@ -1,0 +1,189 @@
+"""artifacts/<target>/: the chosen model file, manifest.json and report.md, replaced only as a whole.
+
+The new folder is built beside the old one and swapped in with os.replace once every file is written, so an
+interrupted or failed export leaves the previous artifacts intact. Every number in manifest.json sits in a group
+with an `evidence` label (toolkit.pipeline.sources.EVIDENCE says what each label means).
+
+    python -m toolkit export --target x86-host      # from build/x86-host/ (after `profile`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+
+import toolkit
+from toolkit.errors import ToolkitError
+from toolkit.pipeline.ledger import Json, now_utc, sha256_file, strict, write_json
+from toolkit.pipeline.sources import COUNTED, ESTIMATED, EVIDENCE
+from toolkit.report import gather
+from toolkit.report.markdown import render
+from toolkit.targets import Target, load_target
+
+FORMAT_VERSION = 1
+FILE_MODE = 0o644
+EXTENSIONS = {"onnx": ".onnx", "tflite": ".tflite"}
+REPO = Path(__file__).resolve().parent.parent
+
+
+def toolkit_commit() -> str | None:
+    """The git commit of this toolkit checkout, None outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=False)
+    except OSError:
+        return None
+    return done.stdout.strip() or None
+
+
+def _runs_of(profile: Json, chosen: Json) -> dict[str, Json]:
+    """The chosen configuration's finished runs, by workload."""
+    fields = ("variant", "engine", "provider", "threads", "spinning", "optimization")
+    return {r["workload"]: r for r in profile["runs"]
+            if r["status"] == "ok" and all(r.get(f) == chosen.get(f) for f in fields)}
+
+
+def _streaming_of(profile: Json, chosen: Json) -> Json | None:
+    """The chosen variant's streaming run with the same provider, threads and spinning, if it was made."""
+    fields = ("variant", "engine", "provider", "threads", "spinning")
+    return next((s for s in profile.get("streaming", [])
+                 if s["status"] == "ok" and all(s.get(f) == chosen.get(f) for f in fields)), None)
+
+
+def latency_section(data: Json, chosen: Json) -> Json:
+    """Latency statistics of the chosen configuration, per workload, plus its streaming run."""
+    profile = data["profile"]
+    runs = _runs_of(profile, chosen)
+    keep = ("input_shape", "session_create_ms", "first_inference_ms", "warmup", "latency_ms", "timer")
+    stream = _streaming_of(profile, chosen)
+    return {
+        "evidence": data["platform"]["latency_evidence"],
+        "settings": profile["settings"],
+        "workloads": {name: {k: run[k] for k in keep} for name, run in runs.items()},
+        "streaming": None if stream is None else {k: stream[k] for k in (
+            "chunks", "chunk_samples", "rate_hz", "cpu_share", "streams_per_core", "latency_ms", "deadline_misses",
+            "method")},
+    }
+
+
+def achieved_section(data: Json, chosen: Json) -> Json:
+    """Achieved mults/s of the chosen configuration per workload against the target's estimated peak."""
+    fields = ("variant", "engine", "provider", "threads", "spinning", "optimization")
+    rows = {r["workload"]: r for r in data["compare"]["runs"]
+            if r["status"] == "ok" and all(r.get(f) == chosen.get(f) for f in fields)}
+    keep = ("counts", "dense", "effective", "peak_mults_per_s", "note")
+    return {
+        "evidence": f"derived: {COUNTED} mults / {data['platform']['latency_evidence']} median; peak {ESTIMATED}",
+        "peak_method": data["compare"]["peak"]["method"],
+        "workloads": {name: {k: row[k] for k in keep if k in row} for name, row in rows.items()},
+    }
+
+
+def manifest(data: Json, target: Target, model_file: Path) -> Json:
+    """manifest.json's content for the chosen variant."""
+    choice = data["choice"]
+    chosen = choice["chosen"]
+    name = chosen["variant"]
+    variant = next(v for v in data["variants"] if v["name"] == name)
+    verdict = data["accuracy"]["variants"][name]
+    where = data["platform"]["accuracy"].get(name, {})
+    profile_platform = data["profile"].get("platform", {})
+    return {
+        "format_version": FORMAT_VERSION,
+        "date_utc": now_utc(),
+        "target": {"name": target.name, "description": target.description, "kind": target.kind,
+                   "file": str(target.path), "cpu": vars(target.cpu) | {"isa_flags": list(target.cpu.isa_flags)}},
+        "model": {"file": model_file.name, "sha256": sha256_file(model_file), "bytes": model_file.stat().st_size,
+                  "variant": name, "format": variant["format"], "exact": variant["exact"],
+                  "description": variant["description"], "input_model": data["pipeline"]["inputs"]["model"]},
+        "configuration": {k: chosen[k] for k in ("engine", "provider", "threads", "spinning", "optimization")},
+        "choice": {"rule": choice["rule"], "reasons": choice["reasons"], "policy": choice["policy"],
+                   "beats_original": choice["beats_original"], "original_best": choice["original_best"],
+                   "runners_up": choice["runners_up"]},
+        "analytic_counts": {"evidence": COUNTED, **data["counts"]["variants"][name]},
+        "accuracy": {
+            "evidence": data["accuracy"]["evidence"], "method": data["accuracy"]["method"],
+            "signals": data["accuracy"]["signals"], "gate": {"passed": verdict["passed"],
+                                                             "reasons": verdict["reasons"]},
+            **verdict.get("report", {}),
+            "where_measured": {"evidence": data["platform"]["output_evidence"], **where},
+        },
+        "latency": latency_section(data, chosen),
+        "achieved": achieved_section(data, chosen),
+        "versions": {
+            "toolkit": toolkit.__version__, "toolkit_commit": toolkit_commit(),
+            "onnxruntime_where_measured": profile_platform.get("onnxruntime"),
+            "litert_where_measured": profile_platform.get("litert"),
+            "onnxruntime_here": onnxruntime.__version__, "python_here": platform.python_version(),
+            "numpy_here": np.__version__,
+        },
+        "cpu": {"where_measured": profile_platform.get("cpu", {}).get("model"), "target_file": target.cpu.model},
+        "platform_where_measured": profile_platform,
+        "evidence_labels": EVIDENCE,
+    }
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Replace `out` with the finished staging folder; the old folder is removed only afterwards."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old:
+        shutil.rmtree(old)
+
+
+def export_folder(folder: Path, out: Path, target: Target, bench: Path | None = None) -> Path:
+    """Write artifacts for the choice in `folder` into `out` (e.g. artifacts/x86-host); returns `out`."""
+    data = gather(folder, bench)
+    chosen = data["choice"]["chosen"]
+    if chosen is None:
+        why = "; ".join(data["choice"]["reasons"])
+        raise ToolkitError(f"no variant meets target {target.name!r}'s policy ({why}); {out} keeps the previous "
+                           f"artifacts; see {folder / 'choice.json'}")
+    variant = next(v for v in data["variants"] if v["name"] == chosen["variant"])
+    if sha256_file(Path(variant["path"])) != variant["sha256"]:
+        raise ToolkitError(f"{variant['path']} changed since it was built and measured; run `make profile` again")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model_file = staging / f"{chosen['variant']}{EXTENSIONS[variant['format']]}"
+        shutil.copyfile(variant["path"], model_file)
+        os.chmod(model_file, FILE_MODE)
+        document = manifest(data, target, model_file)
+        write_json(staging / "manifest.json", document)
+        data["manifest"] = strict(document)
+        (staging / "report.md").write_text(render(data), encoding="utf-8")
+        for path in (staging / "manifest.json", staging / "report.md", staging):
+            os.chmod(path, FILE_MODE if path.is_file() else 0o755)
+        _swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", default="x86-host", help="target name or .toml file (default x86-host)")
+    parser.add_argument("--build", type=Path, default=Path("build"),
+                        help="build root holding <target>/ from `profile` (default build)")
+    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"),
+                        help="artifacts root; the folder <target>/ in it is replaced (default artifacts)")
+    parser.add_argument("--bench", type=Path, help="a pytest-benchmark JSON (make bench) to add to report.md")
+
+
+def run(args: argparse.Namespace) -> int:
+    target = load_target(args.target)
+    out = export_folder(args.build / target.name, args.artifacts / target.name, target, args.bench)
+    print(f"exported to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
+    return 0
+

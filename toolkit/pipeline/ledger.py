@@ -1,0 +1,123 @@
+"""The build folder's ledger: which stages of which run are finished, so `--resume` skips them.
+
+build/<target>/pipeline.json holds the run's identity (a sha256 over the input model's bytes, the target file's
+text, the settings and the toolkit version) and, per finished stage, when it finished and how long it took. It is
+rewritten atomically after each stage, so Ctrl-C keeps every finished stage and never leaves half a ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import ToolkitError
+from toolkit.variants.files import write_bytes_atomic
+
+Json = dict[str, Any]
+LEDGER = "pipeline.json"
+
+
+def now_utc() -> str:
+    """ISO 8601 UTC timestamp, seconds precision."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def strict(value: Any) -> Any:
+    """JSON has no inf or nan: write them as the strings "inf", "-inf", "nan" (recursively)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(key): strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(item) for item in value]
+    return value
+
+
+def write_json(path: Path, document: Any) -> None:
+    """Strict JSON (see strict()), written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, json.dumps(strict(document), indent=1, allow_nan=False).encode())
+
+
+def read_json(path: Path, what: str) -> Json:
+    """A JSON file this pipeline wrote, or one line saying which stage makes it."""
+    if not path.is_file():
+        raise ToolkitError(f"{path} is missing; run `python -m toolkit profile` for this target first ({what})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_identity(parts: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of everything that decides a run's results."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class Ledger:
+    """pipeline.json in memory: run identity, inputs, finished stages."""
+
+    path: Path
+    run_id: str
+    inputs: Json
+    stages: dict[str, Json] = field(default_factory=dict)
+    started_utc: str = field(default_factory=now_utc)
+
+    @classmethod
+    def open(cls, folder: Path, run_id: str, inputs: Json, resume: bool) -> Ledger:
+        """A fresh ledger, or with --resume the existing one (which must be of the same run)."""
+        path = folder / LEDGER
+        if not resume or not path.is_file():
+            ledger = cls(path, run_id, inputs)
+            ledger.save()
+            return ledger
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("run_id") != run_id:
+            raise ToolkitError(f"{path} belongs to another run (other model, target file or settings); "
+                               "drop --resume to start over")
+        return cls(path, run_id, saved["inputs"], saved["stages"], saved["started_utc"])
+
+    def done(self, stage: str) -> bool:
+        """Whether this run finished `stage`."""
+        return stage in self.stages
+
+    def finish(self, stage: str, seconds: float) -> None:
+        """Record a finished stage and save."""
+        self.stages[stage] = {"finished_utc": now_utc(), "seconds": round(seconds, 3)}
+        self.save()
+
+    @property
+    def seconds(self) -> float:
+        """Wall time spent in this run's finished stages (summed over resumed sessions)."""
+        return sum(s["seconds"] for s in self.stages.values())
+
+    def save(self) -> None:
+        """Rewrite pipeline.json atomically."""
+        write_json(self.path, {"run_id": self.run_id, "inputs": self.inputs, "started_utc": self.started_utc,
+                               "stages": self.stages, "stage_seconds_total": round(self.seconds, 3)})
+
+
+class Stopwatch:
+    """Wall time of a block, in seconds."""
+
+    def __enter__(self) -> Stopwatch:
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,252 @@
+"""The pipeline's stages: each reads the files of the stages before it and writes its own under build/<target>/.
+
+    variants.json    every variant: status, reason, file, bytes, sha256
+    accuracy.json    every built variant against the original on the signal set (this host, in process): errors
+                     overall / by input level / by signal, the gate's verdict and reasons
+    counts.json      analytic counts of every built variant at each workload, per node, with the graph's edges
+                     (to map onnxruntime's fused kernels back to model nodes)
+    bundle/, profile.json, profile.outputs.npz    the bench bundle of the variants that passed, the runner's result
+    platform.json    the source and its evidence labels; the dB errors of the outputs made where the runs ran
+    compare.json, choice.json    (toolkit.compare, toolkit.select)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from toolkit import accuracy
+from toolkit.analysis import Analysis, analyze
+from toolkit.compare import compare as compare_runs
+from toolkit.errors import ToolkitError
+from toolkit.export import export_folder
+from toolkit.pipeline.ledger import Json, read_json, sha256_file, write_json
+from toolkit.pipeline.sources import HOST, SOURCES, Request, evidence_of
+from toolkit.profiling import runner
+from toolkit.profiling.bundle import STREAMING, WORKLOADS, make_bundle
+from toolkit.select import choice_lines, select_folder
+from toolkit.targets import Policy
+from toolkit.variants import build_variants
+
+if TYPE_CHECKING:
+    from toolkit.pipeline.orchestrate import Run
+
+SIGNAL_SAMPLES = 16000
+TFLITE_NOT_COUNTED = (
+    "not counted: the analyzer reads ONNX only, and this TFLite graph is not op-for-op equal to any ONNX variant "
+    "(it squares re and im in one MUL and multiplies both halves by a stacked filterbank in one BATCH_MATMUL)"
+)
+PLATFORM_POLICY_KEYS = accuracy.REQUIRED_POLICY  # the runner's outputs hold the dB output only, no mel energies
+
+
+def _say(message: str) -> None:
+    """One progress line on stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- variants
+
+
+def build(run: Run) -> None:
+    """Build every variant; the original must be written, the others may fail with their reason."""
+    built = build_variants(run.model, run.path("variants"), names=run.variant_names)
+    if built[0].status != "built":
+        raise ToolkitError(f"could not write the input model to {run.path('variants')}: {built[0].reason}")
+    records = []
+    for variant in built:
+        record = variant.to_dict()
+        if variant.path:
+            record.update(bytes=Path(variant.path).stat().st_size, sha256=sha256_file(Path(variant.path)))
+        records.append(record)
+    write_json(run.path("variants.json"), {"variants": records})
+
+
+def built_variants(run: Run) -> list[Json]:
+    """The records of variants.json whose file was written."""
+    return [v for v in read_json(run.path("variants.json"), "the variants stage")["variants"] if v["status"] == "built"]
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+def _measure(reference: accuracy.SignalOutputs, variant: Json, signals: dict[str, np.ndarray],
+             policy: Policy) -> Json:
+    """One variant's accuracy record; a variant that cannot run fails the gate with the reason."""
+    try:
+        report = accuracy.measure(reference, variant["path"], variant["format"], signals)
+    except Exception as error:  # a variant that crashes on a signal is reported, not fatal
+        return {"measured": False, "passed": False, "reasons": [f"could not run: {type(error).__name__}: {error}"]}
+    passed, reasons = accuracy.gate(report, policy)
+    return {"measured": True, "passed": passed, "reasons": reasons, "report": report.to_dict()}
+
+
+def gate(run: Run) -> None:
+    """Every built variant against the original on the fixed signal set, in this process; the gate's verdict."""
+    variants = built_variants(run)
+    signals = accuracy.signal_set(SIGNAL_SAMPLES)
+    reference = accuracy.run_signals(variants[0]["path"], "onnx", signals)
+    results = {}
+    for index, variant in enumerate(variants, 1):
+        results[variant["name"]] = _measure(reference, variant, signals, run.target.policy)
+        verdict = "passes" if results[variant["name"]]["passed"] else "fails"
+        _say(f"[accuracy {index}/{len(variants)}] {variant['name']}: {verdict} the gate")
+    write_json(run.path("accuracy.json"), {
+        "evidence": HOST,
+        "method": "accuracy.measure: each signal alone (batch 1) through onnxruntime (ONNX) or LiteRT (TFLite) "
+                  "in this process; errors against the original's outputs",
+        "signals": {"samples": SIGNAL_SAMPLES, "levels": accuracy.signal_levels()},
+        "policy": {k: v for k, v in vars(run.target.policy).items() if v is not None},
+        "variants": results,
+    })
+
+
+def passing(run: Run) -> list[Json]:
+    """Built variants that passed the gate, the original first."""
+    verdicts = read_json(run.path("accuracy.json"), "the accuracy stage")["variants"]
+    return [v for v in built_variants(run) if verdicts[v["name"]]["passed"]]
+
+
+# ---------------------------------------------------------------- counts
+
+
+def node_table(analysis: Analysis) -> list[Json]:
+    """Per node: name, op, counts, the tensors it reads and writes, and whether all its inputs are constant."""
+    model = analysis.model
+    constant = {init.name for init in model.graph.initializer} - {i.name for i in model.graph.input}
+    rows = []
+    outcomes = {o.index: o for o in analysis.propagation.nodes}
+    for report in sorted(analysis.nodes, key=lambda n: outcomes[n.index].index):
+        node = outcomes[report.index].node
+        is_constant = all(name in constant for name in node.input if name)
+        if is_constant:
+            constant.update(node.output)
+        counts = {c: getattr(report, c).subs(analysis.bindings).as_ints() if report.counted else None
+                  for c in ("dense", "effective")}
+        rows.append({"name": report.name, "op_type": report.op_type, "counted": report.counted,
+                     "mul": {c: (v or {}).get("mul", 0) if v is not None else None for c, v in counts.items()},
+                     "inputs": [n for n in node.input if n], "outputs": list(node.output), "constant": is_constant})
+    return rows
+
+
+def onnx_counts(path: str) -> Json:
+    """analyze(variant, batch=1, samples=W) at every bundle workload: totals, not-counted nodes, per node."""
+    workloads = {}
+    for workload in WORKLOADS:
+        analysis = analyze(path, batch=int(workload["batch"]), samples=int(workload["samples"]))
+        workloads[workload["name"]] = {
+            "batch": workload["batch"], "samples": workload["samples"],
+            "dense": analysis.totals("dense"), "effective": analysis.totals("effective"),
+            "not_counted": [n.name for n in analysis.not_counted], "nodes": node_table(analysis),
+        }
+    partial = any(w["not_counted"] for w in workloads.values())
+    status = "partial" if partial else "counted"
+    note = "partial: the nodes in not_counted have no cost rule yet; totals are lower bounds" if partial else ""
+    return {"status": status, "note": note, "workloads": workloads}
+
+
+def _variant_counts(variant: Json) -> Json:
+    """Counts of one built variant, or why it has none."""
+    if variant["format"] != "onnx":
+        return {"status": "not counted", "note": TFLITE_NOT_COUNTED, "workloads": {}}
+    try:
+        return onnx_counts(variant["path"])
+    except ToolkitError as error:
+        return {"status": "not counted", "note": f"not counted: the analyzer refused it: {error}", "workloads": {}}
+
+
+def count(run: Run) -> None:
+    """Analytic counts of every built variant (ONNX) at each workload; TFLite is stated as not counted."""
+    results = {}
+    for variant in built_variants(run):
+        results[variant["name"]] = _variant_counts(variant)
+        _say(f"[counts] {variant['name']}: {results[variant['name']]['status']}")
+    write_json(run.path("counts.json"), {"evidence": "counted", "convention": "README.md#counting-convention",
+                                         "workloads": list(WORKLOADS), "variants": results})
+
+
+# ---------------------------------------------------------------- profile
+
+
+def streaming_plan(bundle_dir: Path) -> Json:
+    """Which streaming runs the runner will make (each runs `seconds` of real time) and their total wall time."""
+    document = read_json(bundle_dir / "bundle.json", "the bundle")
+    runs = [
+        {"variant": v["name"], **config}
+        for v in document["variants"] for config in runner.streaming_configs(document, v)
+        if runner.provider_missing(config) is None
+    ]
+    return {"runs": runs, "seconds_each": STREAMING["seconds"], "seconds_total": len(runs) * STREAMING["seconds"],
+            "rule": "every variant that passed the gate x every provider x intra-op threads x spinning of the "
+                    "target's matrix, at its first graph optimization level (runner.streaming_configs)"}
+
+
+def _platform_accuracy(result_path: Path, names: list[str], levels: dict[str, float], policy: Json) -> Json:
+    """dB errors of each variant's outputs against the original's, both as computed where the runs ran."""
+    with np.load(runner.outputs_path(result_path)) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    reference = accuracy.runner_outputs(arrays, "original")
+    results = {}
+    for name in names:
+        try:
+            report = accuracy.compare(reference, accuracy.runner_outputs(arrays, name), levels)
+        except ToolkitError as error:
+            results[name] = {"measured": False, "passed": False, "reasons": [str(error)]}
+            continue
+        passed, reasons = accuracy.gate(report, policy)
+        results[name] = {"measured": True, "passed": passed, "reasons": reasons, "report": report.to_dict()}
+    return results
+
+
+def profile(run: Run) -> None:
+    """Bundle the variants that passed the gate, measure them where the source says, check their outputs there."""
+    chosen = passing(run)
+    bundle_dir = run.path("bundle")
+    signals = accuracy.signal_set(SIGNAL_SAMPLES)
+    make_bundle([(v["name"], v["path"], v["format"]) for v in chosen], run.target, signals, bundle_dir)
+    plan = streaming_plan(bundle_dir)
+    seconds = len(plan["runs"]) * (runner.QUICK["streaming_seconds"] if run.settings.quick else plan["seconds_each"])
+    _say(f"[profile] {len(chosen)} variants passed the gate and are measured; streaming runs: {len(plan['runs'])}, "
+         f"about {seconds:.0f} s of real-time feeding")
+    result = run.path("profile.json")
+    request = Request(run.target, bundle_dir, result, run.settings.quick,
+                      resume=run.settings.resume and result.is_file(), board=run.settings.board,
+                      imported=Path(run.settings.imported) if run.settings.imported else None)
+    document = SOURCES[run.source].profile(request)
+    latency_label, output_label = evidence_of(run.source, document)
+    policy = {k: getattr(run.target.policy, k) for k in PLATFORM_POLICY_KEYS}
+    write_json(run.path("platform.json"), {
+        "source": run.source, "description": SOURCES[run.source].description,
+        "latency_evidence": latency_label, "output_evidence": output_label,
+        "streaming_plan": plan, "quick": run.settings.quick,
+        "accuracy": _platform_accuracy(result, [v["name"] for v in chosen], accuracy.signal_levels(), policy),
+    })
+
+
+# ---------------------------------------------------------------- compare, select, export
+
+
+def compare(run: Run) -> None:
+    """Measured against analytic (toolkit.compare) into compare.json."""
+    platform = read_json(run.path("platform.json"), "the profile stage")
+    document = compare_runs(run.target, read_json(run.path("counts.json"), "the counts stage"),
+                            read_json(run.path("profile.json"), "the profile stage"), platform["latency_evidence"])
+    write_json(run.path("compare.json"), document)
+    _say(f"[compare] {len(document['runs'])} runs, {len(document['contradictions'])} rank contradictions "
+         f"in {len(document['contradiction_summary'])} variant pairs")
+
+
+def select(run: Run) -> None:
+    """The target's policy picks one (toolkit.select) into choice.json."""
+    document = select_folder(run.folder, run.target)
+    for line in choice_lines(document):
+        _say(f"[select] {line}")
+
+
+def export(run: Run) -> None:
+    """artifacts/<target>/ from the build folder (toolkit.export); a pytest-benchmark JSON is added if present."""
+    bench = run.settings.build_root / "bench" / "benchmark.json"
+    out = export_folder(run.folder, run.artifacts, run.target, bench if run.target.kind == "host" else None)
+    _say(f"[export] {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")

@@ -1,0 +1,378 @@
+"""report.md: the choice and why, runners-up, accuracy by input level, latency, streaming, measured vs analytic,
+per-node shares, rank contradictions, and the evidence behind every kind of number.
+
+Every table is a list of Columns (header + a function of one row) applied to a list of rows; every section is a
+function of the data document (toolkit.report.gather) returning its lines, listed once in SECTIONS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+Json = dict[str, Any]
+NONE = "-"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: its header and how a row shows in it."""
+
+    header: str
+    cell: Callable[[Json], object]
+
+
+def table(columns: list[Column], rows: Iterable[Json]) -> list[str]:
+    """A Markdown table; cells are str() of the column functions' results (pipes escaped)."""
+    lines = ["| " + " | ".join(c.header for c in columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = (str(c.cell(row)).replace("|", "\\|").replace("\n", " ") for c in columns)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+# ---------------------------------------------------------------- number formats
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds with 4 significant figures."""
+    return NONE if value is None else f"{value:.4g}"
+
+
+def num(value: object) -> str:
+    """A float with 4 significant figures, an int with separators; strings (inf) as they are."""
+    if value is None:
+        return NONE
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def pct(value: float | None) -> str:
+    """A share as a percentage."""
+    return NONE if value is None else f"{value:.1%}"
+
+
+def rate(value: float | None) -> str:
+    """Multiplications per second in G/s."""
+    return NONE if value is None else f"{value / 1e9:.3g} G/s"
+
+
+def spin(value: bool | None) -> str:
+    """on / off / - (one thread or LiteRT: no intra-op workers to spin)."""
+    return {True: "on", False: "off", None: NONE}[value]
+
+
+def config(row: Json) -> str:
+    """provider, threads, spinning, optimization in one cell."""
+    parts = [str(row["provider"]), f"{row['threads']} thr"]
+    if row.get("spinning") is not None and row["threads"] > 1:
+        parts.append(f"spin {spin(row['spinning'])}")
+    if row.get("optimization"):
+        parts.append(f"opt {row['optimization']}")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------- sections
+
+
+def title(data: Json) -> list[str]:
+    """Headline: which file to ship for this target, and how the numbers were made."""
+    inputs = data["pipeline"]["inputs"]
+    chosen = data["choice"]["chosen"]
+    model = inputs["model"]["path"] or "the built-in openWakeWord-style mel graph"
+    head = f"{chosen['variant']} ({config(chosen)})" if chosen else "no variant meets the policy"
+    settings = data["profile"]["settings"]
+    return [
+        f"# {inputs['target']['name']}: {head}",
+        "",
+        f"Input model: {model}. Measurements: {data['platform']['description']} "
+        f"(latency evidence `{data['platform']['latency_evidence']}`), {data['profile'].get('updated_utc', NONE)}; "
+        f"{settings['warmup']} warm-up and {settings['runs']} timed runs per configuration, streams of "
+        f"{settings['streaming_seconds']:g} s{' (quick settings)' if settings.get('quick') else ''}. "
+        f"Pipeline wall time: {data['pipeline']['stage_seconds_total']:.0f} s over its stages.",
+    ]
+
+
+def choice(data: Json) -> list[str]:
+    """The choice, its reasons, the original's best configuration, and the runners-up."""
+    doc = data["choice"]
+    lines = ["## Choice", ""]
+    chosen = doc["chosen"]
+    if chosen is None:
+        return [*lines, *(f"- {r}" for r in doc["reasons"])]
+    lines += [f"**{chosen['variant']}** on {config(chosen)}: {ms(chosen['median_ms'])} ms median on the 1760-sample "
+              f"chunk ({doc['eligible']} of {doc['candidates']} measured configurations were eligible).", ""]
+    lines += [f"- {r}" for r in doc["reasons"]]
+    lines += ["", f"Rule: {doc['rule']}. Checks: {', '.join(doc['checks'])}.", "", "### Runners-up", ""]
+    rows = doc["runners_up"]
+    return lines + table([
+        Column("variant", lambda r: r["variant"]), Column("configuration", config),
+        Column("chunk median ms", lambda r: ms(r["median_ms"])),
+        Column("x chosen", lambda r: f"{r['slower_than_chosen']:.2f}"),
+        Column("1 s median ms", lambda r: ms(r["second_median_ms"])),
+        Column("stream CPU", lambda r: pct(r["cpu_share"])), Column("bytes", lambda r: num(r["bytes"])),
+    ], rows) if rows else [*lines, "(no other eligible configuration)"]
+
+
+def _accuracy_row(data: Json, variant: Json) -> Json:
+    """One variant's build, gate and where-measured verdicts."""
+    verdict = data["accuracy"]["variants"].get(variant["name"], {})
+    overall = verdict.get("report", {}).get("overall", {})
+    where = data["platform"]["accuracy"].get(variant["name"], {})
+    status = (f"not built: {variant['reason']}" if variant["status"] != "built"
+              else "passes" if verdict.get("passed") else "fails: " + "; ".join(verdict.get("reasons", [])))
+    profiled = ("profiled" if variant["name"] in data["platform"]["accuracy"]
+                else "not profiled: failed the gate" if variant["status"] == "built" else NONE)
+    return {"name": variant["name"], "exact": variant["exact"], "bytes": variant.get("bytes"), "status": status,
+            "overall": overall, "where": where.get("report", {}).get("overall", {}), "profiled": profiled}
+
+
+def accuracy(data: Json) -> list[str]:
+    """Every variant against the original: errors, the gate, and whether it was profiled."""
+    policy = data["accuracy"]["policy"]
+    rows = [_accuracy_row(data, v) for v in data["variants"]]
+    return ["## Variants and the accuracy gate", "",
+            f"Tolerances from the target file: max |dB error| {policy['max_abs_db_error']}, p99 "
+            f"{policy['p99_abs_db_error']}, relative mel-energy error {policy['max_rel_mel_error']}. Errors against "
+            f"the original on {len(data['accuracy']['signals']['levels'])} signals of "
+            f"{data['accuracy']['signals']['samples']} samples (evidence `{data['accuracy']['evidence']}`); the "
+            f"last column repeats the dB error on the outputs made where the runs ran "
+            f"(`{data['platform']['output_evidence']}`).", "",
+            *table([
+                Column("variant", lambda r: r["name"]), Column("exact", lambda r: "yes" if r["exact"] else "no"),
+                Column("bytes", lambda r: num(r["bytes"])),
+                Column("max abs dB", lambda r: num(r["overall"].get("max_abs_db"))),
+                Column("p99 abs dB", lambda r: num(r["overall"].get("p99_abs_db"))),
+                Column("max rel mel", lambda r: num(r["overall"].get("max_rel_mel"))),
+                Column("gate", lambda r: r["status"]), Column("profile", lambda r: r["profiled"]),
+                Column("max abs dB where run", lambda r: num(r["where"].get("max_abs_db"))),
+            ], rows)]
+
+
+def by_level(data: Json) -> list[str]:
+    """Max |dB error| per input level per variant: where reduced precision breaks."""
+    measured = {n: v["report"]["by_level"] for n, v in data["accuracy"]["variants"].items() if v.get("measured")}
+    levels = list(next(iter(measured.values()))) if measured else []
+    columns = [Column("variant", lambda r: r["name"])] + [
+        Column(level, lambda r, level=level: num(r["levels"].get(level, {}).get("max_abs_db"))) for level in levels]
+    return ["## Accuracy by input level (max |dB error|)", "",
+            *table(columns, ({"name": n, "levels": lv} for n, lv in measured.items()))]
+
+
+def _unavailable(runs: list[Json]) -> list[str]:
+    """One line per provider that could not run, with the runner's reason."""
+    reasons: dict[str, str] = {}
+    for run in runs:
+        if run["status"] != "ok":
+            reasons.setdefault(f"{run['provider']} ({run['status']})", run.get("reason", ""))
+    return [f"- {provider}: {reason}" for provider, reason in reasons.items()]
+
+
+def latency(data: Json) -> list[str]:
+    """Every finished configuration: chunk and one-second latencies, session creation, first inference."""
+    runs = data["profile"]["runs"]
+    by_config: dict[tuple[Any, ...], Json] = {}
+    for run in (r for r in runs if r["status"] == "ok"):
+        key = (run["variant"], run["provider"], run["threads"], run["spinning"], run["optimization"])
+        by_config.setdefault(key, {**run, "workloads": {}})["workloads"][run["workload"]] = run
+
+    def stat(workload: str, field: str) -> Callable[[Json], str]:
+        return lambda r: ms(r["workloads"].get(workload, {}).get("latency_ms", {}).get(field))
+
+    def first(field: str) -> Callable[[Json], str]:
+        return lambda r: ms(r["workloads"].get("stream", {}).get(field))
+
+    lines = ["## Latency (ms) per variant x provider x threads", "",
+             f"Timer: {runs[0].get('timer', NONE) if runs else NONE}; evidence "
+             f"`{data['platform']['latency_evidence']}`.", "",
+             *table([Column("variant", lambda r: r["variant"]), Column("configuration", config),
+                     Column("chunk median", stat("stream", "median")), Column("chunk p90", stat("stream", "p90")),
+                     Column("chunk min", stat("stream", "min")), Column("1 s median", stat("second", "median")),
+                     Column("1 s p90", stat("second", "p90")), Column("session ms", first("session_create_ms")),
+                     Column("first run ms", first("first_inference_ms"))], by_config.values())]
+    missing = _unavailable(runs)
+    return lines + (["", "Not measured:", *missing] if missing else [])
+
+
+def streaming(data: Json) -> list[str]:
+    """The 12.5 chunks/s streams: CPU share of one core, streams per core, p99, and which streams were run."""
+    plan = data["platform"]["streaming_plan"]
+    rows = [s for s in data["profile"].get("streaming", []) if s["status"] == "ok"]
+    method = rows[0]["method"] if rows else NONE
+    return ["## Streaming at the real rate (1760-sample chunks, 12.5 per second)", "",
+            f"Streams run: {plan['rule']}: {len(plan['runs'])} streams. Method: {method}.", "",
+            *table([Column("variant", lambda r: r["variant"]), Column("configuration", config),
+                    Column("seconds", lambda r: f"{r['wall_s']:.1f}"),
+                    Column("CPU of one core", lambda r: pct(r["cpu_share"])),
+                    Column("streams per core", lambda r: num(r["streams_per_core"])),
+                    Column("p99 ms", lambda r: ms(r["latency_ms"]["p99"])),
+                    Column("deadline misses", lambda r: num(r["deadline_misses"]))], rows)]
+
+
+def measured_vs_analytic(data: Json) -> list[str]:
+    """Achieved mults/s per run against the target's peak; variants without counts say so."""
+    doc = data["compare"]
+    peak = doc["peak"]
+    rows = [r for r in doc["runs"] if r["status"] == "ok"]
+
+    def achieved(convention: str, field: str, show: Callable[[Any], str]) -> Callable[[Json], str]:
+        return lambda r: show(r[convention][field]) if convention in r else r.get("counts", NONE)
+
+    peaks = ", ".join(f"{t} thread(s) {rate(v)}" for t, v in peak["mults_per_s"].items())
+    not_ranked = [f"- {name}: {note}" for name, note in doc["not_ranked"].items()]
+    above = [r for r in rows if r.get("dense", {}).get("of_peak", 0) > 1]
+    warning = [] if not above else ["", f"{len(above)} run(s) exceed the estimated peak, so the estimate is low for "
+                                        f"this machine: clock {peak['cpu']['clock_ghz']:g} GHz "
+                                        f"({peak['sources']['clock_ghz']}), "
+                                        f"{peak['cpu']['fp32_flops_per_cycle_per_core']:g} FP32 FLOPs/cycle/core "
+                                        f"({peak['sources']['fp32_flops_per_cycle_per_core']})."]
+    return ["## Measured vs analytic", "",
+            f"Achieved = exact analytic mults of the variant at the workload / median latency. Peak (the target "
+            f"file's estimate, `{peak['evidence']}`, not a measurement): {peaks}; method: {peak['method']}.", "",
+            *table([Column("variant", lambda r: r["variant"]), Column("configuration", config),
+                    Column("workload", lambda r: r["workload"]), Column("median ms", lambda r: ms(r["median_ms"])),
+                    Column("dense mults", achieved("dense", "mults", num)),
+                    Column("dense mults/s", achieved("dense", "mults_per_s", rate)),
+                    Column("of peak", achieved("dense", "of_peak", pct)),
+                    Column("effective mults", achieved("effective", "mults", num)),
+                    Column("effective mults/s", achieved("effective", "mults_per_s", rate))], rows),
+            *warning, *(["", "Without full counts:", *not_ranked] if not_ranked else [])]
+
+
+def _node_label(row: Json) -> str:
+    """The model nodes of a per-node row, with the kernels that ran them when they differ."""
+    kernels = ", ".join(f"{k['name']} ({k['op_type']})" for k in row["kernels"])
+    nodes = ", ".join(f"{n} ({op})" for n, op in zip(row["nodes"], row["op_types"], strict=True))
+    labels = {
+        "kernel": nodes,
+        "fused": f"{kernels} = fused by onnxruntime from {nodes}",
+        "absorbed": f"{nodes}: no kernel of its own (fused into a neighbour or removed by onnxruntime)",
+        "folded": f"{nodes}: constant inputs only, folded by onnxruntime at session creation",
+        "created": f"{kernels}: kernel created by onnxruntime, no model node of this name",
+    }
+    return labels[row["kind"]]
+
+
+def _reference_tables(data: Json) -> list[Json]:
+    """Per-node tables of the chosen configuration on the one-second input, one per variant."""
+    chosen = data["choice"]["chosen"] or {}
+    fields = ("provider", "threads", "spinning", "optimization")
+    tables = [t for t in data["compare"]["nodes"] if t["workload"] == "second"]
+    same = [t for t in tables if all(t.get(f) == chosen.get(f) for f in fields)]
+    if same:
+        return same
+    first: dict[str, Json] = {}
+    for t in tables:
+        first.setdefault(t["variant"], t)
+    return list(first.values())
+
+
+def nodes(data: Json) -> list[str]:
+    """Each variant's time share against its mult share, node by node."""
+    lines = ["## Where the time goes: per-node time share vs multiplication share", ""]
+    for t in _reference_tables(data):
+        rows = sorted(t["rows"], key=lambda r: -(r["time_share"] or 0.0))
+        lines += [f"### {t['variant']} ({config(t)}, one second)", "",
+                  *table([Column("node(s)", _node_label), Column("time share", lambda r: pct(r["time_share"])),
+                          Column("dense mult share", lambda r: pct((r["mul_share"] or {}).get("dense"))),
+                          Column("dense mults", lambda r: num((r["mul"] or {}).get("dense")))], rows), ""]
+    return lines
+
+
+def contradictions(data: Json) -> list[str]:
+    """Pairs where fewer analytic mults did not mean a lower measured median."""
+    summary = data["compare"]["contradiction_summary"]
+    if not summary:
+        return ["## Rank contradictions", "", "None: wherever two fully counted variants were measured in the same "
+                "configuration, the one with fewer mults had the lower median."]
+    return ["## Rank contradictions", "",
+            "A pair whose analytic order (fewer mults) and measured order (lower median) disagree in the same "
+            "configuration and workload; `clear` counts the configurations where even the fewer-mults variant's "
+            "fastest run was slower than the other's median.", "",
+            *table([Column("fewer mults", lambda r: f"{r['fewer_mults']} ({num(r['fewer_mults_count'])})"),
+                    Column("but slower than", lambda r: f"{r['more_mults']} ({num(r['more_mults_count'])})"),
+                    Column("convention", lambda r: r["convention"]), Column("workload", lambda r: r["workload"]),
+                    Column("configurations", lambda r: f"{r['configurations']} of {r['measured_together']}"),
+                    Column("clear", lambda r: r["clear"]),
+                    Column("time ratio", lambda r: f"{r['time_ratio_min']:.2f}-{r['time_ratio_max']:.2f}x")],
+                   summary)]
+
+
+def bench(data: Json) -> list[str]:
+    """The pytest-benchmark suite's results (make bench), when its JSON was given."""
+    if not data.get("bench"):
+        return []
+    return ["## pytest-benchmark (make bench)", "", f"Run {data['bench'].get('datetime', NONE)}; "
+            "pytest-benchmark's own timer and rounds, evidence `measured-on-host`.", "", *bench_table(data["bench"])]
+
+
+def evidence(data: Json) -> list[str]:
+    """What each evidence label means."""
+    labels = data.get("manifest", {}).get("evidence_labels", {})
+    return ["## Evidence labels", "", *(f"- `{k}`: {v}" for k, v in labels.items())] if labels else []
+
+
+SECTIONS: list[Callable[[Json], list[str]]] = [
+    title, choice, accuracy, by_level, latency, streaming, measured_vs_analytic, nodes, contradictions, bench,
+    evidence,
+]
+
+
+def render(data: Json) -> str:
+    """report.md from a gathered data document."""
+    lines: list[str] = []
+    for section in SECTIONS:
+        part = section(data)
+        if part:
+            lines += [*part, ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def _best_runs(data: Json) -> dict[str, Json]:
+    """Each variant's lowest-median finished run on the chunk."""
+    best: dict[str, Json] = {}
+    for run in sorted((r for r in data["profile"]["runs"] if r["status"] == "ok" and r["workload"] == "stream"),
+                      key=lambda r: r["latency_ms"]["median"]):
+        best.setdefault(run["variant"], run)
+    return best
+
+
+def summary(data: Json) -> str:
+    """One line per variant: gate, best configuration, its chunk median; the chosen one marked."""
+    best = _best_runs(data)
+    chosen = (data["choice"]["chosen"] or {}).get("variant")
+
+    def cell(field: str) -> Callable[[Json], str]:
+        return lambda r: ms(best[r["name"]]["latency_ms"][field]) if r["name"] in best else NONE
+
+    rows = [_accuracy_row(data, v) for v in data["variants"]]
+    return "\n".join(table([
+        Column("variant", lambda r: r["name"]),
+        Column("gate", lambda r: r["status"].split(":")[0]),
+        Column("max abs dB", lambda r: num(r["overall"].get("max_abs_db"))),
+        Column("best configuration", lambda r: config(best[r["name"]]) if r["name"] in best else r["profiled"]),
+        Column("chunk median ms", cell("median")), Column("chunk p90 ms", cell("p90")),
+        Column("chosen", lambda r: "**chosen**" if r["name"] == chosen else ""),
+    ], rows))
+
+
+def bench_table(document: Json) -> list[str]:
+    """pytest-benchmark JSON as a table: one row per benchmark, its parameters (extra_info) and timings in ms."""
+    rows = document.get("benchmarks", [])
+
+    def info(key: str) -> Callable[[Json], object]:
+        return lambda r: r.get("extra_info", {}).get(key, NONE)
+
+    return table([
+        Column("variant", info("variant")), Column("provider", info("provider")), Column("threads", info("threads")),
+        Column("workload", info("workload")),
+        Column("median ms", lambda r: ms(r["stats"]["median"] * 1e3)),
+        Column("min ms", lambda r: ms(r["stats"]["min"] * 1e3)),
+        Column("mean ms", lambda r: ms(r["stats"]["mean"] * 1e3)),
+        Column("rounds", lambda r: num(r["stats"]["rounds"])),
+    ], rows)

@@ -1,0 +1,266 @@
+"""The target's [policy] picks one variant + engine/provider + threads (+ spinning, optimization level).
+
+Candidates are the finished runs on the streaming chunk (1 x 1760 samples, openWakeWord's 80 ms step). A
+candidate is eligible when every check in CHECKS passes: its variant passed the accuracy gate on this host and
+its outputs where the runs ran stay within the dB tolerances, its latency is a measurement (never emulated or
+predicted time), its median is within the real-time budget, and its file within the size limit. The chosen one
+has the lowest median; ties go to the lower streaming CPU share, then fewer threads. A variant over tolerance is
+never a candidate. The original's best configuration is always reported beside the choice.
+
+    python -m toolkit select --target x86-host      # reads build/x86-host/, writes choice.json, prints the choice
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from toolkit.pipeline.ledger import Json, read_json, write_json
+from toolkit.pipeline.sources import CHOOSABLE
+from toolkit.targets import CHUNK_MS, Policy, Target, load_target
+
+STREAM = "stream"
+SECOND = "second"
+RUNNERS_UP_SAME_VARIANT = 2
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration of one variant, measured on the streaming chunk."""
+
+    variant: str
+    format: str
+    engine: str
+    provider: str
+    threads: int
+    spinning: bool | None
+    optimization: str | None
+    key: str
+    median_ms: float
+    p90_ms: float
+    min_ms: float
+    second_median_ms: float | None
+    cpu_share: float | None
+    streams_per_core: int | None
+    stream_p99_ms: float | None
+    bytes: int
+    evidence: str
+
+    @property
+    def realtime_factor(self) -> float:
+        """Median latency / the chunk's 80 ms."""
+        return self.median_ms / CHUNK_MS
+
+    def label(self) -> str:
+        """'variant on provider, N threads, spinning, opt' for sentences."""
+        parts = [f"{self.variant} on {self.provider}", f"{self.threads} thread{'s' * (self.threads > 1)}"]
+        if self.spinning is not None and self.threads > 1:
+            parts.append("spinning" if self.spinning else "no spinning")
+        if self.optimization:
+            parts.append(f"optimization {self.optimization}")
+        return ", ".join(parts)
+
+    def to_json(self) -> Json:
+        """Plain fields plus the real-time factor."""
+        return {**asdict(self), "realtime_factor": self.realtime_factor}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the checks read: verdicts per variant, the policy, the latency evidence."""
+
+    accuracy: dict[str, Json]
+    platform: dict[str, Json]
+    policy: Policy
+    latency_evidence: str
+
+
+def _gate(c: Candidate, i: Inputs) -> str | None:
+    verdict = i.accuracy.get(c.variant, {})
+    return None if verdict.get("passed") else "failed the accuracy gate: " + "; ".join(verdict.get("reasons", []))
+
+
+def _platform(c: Candidate, i: Inputs) -> str | None:
+    verdict = i.platform.get(c.variant, {})
+    reasons = "; ".join(verdict.get("reasons", ["no outputs"]))
+    return None if verdict.get("passed") else f"its outputs where it ran fail the dB tolerances: {reasons}"
+
+
+def _evidence(c: Candidate, i: Inputs) -> str | None:
+    return None if c.evidence in CHOOSABLE else f"its latency is {c.evidence}, not a measurement of the target"
+
+
+def _budget(c: Candidate, i: Inputs) -> str | None:
+    limit = i.policy.max_chunk_ms
+    return None if c.median_ms <= limit else (f"median {c.median_ms:.3f} ms > budget {limit:.3f} ms "
+                                              f"(realtime_budget {i.policy.realtime_budget:g} x {CHUNK_MS:g} ms)")
+
+
+def _size(c: Candidate, i: Inputs) -> str | None:
+    limit = i.policy.max_model_bytes
+    return None if limit is None or c.bytes <= limit else f"file {c.bytes:,} bytes > max_model_bytes {limit:,}"
+
+
+CHECKS: dict[str, Callable[[Candidate, Inputs], str | None]] = {
+    "accuracy gate": _gate,
+    "accuracy where measured": _platform,
+    "measured latency": _evidence,
+    "real-time budget": _budget,
+    "size limit": _size,
+}
+
+
+def failures(candidate: Candidate, inputs: Inputs) -> list[str]:
+    """Every check the candidate fails, as sentences; empty when eligible."""
+    return [reason for check in CHECKS.values() if (reason := check(candidate, inputs))]
+
+
+def _same_config(run: Json, other: Json, fields: tuple[str, ...]) -> bool:
+    return all(run.get(f) == other.get(f) for f in fields)
+
+
+def candidates(profile: Json, sizes: dict[str, int], evidence: str) -> list[Candidate]:
+    """One candidate per finished streaming-chunk run, joined with its one-second run and its streaming run."""
+    runs = [r for r in profile["runs"] if r["status"] == "ok"]
+    config = ("variant", "engine", "provider", "threads", "spinning", "optimization")
+    found = []
+    for run in (r for r in runs if r["workload"] == STREAM):
+        second = next((r for r in runs if r["workload"] == SECOND and _same_config(r, run, config)), None)
+        stream = next((s for s in profile.get("streaming", []) if s["status"] == "ok"
+                       and _same_config(s, run, config[:5])), None)
+        stats = run["latency_ms"]
+        found.append(Candidate(
+            variant=run["variant"], format=run["format"], engine=run["engine"], provider=run["provider"],
+            threads=int(run["threads"]), spinning=run["spinning"], optimization=run["optimization"], key=run["key"],
+            median_ms=stats["median"], p90_ms=stats["p90"], min_ms=stats["min"],
+            second_median_ms=second["latency_ms"]["median"] if second else None,
+            cpu_share=stream["cpu_share"] if stream else None,
+            streams_per_core=stream["streams_per_core"] if stream else None,
+            stream_p99_ms=stream["latency_ms"]["p99"] if stream else None,
+            bytes=sizes[run["variant"]], evidence=evidence,
+        ))
+    return found
+
+
+def rank_key(c: Candidate) -> tuple[float, float, int]:
+    """Lowest median first; then lower streaming CPU share (unknown last); then fewer threads."""
+    return c.median_ms, c.cpu_share if c.cpu_share is not None else math.inf, c.threads
+
+
+def _reasons(chosen: Candidate, eligible: list[Candidate], original: Candidate | None, inputs: Inputs,
+             accuracy: Json) -> list[str]:
+    """Why this one, in sentences with the numbers."""
+    overall = accuracy.get("report", {}).get("overall", {})
+    policy = inputs.policy
+    reasons = [
+        f"within tolerance: max |dB error| {overall.get('max_abs_db', 0):.4g} <= {policy.max_abs_db_error:g}, "
+        f"p99 {overall.get('p99_abs_db', 0):.4g} <= {policy.p99_abs_db_error:g}, relative mel error "
+        f"{overall.get('max_rel_mel', 0):.4g} <= {policy.max_rel_mel_error:g}",
+        f"lowest median on the 1760-sample chunk of {len(eligible)} eligible configurations: {chosen.median_ms:.4f} ms "
+        f"= {chosen.realtime_factor:.4f} of the chunk's {CHUNK_MS:g} ms (budget {policy.realtime_budget:g})",
+    ]
+    if original is None:
+        reasons.append("the original has no finished run on the chunk to compare with")
+    elif chosen.variant == "original":
+        reasons.append("no variant beats the original at the median: the original is chosen")
+    else:
+        reasons.append(f"{original.median_ms / chosen.median_ms:.2f}x faster than the original's best configuration "
+                       f"({original.label()}: {original.median_ms:.4f} ms)")
+    if chosen.cpu_share is not None:
+        reasons.append(f"streaming at 12.5 chunks/s it takes {chosen.cpu_share:.2%} of one core "
+                       f"({chosen.streams_per_core} such streams per core)")
+    return reasons
+
+
+def runners_up(chosen: Candidate, eligible: list[Candidate]) -> list[Json]:
+    """The best configuration of every other eligible variant, then the chosen variant's next configurations."""
+    best: dict[str, Candidate] = {}
+    for c in sorted(eligible, key=rank_key):
+        best.setdefault(c.variant, c)
+    others = [c for name, c in best.items() if name != chosen.variant]
+    same = [c for c in sorted(eligible, key=rank_key) if c.variant == chosen.variant and c != chosen]
+    return [{**c.to_json(), "slower_than_chosen": c.median_ms / chosen.median_ms}
+            for c in [*others, *same[:RUNNERS_UP_SAME_VARIANT]]]
+
+
+def excluded(variants: list[Json], accuracy: dict[str, Json], profiled: set[str]) -> list[Json]:
+    """Variants that never became candidates, each with why."""
+    rows = []
+    for v in variants:
+        if v["status"] != "built":
+            rows.append({"variant": v["name"], "reason": f"not built: {v['reason']}"})
+        elif not accuracy[v["name"]]["passed"]:
+            rows.append({"variant": v["name"], "reason": "not profiled: failed the gate: "
+                         + "; ".join(accuracy[v["name"]]["reasons"])})
+        elif v["name"] not in profiled:
+            rows.append({"variant": v["name"], "reason": "no finished run on the streaming chunk"})
+    return rows
+
+
+def choose(variants: list[Json], accuracy: dict[str, Json], platform: Json, profile: Json, policy: Policy) -> Json:
+    """choice.json: the chosen candidate and why, the runners-up, the original's best, what was excluded."""
+    sizes = {v["name"]: v["bytes"] for v in variants if v["status"] == "built"}
+    inputs = Inputs(accuracy, platform["accuracy"], policy, platform["latency_evidence"])
+    found = candidates(profile, sizes, inputs.latency_evidence)
+    rejected = [{**c.to_json(), "fails": failures(c, inputs)} for c in found if failures(c, inputs)]
+    eligible = sorted((c for c in found if not failures(c, inputs)), key=rank_key)
+    originals = sorted((c for c in found if c.variant == "original"), key=rank_key)
+    original = originals[0] if originals else None
+    document: Json = {
+        "policy": {**asdict(policy), "max_chunk_ms": policy.max_chunk_ms}, "checks": list(CHECKS),
+        "rule": "lowest median on the streaming chunk; ties: lower streaming CPU share, then fewer threads",
+        "latency_evidence": inputs.latency_evidence, "candidates": len(found), "eligible": len(eligible),
+        "original_best": original.to_json() if original else None,
+        "excluded": excluded(variants, accuracy, {c.variant for c in found}), "rejected": rejected,
+    }
+    if not eligible:
+        document.update(chosen=None, reasons=["no configuration meets the policy; see rejected for each one's "
+                                              "failed checks"], runners_up=[])
+        return document
+    chosen = eligible[0]
+    document.update(
+        chosen=chosen.to_json(),
+        reasons=_reasons(chosen, eligible, original, inputs, accuracy[chosen.variant]),
+        beats_original=original is not None and chosen.variant != "original",
+        runners_up=runners_up(chosen, eligible),
+    )
+    return document
+
+
+def select_folder(folder: Path, target: Target) -> Json:
+    """Read a build folder's stage files, choose, write choice.json; returns it."""
+    variants = read_json(folder / "variants.json", "the variants stage")["variants"]
+    accuracy = read_json(folder / "accuracy.json", "the accuracy stage")["variants"]
+    platform = read_json(folder / "platform.json", "the profile stage")
+    profile = read_json(folder / "profile.json", "the profile stage")
+    document = choose(variants, accuracy, platform, profile, target.policy)
+    write_json(folder / "choice.json", document)
+    return document
+
+
+def choice_lines(document: Json) -> list[str]:
+    """The choice as a few lines of text."""
+    chosen = document["chosen"]
+    if chosen is None:
+        return ["no variant chosen: " + "; ".join(document["reasons"])]
+    head = (f"chosen: {chosen['variant']} on {chosen['provider']}, {chosen['threads']} thread(s)"
+            f"{'' if chosen['spinning'] is None else ', spinning ' + ('on' if chosen['spinning'] else 'off')}"
+            f"{', optimization ' + chosen['optimization'] if chosen['optimization'] else ''}")
+    return [head, *(f"  - {reason}" for reason in document["reasons"])]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", default="x86-host", help="target name or .toml file (default x86-host)")
+    parser.add_argument("--build", type=Path, default=Path("build"),
+                        help="build root holding <target>/ from `profile` (default build)")
+
+
+def run(args: argparse.Namespace) -> int:
+    target = load_target(args.target)
+    document = select_folder(args.build / target.name, target)
+    print("\n".join(choice_lines(document)))
+    return 0 if document["chosen"] else 1
+
