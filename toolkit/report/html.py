@@ -222,7 +222,7 @@ def latency_plots(view: TargetView) -> list[Plot]:
         svg = plots.dot_plot(dots, f"median latency, workload {workload} ({view.latency_evidence})",
                              "median latency (ms, log scale)", marker=marker,
                              marker_label=f"real-time budget {marker} ms" if marker else "")
-        budget_text = f" Dashed red line: the real-time budget, {num(marker)} ms." if marker else ""
+        budget_text = f" Red: the real-time budget, {num(marker)} ms." if marker else ""
         plots_out.append((f"latency-{workload}", svg,
                           f"One dot per run: variant (row) x provider and threads (colour). Median of the timed "
                           f"runs {badge(view.latency_evidence)}.{budget_text}"))

@@ -26,6 +26,8 @@ PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b
 # viridis at 9 evenly spaced points, interpolated linearly between them.
 VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141], [39, 173, 129],
                     [92, 200, 99], [170, 220, 50], [253, 231, 37]], dtype=np.float64)
+# a dot plot's marker (a budget) joins the axis only within this factor of the largest value
+MARKER_REACH = 10.0
 DIVERGING = np.array([[33, 102, 172], [247, 247, 247], [178, 24, 43]], dtype=np.float64)
 
 
@@ -149,18 +151,22 @@ def dot_plot(dots: Sequence[Dot], title: str, x_label: str, log: bool = True,
     rows = list(dict.fromkeys(d.row for d in dots))
     series = list(dict.fromkeys(d.series for d in dots))
     colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
-    row_h, top, left, legend_w = 20, 30, 190, 170
+    row_h, top, left, legend_w = 22, 30, 180, 210
     height = top + row_h * max(len(rows), 1) + 50
-    values = [d.value for d in dots] + ([marker] if marker else [])
-    x = Scale(*span(values, log), left, WIDTH - legend_w, log)
+    values = [d.value for d in dots]
+    shown = marker if marker and marker <= MARKER_REACH * max(values, default=marker) else None
+    x = Scale(*span(values + ([shown] if shown else []), log), left, WIDTH - legend_w, log)
     y = Scale(-0.5, len(rows) - 0.5, top, top + row_h * len(rows))
     body = [_text(WIDTH / 2, 16, title, extra='font-weight="bold"')]
     body += _axes(x, y, x_label, "", y_ticks=False)
     body += [f'<line class="axis" x1="{left}" x2="{WIDTH - legend_w}" y1="{y(i):.1f}" y2="{y(i):.1f}" '
              f'stroke="#eee"/>' + _text(left - 6, y(i) + 4, row, "end") for i, row in enumerate(rows)]
-    if marker:
-        body.append(f'<line class="marker" x1="{x(marker):.1f}" x2="{x(marker):.1f}" y1="{y.start}" '
+    if shown:
+        body.append(f'<line class="marker" x1="{x(shown):.1f}" x2="{x(shown):.1f}" y1="{y.start}" '
                     f'y2="{y.stop}" stroke="#c00" stroke-dasharray="4 3"><title>{escape(marker_label)}</title></line>')
+    elif marker:  # far beyond every value: say where it is instead of squeezing the dots
+        body.append(_text(WIDTH - legend_w - 4, top - 4, f"{marker_label} (off scale) \u2192", "end",
+                          'class="marker" fill="#c00"'))
     index = {row: i for i, row in enumerate(rows)}
     jitter = {s: (i - (len(series) - 1) / 2) * min(3.0, 12 / max(len(series), 1)) for i, s in enumerate(series)}
     body += [_point(x(d.value), y(index[d.row]) + jitter[d.series], colors[d.series], d.tip)
@@ -194,7 +200,7 @@ def rate_scatter(points: Sequence[Point], lines: Sequence[Line], title: str, x_l
     against analytic multiplications, the ideal line at the target's peak."""
     series = list(dict.fromkeys(p.series for p in points))
     colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
-    left, top, legend_w, height = 70, 30, 170, 380
+    left, top, legend_w, height = 70, 30, 210, 380
     x = Scale(*span([p.x for p in points], True), left, WIDTH - legend_w, True)
     ideal = [x.lo / line.rate for line in lines] + [x.hi / line.rate for line in lines]
     y = Scale(*span([p.y for p in points] + ideal, True, 0.02), height - 50, top, True)
@@ -222,7 +228,7 @@ class Share:
 
 def share_bars(shares: Sequence[Share], title: str, time_label: str) -> str:
     """Paired horizontal bars per node: share of time against share of multiplications, 0..100 %."""
-    row_h, top, left, legend_w = 24, 30, 150, 170
+    row_h, top, left, legend_w = 24, 30, 170, 190
     height = top + row_h * max(len(shares), 1) + 50
     x = Scale(0.0, 1.0, left, WIDTH - legend_w)
     body = [_text(WIDTH / 2, 16, title, extra='font-weight="bold"')]
