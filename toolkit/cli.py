@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("toolkit.pipeline.command", "variants, gate, counts, profile, compare, select, export for a target"),
     "select": ("toolkit.select", "pick one variant and configuration from a profiled target's results"),
     "export": ("toolkit.export", "write artifacts/<target>/ (model, manifest.json, report.md) from the choice"),
+    "report": ("toolkit.report.command", "Markdown and one self-contained HTML report from profiled targets"),
 }
 
 

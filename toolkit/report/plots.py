@@ -26,6 +26,8 @@ PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b
 # viridis at 9 evenly spaced points, interpolated linearly between them.
 VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141], [39, 173, 129],
                     [92, 200, 99], [170, 220, 50], [253, 231, 37]], dtype=np.float64)
+# a nonzero share is drawn at least this wide (pixels), so a reader can find and hover it
+MIN_BAR = 0.5
 # a dot plot's marker (a budget) joins the axis only within this factor of the largest value
 MARKER_REACH = 10.0
 DIVERGING = np.array([[33, 102, 172], [247, 247, 247], [178, 24, 43]], dtype=np.float64)
@@ -239,7 +241,7 @@ def share_bars(shares: Sequence[Share], title: str, time_label: str) -> str:
         body.append(f"<g><title>{escape(share.tip)}</title>{_text(left - 6, y0 + 13, share.node, 'end')}</g>")
         for offset, value, color in ((0, share.time, PALETTE[0]), (9, share.mults, PALETTE[1])):
             if value:  # a zero (or unknown) share has nothing to draw; the row label's tooltip says it
-                body.append(f'<rect class="data" x="{left}" y="{y0 + offset:.1f}" width="{x(value) - left:.1f}" '
+                body.append(f'<rect class="data" x="{left}" y="{y0 + offset:.1f}" width="{max(x(value) - left, MIN_BAR):.1f}" '
                             f'height="9" fill="{color}"><title>{escape(share.tip)}</title></rect>')
     body += _legend([(time_label, PALETTE[0]), ("share of multiplications", PALETTE[1])],
                     WIDTH - legend_w + 10, top)
