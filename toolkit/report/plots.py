@@ -241,8 +241,9 @@ def share_bars(shares: Sequence[Share], title: str, time_label: str) -> str:
         body.append(f"<g><title>{escape(share.tip)}</title>{_text(left - 6, y0 + 13, share.node, 'end')}</g>")
         for offset, value, color in ((0, share.time, PALETTE[0]), (9, share.mults, PALETTE[1])):
             if value:  # a zero (or unknown) share has nothing to draw; the row label's tooltip says it
-                body.append(f'<rect class="data" x="{left}" y="{y0 + offset:.1f}" width="{max(x(value) - left, MIN_BAR):.1f}" '
-                            f'height="9" fill="{color}"><title>{escape(share.tip)}</title></rect>')
+                width = max(x(value) - left, MIN_BAR)
+                body.append(f'<rect class="data" x="{left}" y="{y0 + offset:.1f}" width="{width:.1f}" height="9" '
+                            f'fill="{color}"><title>{escape(share.tip)}</title></rect>')
     body += _legend([(time_label, PALETTE[0]), ("share of multiplications", PALETTE[1])],
                     WIDTH - legend_w + 10, top)
     return _svg(height, title, body)
