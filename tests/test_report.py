@@ -222,3 +222,15 @@ def test_several_targets_in_one_report(profiled: dict[str, Path], tmp_path: Path
     assert cli.main([*args, "--target", "second-host", "--out", str(tmp_path / "one")]) == 0
     one = (tmp_path / "one" / "report.html").read_text(encoding="utf-8")
     assert one.count('<section id="target-') == 1 and 'id="target-second-host"' in one
+
+
+def test_runner_lines_stay_above_the_bar_on_a_terminal() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=200)
+    with terminal.runner_progress("profile", console=console) as feed:
+        assert feed.bar is not None
+        feed("[1/2] run|original|x: median 0.1 ms\n")
+        feed("[2/2] run|tflite|y: unavailable: no LiteRT\n")
+        assert feed.bar.tasks[0].completed == 2 and feed.bar.tasks[0].total == 2
+    assert "run|original|x: median 0.1 ms" in buffer.getvalue()
+    assert "run|tflite|y: unavailable: no LiteRT" in buffer.getvalue()

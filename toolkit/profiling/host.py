@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
+from toolkit.report.terminal import runner_progress
 
 STDERR_TAIL = 5
 
@@ -31,17 +32,20 @@ def profile_on_host(
     quick: bool = False,
     resume: bool = False,
 ) -> dict[str, Any]:
-    """Run the bundle's runner here, passing its progress through to stderr; returns the result JSON."""
+    """Run the bundle's runner here, its progress lines on stderr with an ETA (a bar on a terminal); returns the
+    result JSON."""
     bundle = Path(bundle_dir)
     result = Path(result_path)
     if not (bundle / "runner.py").is_file():
         raise ToolkitError(f"{bundle} holds no runner.py; make it with toolkit.profiling.bundle.make_bundle")
     result.parent.mkdir(parents=True, exist_ok=True)
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
-    with subprocess.Popen(runner_command(bundle, result, quick, resume), stderr=subprocess.PIPE, text=True) as proc:
+    command = runner_command(bundle, result, quick, resume)
+    with runner_progress(f"profiling {bundle.name}") as feed, \
+            subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:
-            sys.stderr.write(line)
+            feed(line)
             tail.append(line.rstrip())
     if proc.returncode != 0:
         last = tail[-1] if tail else "no message"

@@ -89,7 +89,8 @@ def eta_seconds(done: int, total: int, elapsed: float) -> float | None:
 
 
 class RunnerFeed:
-    """Turns the bench runner's "[i/n] ..." stderr lines into a bar (terminal) or lines with an ETA (logs)."""
+    """The bench runner's "[i/n] ..." stderr lines: printed as they come, with a bar and ETA below them on a
+    terminal, or with "(eta N s)" appended in logs; nothing when quiet."""
 
     def __init__(self, description: str, console: Console, quiet: bool) -> None:
         self.description, self.console, self.quiet = description, console, quiet
@@ -99,21 +100,18 @@ class RunnerFeed:
 
     def __call__(self, line: str) -> None:
         """One line of runner output."""
-        match = RUNNER_LINE.match(line.rstrip("\n"))
-        if match is None:
-            if not self.quiet:
-                self.console.print(line.rstrip("\n"), markup=False, highlight=False)
-            return
-        done, total, text = int(match[1]), int(match[2]), match[3]
-        if self.bar is not None:
+        text = line.rstrip("\n")
+        match = RUNNER_LINE.match(text)
+        if match is not None and self.bar is not None:
             if self.task is None:
-                self.task = self.bar.add_task(self.description, total=total, current="")
-            self.bar.update(self.task, completed=done, total=total, current=text.split(":")[0][-60:])
-            return
-        if not self.quiet:
-            eta = eta_seconds(done, total, time.monotonic() - self.started)
-            suffix = f" (eta {eta:.0f} s)" if eta is not None else ""
-            self.console.print(f"[{done}/{total}] {text}{suffix}", markup=False, highlight=False)
+                self.task = self.bar.add_task(self.description, total=int(match[2]), current="")
+            self.bar.update(self.task, completed=int(match[1]), total=int(match[2]),
+                            current=match[3].split(":")[0][-60:])
+        elif match is not None:
+            eta = eta_seconds(int(match[1]), int(match[2]), time.monotonic() - self.started)
+            text += f" (eta {eta:.0f} s)" if eta is not None else ""
+        if not self.quiet:  # every line stays readable: above the bar on a terminal, as it is in logs
+            self.console.print(text, markup=False, highlight=False)
 
 
 @contextlib.contextmanager
