@@ -61,7 +61,8 @@ browser-deps:
 # Profiling a target (issue 3): variants -> accuracy gate -> counts -> profile over the target's matrix -> compare ->
 # select -> artifacts/$(TARGET)/. HOST=user@board measures a board over SSH; RESUME=1 skips finished stages.
 # bench: pytest-benchmark over variants x providers on this host (BENCH_QUICK=1: a short run); JSON in build/bench/.
-# ci-report: a quick profile of the default model on x86-host, then its Markdown summary table.
+# ci-report: a quick profile of the default model on x86-host, then its Markdown summary table; the HTML and
+# Markdown reports are kept in build/ci/report/.
 HOST ?=
 RESUME ?=
 BENCH_QUICK ?=
@@ -79,3 +80,4 @@ bench: $(STAMP)
 
 ci-report: $(STAMP)
 	$(PY) -m toolkit profile --target x86-host --quick --build build/ci --artifacts build/ci/artifacts
+	$(PY) -m toolkit report --build build/ci --artifacts build/ci/artifacts --out build/ci/report --quiet
