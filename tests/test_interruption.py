@@ -1,0 +1,118 @@
+"""Ctrl-C and a dying runner during `python -m toolkit profile`: finished results stay on disk, the rest is
+marked unfinished, `--resume` continues, and artifacts/<target>/ is replaced only by a complete new choice.
+
+Real processes: the toolkit in its own process group (Ctrl-C signals the whole foreground group, so the test
+does the same with killpg), the bench runner as its child, a quick target whose streaming runs leave seconds
+in which to interrupt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.test_pipeline import write_target
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME = "interrupted-host"
+PREVIOUS = '{"previous": "a choice exported before this run"}'
+
+
+def profile_command(root: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "toolkit", "profile", "--target", str(root / f"{NAME}.toml"), "--quick",
+            "--only", "dft-400tap", "--build", str(root / "build"), "--artifacts", str(root / "artifacts"), *extra]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A quick host target with six 1-second streaming runs, and artifacts from an earlier choice."""
+    target = write_target(tmp_path, NAME)
+    text = target.read_text().replace("intra_op_threads = [1]", "intra_op_threads = [1, 2]\nallow_spinning = "
+                                      "[true, false]")
+    target.write_text(text)
+    previous = tmp_path / "artifacts" / NAME
+    previous.mkdir(parents=True)
+    (previous / "manifest.json").write_text(PREVIOUS)
+    return tmp_path
+
+
+def result_file(root: Path) -> Path:
+    return root / "build" / NAME / "profile.json"
+
+
+def interrupt_after_two_runs(root: Path, stop: Callable[[subprocess.Popen[str]], None]) -> tuple[int, str]:
+    """Start the pipeline, wait until the runner has recorded two timed runs, then `stop` it: exit code, stderr."""
+    process = subprocess.Popen(profile_command(root), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if result_file(root).is_file() and len(json.loads(result_file(root).read_text())["runs"]) >= 2:
+            stop(process)
+            break
+        time.sleep(0.05)
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr
+
+
+def ctrl_c(process: subprocess.Popen[str]) -> None:
+    os.killpg(process.pid, signal.SIGINT)
+
+
+def kill_runner(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the bench runner, the toolkit's child: what a segfault in an execution provider looks like."""
+    (child,) = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    os.kill(int(child), signal.SIGKILL)
+
+
+def assert_kept_and_marked(root: Path) -> dict:
+    """Finished runs on disk, the result marked incomplete, the unfinished stages not in the ledger, no temp
+    files left, and the previous artifacts untouched."""
+    document = json.loads(result_file(root).read_text())
+    assert document["complete"] is False and len(document["runs"]) >= 2
+    assert all(run["status"] in ("ok", "unavailable") for run in document["runs"])
+    ledger = json.loads((root / "build" / NAME / "pipeline.json").read_text())
+    assert list(ledger["stages"]) == ["variants", "accuracy", "counts"]
+    leftovers = [p for p in root.rglob(".*") if p.name.endswith(".tmp") or ".old-" in p.name
+                 or p.name.startswith(f".{NAME}.")]
+    assert leftovers == []
+    assert (root / "artifacts" / NAME / "manifest.json").read_text() == PREVIOUS
+    return document
+
+
+def assert_resume_finishes(root: Path, before: dict) -> None:
+    """--resume skips the finished runs (same records, same numbers) and exports a complete new choice."""
+    resumed = subprocess.run(profile_command(root, "--resume"), cwd=ROOT, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    after = json.loads(result_file(root).read_text())
+    assert after["complete"] is True
+    assert after["runs"][: len(before["runs"])] == before["runs"]
+    progress = " ".join(resumed.stderr.split())  # the progress lines wrap at 80 columns
+    finished = len(before["runs"]) + len(before["outputs"]["variants"])
+    assert progress.count("already in profile.json, skipped") == finished
+    manifest = json.loads((root / "artifacts" / NAME / "manifest.json").read_text())
+    assert "previous" not in manifest and manifest["model"]["variant"] in ("original", "dft-400tap")
+
+
+def test_ctrl_c_keeps_finished_runs_and_resume_continues(root: Path) -> None:
+    code, stderr = interrupt_after_two_runs(root, ctrl_c)
+    assert code == 130
+    assert "Traceback" not in stderr and stderr.rstrip().endswith("interrupted: finished results were kept")
+    before = assert_kept_and_marked(root)
+    assert_resume_finishes(root, before)
+
+
+def test_a_killed_runner_is_one_error_line_and_resume_continues(root: Path) -> None:
+    code, stderr = interrupt_after_two_runs(root, kill_runner)
+    assert code == 2 and "Traceback" not in stderr
+    assert stderr.rstrip().splitlines()[-1].startswith("error: the runner exited with -9")
+    before = assert_kept_and_marked(root)
+    assert_resume_finishes(root, before)
