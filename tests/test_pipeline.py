@@ -168,5 +168,7 @@ def test_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         run_pipeline(Settings(target=target, variants=("int4",), build_root=tmp_path))
     assert cli.main(["profile", str(tmp_path / "missing.onnx"), "--target", target, "--build", str(tmp_path)]) == 2
     assert "does not exist" in capsys.readouterr().err
-    with pytest.raises(ToolkitError, match="is a board"):
-        choose_source(load_target("rpi4"), None, None, False)
+    board = load_target("rpi4")
+    assert choose_source(board, None, None, False) == "emulate"
+    assert choose_source(board, "pi@rpi4.local", None, False) == "ssh"
+    assert choose_source(board, None, tmp_path / "result.json", False) == "import"

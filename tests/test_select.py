@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from toolkit.profiling.emulate import InstructionCounts
+from toolkit.profiling.predict import predict_latency
 from toolkit.select import CHECKS, choice_lines, choose
-from toolkit.targets import Policy
+from toolkit.targets import Policy, load_target
 
 POLICY = Policy(max_abs_db_error=0.5, p99_abs_db_error=0.1, max_rel_mel_error=0.025, realtime_budget=0.1)
 Json = dict[str, Any]
@@ -42,11 +44,13 @@ def stream(name: str, share: float, threads: int = 1, spinning: bool = True) -> 
 
 def decide(medians: dict[str, float], passed: dict[str, bool], policy: Policy = POLICY,
            evidence: str = "measured-on-host", sizes: dict[str, int] | None = None,
-           streams: list[Json] | None = None, runs: list[Json] | None = None) -> Json:
+           streams: list[Json] | None = None, runs: list[Json] | None = None,
+           predictions: list[Json] | None = None) -> Json:
     names = list(medians)
     variants = [variant(n, (sizes or {}).get(n, 1000)) for n in names]
     accuracy = {n: verdict(passed[n], 0.0 if passed[n] else 50.0) for n in names}
-    platform = {"latency_evidence": evidence, "accuracy": {n: {"passed": True, "reasons": []} for n in names}}
+    platform = {"latency_evidence": evidence, "accuracy": {n: {"passed": True, "reasons": []} for n in names},
+                "predictions": {"rows": predictions or []}}
     profile = {"runs": runs if runs is not None else [run(n, m) for n, m in medians.items()],
                "streaming": streams or []}
     return choose(variants, accuracy, platform, profile, policy)
@@ -115,3 +119,24 @@ def test_one_second_run_joined_to_its_chunk_candidate() -> None:
     assert doc["chosen"]["second_median_ms"] == 4.0
     assert doc["chosen"]["realtime_factor"] == pytest.approx(0.5 / 80)
     assert doc["checks"] == list(CHECKS)
+
+
+def test_prediction_decides_when_nothing_was_measured_on_the_board() -> None:
+    target = load_target("rpi4")
+    config = {"engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": 1, "spinning": True,
+              "optimization": "all"}
+    rows = []
+    for name, instructions in (("original", 4e6), ("dft-fused", 3e6)):
+        for workload, scale in (("stream", 1.0), ("second", 10.0)):
+            total = instructions * scale
+            counts = InstructionCounts(variant=name, workload=workload, qemu_cpu="cortex-a72", repeat=5, total=total,
+                                       by_class={"simd_vector": total / 2, "integer": total / 2}, uncertainty={})
+            rows.append({**predict_latency(counts, target).to_json(), "config": config})
+    doc = decide({"original": 900.0, "dft-fused": 800.0}, {"original": True, "dft-fused": True},
+                 evidence="emulated-wall-time", predictions=rows)
+    chosen = doc["chosen"]
+    assert (chosen["variant"], chosen["evidence"]) == ("dft-fused", "predicted")
+    expected = next(r["latency_ms"] for r in rows if r["variant"] == "dft-fused" and r["workload"] == "stream")
+    assert chosen["median_ms"] == expected
+    assert any(reason.startswith("latency predicted, not measured") for reason in doc["reasons"])
+    assert all("emulated-wall-time" in r["fails"][0] for r in doc["rejected"])  # emulated runs never decide

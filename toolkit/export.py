@@ -23,7 +23,7 @@ import onnxruntime
 import toolkit
 from toolkit.errors import ToolkitError
 from toolkit.pipeline.ledger import Json, now_utc, sha256_file, strict, write_json
-from toolkit.pipeline.sources import COUNTED, ESTIMATED, EVIDENCE
+from toolkit.pipeline.sources import COUNTED, ESTIMATED, EVIDENCE, PREDICTED
 from toolkit.report import gather
 from toolkit.report.markdown import render
 from toolkit.targets import Target, load_target
@@ -117,6 +117,8 @@ def manifest(data: Json, target: Target, model_file: Path) -> Json:
             "where_measured": {"evidence": data["platform"]["output_evidence"], **where},
         },
         "latency": latency_section(data, chosen),
+        "predicted_latency": {"evidence": PREDICTED, "rows": [
+            p for p in data["platform"].get("predictions", {}).get("rows", []) if p["variant"] == name]},
         "achieved": achieved_section(data, chosen),
         "versions": {
             "toolkit": toolkit.__version__, "toolkit_commit": toolkit_commit(),

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from toolkit.pipeline.ledger import Json, read_json, write_json
-from toolkit.pipeline.sources import CHOOSABLE
+from toolkit.pipeline.sources import CHOOSABLE, PREDICTED
 from toolkit.targets import CHUNK_MS, Policy, Target, load_target
 
 STREAM = "stream"
@@ -40,8 +40,8 @@ class Candidate:
     optimization: str | None
     key: str
     median_ms: float
-    p90_ms: float
-    min_ms: float
+    p90_ms: float | None
+    min_ms: float | None
     second_median_ms: float | None
     cpu_share: float | None
     streams_per_core: int | None
@@ -145,6 +145,25 @@ def candidates(profile: Json, sizes: dict[str, int], evidence: str) -> list[Cand
     return found
 
 
+def predicted_candidates(predictions: list[Json], sizes: dict[str, int], formats: dict[str, str]) -> list[Candidate]:
+    """One candidate per variant with a predicted chunk latency (emulated boards); its configuration is the one
+    the instructions were counted in, its median the prediction (a throughput bound, no spread)."""
+    by_key = {(p["variant"], p["workload"]): p for p in predictions}
+    found = []
+    for (name, workload), p in by_key.items():
+        if workload != STREAM:
+            continue
+        config, second = p["config"], by_key.get((name, SECOND))
+        found.append(Candidate(
+            variant=name, format=formats[name], engine=config["engine"], provider=config["provider"],
+            threads=int(config["threads"]), spinning=config["spinning"], optimization=config["optimization"],
+            key=f"predicted|{name}|{STREAM}", median_ms=p["latency_ms"], p90_ms=None, min_ms=None,
+            second_median_ms=second["latency_ms"] if second else None, cpu_share=None, streams_per_core=None,
+            stream_p99_ms=None, bytes=sizes[name], evidence=PREDICTED,
+        ))
+    return found
+
+
 def rank_key(c: Candidate) -> tuple[float, float, int]:
     """Lowest median first; then lower streaming CPU share (unknown last); then fewer threads."""
     return c.median_ms, c.cpu_share if c.cpu_share is not None else math.inf, c.threads
@@ -169,6 +188,9 @@ def _reasons(chosen: Candidate, eligible: list[Candidate], original: Candidate |
     else:
         reasons.append(f"{original.median_ms / chosen.median_ms:.2f}x faster than the original's best configuration "
                        f"({original.label()}: {original.median_ms:.4f} ms)")
+    if chosen.evidence == PREDICTED:
+        reasons.append("latency predicted, not measured: a throughput bound from emulated instruction counts and "
+                       "the core's pipe rates (real latency is higher); measure it with HOST=user@board")
     if chosen.cpu_share is not None:
         reasons.append(f"streaming at 12.5 chunks/s it takes {chosen.cpu_share:.2%} of one core "
                        f"({chosen.streams_per_core} such streams per core)")
@@ -203,8 +225,11 @@ def excluded(variants: list[Json], accuracy: dict[str, Json], profiled: set[str]
 def choose(variants: list[Json], accuracy: dict[str, Json], platform: Json, profile: Json, policy: Policy) -> Json:
     """choice.json: the chosen candidate and why, the runners-up, the original's best, what was excluded."""
     sizes = {v["name"]: v["bytes"] for v in variants if v["status"] == "built"}
+    formats = {v["name"]: v["format"] for v in variants}
     inputs = Inputs(accuracy, platform["accuracy"], policy, platform["latency_evidence"])
     found = candidates(profile, sizes, inputs.latency_evidence)
+    if inputs.latency_evidence not in CHOOSABLE:  # nothing measured on the target: its predictions decide
+        found += predicted_candidates(platform.get("predictions", {}).get("rows", []), sizes, formats)
     rejected = [{**c.to_json(), "fails": failures(c, inputs)} for c in found if failures(c, inputs)]
     eligible = sorted((c for c in found if not failures(c, inputs)), key=rank_key)
     originals = sorted((c for c in found if c.variant == "original"), key=rank_key)

@@ -3,7 +3,8 @@
     host      the bundle's runner.py in a subprocess here            latencies measured-on-host
     ssh       copied to a board over SSH and run there               latencies measured-on-board
     emulate   run under qemu-aarch64 with the board's CPU model      outputs emulated; its latencies are
-                                                                     emulated wall time, never a board's speed
+              (a board target without HOST or --import)              emulated wall time, never a board's speed;
+                                                                     latency predicted from instruction counts
     import    a RESULT.json (+ RESULT.outputs.npz) made elsewhere    as the file says where it was made
 
 Every source leaves RESULT.json and RESULT.outputs.npz at `request.result`; the later stages read only those,
@@ -20,8 +21,10 @@ from typing import Any
 
 from toolkit.errors import ToolkitError
 from toolkit.pipeline.ledger import Json, read_json
+from toolkit.profiling.emulate import profile_emulated
 from toolkit.profiling.host import profile_on_host
 from toolkit.profiling.runner import outputs_path, read_cpuinfo
+from toolkit.profiling.ssh import Board, profile_on_board
 from toolkit.targets import Target
 
 HOST = "measured-on-host"
@@ -42,8 +45,8 @@ EVIDENCE: dict[str, str] = {
     PREDICTED: "predicted from emulated instruction counts and the core's pipe rates (toolkit.profiling.predict)",
     ESTIMATED: "estimate from the target file's [cpu] facts and [peak] method, not measured",
 }
-# latencies with these labels may decide a choice
-CHOOSABLE = (HOST, BOARD)
+# latencies with these labels may decide a choice (a prediction only where nothing was measured: see select)
+CHOOSABLE = (HOST, BOARD, PREDICTED)
 
 
 @dataclass(frozen=True)
@@ -76,20 +79,14 @@ def profile_host(request: Request) -> Json:
 
 def profile_ssh(request: Request) -> Json:
     """The bundle copied to `request.board` (user@host) over SSH, run there, results fetched back."""
-    try:
-        from toolkit.profiling.ssh import Board, profile_on_board
-    except ImportError as error:
-        raise ToolkitError(f"the SSH path is not available in this checkout ({error}); measure the bundle on the "
-                           "board by hand (python3 runner.py BUNDLE --out result.json) and pass --import") from None
     board = Board(request.board or "")
     return profile_on_board(board, request.target, request.bundle_dir, request.result, quick=request.quick)
 
 
-def profile_emulated(request: Request) -> Json:
-    """The bundle's runner under qemu-aarch64 with the board's CPU model (toolkit.profiling.emulate)."""
-    from toolkit.profiling.emulate import Guest, run_bundle
-
-    return run_bundle(Guest.for_target(request.target), request.bundle_dir, request.result, quick=request.quick)
+def profile_qemu(request: Request) -> Json:
+    """The bundle under qemu-aarch64 with the board's CPU model, plus labelled instruction counts per variant
+    and workload (toolkit.profiling.emulate.profile_emulated; needs root and `make ci-deps`)."""
+    return profile_emulated(request.target, request.bundle_dir, request.result)
 
 
 def imported_evidence(document: Json) -> str:
@@ -119,7 +116,7 @@ def profile_imported(request: Request) -> Json:
 SOURCES: dict[str, Source] = {
     "host": Source("the bench runner on this machine", HOST, HOST, profile_host),
     "ssh": Source("the bench runner on the board over SSH", BOARD, BOARD, profile_ssh),
-    "emulate": Source("the bench runner under qemu-aarch64", EMULATED_TIME, EMULATED, profile_emulated),
+    "emulate": Source("the bench runner under qemu-aarch64", EMULATED_TIME, EMULATED, profile_qemu),
     "import": Source("an imported runner result", BOARD, BOARD, profile_imported),
 }
 
@@ -129,16 +126,13 @@ RULES: list[tuple[Callable[[Target, str | None, Path | None, bool], bool], str]]
     (lambda target, board, imported, emulate: board is not None, "ssh"),
     (lambda target, board, imported, emulate: emulate, "emulate"),
     (lambda target, board, imported, emulate: target.kind == "host", "host"),
+    (lambda target, board, imported, emulate: target.kind == "board", "emulate"),
 ]
 
 
 def choose_source(target: Target, board: str | None, imported: Path | None, emulate: bool) -> str:
-    """The source the options name; a board target with none of them is one line naming the choices."""
-    for test, name in RULES:
-        if test(target, board, imported, emulate):
-            return name
-    raise ToolkitError(f"target {target.name!r} is a board: pass HOST=user@board (--host) to measure it over SSH, "
-                       "--emulate to run it under QEMU, or --import RESULT.json from a run made there")
+    """The source the options name; a board with none of them is emulated (its latency then predicted)."""
+    return next(name for test, name in RULES if test(target, board, imported, emulate))
 
 
 def evidence_of(source: str, document: dict[str, Any]) -> tuple[str, str]:

@@ -20,6 +20,7 @@ import numpy as np
 
 from toolkit import accuracy
 from toolkit.analysis import Analysis, analyze
+from toolkit.compare import analytic_mults
 from toolkit.compare import compare as compare_runs
 from toolkit.errors import ToolkitError
 from toolkit.export import export_folder
@@ -27,8 +28,10 @@ from toolkit.pipeline.ledger import Json, read_json, sha256_file, write_json
 from toolkit.pipeline.sources import HOST, SOURCES, Request, evidence_of
 from toolkit.profiling import runner
 from toolkit.profiling.bundle import STREAMING, WORKLOADS, make_bundle
+from toolkit.profiling.emulate import InstructionCounts
+from toolkit.profiling.predict import predict_latency
 from toolkit.select import choice_lines, select_folder
-from toolkit.targets import Policy
+from toolkit.targets import Policy, Target
 from toolkit.variants import build_variants
 
 if TYPE_CHECKING:
@@ -200,6 +203,22 @@ def _platform_accuracy(result_path: Path, names: list[str], levels: dict[str, fl
     return results
 
 
+def predictions(document: Json, target: Target, counts: Json, bundle: Json) -> Json:
+    """Predicted single-thread latency of every emulated variant x workload, from its instruction counts and
+    exact analytic mults (toolkit.profiling.predict), with the configuration the counts were made in."""
+    configs = {v["name"]: runner.run_configs(bundle, v)[0] for v in bundle["variants"]}
+    try:
+        rows = []
+        for record in document.get("instructions", []):
+            fields = {k: v for k, v in record.items() if k != "evidence"}
+            mults = analytic_mults(counts["variants"].get(fields["variant"], {}), fields["workload"])
+            prediction = predict_latency(InstructionCounts(**fields), target, mults["dense"] if mults else None)
+            rows.append({**prediction.to_json(), "config": configs[fields["variant"]]})
+    except ToolkitError as error:
+        return {"rows": [], "reason": str(error)}
+    return {"rows": rows, "reason": "" if rows else "no instruction counts in the result"}
+
+
 def profile(run: Run) -> None:
     """Bundle the variants that passed the gate, measure them where the source says, check their outputs there."""
     chosen = passing(run)
@@ -216,11 +235,14 @@ def profile(run: Run) -> None:
                       imported=Path(run.settings.imported) if run.settings.imported else None)
     document = SOURCES[run.source].profile(request)
     latency_label, output_label = evidence_of(run.source, document)
+    counts = read_json(run.path("counts.json"), "the counts stage")
+    bundle = read_json(bundle_dir / "bundle.json", "the bundle")
     policy = {k: getattr(run.target.policy, k) for k in PLATFORM_POLICY_KEYS}
     write_json(run.path("platform.json"), {
         "source": run.source, "description": SOURCES[run.source].description,
         "latency_evidence": latency_label, "output_evidence": output_label,
         "streaming_plan": plan, "quick": run.settings.quick,
+        "predictions": predictions(document, run.target, counts, bundle),
         "accuracy": _platform_accuracy(result, [v["name"] for v in chosen], accuracy.signal_levels(), policy),
     })
 

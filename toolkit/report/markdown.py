@@ -211,6 +211,21 @@ def streaming(data: Json) -> list[str]:
                     Column("deadline misses", lambda r: num(r["deadline_misses"]))], rows)]
 
 
+def predicted(data: Json) -> list[str]:
+    """Predicted single-thread latencies (emulated boards), each with the bound that set it."""
+    predictions = data["platform"].get("predictions", {})
+    rows = predictions.get("rows", [])
+    if not rows:
+        return [] if not predictions.get("reason") else ["## Predicted latency", "", predictions["reason"]]
+    return ["## Predicted latency (evidence `predicted`)", "",
+            f"Method: {rows[0]['method']}; core {rows[0]['core']} at {rows[0]['clock_ghz']:g} GHz. A bound, not a "
+            "measurement: the board's real latency is higher.", "",
+            *table([Column("variant", lambda r: r["variant"]), Column("workload", lambda r: r["workload"]),
+                    Column("predicted ms", lambda r: ms(r["latency_ms"])), Column("bound", lambda r: r["bound"]),
+                    *(Column(f"{b} ms", lambda r, b=b: ms(r["bounds_ms"].get(b))) for b in rows[0]["bounds_ms"])],
+                   rows)]
+
+
 def measured_vs_analytic(data: Json) -> list[str]:
     """Achieved mults/s per run against the target's peak; variants without counts say so."""
     doc = data["compare"]
@@ -315,7 +330,8 @@ def evidence(data: Json) -> list[str]:
 
 
 SECTIONS: list[Callable[[Json], list[str]]] = [
-    title, choice, accuracy, by_level, latency, streaming, measured_vs_analytic, nodes, contradictions, bench,
+    title, choice, accuracy, by_level, latency, streaming, predicted, measured_vs_analytic, nodes, contradictions,
+    bench,
     evidence,
 ]
 
