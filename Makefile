@@ -81,3 +81,12 @@ bench: $(STAMP)
 ci-report: $(STAMP)
 	$(PY) -m toolkit profile --target x86-host --quick --build build/ci --artifacts build/ci/artifacts
 	$(PY) -m toolkit report --build build/ci --artifacts build/ci/artifacts --out build/ci/report --quiet
+
+# Fuzz the model loader (tests/fuzz_loader.py) with atheris for FUZZ_SECONDS; not part of CI. The corpus grows
+# in build/fuzz/corpus across runs; a finding is saved as build/fuzz/crash-* and fails the target.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	mkdir -p build/fuzz/corpus
+	$(PY) tests/fuzz_loader.py build/fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/
