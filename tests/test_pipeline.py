@@ -172,3 +172,14 @@ def test_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert choose_source(board, None, None, False) == "emulate"
     assert choose_source(board, "pi@rpi4.local", None, False) == "ssh"
     assert choose_source(board, None, tmp_path / "result.json", False) == "import"
+
+
+def test_imported_result_is_a_source(settings: Settings, folder: Path, tmp_path: Path) -> None:
+    imported = Settings(**{**vars(settings), "imported": str(folder / "profile.json"),
+                           "build_root": tmp_path / "build", "artifacts_root": tmp_path / "artifacts"})
+    run = run_pipeline(imported)
+    platform = read_json(run.folder / "platform.json", "platform")
+    assert (platform["source"], platform["latency_evidence"]) == ("import", "measured-on-host")  # made on this CPU
+    assert read_json(run.folder / "profile.json", "profile") == read_json(folder / "profile.json", "profile")
+    assert read_json(run.folder / "choice.json", "choice")["chosen"] == read_json(folder / "choice.json",
+                                                                                   "choice")["chosen"]

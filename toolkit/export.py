@@ -180,12 +180,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="build root holding <target>/ from `profile` (default build)")
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"),
                         help="artifacts root; the folder <target>/ in it is replaced (default artifacts)")
-    parser.add_argument("--bench", type=Path, help="a pytest-benchmark JSON (make bench) to add to report.md")
+    parser.add_argument("--bench", type=Path, help="a pytest-benchmark JSON to add to report.md (default for a host "
+                                                   "target: BUILD/bench/benchmark.json from make bench, if present)")
 
 
 def run(args: argparse.Namespace) -> int:
     target = load_target(args.target)
-    out = export_folder(args.build / target.name, args.artifacts / target.name, target, args.bench)
+    bench = args.bench or (args.build / "bench" / "benchmark.json" if target.kind == "host" else None)
+    out = export_folder(args.build / target.name, args.artifacts / target.name, target, bench)
     print(f"exported to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
     return 0
 
