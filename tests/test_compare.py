@@ -104,3 +104,17 @@ def test_contradictions_with_numbers() -> None:
 def test_equal_counts_are_no_contradiction() -> None:
     rows = [row("original", 0.10, 100, 80), row("dft-fused", 0.09, 100, 80)]
     assert contradictions(rows) == []
+
+
+def test_a_node_without_count_is_not_counted_never_zero() -> None:
+    def node(name: str, op: str, mul: int | None, inputs: list[str], outputs: list[str]) -> Json:
+        return {"name": name, "op_type": op, "mul": {"dense": mul, "effective": mul}, "inputs": inputs,
+                "outputs": outputs, "constant": False}
+
+    nodes = [node("conv", "Conv", 1000, ["x"], ["a"]), node("odd", "CustomOp", None, ["a"], ["y"])]
+    kernels = [{"name": "conv", "op_type": "Conv", "total_us": 30}, {"name": "odd", "op_type": "CustomOp",
+                                                                     "total_us": 10}]
+    rows = {r["nodes"][0]: r for r in node_shares(nodes, kernels)}
+    assert rows["odd"]["mul"] == {"dense": None, "effective": None}
+    assert rows["odd"]["mul_share"] == {"dense": None, "effective": None}
+    assert rows["conv"]["mul_share"]["dense"] == 1.0 and rows["odd"]["time_share"] == 0.25

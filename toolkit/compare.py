@@ -112,10 +112,16 @@ def _share(part: float | None, whole: float) -> float | None:
     return None if part is None or not whole else part / whole
 
 
+def _mul(names: list[str], nodes: dict[str, Json], convention: str) -> int | None:
+    """Mults of a group of model nodes; None (not counted, never zero) when any of them has no count."""
+    values = [nodes[n]["mul"][convention] for n in names]
+    return None if any(v is None for v in values) else sum(values)
+
+
 def _row(kind: str, names: list[str], kernels: list[Json], nodes: dict[str, Json], totals: Json) -> Json:
     """One line of the per-node table: the model nodes, the kernels that ran them, time and mult shares."""
     time_us = sum(k["total_us"] for k in kernels) if kernels else None
-    mul = {c: sum(nodes[n]["mul"][c] or 0 for n in names) for c in CONVENTIONS} if names else None
+    mul = {c: _mul(names, nodes, c) for c in CONVENTIONS} if names else None
     return {
         "kind": kind,
         "nodes": names,
@@ -138,7 +144,7 @@ def node_shares(model_nodes: list[Json], kernels: list[Json]) -> list[Json]:
     """
     nodes = {n["name"]: n for n in model_nodes}
     by_kernel = {k["name"]: k for k in kernels}
-    totals = {"time_us": sum(k["total_us"] for k in kernels),
+    totals = {"time_us": sum(k["total_us"] for k in kernels),  # mult shares are of the counted nodes' mults
               **{c: sum(n["mul"][c] or 0 for n in model_nodes) for c in CONVENTIONS}}
     same = [n for n in nodes if n in by_kernel and by_kernel[n]["op_type"] == nodes[n]["op_type"]]
     changed = {n for n in nodes if n in by_kernel and n not in same}

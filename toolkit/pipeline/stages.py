@@ -121,7 +121,7 @@ def node_table(analysis: Analysis) -> list[Json]:
     constant = {init.name for init in model.graph.initializer} - {i.name for i in model.graph.input}
     rows = []
     outcomes = {o.index: o for o in analysis.propagation.nodes}
-    for report in sorted(analysis.nodes, key=lambda n: outcomes[n.index].index):
+    for report in analysis.nodes:  # in propagation order, which is topological: constants flow forward
         node = outcomes[report.index].node
         is_constant = all(name in constant for name in node.input if name)
         if is_constant:
@@ -129,7 +129,7 @@ def node_table(analysis: Analysis) -> list[Json]:
         counts = {c: getattr(report, c).subs(analysis.bindings).as_ints() if report.counted else None
                   for c in ("dense", "effective")}
         rows.append({"name": report.name, "op_type": report.op_type, "counted": report.counted,
-                     "mul": {c: (v or {}).get("mul", 0) if v is not None else None for c, v in counts.items()},
+                     "mul": {c: None if v is None else v.get("mul", 0) for c, v in counts.items()},
                      "inputs": [n for n in node.input if n], "outputs": list(node.output), "constant": is_constant})
     return rows
 

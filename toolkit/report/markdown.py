@@ -270,6 +270,13 @@ def _node_label(row: Json) -> str:
     return labels[row["kind"]]
 
 
+def _node_mults(row: Json) -> str:
+    """Dense mults of a per-node row: '-' for a kernel with no model node, 'not counted' for a node without."""
+    if row["mul"] is None:
+        return NONE
+    return "not counted" if row["mul"]["dense"] is None else num(row["mul"]["dense"])
+
+
 def _reference_tables(data: Json) -> list[Json]:
     """Per-node tables of the chosen configuration on the one-second input, one per variant."""
     chosen = data["choice"]["chosen"] or {}
@@ -292,7 +299,7 @@ def nodes(data: Json) -> list[str]:
         lines += [f"### {t['variant']} ({config(t)}, one second)", "",
                   *table([Column("node(s)", _node_label), Column("time share", lambda r: pct(r["time_share"])),
                           Column("dense mult share", lambda r: pct((r["mul_share"] or {}).get("dense"))),
-                          Column("dense mults", lambda r: num((r["mul"] or {}).get("dense")))], rows), ""]
+                          Column("dense mults", _node_mults)], rows), ""]
     return lines
 
 
