@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
@@ -145,5 +145,6 @@ def run_pipeline(settings: Settings, only: tuple[str, ...] = ()) -> Run:
             stage(run)
         run.ledger.finish(name, watch.seconds)
         progress(f"{head}: done in {watch.seconds:.1f} s")
-    progress(f"[profile] stage wall time {run.ledger.seconds:.1f} s in total; settings {asdict(settings)}")
+    progress(f"[profile] stage wall time {run.ledger.seconds:.1f} s in total; results in {run.folder}, "
+             f"artifacts in {run.artifacts}")
     return run
