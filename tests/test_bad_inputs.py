@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -116,11 +117,33 @@ def escaping_to_a_fifo(folder: Path) -> list[str]:
     return ["analyze", str(write(folder / "model", "m.onnx", graph_model([SCALE], [external("../outside.fifo")])))]
 
 
+def a_pipe(folder: Path) -> list[str]:
+    """A FIFO with no writer: opening it to read would hang, so it must be refused unopened."""
+    os.mkfifo(folder / "model.onnx")
+    return ["analyze", str(folder / "model.onnx")]
+
+
 def over_the_size_limit(folder: Path) -> list[str]:
     path = folder / "huge.onnx"
     path.write_bytes(default_model().SerializeToString()[:64])
     os.truncate(path, PROTOBUF_LIMIT + 1)
     return ["analyze", str(path)]
+
+
+def target_with(old: str, new: str) -> Callable[[Path], list[str]]:
+    """`profile` with a copy of targets/rpi4.toml where `old` is replaced by `new`."""
+    def make(folder: Path) -> list[str]:
+        text = (ROOT / "targets" / "rpi4.toml").read_text()
+        assert old in text
+        (folder / "rpi4.toml").write_text(text.replace(old, new, 1))
+        return ["profile", "--target", str(folder / "rpi4.toml")]
+    return make
+
+
+def rpi4_line(text: str) -> int:
+    """The line of targets/rpi4.toml that starts with `text`."""
+    lines = (ROOT / "targets" / "rpi4.toml").read_text().splitlines()
+    return next(number for number, line in enumerate(lines, 1) if line.startswith(text))
 
 
 MEL_BYTES = default_model().SerializeToString()
@@ -132,6 +155,7 @@ MISSING_DATA.dims[:] = [1000]
 CLI_CASES: dict[str, CliCase] = {
     "not a file": CliCase(lambda folder: ["analyze", str(folder / "nowhere.onnx")], ("does not exist",)),
     "a folder": CliCase(lambda folder: ["analyze", str(folder)], ("not a regular file",)),
+    "a pipe": CliCase(a_pipe, ("not a regular file",)),
     "empty": model_case("empty.onnx", b"", "is empty (0 bytes)"),
     "truncated": model_case("half.onnx", MEL_BYTES[: len(MEL_BYTES) // 2], "is truncated: field 'graph'",
                             f"needs {default_model().graph.ByteSize():,} bytes"),
@@ -169,6 +193,12 @@ CLI_CASES: dict[str, CliCase] = {
     "samples not a number": CliCase(lambda _: ["analyze", "--samples", "1e3"], ("invalid int value: '1e3'",)),
     "unknown dim": CliCase(lambda _: ["analyze", "--dim", "channels=3"], ("dim 'channels' is not an input dim",)),
     "unknown command": CliCase(lambda _: ["optimize"], ("invalid choice: 'optimize'",)),
+    "unknown target name": CliCase(lambda _: ["profile", "--target", "rpi9"],
+                                   ("unknown target 'rpi9'; known targets: ", "rpi4", "x86-host")),
+    "target file with an unknown key": CliCase(target_with("[litert]\n", "[litert]\nturbo = true\n"), (
+        f"rpi4.toml:{rpi4_line('[litert]') + 1}: unknown key '[litert] turbo'", "known keys there: threads")),
+    "target file with a wrong type": CliCase(target_with("cores = 4", 'cores = "four"'), (
+        f"rpi4.toml:{rpi4_line('cores = 4')}: [cpu] cores must be an integer", "got 'four'")),
 }
 
 
@@ -303,3 +333,14 @@ def test_unknown_target_lists_the_known_ones() -> None:
     message = str(error.value)
     assert message.startswith("unknown target 'rpi9'")
     assert all(name in message for name in known_targets()) and {"rpi4", "x86-host"} <= set(known_targets())
+
+
+# ---------------------------------------------------------------- the docs table
+
+
+def test_the_readme_table_names_only_tests_that_exist_and_every_cli_case() -> None:
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## Bad input: what the toolkit does")[1]
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").glob("test_*.py"))
+    named = set(re.findall(r"`(test_\w+)`", section))
+    assert named and all(f"def {name}(" in sources for name in named), named
+    assert set(re.findall(r"`\[([^\]]+)\]`", section)) == set(CLI_CASES)
