@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,10 @@ from toolkit.errors import ToolkitError
 from toolkit.report.terminal import runner_progress
 
 STDERR_TAIL = 5
+# A runner killed by one of these crashed inside one unit of work: it is restarted with --resume, which records
+# that unit as failed and goes on with the others (at most MAX_CRASHES times, then the error is the user's).
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT, signal.SIGKILL}
+MAX_CRASHES = 3
 
 
 def runner_command(bundle_dir: Path, result_path: Path, quick: bool, resume: bool) -> list[str]:
@@ -39,15 +44,24 @@ def profile_on_host(
     if not (bundle / "runner.py").is_file():
         raise ToolkitError(f"{bundle} holds no runner.py; make it with toolkit.profiling.bundle.make_bundle")
     result.parent.mkdir(parents=True, exist_ok=True)
+    for crashes in range(MAX_CRASHES + 1):
+        code, last = _run_runner(runner_command(bundle, result, quick, resume or crashes > 0), bundle)
+        if -code not in CRASH_SIGNALS or crashes == MAX_CRASHES:
+            break
+        print(f"[profile] the runner died by {signal.Signals(-code).name}; restarting it with --resume: the run "
+              "it was in is recorded as failed, the others go on", file=sys.stderr, flush=True)
+    if code != 0:
+        raise ToolkitError(f"the runner exited with {code} on {bundle}: {last}")
+    return json.loads(result.read_text(encoding="utf-8"))
+
+
+def _run_runner(command: list[str], bundle: Path) -> tuple[int, str]:
+    """One runner process, its progress passed through: exit code and its last stderr line."""
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
-    command = runner_command(bundle, result, quick, resume)
     with runner_progress(f"profiling {bundle.name}") as feed, \
             subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:
             feed(line)
             tail.append(line.rstrip())
-    if proc.returncode != 0:
-        last = tail[-1] if tail else "no message"
-        raise ToolkitError(f"the runner exited with {proc.returncode} on {bundle}: {last}")
-    return json.loads(result.read_text(encoding="utf-8"))
+    return proc.returncode, tail[-1] if tail else "no message"

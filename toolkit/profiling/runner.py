@@ -24,6 +24,8 @@ RESULT.json (rewritten atomically after every finished run, so an interrupted ru
     format_version, complete, started_utc, updated_utc, bundle {sha256, target}, settings {warmup, runs,
     streaming_seconds, quick}, platform {...}, outputs {file, variants: {name: {status, config, signals}}},
     runs [...], streaming [...]; every run has a "key" and a "status": ok | unavailable | failed, with "reason".
+    "running" holds the key of the unit in progress: a process that died inside it (a crash in an engine) leaves
+    it there, and --resume records that unit as failed (CRASHED) instead of running it again.
     Latency: time.perf_counter_ns around one session.run / interpreter set_tensor+invoke+get_tensor, in ms.
     Per-node times come from a second onnxruntime session with enable_profiling doing the same warm-up and runs;
     the warm-up runs are dropped from the trace, so the timed session's numbers carry no profiling overhead.
@@ -53,6 +55,7 @@ import numpy as np
 
 FORMAT_VERSION = 1
 QUICK = {"warmup": 2, "runs": 5, "streaming_seconds": 1.0}
+CRASHED = "the runner process died during this run (a crash in the engine or provider); recorded on --resume"
 OPT_LEVELS = {
     "disable": "ORT_DISABLE_ALL",
     "basic": "ORT_ENABLE_BASIC",
@@ -529,17 +532,25 @@ class Recorder:
                 "runs": [], "streaming": [],
             }
         self.doc["platform"] = platform_info()
+        self.crashed = self.doc.pop("running", None)  # a key here: the last process died inside that unit
         self.done = {r["key"] for r in self.doc["runs"] + self.doc["streaming"]}
         self.done |= {f"outputs|{name}" for name in self.doc["outputs"]["variants"]}
 
+    def begin(self, key: str) -> None:
+        """Mark the unit about to run, so that a resumed runner knows which one a dead process was in."""
+        self.doc["running"] = key
+        self.save()
+
     def add(self, section: str, record: Json) -> None:
         """Append one finished run and save."""
+        self.doc.pop("running", None)
         self.doc[section].append(record)
         self.done.add(record["key"])
         self.save()
 
     def add_outputs(self, name: str, record: Json, arrays: dict[str, np.ndarray]) -> None:
         """Store one variant's outputs on the signal set and save both files."""
+        self.doc.pop("running", None)
         self.arrays.update(arrays)
         write_atomic(self.outputs_file, lambda h: np.savez(h, **self.arrays), binary=True)
         self.doc["outputs"]["variants"][name] = record
@@ -639,28 +650,49 @@ def execute(bundle_dir: Path, out: Path, quick: bool, only: list[str] | None, re
         signals = {k: npz[k] for k in npz.files}
     seed = int(bundle.get("seed", 0))
     work = plan(bundle, variants)
-    for index, (section, key, variant, config, workload) in enumerate(work, 1):
-        if key in recorder.done:
-            progress(f"[{index}/{len(work)}] {key}: already in {out.name}, skipped")
-            continue
-        if section == "outputs":
-            record, arrays = signal_outputs(bundle_dir, bundle, variant, signals)
-            recorder.add_outputs(variant["name"], record, arrays)
-            progress(f"[{index}/{len(work)}] {key}: {record['status']}")
-            continue
-        if section == "runs":
-            measure = functools.partial(measure_run, bundle_dir, variant, config, workload, settings, seed)
-            record = {"key": key, **describe(variant, config), "workload": workload["name"]}
-        else:
-            measure = functools.partial(
-                measure_streaming, bundle_dir, variant, config, bundle["streaming"], settings, seed
-            )
-            record = {"key": key, **describe(variant, config)}
-        record.update(guarded(measure, config))
-        recorder.add(section, record)
-        progress(f"[{index}/{len(work)}] {key}: {summary(record)}")
+    try:
+        for index, (section, key, variant, config, workload) in enumerate(work, 1):
+            if key in recorder.done:
+                progress(f"[{index}/{len(work)}] {key}: already in {out.name}, skipped")
+                continue
+            if key == recorder.crashed:  # it killed the last process: record that and go on, never rerun it
+                record_crash(recorder, section, key, variant, config, workload)
+                progress(f"[{index}/{len(work)}] {key}: failed: {CRASHED}")
+                continue
+            recorder.begin(key)
+            if section == "outputs":
+                record, arrays = signal_outputs(bundle_dir, bundle, variant, signals)
+                recorder.add_outputs(variant["name"], record, arrays)
+                progress(f"[{index}/{len(work)}] {key}: {record['status']}")
+                continue
+            if section == "runs":
+                measure = functools.partial(measure_run, bundle_dir, variant, config, workload, settings, seed)
+                record = {"key": key, **describe(variant, config), "workload": workload["name"]}
+            else:
+                measure = functools.partial(
+                    measure_streaming, bundle_dir, variant, config, bundle["streaming"], settings, seed
+                )
+                record = {"key": key, **describe(variant, config)}
+            record.update(guarded(measure, config))
+            recorder.add(section, record)
+            progress(f"[{index}/{len(work)}] {key}: {summary(record)}")
+    except KeyboardInterrupt:  # Ctrl-C is not a crash: the unit it stopped runs again on --resume
+        recorder.doc.pop("running", None)
+        recorder.save()
+        raise
     recorder.save(complete=True)
     return recorder.doc
+
+
+def record_crash(recorder: Recorder, section: str, key: str, variant: Json, config: Json,
+                 workload: Json | None) -> None:
+    """The unit a dead runner was in, recorded as failed like any other failed run."""
+    if section == "outputs":
+        recorder.add_outputs(variant["name"], {"config": config, "signals": {}, "status": "failed",
+                                               "reason": CRASHED}, {})
+        return
+    where = {"workload": workload["name"]} if workload else {}
+    recorder.add(section, {"key": key, **describe(variant, config), **where, "status": "failed", "reason": CRASHED})
 
 
 def summary(record: Json) -> str:
