@@ -5,6 +5,7 @@ Any other exception is a finding; atheris stops and saves the input. Not part of
 `make fuzz` runs it for FUZZ_SECONDS from a seed corpus of valid, truncated and mutated mel graphs.
 
     python tests/fuzz_loader.py CORPUS_DIR -max_total_time=60
+    python tests/fuzz_loader.py build/fuzz/crash-...        # replay a finding
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def one_input(data: bytes) -> None:
 
 def main() -> None:
     corpus = next((Path(a) for a in sys.argv[1:] if not a.startswith("-")), None)
-    if corpus is not None and not any(corpus.glob("*")):
+    if corpus is not None and not corpus.is_file() and not any(corpus.glob("*")):  # a file: replay one input
         seed_corpus(corpus)
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()

@@ -166,6 +166,8 @@ CLI_CASES: dict[str, CliCase] = {
     "over the size limit": CliCase(over_the_size_limit, ("2,147,483,648 bytes", "external data")),
     "cycle": model_case("cycle.onnx", graph_model(CYCLE), "cycle through node 'A'"),
     "missing initializer": model_case("m.onnx", graph_model([SCALE]), "reads 'w'", "no input, initializer"),
+    "control characters in a name": model_case("m.onnx", graph_model([helper.make_node("Mul", ["x", "w\n\x1b[2J"],
+                                                                                      ["y"])]), r"reads 'w\n\x1b[2J'"),
     "data shorter than its shape": model_case("m.onnx", graph_model([SCALE], [MISSING_DATA]),
                                               "tensor 'w'", "shape [1000]"),
     "input of rank 1": model_case("m.onnx", graph_model([SCALE], [weight()], shape=("samples",)), "rank 1",
