@@ -126,3 +126,15 @@ def test_a_crashing_run_is_recorded_and_the_others_go_on(root: Path) -> None:
     assert len(keys) == len(set(keys))
     manifest = json.loads((root / "artifacts" / NAME / "manifest.json").read_text())
     assert manifest["model"]["variant"] in ("original", "dft-400tap")
+
+
+def test_no_complete_choice_keeps_the_previous_artifacts(root: Path) -> None:
+    """A policy nothing meets (a 80 ns budget): the run ends in one error line, the old artifacts stay whole."""
+    target = root / f"{NAME}.toml"
+    target.write_text(target.read_text().replace("realtime_budget = 0.1", "realtime_budget = 0.000001"))
+    done = subprocess.run(profile_command(root), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: no variant meets target '{NAME}'")
+    assert [p.name for p in (root / "artifacts").iterdir()] == [NAME]
+    assert [p.name for p in (root / "artifacts" / NAME).iterdir()] == ["manifest.json"]
+    assert (root / "artifacts" / NAME / "manifest.json").read_text() == PREVIOUS
