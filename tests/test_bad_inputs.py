@@ -346,3 +346,13 @@ def test_the_readme_table_names_only_tests_that_exist_and_every_cli_case() -> No
     named = set(re.findall(r"`(test_\w+)`", section))
     assert named and all(f"def {name}(" in sources for name in named), named
     assert set(re.findall(r"`\[([^\]]+)\]`", section)) == set(CLI_CASES)
+
+
+def test_names_that_look_like_terminal_markup_are_printed_literally(tmp_path: Path) -> None:
+    """Rich markup in op types, node and dim names ([/x] would raise a MarkupError): printed as written."""
+    node = helper.make_node("Denoise[/x]", ["x"], ["y"], name="n[bold red]", domain="com.example")
+    model = graph_model([node], shape=("b[/b]", "samples"), domains=("com.example",))
+    result = run_cli(["analyze", str(write(tmp_path, "m.onnx", model))])
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    text = " ".join(result.stdout.split())
+    assert "not counted: n[bold red]" in text and "Denoise[/x]" in text and "'b[/b]'" in text

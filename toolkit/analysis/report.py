@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from toolkit.analysis.counts import BASIC_KINDS, Counts
@@ -129,34 +130,34 @@ def totals_table(data: dict[str, object]) -> Table:
     dense, effective = flatten(data["totals"]["dense"]), flatten(data["totals"]["effective"])
     formulas = flatten(data["formulas"]["dense"])
     excluded = f" excluding {len(data['not_counted'])} node(s) not counted" if data["not_counted"] else ""
-    table = Table(title=f"totals at {data['dims']}{excluded}")
+    table = Table(title=escape(f"totals at {data['dims']}{excluded}"))
     for column in ("kind", "dense", "effective", "dense formula"):
         table.add_column(column, overflow="fold")
     for kind, value in dense.items():
         if value or effective.get(kind):
-            table.add_row(kind, f"{value:,}", f"{effective.get(kind, 0):,}", str(formulas.get(kind, "")))
+            table.add_row(kind, f"{value:,}", f"{effective.get(kind, 0):,}", escape(str(formulas.get(kind, ""))))
     return table
 
 
 def print_analysis(data: dict[str, object], console: Console) -> None:
     """Terminal view: contract, per-node table, totals, per frame and per second."""
     for tensor in data["inputs"]:
-        console.print(f"[bold]input[/] {tensor['name']}: {tensor['dtype']} {tensor['shape']}")
+        console.print("[bold]input[/] " + escape(f"{tensor['name']}: {tensor['dtype']} {tensor['shape']}"))
     for tensor in data["outputs"]:
-        console.print(f"[bold]output[/] {tensor['name']}: {tensor['dtype']} {tensor['shape']} "
-                      f"= {tensor.get('value_shape')} at {data['dims']}")
-    console.print(f"[bold]valid inputs[/]: {', '.join(data['constraints']) or 'any size'}; "
-                  f"smallest: {data['smallest_input']}")
+        console.print("[bold]output[/] " + escape(f"{tensor['name']}: {tensor['dtype']} {tensor['shape']} "
+                                                  f"= {tensor.get('value_shape')} at {data['dims']}"))
+    console.print("[bold]valid inputs[/]: " + escape(f"{', '.join(data['constraints']) or 'any size'}; "
+                                                     f"smallest: {data['smallest_input']}"))
     table = Table(title="per node at these dims (effective shown where it differs from dense)")
     for column in ("#", "op", "output", "dense", "effective"):
         table.add_column(column, overflow="fold")
     for i, node in enumerate(data["nodes"]):
         if not node["counted"]:
-            table.add_row(str(i), node["op_type"], "?", "not counted", node["problem"])
+            table.add_row(str(i), escape(node["op_type"]), "?", "not counted", escape(node["problem"]))
             continue
         dense, effective = kinds_text(node["dense"]), kinds_text(node["effective"])
-        table.add_row(str(i), node["op_type"], str(node["output_shapes"][0]), dense,
-                      "" if effective == dense else effective)
+        table.add_row(str(i), escape(node["op_type"]), escape(str(node["output_shapes"][0])), escape(dense),
+                      "" if effective == dense else escape(effective))
     console.print(table)
     console.print("[bold]math[/]")
     for i, node in enumerate(data["nodes"]):
@@ -164,17 +165,19 @@ def print_analysis(data: dict[str, object], console: Console) -> None:
     console.print(totals_table(data))
     if "per_frame" in data:
         frames = data["per_frame"]
-        console.print(f"[bold]frames[/]: {frames['frames']} = {frames['frames_formula']} (hop {frames['hop']})")
+        console.print(f"[bold]frames[/]: {frames['frames']} = {escape(frames['frames_formula'])} "
+                      f"(hop {frames['hop']})")
         for convention in CONVENTIONS:
-            console.print(f"  per frame {convention}: {kinds_text(frames[convention])}")
+            console.print(f"  per frame {convention}: {escape(kinds_text(frames[convention]))}")
         second = data["per_second"]["one_second_input"]
         console.print(f"[bold]one second[/] ({second['samples']} samples, {second['frames']} frames): "
                       f"dense {kinds_text(second['dense'])}")
     if data["not_counted"]:
-        console.print(f"[yellow]not counted[/]: {', '.join(data['not_counted'])}")
+        console.print(f"[yellow]not counted[/]: {escape(', '.join(data['not_counted']))}")
     if data["weights_not_read"]:
         unread = ", ".join(f"{name} ({size:,} bytes)" for name, size in data["weights_not_read"].items())
-        console.print(f"[yellow]weights left on disk[/] (counted from their shapes): {unread}")
+        console.print(f"[yellow]weights left on disk[/] (counted from their shapes): {escape(unread)}")
     if data["effective_upper_bound"]:
-        console.print(f"[yellow]effective counts are upper bounds[/] for {', '.join(data['effective_upper_bound'])}"
-                      ": a constant input's value is unknown, so its 0s and 1s are not skipped")
+        readers = escape(", ".join(data["effective_upper_bound"]))
+        console.print(f"[yellow]effective counts are upper bounds[/] for {readers}: a constant input's value is "
+                      "unknown, so its 0s and 1s are not skipped")
