@@ -190,6 +190,8 @@ CLI_CASES: dict[str, CliCase] = {
         lambda folder: ["explain", str(big_model(folder))], ("2,147,483,712 bytes", "`analyze` counts")),
     "samples below the minimum": CliCase(lambda _: ["analyze", "--samples", "511"],
                                          ("samples=511 is too small", "--samples 512")),
+    "accuracy signals too long": CliCase(lambda _: ["variants", "--samples", str(10**11)],
+                                         ("--samples 100000000000 is more than 9,600,000",)),
     "zero batch": CliCase(lambda _: ["analyze", "--batch", "0"], ("--batch 0 must be at least 1",)),
     "negative batch": CliCase(lambda _: ["analyze", "--batch", "-3"], ("--batch -3 must be at least 1",)),
     "samples not a number": CliCase(lambda _: ["analyze", "--samples", "1e3"], ("invalid int value: '1e3'",)),

@@ -18,6 +18,8 @@ from toolkit.load import load_model
 from toolkit.variants import VARIANTS, Variant, build_variants
 from toolkit.variants.files import write_bytes_atomic
 
+MAX_SAMPLES = 10 * 60 * 16000  # per accuracy signal: about 38 MB of float32, times the signal set
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", help="an .onnx file (default: the built-in openWakeWord-style mel graph)")
@@ -55,6 +57,9 @@ def _row(variant: Variant, report: accuracy.AccuracyReport | None) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.samples < 512:
         raise ToolkitError(f"--samples {args.samples} gives no frame; use at least 512")
+    if args.samples > MAX_SAMPLES:
+        raise ToolkitError(f"--samples {args.samples} is more than {MAX_SAMPLES:,} (10 minutes at 16 kHz): each of "
+                           "the accuracy signals would be generated and run whole; use a shorter length")
     model = load_model(args.model)
     out = Path(args.out)
     # the original comes first: it is the reference every error is measured against
