@@ -50,7 +50,10 @@ def read_json(path: Path, what: str) -> Json:
     """A JSON file this pipeline wrote, or one line saying which stage makes it."""
     if not path.is_file():
         raise ToolkitError(f"{path} is missing; run `python -m toolkit profile` for this target first ({what})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:  # cut short by a crash, or edited by hand
+        raise ToolkitError(f"{path} is not valid JSON ({error}); it should hold {what}: make it again") from None
 
 
 def sha256_file(path: Path) -> str:
@@ -85,7 +88,7 @@ class Ledger:
             ledger = cls(path, run_id, inputs)
             ledger.save()
             return ledger
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = read_json(path, "the pipeline's ledger")
         if saved.get("run_id") != run_id:
             raise ToolkitError(f"{path} belongs to another run (other model, target file or settings); "
                                "drop --resume to start over")
