@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
+from google.protobuf.descriptor import FieldDescriptor
 from onnx import TensorProto, helper, numpy_helper
 from onnx.external_data_helper import uses_external_data
 
@@ -122,7 +123,7 @@ def _varint(data: bytes, pos: int) -> tuple[int, int] | None:
     return None
 
 
-def _wire_type(field: object) -> int:
+def _wire_type(field: FieldDescriptor) -> int:
     """The wire type a ModelProto field must have: 0 for its int64 fields, 2 for strings and messages."""
     return 0 if field.type == field.TYPE_INT64 else 2
 
