@@ -8,7 +8,7 @@ MODEL ?=
 SAMPLES ?= 16000
 BATCH ?= 1
 
-.PHONY: setup test lint analyze profile export bench report clean
+.PHONY: setup test system-deps ci-bench lint analyze profile export bench report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,16 @@ setup: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check toolkit tests benchmarks
 
-# pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
-test: lint
+# The README's test command, and CI's: the system packages the tests drive (qemu, debootstrap, sshd, chromium),
+# lint, the short runs whose summaries CI prints (a quick host profile with its report, a quick benchmark), then
+# the whole suite. pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+test: system-deps lint ci-report ci-bench
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected: failing"; exit 1; fi; exit $$rc
+
+system-deps: ci-deps browser-deps
+
+ci-bench: $(STAMP)
+	$(MAKE) --no-print-directory bench BENCH_QUICK=1
 
 analyze: $(STAMP)
 	$(PY) -m toolkit analyze $(MODEL) --batch $(BATCH) --samples $(SAMPLES)
@@ -72,6 +79,13 @@ profile: $(STAMP)
 
 export: $(STAMP)
 	$(PY) -m toolkit export --target $(TARGET)
+
+# A runner result made by hand on a board (python3 runner.py BUNDLE --out file.json): gate, compare, select, export.
+RESULTS ?=
+.PHONY: import
+import: $(STAMP)
+	@test -n "$(RESULTS)" || { echo "error: make import needs RESULTS=file.json (a runner result from the board)"; exit 2; }
+	$(PY) -m toolkit profile $(MODEL) --target $(TARGET) --import $(RESULTS)
 
 bench: $(STAMP)
 	mkdir -p build/bench

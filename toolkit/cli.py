@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "select": ("toolkit.select", "pick one variant and configuration from a profiled target's results"),
     "export": ("toolkit.export", "write artifacts/<target>/ (model, manifest.json, report.md) from the choice"),
     "report": ("toolkit.report.command", "Markdown and one self-contained HTML report from profiled targets"),
+    "board-check": ("toolkit.profiling.ssh", "check a board over SSH: Python, glibc, numpy, wheels, ISA flags"),
 }
 
 
