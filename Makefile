@@ -74,7 +74,9 @@ HOST ?=
 RESUME ?=
 BENCH_QUICK ?=
 .PHONY: ci-report
-profile: $(STAMP)
+# A board target with no HOST runs under emulation: the rootfs and QEMU's plugins are made first (cached).
+EMULATED := $(if $(HOST),,$(if $(filter x86-host,$(TARGET)),,arm-rootfs))
+profile: $(STAMP) $(EMULATED)
 	$(PY) -m toolkit profile $(MODEL) --target $(TARGET) $(if $(HOST),--host $(HOST)) $(if $(RESUME),--resume)
 
 export: $(STAMP)
