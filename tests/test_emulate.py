@@ -130,3 +130,32 @@ def test_plugin_log_classes_are_summed_into_predictor_classes() -> None:
            "Class:   FP/SIMD ldst          \t(7 hits)\nClass:   Barriers              \t(3 hits)\n")
     counts = emulate.parse_plugin_log(log)
     assert (counts["total"], counts["load_store"], counts["load_store_simd"], counts["other"]) == (100, 50, 7, 3)
+
+
+@pytest.fixture(scope="module")
+def host_bundle(tmp_path_factory: pytest.TempPathFactory, signal: np.ndarray) -> Path:
+    """The default graph for x86-host's matrix, one streaming workload."""
+    work = tmp_path_factory.mktemp("host-count")
+    melgraph.save_model(melgraph.default_model(), work / "original.onnx")
+    return make_bundle([("original", work / "original.onnx", "onnx")], "x86-host", {"tone": signal},
+                       work / "bundle", workloads=[STREAM], warmup=1, runs=2,
+                       streaming={"seconds": 0.5, "chunk_samples": 1760, "rate_hz": 12.5})
+
+
+def test_this_host_counted_between_the_runner_marks(host_bundle: Path) -> None:
+    """x86class counts only the runner's loop: 10 and 20 inferences give the same count per inference, and
+    8-lane AVX2 multiply instructions cover the graph's 2,175,504 multiplications at most a few times over."""
+    ten, twenty = (emulate.count_host_instructions(host_bundle, "original", "stream", repeat=n) for n in (10, 20))
+    assert abs(ten.total - twenty.total) < 0.005 * twenty.total
+    assert twenty.total == pytest.approx(sum(twenty.by_class.values()))
+    assert twenty.by_class["other"] == 0  # every x86 instruction lands in one of the plugin's classes
+    vector = twenty.by_class["simd_vector"] + twenty.by_class["simd_vector_mem"]
+    assert STREAM_MULTS / 8 < vector < 3 * STREAM_MULTS / 8
+    assert twenty.raw["repeat_20"]["total"] == round(20 * twenty.total)
+
+
+def test_x86_plugin_log_classes_are_the_predictor_classes() -> None:
+    """x86class prints the predictor's class names; a log without the runner's marks is whole-process."""
+    log = "window: yes\ninsns: 10\nClass: simd_vector_mem (4 hits)\nClass: branch (6 hits)\n"
+    counts = emulate.parse_plugin_log(log, emulate.X86_CLASSES)
+    assert (counts["total"], counts["simd_vector_mem"], counts["branch"], counts["integer"]) == (10, 4, 6, 0)

@@ -12,11 +12,18 @@ import pytest
 
 import toolkit
 from tests.test_pipeline import write_target
+from toolkit.compare import compare
 from toolkit.errors import ToolkitError
 from toolkit.export import export_folder
 from toolkit.pipeline.ledger import read_json, sha256_file, write_json
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
 from toolkit.pipeline.sources import EVIDENCE
+from toolkit.profiling.emulate import InstructionCounts
+from toolkit.profiling.predict import predict_latency
+from toolkit.report import gather
+from toolkit.report.html import flatten
+from toolkit.report.markdown import summary
+from toolkit.select import select_folder
 from toolkit.targets import Target, load_target
 
 NAME = "export-host"
@@ -91,3 +98,66 @@ def test_no_choice_keeps_previous_artifacts(profiled: tuple[Path, Path, Target],
     with pytest.raises(ToolkitError, match="keeps the previous artifacts"):
         export_folder(copy, artifacts, target)
     assert snapshot(artifacts) == before
+
+
+def labelled(label: str | None) -> bool:
+    return label is not None and (label in EVIDENCE or label.startswith("derived: "))
+
+
+def test_every_number_in_the_manifest_carries_an_evidence_label(profiled: tuple[Path, Path, Target]) -> None:
+    _, artifacts, _ = profiled
+    manifest = json.loads((artifacts / "manifest.json").read_text(encoding="utf-8"))
+    unlabelled = [path for path, _, label in flatten(manifest) if not labelled(label) and path != "format_version"]
+    assert unlabelled == []
+    assert (manifest["target"]["evidence"], manifest["model"]["evidence"]) == ("target-file", "file")
+    assert manifest["choice"]["policy"]["evidence"] == "setting"
+
+
+def emulated_copy(build: Path, folder: Path, target: Target) -> Path:
+    """The profiled build folder as an emulated board run would leave it: outputs and wall times from the runner,
+    instruction counts per variant (original 4 M, the rewrite 3 M per chunk) and their real predictions."""
+    shutil.copytree(build, folder)
+    platform = read_json(folder / "platform.json", "platform")
+    bundle = read_json(folder / "bundle" / "bundle.json", "bundle")
+    rows, predictions = [], []
+    for variant in bundle["variants"]:
+        for workload, scale in (("stream", 1.0), ("second", 10.0)):
+            total = (4e6 if variant["name"] == "original" else 3e6) * scale
+            counts = InstructionCounts(variant["name"], workload, "cortex-a72", 50, total,
+                                       {"simd_vector": total / 2, "integer": total / 2}, {})
+            rows.append(counts.to_json())
+            config = {"engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": 1, "spinning": True,
+                      "optimization": "all"}
+            predictions.append({**predict_latency(counts, target).to_json(), "config": config})
+    platform.update(source="emulate", description="the bench runner under qemu-aarch64",
+                    latency_evidence="emulated-wall-time", output_evidence="emulated-instructions",
+                    instructions={"evidence": "emulated-instructions", "rows": rows, "reason": "", "method": "m"},
+                    predictions={"evidence": "predicted", "rows": predictions, "reason": ""},
+                    prediction_error={"evidence": "derived", "rows": [], "reason": "no board measurement"})
+    write_json(folder / "platform.json", platform)
+    write_json(folder / "compare.json", compare(target, read_json(folder / "counts.json", "counts"),
+                                                read_json(folder / "profile.json", "profile"), "emulated-wall-time"))
+    select_folder(folder, target)
+    return folder
+
+
+def test_an_emulated_board_shows_predictions_never_emulated_wall_time(profiled: tuple[Path, Path, Target],
+                                                                      tmp_path: Path) -> None:
+    build, _, _ = profiled
+    rpi4 = load_target("rpi4")
+    folder = emulated_copy(build, tmp_path / "rpi4", rpi4)
+    out = export_folder(folder, tmp_path / "artifacts" / "rpi4", rpi4)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    labels = {label for _, _, label in flatten(manifest)}
+    assert "emulated-wall-time" not in labels and all(labelled(label) for label in labels - {None})
+    assert manifest["latency"]["evidence"] == "predicted" and manifest["choice"]["evidence"] == "predicted"
+    assert manifest["instructions"]["rows"][0]["total"] == 3e6  # the rewrite is chosen on its prediction
+    wall = {f"{r['latency_ms']['median']:.4g}" for r in read_json(folder / "profile.json", "profile")["runs"]
+            if r["status"] == "ok"}
+    report = (out / "report.md").read_text(encoding="utf-8")
+    table = summary(gather(folder))
+    assert "chunk ms `predicted`" in table and "instructions per chunk `emulated-instructions`" in table
+    assert "3,000,000" in table and "4,000,000" in table
+    assert not any(f"| {w} |" in table or f"| {w} |" in report for w in wall)
+    assert "predicted 1.33x faster than the original" in report
+    assert "emulation wall time (not a board latency)" in report

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from toolkit.errors import ToolkitError
 from toolkit.profiling.emulate import CLASSES, InstructionCounts
 from toolkit.profiling.predict import CORES, pipe_cycles, predict_latency, prediction_error
-from toolkit.targets import load_target
+from toolkit.targets import TARGETS_DIR, load_target
 
 # The mix counted under -cpu cortex-a72 for one 1760-sample inference of the default mel graph (rounded).
 STREAM_MIX = {"simd_vector": 556_163, "simd_scalar": 27, "fp_scalar": 4_398, "load_store_simd": 169_512,
@@ -70,11 +72,22 @@ def test_sve_counts_are_refused() -> None:
         predict_latency(counts({**STREAM_MIX, "sve": 12}), load_target("rpi4"))
 
 
-def test_a_core_without_rates_is_named_in_the_error() -> None:
-    """The detected x86 host has no pipe rates here: the error names the core and the table to extend."""
-    host = load_target("x86-host")
-    with pytest.raises(ToolkitError, match="no pipe rates for core"):
-        predict_latency(counts(STREAM_MIX), host)
+def test_a_core_without_rates_is_named_in_the_error(tmp_path: Path) -> None:
+    """A board core with no pipe rates: the error names the core and the table to extend."""
+    text = (TARGETS_DIR / "rpi4.toml").read_text(encoding="utf-8").replace('core = "Cortex-A72"', 'core = "X1"')
+    (tmp_path / "rpi4.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ToolkitError, match="no pipe rates for core 'X1'"):
+        predict_latency(counts(STREAM_MIX), load_target(tmp_path / "rpi4.toml"))
+
+
+def test_an_x86_memory_operand_charges_its_compute_pipe_and_the_load_store_pipe() -> None:
+    """x86class's *_mem classes: a vector FMA reading memory occupies an FP pipe and a load port."""
+    rates = CORES["Cortex-A72"]
+    cycles = pipe_cycles({"simd_vector_mem": 600.0, "integer_mem": 400.0}, rates)
+    assert cycles["fp_pipes"] == 600.0 / rates.simd_vector
+    assert cycles["load_store"] == 1000.0 / rates.load_store
+    assert cycles["integer"] == 400.0 / rates.integer
+    assert cycles["issue"] == 1000.0 / rates.issue
 
 
 def test_prediction_error_is_measured_over_predicted() -> None:

@@ -100,7 +100,35 @@ def test_size_limit() -> None:
 def test_emulated_time_never_decides() -> None:
     doc = decide({"original": 1.0}, {"original": True}, evidence="emulated-wall-time")
     assert doc["chosen"] is None
-    assert "its latency is emulated-wall-time" in doc["rejected"][0]["fails"][0]
+    assert (doc["candidates"], doc["rejected"]) == (0, [])  # emulated wall time is not even a candidate
+    assert doc["reasons"] == ["no latency measured on the target or predicted for it (emulated wall time is not "
+                              "a latency)"]
+
+
+def test_a_configuration_over_the_streaming_cpu_share_is_never_chosen() -> None:
+    runs = [run("original", 0.5, threads=1), run("original", 0.2, threads=2, spinning=True)]
+    streams = [stream("original", 0.04, threads=1), stream("original", 0.45, threads=2, spinning=True)]
+    doc = decide({"original": 0.5}, {"original": True}, runs=runs, streams=streams)
+    assert (doc["chosen"]["threads"], doc["chosen"]["cpu_share"]) == (1, 0.04)
+    assert doc["rejected"][0]["fails"] == ["streaming at 12.5 chunks/s it takes 45.0% of one core > "
+                                           "max_stream_cpu_share 25%"]
+    assert "1 configuration(s) excluded for their CPU share" in doc["reasons"][-1]
+    assert doc["runners_up"][-1]["why"] == "excluded: streaming CPU share 45.0% > max_stream_cpu_share"
+    loose = Policy(0.5, 0.1, 0.025, 0.1, max_stream_cpu_share=0.5)
+    doc = decide({"original": 0.5}, {"original": True}, runs=runs, streams=streams, policy=loose)
+    assert doc["chosen"]["threads"] == 2  # 2.5x faster, beyond any spread, and within this looser limit
+
+
+def test_near_ties_go_to_lower_cpu_share_then_fewer_threads_but_a_clear_win_does_not() -> None:
+    runs = [run("original", 0.50, threads=1), run("original", 0.48, threads=2, spinning=False)]
+    streams = [stream("original", 0.05, threads=1), stream("original", 0.08, threads=2, spinning=False)]
+    doc = decide({"original": 0.5}, {"original": True}, runs=runs, streams=streams)
+    assert doc["chosen"]["threads"] == 1  # 0.02 ms slower, within p90 - median = 0.05 ms: a near-tie
+    assert doc["reasons"][1].startswith("within the measurement spread of the fastest (original on "
+                                        "CPUExecutionProvider, 2 threads, no spinning")
+    clear = [run("original", 0.50, threads=1), run("original", 0.30, threads=2, spinning=False)]
+    doc = decide({"original": 0.5}, {"original": True}, runs=clear, streams=streams)
+    assert doc["chosen"]["threads"] == 2
 
 
 def test_ties_go_to_lower_streaming_cpu_then_fewer_threads() -> None:
@@ -139,4 +167,7 @@ def test_prediction_decides_when_nothing_was_measured_on_the_board() -> None:
     expected = next(r["latency_ms"] for r in rows if r["variant"] == "dft-fused" and r["workload"] == "stream")
     assert chosen["median_ms"] == expected
     assert any(reason.startswith("latency predicted, not measured") for reason in doc["reasons"])
-    assert all("emulated-wall-time" in r["fails"][0] for r in doc["rejected"])  # emulated runs never decide
+    assert doc["rejected"] == [] and doc["candidates"] == 2  # the emulated runs are no candidates
+    assert (chosen["threads"], chosen["spinning"]) == (1, False)
+    assert any(r.startswith("predicted 1.") and "x faster than the original" in r for r in doc["reasons"])
+    assert doc["reasons"][-1].startswith("streaming CPU share cannot be measured under emulation")

@@ -14,7 +14,8 @@ For every run of the profile:
   analytic order (fewer mults) and measured order (lower median) disagree, with both numbers; `clear` when even
   the slower one's fastest run is slower than the other's median.
 Variants without counts (TFLite) have none of these numbers: they say `not counted`; partial counts are lower
-bounds and stay out of the ranking.
+bounds and stay out of the ranking. Runs timed under emulation have none of them either (`not_timed` says why):
+emulation wall time is not a board latency, and per-node shares of it are shares of QEMU's work.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
-from toolkit.pipeline.sources import ESTIMATED
+from toolkit.pipeline.sources import EMULATED_TIME, ESTIMATED
 from toolkit.targets import Target
 
 Json = dict[str, Any]
@@ -227,9 +228,17 @@ def contradiction_summary(found: list[Json], rows: list[Json]) -> list[Json]:
     return sorted(summary.values(), key=lambda e: (-e["clear"], -e["time_ratio_max"]))
 
 
+NOT_TIMED = ("not computed: the runs ran under emulation, and emulation wall time (not a board latency) gives no "
+             "achieved rate, per-node time share or rank; see the predicted latencies")
+
+
 def compare(target: Target, counts: Json, profile: Json, latency_evidence: str) -> Json:
     """compare.json: the peak, every run's achieved numbers, per-node tables, rank contradictions."""
     variants = counts["variants"]
+    if latency_evidence == EMULATED_TIME:
+        return {"latency_evidence": latency_evidence, "peak": peak_record(target), "runs": [], "nodes": [],
+                "contradictions": [], "contradiction_summary": [], "not_timed": NOT_TIMED,
+                "not_ranked": {name: v["note"] for name, v in variants.items() if v["status"] != "counted"}}
     runs = [run_row(r, variants.get(r["variant"]), target) for r in profile["runs"]]
     found = contradictions(runs)
     return {

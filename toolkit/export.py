@@ -23,7 +23,17 @@ import onnxruntime
 import toolkit
 from toolkit.errors import ToolkitError
 from toolkit.pipeline.ledger import Json, now_utc, sha256_file, strict, write_json
-from toolkit.pipeline.sources import COUNTED, ESTIMATED, EVIDENCE, PREDICTED
+from toolkit.pipeline.sources import (
+    COUNTED,
+    EMULATED,
+    EMULATED_TIME,
+    ESTIMATED,
+    EVIDENCE,
+    FILE,
+    PREDICTED,
+    SETTING,
+    TARGET_FILE,
+)
 from toolkit.report import gather
 from toolkit.report.markdown import render
 from toolkit.targets import Target, load_target
@@ -58,8 +68,21 @@ def _streaming_of(profile: Json, chosen: Json) -> Json | None:
                  if s["status"] == "ok" and all(s.get(f) == chosen.get(f) for f in fields)), None)
 
 
+def _of_variant(group: Json | None, name: str) -> list[Json]:
+    """The rows of a platform.json group (instructions, predictions, prediction_error) for one variant."""
+    return [r for r in (group or {}).get("rows", []) if r["variant"] == name]
+
+
 def latency_section(data: Json, chosen: Json) -> Json:
-    """Latency statistics of the chosen configuration, per workload, plus its streaming run."""
+    """Latency statistics of the chosen configuration, per workload, plus its streaming run; under emulation
+    the predicted latencies instead (emulation wall time is not a board latency and is left out)."""
+    if data["platform"]["latency_evidence"] == EMULATED_TIME:
+        return {"evidence": PREDICTED, "measured": False,
+                "note": "no latency measured: emulation wall time (not a board latency) is left out; these are "
+                        "predictions from emulated instruction counts",
+                "workloads": {p["workload"]: {"latency_ms": p["latency_ms"], "bound": p["bound"],
+                                              "bounds_ms": p["bounds_ms"]}
+                              for p in _of_variant(data["platform"].get("predictions"), chosen["variant"])}}
     profile = data["profile"]
     runs = _runs_of(profile, chosen)
     keep = ("input_shape", "session_create_ms", "first_inference_ms", "warmup", "latency_ms", "timer")
@@ -76,6 +99,8 @@ def latency_section(data: Json, chosen: Json) -> Json:
 
 def achieved_section(data: Json, chosen: Json) -> Json:
     """Achieved mults/s of the chosen configuration per workload against the target's estimated peak."""
+    if data["compare"].get("not_timed"):
+        return {"evidence": EMULATED_TIME, "note": data["compare"]["not_timed"]}
     fields = ("variant", "engine", "provider", "threads", "spinning", "optimization")
     rows = {r["workload"]: r for r in data["compare"]["runs"]
             if r["status"] == "ok" and all(r.get(f) == chosen.get(f) for f in fields)}
@@ -96,16 +121,20 @@ def manifest(data: Json, target: Target, model_file: Path) -> Json:
     verdict = data["accuracy"]["variants"][name]
     where = data["platform"]["accuracy"].get(name, {})
     profile_platform = data["profile"].get("platform", {})
+    error = data["platform"].get("prediction_error") or {}
     return {
         "format_version": FORMAT_VERSION,
         "date_utc": now_utc(),
-        "target": {"name": target.name, "description": target.description, "kind": target.kind,
+        "target": {"evidence": TARGET_FILE, "name": target.name, "description": target.description, "kind": target.kind,
                    "file": str(target.path), "cpu": vars(target.cpu) | {"isa_flags": list(target.cpu.isa_flags)}},
-        "model": {"file": model_file.name, "sha256": sha256_file(model_file), "bytes": model_file.stat().st_size,
+        "model": {"evidence": FILE, "file": model_file.name, "sha256": sha256_file(model_file),
+                  "bytes": model_file.stat().st_size,
                   "variant": name, "format": variant["format"], "exact": variant["exact"],
                   "description": variant["description"], "input_model": data["pipeline"]["inputs"]["model"]},
-        "configuration": {k: chosen[k] for k in ("engine", "provider", "threads", "spinning", "optimization")},
-        "choice": {"rule": choice["rule"], "reasons": choice["reasons"], "policy": choice["policy"],
+        "configuration": {"evidence": SETTING,
+                          **{k: chosen[k] for k in ("engine", "provider", "threads", "spinning", "optimization")}},
+        "choice": {"evidence": chosen["evidence"], "rule": choice["rule"], "reasons": choice["reasons"],
+                   "policy": {"evidence": SETTING, **choice["policy"]},
                    "beats_original": choice["beats_original"], "original_best": choice["original_best"],
                    "runners_up": choice["runners_up"]},
         "analytic_counts": {"evidence": COUNTED, **data["counts"]["variants"][name]},
@@ -117,8 +146,14 @@ def manifest(data: Json, target: Target, model_file: Path) -> Json:
             "where_measured": {"evidence": data["platform"]["output_evidence"], **where},
         },
         "latency": latency_section(data, chosen),
-        "predicted_latency": {"evidence": PREDICTED, "rows": [
-            p for p in data["platform"].get("predictions", {}).get("rows", []) if p["variant"] == name]},
+        "predicted_latency": {"evidence": PREDICTED,
+                              "rows": _of_variant(data["platform"].get("predictions"), name),
+                              "reason": data["platform"].get("predictions", {}).get("reason", "")},
+        "instructions": {"evidence": EMULATED, "method": data["platform"].get("instructions", {}).get("method"),
+                         "rows": _of_variant(data["platform"].get("instructions"), name),
+                         "reason": data["platform"].get("instructions", {}).get("reason", "")},
+        "prediction_error": {"evidence": error.get("evidence", PREDICTED), "ratio_over_variants": error.get("ratio"),
+                             "rows": error.get("rows", []), "reason": error.get("reason", "")},
         "achieved": achieved_section(data, chosen),
         "versions": {
             "toolkit": toolkit.__version__, "toolkit_commit": toolkit_commit(),
@@ -128,7 +163,7 @@ def manifest(data: Json, target: Target, model_file: Path) -> Json:
             "numpy_here": np.__version__,
         },
         "cpu": {"where_measured": profile_platform.get("cpu", {}).get("model"), "target_file": target.cpu.model},
-        "platform_where_measured": profile_platform,
+        "platform_where_measured": {"evidence": data["platform"]["output_evidence"], **profile_platform},
         "evidence_labels": EVIDENCE,
     }
 

@@ -1,11 +1,17 @@
 """The target's [policy] picks one variant + engine/provider + threads (+ spinning, optimization level).
 
-Candidates are the finished runs on the streaming chunk (1 x 1760 samples, openWakeWord's 80 ms step). A
-candidate is eligible when every check in CHECKS passes: its variant passed the accuracy gate on this host and
-its outputs where the runs ran stay within the dB tolerances, its latency is a measurement (never emulated or
-predicted time), its median is within the real-time budget, and its file within the size limit. The chosen one
-has the lowest median; ties go to the lower streaming CPU share, then fewer threads. A variant over tolerance is
-never a candidate. The original's best configuration is always reported beside the choice.
+Candidates are the finished runs on the streaming chunk (1 x 1760 samples, openWakeWord's 80 ms step) or, on a
+board that was only emulated, each variant's predicted latency (labelled `predicted`; emulated wall time is never
+a candidate). A candidate is eligible when every check in CHECKS passes: its variant passed the accuracy gate on
+this host and its outputs where the runs ran stay within the dB tolerances, its latency is a measurement of the
+target or a prediction for it, its median is within the real-time budget, its file within the size limit, and
+its measured CPU share of one core while streaming at 12.5 chunks/s within max_stream_cpu_share.
+
+The fastest eligible median wins, except that candidates within the measurement spread of the fastest (their
+medians differ by less than the larger p90 - median of the two) are near-ties: among them the lower streaming
+CPU share wins, then fewer threads. Where CPU share cannot be measured (emulation) the choice says so and takes
+1 thread with spinning off. A variant over tolerance is never a candidate. The original's best configuration is
+always reported beside the choice.
 
     python -m toolkit select --target x86-host      # reads build/x86-host/, writes choice.json, prints the choice
 """
@@ -19,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from toolkit.pipeline.ledger import Json, read_json, write_json
-from toolkit.pipeline.sources import CHOOSABLE, PREDICTED
+from toolkit.pipeline.sources import CHOOSABLE, EMULATED_TIME, PREDICTED
 from toolkit.targets import CHUNK_MS, Policy, Target, load_target
 
 STREAM = "stream"
@@ -104,12 +110,21 @@ def _size(c: Candidate, i: Inputs) -> str | None:
     return None if limit is None or c.bytes <= limit else f"file {c.bytes:,} bytes > max_model_bytes {limit:,}"
 
 
+def _stream_cpu(c: Candidate, i: Inputs) -> str | None:
+    limit = i.policy.max_stream_cpu_share
+    if c.cpu_share is None or c.cpu_share <= limit:
+        return None
+    return (f"streaming at 12.5 chunks/s it takes {c.cpu_share:.1%} of one core > max_stream_cpu_share "
+            f"{limit:.0%}")
+
+
 CHECKS: dict[str, Callable[[Candidate, Inputs], str | None]] = {
     "accuracy gate": _gate,
     "accuracy where measured": _platform,
     "measured latency": _evidence,
     "real-time budget": _budget,
     "size limit": _size,
+    "streaming CPU share": _stream_cpu,
 }
 
 
@@ -147,7 +162,9 @@ def candidates(profile: Json, sizes: dict[str, int], evidence: str) -> list[Cand
 
 def predicted_candidates(predictions: list[Json], sizes: dict[str, int], formats: dict[str, str]) -> list[Candidate]:
     """One candidate per variant with a predicted chunk latency (emulated boards); its configuration is the one
-    the instructions were counted in, its median the prediction (a throughput bound, no spread)."""
+    the instructions were counted in (one intra-op thread), its median the prediction (a throughput bound, no
+    spread). CPU share cannot be measured under emulation, so the configuration is given with spinning off: an
+    idle spinning pool only burns CPU between chunks, and one thread has no pool to spin."""
     by_key = {(p["variant"], p["workload"]): p for p in predictions}
     found = []
     for (name, workload), p in by_key.items():
@@ -156,8 +173,9 @@ def predicted_candidates(predictions: list[Json], sizes: dict[str, int], formats
         config, second = p["config"], by_key.get((name, SECOND))
         found.append(Candidate(
             variant=name, format=formats[name], engine=config["engine"], provider=config["provider"],
-            threads=int(config["threads"]), spinning=config["spinning"], optimization=config["optimization"],
-            key=f"predicted|{name}|{STREAM}", median_ms=p["latency_ms"], p90_ms=None, min_ms=None,
+            threads=int(config["threads"]), spinning=False if config["spinning"] is not None else None,
+            optimization=config["optimization"], key=f"predicted|{name}|{STREAM}", median_ms=p["latency_ms"],
+            p90_ms=None, min_ms=None,
             second_median_ms=second["latency_ms"] if second else None, cpu_share=None, streams_per_core=None,
             stream_p99_ms=None, bytes=sizes[name], evidence=PREDICTED,
         ))
@@ -169,43 +187,111 @@ def rank_key(c: Candidate) -> tuple[float, float, int]:
     return c.median_ms, c.cpu_share if c.cpu_share is not None else math.inf, c.threads
 
 
-def _reasons(chosen: Candidate, eligible: list[Candidate], original: Candidate | None, inputs: Inputs,
-             accuracy: Json) -> list[str]:
+def spread_ms(c: Candidate) -> float:
+    """The run's own spread: p90 - median (0 for a prediction, which has none)."""
+    return 0.0 if c.p90_ms is None else max(c.p90_ms - c.median_ms, 0.0)
+
+
+def near_tie(c: Candidate, fastest: Candidate) -> bool:
+    """Whether c's median is within the measurement spread of the fastest one's (the larger of the two spreads)."""
+    return c.median_ms - fastest.median_ms <= max(spread_ms(c), spread_ms(fastest))
+
+
+def thrift_key(c: Candidate) -> tuple[float, int, float]:
+    """Among near-ties: lower streaming CPU share (unknown last), then fewer threads, then the lower median."""
+    return c.cpu_share if c.cpu_share is not None else math.inf, c.threads, c.median_ms
+
+
+def pick(eligible: list[Candidate]) -> tuple[Candidate, Candidate]:
+    """(chosen, fastest): the thriftiest of the near-ties of the fastest eligible candidate."""
+    fastest = min(eligible, key=rank_key)
+    return min((c for c in eligible if near_tie(c, fastest)), key=thrift_key), fastest
+
+
+def _latency_words(c: Candidate) -> str:
+    """'median 0.1234 ms' or 'predicted 0.1234 ms' for sentences."""
+    return f"{'predicted' if c.evidence == PREDICTED else 'median'} {c.median_ms:.4f} ms"
+
+
+def _tie_reason(chosen: Candidate, fastest: Candidate) -> str:
+    """Why a near-tie of the fastest was taken instead of it."""
+    share = "unknown" if fastest.cpu_share is None else f"{fastest.cpu_share:.1%}"
+    mine = "unknown" if chosen.cpu_share is None else f"{chosen.cpu_share:.1%}"
+    return (f"within the measurement spread of the fastest ({fastest.label()}: {_latency_words(fastest)}, "
+            f"p90 - median {spread_ms(fastest):.4f} ms) and thriftier: streaming CPU share {mine} against {share}, "
+            f"{chosen.threads} thread(s) against {fastest.threads}")
+
+
+def _speedup(chosen: Candidate, original: Candidate | None) -> str:
+    """The chosen one against the original's best configuration, saying when both are predictions."""
+    if original is None:
+        return "the original has no finished run on the chunk to compare with"
+    if chosen.variant == "original":
+        return "no variant beats the original at the median: the original is chosen"
+    ratio = original.median_ms / chosen.median_ms
+    if PREDICTED in (chosen.evidence, original.evidence):
+        return (f"predicted {ratio:.2f}x faster than the original's best configuration ({original.label()}: "
+                f"{_latency_words(original)}; evidence `predicted`, not measured)")
+    return (f"{ratio:.2f}x faster than the original's best configuration ({original.label()}: "
+            f"{original.median_ms:.4f} ms)")
+
+
+def _cpu_reason(chosen: Candidate, cpu_rejected: list[Candidate], policy: Policy) -> str:
+    """What the streaming CPU share says about the choice, or why it is unknown."""
+    if chosen.evidence == PREDICTED:
+        return ("streaming CPU share cannot be measured under emulation: configured with 1 intra-op thread and "
+                "spinning off (spinning workers busy-wait between chunks); measure it with HOST=user@board")
+    if chosen.cpu_share is None:
+        return "streaming CPU share was not measured for this configuration"
+    text = (f"streaming at 12.5 chunks/s it takes {chosen.cpu_share:.2%} of one core ({chosen.streams_per_core} "
+            f"such streams per core; limit max_stream_cpu_share {policy.max_stream_cpu_share:.0%})")
+    if cpu_rejected:
+        best = min(cpu_rejected, key=rank_key)
+        text += (f"; {len(cpu_rejected)} configuration(s) excluded for their CPU share, the fastest of them "
+                 f"{best.label()} at {best.median_ms:.4f} ms taking {best.cpu_share:.1%} of a core")
+    return text
+
+
+def _reasons(chosen: Candidate, fastest: Candidate, eligible: list[Candidate], original: Candidate | None,
+             inputs: Inputs, accuracy: Json, cpu_rejected: list[Candidate]) -> list[str]:
     """Why this one, in sentences with the numbers."""
     overall = accuracy.get("report", {}).get("overall", {})
     policy = inputs.policy
+    how = "lowest predicted latency" if chosen.evidence == PREDICTED else "lowest median"
     reasons = [
         f"within tolerance: max |dB error| {overall.get('max_abs_db', 0):.4g} <= {policy.max_abs_db_error:g}, "
         f"p99 {overall.get('p99_abs_db', 0):.4g} <= {policy.p99_abs_db_error:g}, relative mel error "
         f"{overall.get('max_rel_mel', 0):.4g} <= {policy.max_rel_mel_error:g}",
-        f"lowest median on the 1760-sample chunk of {len(eligible)} eligible configurations: {chosen.median_ms:.4f} ms "
-        f"= {chosen.realtime_factor:.4f} of the chunk's {CHUNK_MS:g} ms (budget {policy.realtime_budget:g})",
+        f"{how} on the 1760-sample chunk of {len(eligible)} eligible configurations: {_latency_words(chosen)} "
+        f"= {chosen.realtime_factor:.4f} of the chunk's {CHUNK_MS:g} ms (budget {policy.realtime_budget:g})"
+        if chosen is fastest else _tie_reason(chosen, fastest),
+        _speedup(chosen, original),
     ]
-    if original is None:
-        reasons.append("the original has no finished run on the chunk to compare with")
-    elif chosen.variant == "original":
-        reasons.append("no variant beats the original at the median: the original is chosen")
-    else:
-        reasons.append(f"{original.median_ms / chosen.median_ms:.2f}x faster than the original's best configuration "
-                       f"({original.label()}: {original.median_ms:.4f} ms)")
     if chosen.evidence == PREDICTED:
         reasons.append("latency predicted, not measured: a throughput bound from emulated instruction counts and "
                        "the core's pipe rates (real latency is higher); measure it with HOST=user@board")
-    if chosen.cpu_share is not None:
-        reasons.append(f"streaming at 12.5 chunks/s it takes {chosen.cpu_share:.2%} of one core "
-                       f"({chosen.streams_per_core} such streams per core)")
+    reasons.append(_cpu_reason(chosen, cpu_rejected, policy))
     return reasons
 
 
-def runners_up(chosen: Candidate, eligible: list[Candidate]) -> list[Json]:
-    """The best configuration of every other eligible variant, then the chosen variant's next configurations."""
+def runners_up(chosen: Candidate, eligible: list[Candidate], cpu_rejected: list[Candidate]) -> list[Json]:
+    """The best configuration of every other eligible variant, then the chosen variant's next configurations,
+    then the fastest configuration excluded for its streaming CPU share; each says why it was not chosen."""
     best: dict[str, Candidate] = {}
     for c in sorted(eligible, key=rank_key):
         best.setdefault(c.variant, c)
     others = [c for name, c in best.items() if name != chosen.variant]
     same = [c for c in sorted(eligible, key=rank_key) if c.variant == chosen.variant and c != chosen]
-    return [{**c.to_json(), "slower_than_chosen": c.median_ms / chosen.median_ms}
-            for c in [*others, *same[:RUNNERS_UP_SAME_VARIANT]]]
+    rows = []
+    for c in [*others, *same[:RUNNERS_UP_SAME_VARIANT]]:
+        ratio = c.median_ms / chosen.median_ms
+        why = (f"{ratio:.2f}x the chosen's latency" if ratio > 1 else
+               "a near-tie of the chosen that uses more CPU or threads while streaming")
+        rows.append({**c.to_json(), "slower_than_chosen": ratio, "why": why})
+    for c in sorted(cpu_rejected, key=rank_key)[:1]:
+        rows.append({**c.to_json(), "slower_than_chosen": c.median_ms / chosen.median_ms,
+                     "why": f"excluded: streaming CPU share {c.cpu_share:.1%} > max_stream_cpu_share"})
+    return rows
 
 
 def excluded(variants: list[Json], accuracy: dict[str, Json], profiled: set[str]) -> list[Json]:
@@ -227,30 +313,34 @@ def choose(variants: list[Json], accuracy: dict[str, Json], platform: Json, prof
     sizes = {v["name"]: v["bytes"] for v in variants if v["status"] == "built"}
     formats = {v["name"]: v["format"] for v in variants}
     inputs = Inputs(accuracy, platform["accuracy"], policy, platform["latency_evidence"])
-    found = candidates(profile, sizes, inputs.latency_evidence)
+    emulated = inputs.latency_evidence == EMULATED_TIME  # emulated wall time is never a candidate's latency
+    found = [] if emulated else candidates(profile, sizes, inputs.latency_evidence)
     if inputs.latency_evidence not in CHOOSABLE:  # nothing measured on the target: its predictions decide
         found += predicted_candidates(platform.get("predictions", {}).get("rows", []), sizes, formats)
     rejected = [{**c.to_json(), "fails": failures(c, inputs)} for c in found if failures(c, inputs)]
-    eligible = sorted((c for c in found if not failures(c, inputs)), key=rank_key)
+    eligible = [c for c in found if not failures(c, inputs)]
+    cpu_rejected = [c for c in found if failures(c, inputs) == [_stream_cpu(c, inputs)]]
     originals = sorted((c for c in found if c.variant == "original"), key=rank_key)
     original = originals[0] if originals else None
     document: Json = {
         "policy": {**asdict(policy), "max_chunk_ms": policy.max_chunk_ms}, "checks": list(CHECKS),
-        "rule": "lowest median on the streaming chunk; ties: lower streaming CPU share, then fewer threads",
+        "rule": "lowest median on the streaming chunk; near-ties (within the larger p90 - median): lower "
+                "streaming CPU share, then fewer threads; over max_stream_cpu_share never chosen",
         "latency_evidence": inputs.latency_evidence, "candidates": len(found), "eligible": len(eligible),
         "original_best": original.to_json() if original else None,
         "excluded": excluded(variants, accuracy, {c.variant for c in found}), "rejected": rejected,
     }
     if not eligible:
-        document.update(chosen=None, reasons=["no configuration meets the policy; see rejected for each one's "
-                                              "failed checks"], runners_up=[])
+        why = ("no configuration meets the policy; see rejected for each one's failed checks" if found else
+               "no latency measured on the target or predicted for it (emulated wall time is not a latency)")
+        document.update(chosen=None, reasons=[why], runners_up=[])
         return document
-    chosen = eligible[0]
+    chosen, fastest = pick(eligible)
     document.update(
         chosen=chosen.to_json(),
-        reasons=_reasons(chosen, eligible, original, inputs, accuracy[chosen.variant]),
+        reasons=_reasons(chosen, fastest, eligible, original, inputs, accuracy[chosen.variant], cpu_rejected),
         beats_original=original is not None and chosen.variant != "original",
-        runners_up=runners_up(chosen, eligible),
+        runners_up=runners_up(chosen, eligible, cpu_rejected),
     )
     return document
 

@@ -43,6 +43,10 @@ Every key a target file may hold (any other key is an error naming the key and i
     max_rel_mel_error   float  max relative error of the mel energies before the log
     realtime_budget     float  in (0, 1]: streaming-chunk median latency / the chunk's 80 ms duration
     max_model_bytes     int, optional   model file size limit
+    max_stream_cpu_share  float, optional, in (0, 1] (default 0.25): a configuration whose measured CPU share
+                        of one core while streaming 1760-sample chunks at 12.5 per second exceeds this is never
+                        chosen (a 2-thread spinning pool can burn ~45 % of a core between chunks); where the
+                        share cannot be measured (emulation) the choice says so and takes 1 thread, no spinning
 
     [peak]
     method        str   one line saying how the peak was estimated, for the report
@@ -72,6 +76,7 @@ DETECT = "detect"
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 KINDS = ("host", "board")
 CHUNK_MS = 80.0
+DEFAULT_MAX_STREAM_CPU_SHARE = 0.25
 
 
 def _is_int(v: Any) -> bool:
@@ -138,6 +143,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_rel_mel_error": Key(NUMBER),
         "realtime_budget": Key(NUMBER),
         "max_model_bytes": Key(INT, required=False),
+        "max_stream_cpu_share": Key(NUMBER, required=False),
     },
     "peak": {"method": Key(STR)},
 }
@@ -161,6 +167,7 @@ VALUE_RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
     ("policy", "max_rel_mel_error", lambda v: v > 0, "positive"),
     ("policy", "realtime_budget", lambda v: 0 < v <= 1, "in (0, 1]"),
     ("policy", "max_model_bytes", lambda v: v > 0, "positive"),
+    ("policy", "max_stream_cpu_share", lambda v: 0 < v <= 1, "in (0, 1]"),
 ]
 
 # x86 FP32 peak by SIMD width and FMA pipes, first match wins: (test on cpuinfo, FLOPs/cycle/core, source).
@@ -244,6 +251,7 @@ class Policy:
     max_rel_mel_error: float
     realtime_budget: float
     max_model_bytes: int | None = None
+    max_stream_cpu_share: float = DEFAULT_MAX_STREAM_CPU_SHARE
 
     @property
     def max_chunk_ms(self) -> float:
@@ -364,7 +372,7 @@ def _check_values(data: dict[str, Any], path: Path, text: str) -> None:
 # ---------------------------------------------------------------- detection
 
 
-def _cpuinfo() -> dict[str, str]:
+def cpuinfo() -> dict[str, str]:
     """First processor's fields of /proc/cpuinfo, plus the highest 'cpu MHz' over all processors."""
     text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     info: dict[str, str] = {}
@@ -417,7 +425,7 @@ def _model(info: dict[str, str]) -> tuple[str, str]:
 
 def detect_host() -> dict[str, tuple[Any, str]]:
     """Every detectable [cpu] fact of this machine with its source."""
-    info = _cpuinfo()
+    info = cpuinfo()
     all_flags = (info.get("flags") or info.get("Features") or "").split()
     simd = [f for f in all_flags if SIMD_FLAG.match(f)] if "flags" in info else all_flags
     model = _model(info)

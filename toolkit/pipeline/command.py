@@ -28,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emulate", action="store_true", help="run the bundle under qemu-aarch64 (board targets)")
     parser.add_argument("--import", dest="imported", metavar="RESULT.json",
                         help="use a runner result made elsewhere (RESULT.outputs.npz beside it)")
+    parser.add_argument("--count-host", action=argparse.BooleanOptionalAction, default=None,
+                        help="host targets: count each variant's instructions under qemu-x86_64 and report "
+                             "predicted against measured latency (about 20 s per variant; default: on, off with "
+                             "--quick)")
     parser.add_argument("--build", type=Path, default=BUILD_ROOT, help="build root (default build)")
     parser.add_argument("--artifacts", type=Path, default=ARTIFACTS_ROOT, help="artifacts root (default artifacts)")
 
@@ -35,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = Settings(target=args.target, model=args.model, variants=tuple(args.only), quick=args.quick,
                         resume=args.resume, board=args.board, imported=args.imported, emulate=args.emulate,
+                        count_host=not args.quick if args.count_host is None else args.count_host,
                         build_root=args.build, artifacts_root=args.artifacts)
     result = run_pipeline(settings)
     data = gather(result.folder)

@@ -45,6 +45,7 @@ class Settings:
     board: str | None = None
     imported: str | None = None
     emulate: bool = False
+    count_host: bool = False  # count this host's instructions under qemu-x86_64 to hold predictions against it
     build_root: Path = BUILD_ROOT
     artifacts_root: Path = ARTIFACTS_ROOT
 
@@ -103,6 +104,7 @@ def identity(settings: Settings, target: Target, names: list[str], source: str) 
         "source": source,
         "board": settings.board,
         "imported": settings.imported,
+        "count_host": settings.count_host,
         "signals": {"samples": stages.SIGNAL_SAMPLES, "count": len(accuracy.SIGNALS)},
         "toolkit": toolkit.__version__,
     }

@@ -34,6 +34,9 @@ EMULATED_TIME = "emulated-wall-time"
 PREDICTED = "predicted"
 COUNTED = "counted"
 ESTIMATED = "target-file-estimate"
+TARGET_FILE = "target-file"
+FILE = "file"
+SETTING = "setting"
 
 # evidence label -> what it means, for manifests and reports
 EVIDENCE: dict[str, str] = {
@@ -41,9 +44,13 @@ EVIDENCE: dict[str, str] = {
     HOST: "measured on this machine by the bench runner (time.perf_counter_ns, process CPU time)",
     BOARD: "measured on the board by the same bench runner, copied there over SSH or imported",
     EMULATED: "computed by the board's aarch64 builds under qemu-aarch64 with the board's CPU model",
-    EMULATED_TIME: "wall time under emulation: hundreds of times a board's, never used as a board's speed",
+    EMULATED_TIME: "emulation wall time (not a board latency): hundreds of times a board's, never used as a "
+                   "board's speed",
     PREDICTED: "predicted from emulated instruction counts and the core's pipe rates (toolkit.profiling.predict)",
     ESTIMATED: "estimate from the target file's [cpu] facts and [peak] method, not measured",
+    TARGET_FILE: "a fact copied from the target file; target.cpu.sources says where each [cpu] fact comes from",
+    FILE: "a property of the exported model file itself (its size and sha256)",
+    SETTING: "a setting: the chosen configuration or the target's policy, not a measurement",
 }
 # latencies with these labels may decide a choice (a prediction only where nothing was measured: see select)
 CHOOSABLE = (HOST, BOARD, PREDICTED)

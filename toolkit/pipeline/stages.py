@@ -6,13 +6,17 @@
     counts.json      analytic counts of every built variant at each workload, per node, with the graph's edges
                      (to map onnxruntime's fused kernels back to model nodes)
     bundle/, profile.json, profile.outputs.npz    the bench bundle of the variants that passed, the runner's result
-    platform.json    the source and its evidence labels; the dB errors of the outputs made where the runs ran
+    platform.json    the source and its evidence labels; the dB errors of the outputs made where the runs ran;
+                     instruction counts (emulated-instructions), predicted latencies (predicted) and, where the
+                     same configuration was measured on the target, measured / predicted
     compare.json, choice.json    (toolkit.compare, toolkit.select)
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,11 +29,11 @@ from toolkit.compare import compare as compare_runs
 from toolkit.errors import ToolkitError
 from toolkit.export import export_folder
 from toolkit.pipeline.ledger import Json, read_json, sha256_file, write_json
-from toolkit.pipeline.sources import HOST, SOURCES, Request, evidence_of
-from toolkit.profiling import runner
+from toolkit.pipeline.sources import BOARD, EMULATED, HOST, PREDICTED, SOURCES, Request, evidence_of
+from toolkit.profiling import emulate, runner
 from toolkit.profiling.bundle import STREAMING, WORKLOADS, make_bundle
 from toolkit.profiling.emulate import InstructionCounts
-from toolkit.profiling.predict import predict_latency
+from toolkit.profiling.predict import Prediction, predict_latency, prediction_error
 from toolkit.select import choice_lines, select_folder
 from toolkit.targets import Policy, Target
 from toolkit.variants import build_variants
@@ -42,6 +46,11 @@ TFLITE_NOT_COUNTED = (
     "not counted: the analyzer reads ONNX only, and this TFLite graph is not op-for-op equal to any ONNX variant "
     "(it squares re and im in one MUL and multiplies both halves by a stacked filterbank in one BATCH_MATMUL)"
 )
+# This host's instructions: on the chunk only, 20 inferences, one qemu-x86_64 run per variant (about 20 s each,
+# most of it Python starting under emulation)
+HOST_COUNT_WORKLOADS = ("stream",)
+HOST_COUNT_REPEAT = 20
+COUNT_TIMEOUT_S = 900
 PLATFORM_POLICY_KEYS = accuracy.REQUIRED_POLICY  # the runner's outputs hold the dB output only, no mel energies
 
 
@@ -203,24 +212,107 @@ def _platform_accuracy(result_path: Path, names: list[str], levels: dict[str, fl
     return results
 
 
-def predictions(document: Json, target: Target, counts: Json, bundle: Json) -> Json:
-    """Predicted single-thread latency of every emulated variant x workload, from its instruction counts and
+def predictions(instructions: list[Json], target: Target, counts: Json, bundle: Json) -> Json:
+    """Predicted single-thread latency of every counted variant x workload, from its instruction counts and
     exact analytic mults (toolkit.profiling.predict), with the configuration the counts were made in."""
     configs = {v["name"]: runner.run_configs(bundle, v)[0] for v in bundle["variants"]}
     try:
         rows = []
-        for record in document.get("instructions", []):
+        for record in instructions:
             fields = {k: v for k, v in record.items() if k != "evidence"}
             mults = analytic_mults(counts["variants"].get(fields["variant"], {}), fields["workload"])
             prediction = predict_latency(InstructionCounts(**fields), target, mults["dense"] if mults else None)
             rows.append({**prediction.to_json(), "config": configs[fields["variant"]]})
     except ToolkitError as error:
-        return {"rows": [], "reason": str(error)}
-    return {"rows": rows, "reason": "" if rows else "no instruction counts in the result"}
+        return {"evidence": PREDICTED, "rows": [], "reason": str(error)}
+    return {"evidence": PREDICTED, "rows": rows, "reason": "" if rows else "no instruction counts"}
+
+
+def _count_all(bundle: Json, workloads: tuple[str, ...], count: Callable[[str, str], InstructionCounts]) -> Json:
+    """Instruction counts of every bundle variant at `workloads`; the first failure ends it, with its reason."""
+    rows = []
+    for variant in bundle["variants"]:
+        for workload in workloads:
+            try:
+                rows.append(count(variant["name"], workload).to_json())
+            except (ToolkitError, subprocess.TimeoutExpired) as error:
+                return {"rows": rows, "reason": f"counting stopped at {variant['name']} on {workload}: {error}"}
+    return {"rows": rows, "reason": ""}
+
+
+def host_instructions(run: Run, bundle_dir: Path, bundle: Json) -> Json:
+    """This x86-64 host's own instructions per inference, counted under qemu-x86_64 (emulate.count_host_
+    instructions) on the chunk, in the configuration predictions assume (the variant's first: one thread)."""
+    missing = emulate.host_counting_missing()
+    if missing:
+        return {"rows": [], "reason": missing}
+    plugins = emulate.ensure_plugins()
+    found = _count_all(bundle, HOST_COUNT_WORKLOADS, lambda name, workload: emulate.count_host_instructions(
+        bundle_dir, name, workload, repeat=HOST_COUNT_REPEAT, plugins=plugins, timeout=COUNT_TIMEOUT_S))
+    return {**found, "method": emulate.HOST_METHOD}
+
+
+def board_instructions(run: Run, bundle_dir: Path, bundle: Json) -> Json:
+    """A measured board's instructions per inference, counted under emulation with its CPU model, so its
+    predictions can be held against the measurement; needs root, `make ci-deps` and the cached rootfs."""
+    missing = emulate.emulation_missing()
+    if missing:
+        return {"rows": [], "reason": f"no emulated counts to predict from: {missing}"}
+    guest = emulate.Guest.for_target(run.target)
+    found = _count_all(bundle, tuple(w["name"] for w in bundle["workloads"]), lambda name, workload:
+                       emulate.count_instructions(guest, bundle_dir, name, workload, timeout=COUNT_TIMEOUT_S))
+    return {**found, "method": InstructionCounts.method}
+
+
+def instructions_of(run: Run, document: Json, bundle_dir: Path, bundle: Json) -> Json:
+    """Instruction counts per variant and workload from where this source makes them, labelled; `reason` says
+    why there are none (the host's are counted only with count_host)."""
+    if run.source == "emulate":
+        found = {"rows": document.get("instructions", []), "reason": "", "method": InstructionCounts.method}
+    elif run.source == "host":
+        found = (host_instructions(run, bundle_dir, bundle) if run.settings.count_host else
+                 {"rows": [], "reason": "this host's instructions were not counted (profile --count-host)"})
+    elif run.target.kind == "board":
+        found = board_instructions(run, bundle_dir, bundle)
+    else:
+        found = {"rows": [], "reason": "a host result imported from elsewhere: its instructions were not counted"}
+    return {"evidence": EMULATED, **found}
+
+
+def _measured_median(document: Json, prediction: Json) -> float | None:
+    """The measured median of the run a prediction describes (same variant, workload and configuration)."""
+    config = prediction["config"]
+    return next((r["latency_ms"]["median"] for r in document.get("runs", []) if r["status"] == "ok"
+                 and r["variant"] == prediction["variant"] and r["workload"] == prediction["workload"]
+                 and all(r.get(k) == config[k] for k in ("engine", "provider", "threads", "optimization"))), None)
+
+
+def prediction_errors(document: Json, rows: list[Json], latency_label: str) -> Json:
+    """measured / predicted for every prediction whose run was measured on the target itself."""
+    if latency_label not in (HOST, BOARD):
+        return {"evidence": f"derived: {latency_label} / {PREDICTED}", "rows": [],
+                "reason": f"no measurement of the target to hold the predictions against ({latency_label})"}
+    found = []
+    for row in rows:
+        measured = _measured_median(document, row)
+        if measured is not None:
+            found.append({**error_of(row, measured, latency_label), "config": row["config"]})
+    ratios = sorted(r["measured_over_predicted"] for r in found)
+    summary = {"min": ratios[0], "median": float(np.median(ratios)), "max": ratios[-1]} if ratios else None
+    return {"evidence": f"derived: {latency_label} median / {PREDICTED}", "rows": found, "ratio": summary,
+            "reason": "" if found else "no prediction has a measured run of the same configuration"}
+
+
+def error_of(row: Json, measured_ms: float, measured_on: str) -> Json:
+    """One prediction row against its measured median (toolkit.profiling.predict.prediction_error)."""
+    fields = {k: row[k] for k in ("target", "variant", "workload", "latency_ms", "bound", "bounds_ms", "clock_ghz",
+                                  "core")}
+    return prediction_error(Prediction(**fields), measured_ms, measured_on)
 
 
 def profile(run: Run) -> None:
-    """Bundle the variants that passed the gate, measure them where the source says, check their outputs there."""
+    """Bundle the variants that passed the gate, measure them where the source says, check their outputs there,
+    count instructions where the source allows and predict from them; prediction error where both exist."""
     chosen = passing(run)
     bundle_dir = run.path("bundle")
     signals = accuracy.signal_set(SIGNAL_SAMPLES)
@@ -238,11 +330,15 @@ def profile(run: Run) -> None:
     counts = read_json(run.path("counts.json"), "the counts stage")
     bundle = read_json(bundle_dir / "bundle.json", "the bundle")
     policy = {k: getattr(run.target.policy, k) for k in PLATFORM_POLICY_KEYS}
+    instructions = instructions_of(run, document, bundle_dir, bundle)
+    predicted = predictions(instructions["rows"], run.target, counts, bundle)
     write_json(run.path("platform.json"), {
         "source": run.source, "description": SOURCES[run.source].description,
         "latency_evidence": latency_label, "output_evidence": output_label,
         "streaming_plan": plan, "quick": run.settings.quick,
-        "predictions": predictions(document, run.target, counts, bundle),
+        "instructions": instructions,
+        "predictions": predicted,
+        "prediction_error": prediction_errors(document, predicted["rows"], latency_label),
         "accuracy": _platform_accuracy(result, [v["name"] for v in chosen], accuracy.signal_levels(), policy),
     })
 

@@ -12,6 +12,12 @@ What this gives, and what it does not:
 - NOT a board's speed: emulated wall time is hundreds of times a Pi's and says nothing about it. Latency on a
   board is either measured there (toolkit.profiling.ssh) or `predicted` (toolkit.profiling.predict).
 
+This x86-64 host is counted the same way, so that the prediction method can be held against a measurement of
+the same thing (count_host_instructions): the host's own Python and onnxruntime run under `qemu-x86_64 -cpu max`
+(TCG's fullest x86 model: AVX2 and FMA, but no AVX-512, so MLAS takes its AVX2 kernels there) with
+plugins/x86class.c, which classifies x86 instructions from their disassembly (howvec has no x86 class table) and
+counts only between the two marks the runner's --count-only loop makes, so one run per variant suffices.
+
 The rootfs (Debian bookworm arm64 + a venv with the wheels) and the plugins are built once and cached in
 MELTOOLKIT_CACHE (default /var/cache/meltoolkit) by arm_rootfs.sh and qemu_plugins.sh; commands run in it through
 arm_enter.sh (mount namespace + chroot). All of it needs root and `make ci-deps`.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -88,6 +95,17 @@ HOWVEC_CLASSES: dict[str, str] = {
     "Branches": "branch",
     "SVE": "sve",
 }
+# x86class.c prints the predictor's class names itself; *_mem classes also read or write memory
+X86_CLASSES: dict[str, str] = {name: name for name in (
+    "simd_vector", "simd_vector_mem", "fp_scalar", "fp_scalar_mem", "load_store_simd", "load_store", "integer",
+    "integer_mem", "branch")}
+HOST_QEMU = "qemu-x86_64"
+HOST_QEMU_CPU = "max"
+HOST_PLUGIN = "libx86class.so"
+HOST_METHOD = ("QEMU user-mode qemu-x86_64 -cpu max (AVX2 + FMA, no AVX-512) with the x86class TCG plugin: x86 "
+               "instructions classed from their disassembly, inline counters, one thread, PYTHONHASHSEED=0; "
+               "counted between the runner's two marks around N inferences, divided by N (one run)")
+WINDOW_LINE = re.compile(r"^window: (yes|no)$", re.M)
 CLASSES = ("simd_vector", "simd_scalar", "fp_scalar", "load_store_simd", "load_store", "integer", "branch", "sve",
            "other")
 HOWVEC_LINE = re.compile(r"^Class:\s+(.+?)\s+\((\d+) hits\)$", re.M)
@@ -106,6 +124,16 @@ def require_host() -> None:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         raise ToolkitError(f"emulating ARM boards needs {', '.join(missing)}: run 'make ci-deps'")
+
+
+def emulation_missing(rootfs: Path | None = None) -> str | None:
+    """Why a board cannot be emulated here without building anything, or None when it can."""
+    try:
+        require_host()
+    except ToolkitError as error:
+        return str(error)
+    stamp = (rootfs or cache_dir() / "arm64-rootfs") / ".meltoolkit-stamp"
+    return None if stamp.is_file() else f"no cached arm64 rootfs at {stamp.parent}: run 'make arm-rootfs'"
 
 
 def _run_script(script: Path, *args: str) -> None:
@@ -217,15 +245,17 @@ class InstructionCounts:
         return {"evidence": "emulated-instructions", **self.__dict__}
 
 
-def parse_plugin_log(text: str) -> dict[str, int]:
-    """{'total': insn's count, '<predictor class>': howvec hits summed} from one QEMU plugin log."""
+def parse_plugin_log(text: str, classes: Mapping[str, str] = HOWVEC_CLASSES) -> dict[str, int]:
+    """{'total': insn's count, '<predictor class>': class hits summed} from one QEMU plugin log; `classes` maps
+    the plugin's class names to the predictor's (howvec's by default, X86_CLASSES for x86class)."""
     totals = INSN_LINE.findall(text)
     if len(totals) != 1:
         raise ToolkitError(f"the insn plugin's log has {len(totals)} 'insns:' lines, expected 1: the guest did "
                            "not exit normally")
-    counts = dict.fromkeys(CLASSES, 0) | {"total": int(totals[0])}
+    names = CLASSES if classes is HOWVEC_CLASSES else (*dict.fromkeys(classes.values()), "other")
+    counts = dict.fromkeys(names, 0) | {"total": int(totals[0])}
     for name, hits in HOWVEC_LINE.findall(text):
-        bucket = HOWVEC_CLASSES.get(name.strip(), "other")
+        bucket = classes.get(name.strip(), "other")
         counts[bucket] += int(hits)
     return counts
 
@@ -266,6 +296,50 @@ def count_instructions(guest: Guest, bundle_dir: Path, variant: str, workload: s
         total=per_inference.pop("total"), by_class=per_inference,
         uncertainty={key: abs(base_a[key] - base_b[key]) / repeat for key in counted},
         raw={f"repeat_{repeat}": counted, "repeat_0": base_a, "repeat_0_again": base_b},
+    )
+
+
+def host_counting_missing() -> str | None:
+    """Why this machine's own instructions cannot be counted here, or None when they can."""
+    if platform.machine() != "x86_64":
+        return f"counting the host's instructions needs an x86-64 host, this one is {platform.machine()}"
+    if shutil.which(HOST_QEMU) is None:
+        return f"{HOST_QEMU} is missing (Debian qemu-user): run 'make ci-deps'"
+    return None
+
+
+def count_host_instructions(bundle_dir: Path, variant: str, workload: str, *, repeat: int = 20, config: int = 0,
+                            plugins: Path | None = None, timeout: float | None = None) -> InstructionCounts:
+    """Instructions one inference of `variant` on `workload` executes on this x86-64 host, by class: this Python
+    runs the bundle's runner under qemu-x86_64 with the x86class plugin, counted between the runner's marks."""
+    if repeat < 1:
+        raise ToolkitError(f"repeat must be at least 1 to count an inference, got {repeat}")
+    missing = host_counting_missing()
+    if missing:
+        raise ToolkitError(missing)
+    plugins = plugins or ensure_plugins()
+    print(f"emulate: counting {variant} on {workload} x{repeat} on this host under {HOST_QEMU} -cpu {HOST_QEMU_CPU}",
+          file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="meltoolkit-count-") as scratch:
+        log = Path(scratch) / "plugins.log"
+        command = [HOST_QEMU, "-cpu", HOST_QEMU_CPU, "-plugin", str(plugins / HOST_PLUGIN), "-d", "plugin",
+                   "-D", str(log), sys.executable, str(bundle_dir / "runner.py"), str(bundle_dir), "--count-only",
+                   variant, "--workload", workload, "--repeat", str(repeat), "--config", str(config)]
+        done = subprocess.run(command, stdout=subprocess.DEVNULL, timeout=timeout, check=False,
+                              env={**os.environ, "PYTHONHASHSEED": "0"})
+        if done.returncode != 0 or not log.is_file():
+            raise ToolkitError(f"counting {variant} on {workload} under {HOST_QEMU} failed (exit "
+                               f"{done.returncode}); its messages are above")
+        text = log.read_text(encoding="utf-8")
+    if WINDOW_LINE.findall(text) != ["yes"]:
+        raise ToolkitError(f"the x86class plugin did not see the runner's count marks for {variant}: the bundle's "
+                           "runner.py predates them; rebuild the bundle")
+    counts = parse_plugin_log(text, X86_CLASSES)
+    total = counts.pop("total")
+    return InstructionCounts(
+        variant=variant, workload=workload, qemu_cpu=f"x86-64 {HOST_QEMU_CPU}", repeat=repeat, total=total / repeat,
+        by_class={key: value / repeat for key, value in counts.items()}, uncertainty={},
+        raw={f"repeat_{repeat}": {"total": total, **counts}}, method=HOST_METHOD,
     )
 
 

@@ -17,20 +17,26 @@ no cache misses and no branch mispredictions):
              peak of the target file (one FMA = 2 FLOPs = 1 multiplication).
     latency  max(cycles / clock, mults bound); the bound that wins is reported as `bound`.
 
+Each class charges the pipe groups in CHARGES; x86 instructions with a memory operand (*_mem classes of
+plugins/x86class.c) charge their compute pipe and the load/store pipe, as their micro-ops do.
+
 Real code stalls on dependencies and memory, so the measured latency is expected above the prediction; where a
-measurement of the same variant exists (an imported board result), `prediction_error` reports
-measured / predicted, the factor by which this bound was optimistic on that board.
-The core rates live here, keyed by core name, because the target file schema has no table for them.
+measurement of the same variant exists (this x86-64 host, counted under qemu-x86_64; or a board result imported
+or measured over SSH), `prediction_error` reports measured / predicted, the factor by which this bound was
+optimistic there.
+The core rates live here, keyed by core name (boards) or matched from /proc/cpuinfo (HOST_CORES, for a host
+target whose core is detected), because the target file schema has no table for them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from toolkit.errors import ToolkitError
 from toolkit.profiling.emulate import InstructionCounts
-from toolkit.targets import Target
+from toolkit.targets import Target, cpuinfo
 
 LABEL = "predicted"
 
@@ -88,24 +94,66 @@ class Prediction:
         return {"evidence": LABEL, **self.__dict__}
 
 
+# x86-64 hosts by /proc/cpuinfo, first match wins: (test, core name, rates)
+HOST_CORES: list[tuple[Callable[[dict[str, str]], bool], str, CoreRates]] = [
+    (
+        lambda info: info.get("vendor_id") == "AuthenticAMD" and info.get("cpu family") == "25",
+        "AMD Zen 3 / Zen 4 (family 19h)",
+        CoreRates(
+            issue=6, simd_vector=2, fp_scalar=2, load_store=3, integer=4, branch=2,
+            source="AMD Software Optimization Guide for AMD Family 19h Processors (pub. 56665, Zen 3; pub. 57647, "
+                   "Zen 4): 6 macro-ops dispatched per cycle; four integer ALUs, two of them taking branches; "
+                   "three memory operations per cycle (at most two stores); two 256-bit FMA/multiply pipes "
+                   "(FP0, FP1) beside two FP add pipes: 2 vector FMAs per cycle (AVX-512 ops take both halves "
+                   "of a pipe pair on Zen 4, so counting the AVX2 path at 2 per cycle bounds the same work)",
+        ),
+    ),
+]
+
+
 def core_rates(target: Target) -> CoreRates:
     """The pipe rates of the target's core, or one line naming the cores that have them."""
+    if target.kind == "host" and target.cpu.core not in CORES:
+        info = cpuinfo()
+        rates = next((rates for test, _, rates in HOST_CORES if test(info)), None)
+        if rates is None:
+            raise ToolkitError(f"no pipe rates for this host's CPU ({info.get('vendor_id')}, family "
+                               f"{info.get('cpu family')}); known: {', '.join(n for _, n, _ in HOST_CORES)} (add "
+                               "one to HOST_CORES in toolkit/profiling/predict.py)")
+        return rates
     if target.cpu.core not in CORES:
         raise ToolkitError(f"no pipe rates for core {target.cpu.core!r} of target {target.name!r}; known cores: "
                            f"{', '.join(CORES)} (add one to CORES in toolkit/profiling/predict.py)")
     return CORES[target.cpu.core]
 
 
+# instruction class -> the CoreRates pipes it occupies (simd_vector and fp_scalar share the FP pipes)
+CHARGES: dict[str, tuple[str, ...]] = {
+    "simd_vector": ("simd_vector",),
+    "simd_vector_mem": ("simd_vector", "load_store"),
+    "simd_scalar": ("fp_scalar",),
+    "fp_scalar": ("fp_scalar",),
+    "fp_scalar_mem": ("fp_scalar", "load_store"),
+    "load_store_simd": ("load_store",),
+    "load_store": ("load_store",),
+    "integer": ("integer",),
+    "integer_mem": ("integer", "load_store"),
+    "branch": ("branch",),
+}
+
+
 def pipe_cycles(by_class: dict[str, float], rates: CoreRates) -> dict[str, float]:
     """Cycles per inference each pipe group needs at its full rate; `issue` bounds them all together."""
-    total = sum(by_class.values())
+    busy = dict.fromkeys(("simd_vector", "fp_scalar", "load_store", "integer", "branch"), 0.0)
+    for name, count in by_class.items():
+        for pipe in CHARGES.get(name, ()):
+            busy[pipe] += count / getattr(rates, pipe)
     return {
-        "issue": total / rates.issue,
-        "fp_pipes": by_class.get("simd_vector", 0.0) / rates.simd_vector
-        + (by_class.get("simd_scalar", 0.0) + by_class.get("fp_scalar", 0.0)) / rates.fp_scalar,
-        "load_store": (by_class.get("load_store", 0.0) + by_class.get("load_store_simd", 0.0)) / rates.load_store,
-        "integer": by_class.get("integer", 0.0) / rates.integer,
-        "branch": by_class.get("branch", 0.0) / rates.branch,
+        "issue": sum(by_class.values()) / rates.issue,
+        "fp_pipes": busy["simd_vector"] + busy["fp_scalar"],
+        "load_store": busy["load_store"],
+        "integer": busy["integer"],
+        "branch": busy["branch"],
     }
 
 

@@ -173,7 +173,8 @@ def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("arti
     chosen = choice.get("chosen")
     if chosen is not None:
         acc = {**accuracy.get(chosen["variant"], {}), "evidence": data["accuracy"].get("evidence", "")}
-        chosen = {**chosen, "numbers": choice_numbers(chosen, platform["latency_evidence"], acc)}
+        chosen = {**chosen, "numbers": choice_numbers(chosen, chosen.get("evidence", platform["latency_evidence"]),
+                                                      acc)}
     sources = {key: str(folder / file) for key, (file, _) in FILES.items()}
     if manifest_path.is_file():
         sources["manifest"] = str(manifest_path)
@@ -254,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
     written = write_reports(views, args.out, args.format or list(FORMATS))
     summary = [{"target": v.name, "chosen": v.choice["variant"] if v.choice else None,
                 "configuration": config_text(v.choice) if v.choice else None,
-                "median_ms": v.choice.get("median_ms") if v.choice else None, "evidence": v.latency_evidence}
+                "median_ms": v.choice.get("median_ms") if v.choice else None,
+                "evidence": (v.choice or {}).get("evidence", v.latency_evidence)}
                for v in views]
     out.emit({"files": [str(p) for p in written], "targets": summary},
              lambda console: terminal.print_summary(console, summary, written))

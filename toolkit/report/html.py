@@ -209,8 +209,14 @@ def accuracy_section(view: TargetView) -> str:
 Plot = tuple[str, str, str]  # (name, svg, caption html)
 
 
+EMULATED_TIME = "emulated-wall-time"  # toolkit.pipeline.sources.EMULATED_TIME
+
+
 def latency_plots(view: TargetView) -> list[Plot]:
-    """Median latency per variant x provider x threads, one plot per workload, the budget marked."""
+    """Median latency per variant x provider x threads, one plot per workload, the budget marked; none for runs
+    under emulation, whose wall time is not a board latency (their predictions are in the choice)."""
+    if view.latency_evidence == EMULATED_TIME:
+        return []
     plots_out = []
     budget = (view.data.get("choice") or {}).get("policy", {}).get("max_chunk_ms")
     for workload in dict.fromkeys(r["workload"] for r in view.runs if r.get("status") == "ok"):
@@ -240,7 +246,10 @@ def unavailable_list(view: TargetView) -> str:
 
 
 def rate_plots(view: TargetView) -> list[Plot]:
-    """Measured latency against analytic multiplications, one point per run, ideal lines at the peak."""
+    """Measured latency against analytic multiplications, one point per run, ideal lines at the peak (none for
+    runs under emulation: emulation wall time is not a board latency)."""
+    if view.latency_evidence == EMULATED_TIME:
+        return []
     points = []
     for r in view.runs:
         mults = view.counts.get(r["variant"], {}).get(r.get("workload"), {}).get("dense")
@@ -435,7 +444,10 @@ def target_section(view: TargetView) -> str:
         choice_section(view),
         "<h3>Runners-up and excluded variants</h3>", runners_up_section(view),
         "<h3>Accuracy against the original, by input level</h3>", accuracy_section(view),
-        "<h3>Latency</h3>", figures(found["latency"], "No finished run."), unavailable_list(view),
+        "<h3>Latency</h3>", figures(found["latency"], "No latency measured: emulation wall time (not a board "
+                                    "latency) is not shown; the choice holds the predicted latency."
+                                    if view.latency_evidence == EMULATED_TIME else "No finished run."),
+        unavailable_list(view),
         "<h3>Measured against analytic</h3>",
         figures(found["analytic"], "No run has analytic counts to set against its time."),
         contradictions_table(view),
@@ -453,9 +465,10 @@ def summary_table(views: Sequence[TargetView]) -> str:
     rows = [(f'<a href="#target-{escape(v.name)}">{escape(v.name)}</a>',
              escape(v.choice["variant"]) if v.choice else '<span class="fail">none</span>',
              escape(config_text(v.choice)) if v.choice else "",
-             f"{num(v.choice.get('median_ms'))} {badge(v.latency_evidence)}" if v.choice else "")
+             f"{num(v.choice.get('median_ms'))} {badge(v.choice.get('evidence', v.latency_evidence))}"
+             if v.choice else "")
             for v in views]
-    return table(("target", "chosen variant", "configuration", "median ms (stream chunk)"), rows,
+    return table(("target", "chosen variant", "configuration", "ms (stream chunk; measured or predicted)"), rows,
                  (False, False, False, True))
 
 

@@ -74,6 +74,20 @@ def config(row: Json) -> str:
     return ", ".join(parts)
 
 
+EMULATED_TIME = "emulated-wall-time"
+WALL_TIME_NOTE = "emulation wall time (not a board latency)"
+
+
+def emulated(data: Json) -> bool:
+    """Whether the runs ran under emulation, so their times are no latency of the target."""
+    return data["platform"]["latency_evidence"] == EMULATED_TIME
+
+
+def _rows_by_variant(group: Json | None, workload: str) -> dict[str, Json]:
+    """A platform.json group's rows (instructions, predictions, prediction_error) of one workload, by variant."""
+    return {r["variant"]: r for r in (group or {}).get("rows", []) if r["workload"] == workload}
+
+
 # ---------------------------------------------------------------- sections
 
 
@@ -84,13 +98,20 @@ def title(data: Json) -> list[str]:
     model = inputs["model"]["path"] or "the built-in openWakeWord-style mel graph"
     head = f"{chosen['variant']} ({config(chosen)})" if chosen else "no variant meets the policy"
     settings = data["profile"]["settings"]
+    if emulated(data):
+        how = (f"Runs: {data['platform']['description']}, {data['profile'].get('updated_utc', NONE)}: outputs "
+               f"`{data['platform']['output_evidence']}`, instructions per inference counted there "
+               "(`emulated-instructions`), latencies `predicted` from them; no latency was measured, and "
+               f"{WALL_TIME_NOTE} is not reported.")
+    else:
+        how = (f"Measurements: {data['platform']['description']} (latency evidence "
+               f"`{data['platform']['latency_evidence']}`), {data['profile'].get('updated_utc', NONE)}; "
+               f"{settings['warmup']} warm-up and {settings['runs']} timed runs per configuration, streams of "
+               f"{settings['streaming_seconds']:g} s{' (quick settings)' if settings.get('quick') else ''}.")
     return [
         f"# {inputs['target']['name']}: {head}",
         "",
-        f"Input model: {model}. Measurements: {data['platform']['description']} "
-        f"(latency evidence `{data['platform']['latency_evidence']}`), {data['profile'].get('updated_utc', NONE)}; "
-        f"{settings['warmup']} warm-up and {settings['runs']} timed runs per configuration, streams of "
-        f"{settings['streaming_seconds']:g} s{' (quick settings)' if settings.get('quick') else ''}. "
+        f"Input model: {model}. {how} "
         f"Pipeline wall time: {data['pipeline']['stage_seconds_total']:.0f} s over its stages.",
     ]
 
@@ -102,17 +123,20 @@ def choice(data: Json) -> list[str]:
     chosen = doc["chosen"]
     if chosen is None:
         return [*lines, *(f"- {r}" for r in doc["reasons"])]
-    lines += [f"**{chosen['variant']}** on {config(chosen)}: {ms(chosen['median_ms'])} ms median on the 1760-sample "
-              f"chunk ({doc['eligible']} of {doc['candidates']} measured configurations were eligible).", ""]
+    what = "predicted" if chosen["evidence"] == "predicted" else "median"
+    lines += [f"**{chosen['variant']}** on {config(chosen)}: {ms(chosen['median_ms'])} ms {what} on the 1760-sample "
+              f"chunk (evidence `{chosen['evidence']}`; {doc['eligible']} of {doc['candidates']} candidate "
+              "configurations were eligible).", ""]
     lines += [f"- {r}" for r in doc["reasons"]]
     lines += ["", f"Rule: {doc['rule']}. Checks: {', '.join(doc['checks'])}.", "", "### Runners-up", ""]
     rows = doc["runners_up"]
     return lines + table([
         Column("variant", lambda r: r["variant"]), Column("configuration", config),
-        Column("chunk median ms", lambda r: ms(r["median_ms"])),
+        Column("chunk ms", lambda r: ms(r["median_ms"])), Column("evidence", lambda r: f"`{r['evidence']}`"),
         Column("x chosen", lambda r: f"{r['slower_than_chosen']:.2f}"),
-        Column("1 s median ms", lambda r: ms(r["second_median_ms"])),
+        Column("1 s ms", lambda r: ms(r["second_median_ms"])),
         Column("stream CPU", lambda r: pct(r["cpu_share"])), Column("bytes", lambda r: num(r["bytes"])),
+        Column("why not chosen", lambda r: r.get("why", NONE)),
     ], rows) if rows else [*lines, "(no other eligible configuration)"]
 
 
@@ -172,6 +196,10 @@ def _unavailable(runs: list[Json]) -> list[str]:
 
 def latency(data: Json) -> list[str]:
     """Every finished configuration: chunk and one-second latencies, session creation, first inference."""
+    if emulated(data):
+        return ["## Latency", "", f"Not measured: the runs ran under emulation, and {WALL_TIME_NOTE} says nothing "
+                "about a board's speed (it stays in profile.json only). See the predicted latency below, or "
+                "measure the board with HOST=user@board."]
     runs = data["profile"]["runs"]
     by_config: dict[tuple[Any, ...], Json] = {}
     for run in (r for r in runs if r["status"] == "ok"):
@@ -198,6 +226,9 @@ def latency(data: Json) -> list[str]:
 
 def streaming(data: Json) -> list[str]:
     """The 12.5 chunks/s streams: CPU share of one core, streams per core, p99, and which streams were run."""
+    if emulated(data):
+        return ["## Streaming at the real rate", "", "Not measured: CPU share under emulation is not a board's. "
+                "The choice takes 1 intra-op thread with spinning off for that reason."]
     plan = data["platform"]["streaming_plan"]
     rows = [s for s in data["profile"].get("streaming", []) if s["status"] == "ok"]
     method = rows[0]["method"] if rows else NONE
@@ -212,23 +243,50 @@ def streaming(data: Json) -> list[str]:
 
 
 def predicted(data: Json) -> list[str]:
-    """Predicted single-thread latencies (emulated boards), each with the bound that set it."""
+    """Predicted single-thread latencies, each with the bound that set it, and the counts they come from."""
     predictions = data["platform"].get("predictions", {})
     rows = predictions.get("rows", [])
     if not rows:
         return [] if not predictions.get("reason") else ["## Predicted latency", "", predictions["reason"]]
+    counted = {(r["variant"], r["workload"]): r for r in data["platform"].get("instructions", {}).get("rows", [])}
+
+    def instructions(r: Json) -> str:
+        found = counted.get((r["variant"], r["workload"]))
+        return num(round(found["total"])) if found else NONE
+
     return ["## Predicted latency (evidence `predicted`)", "",
-            f"Method: {rows[0]['method']}; core {rows[0]['core']} at {rows[0]['clock_ghz']:g} GHz. A bound, not a "
-            "measurement: the board's real latency is higher.", "",
+            f"Method: {rows[0]['method']}; core {rows[0]['core']} at {rows[0]['clock_ghz']:g} GHz; instructions per "
+            f"inference `emulated-instructions` ({data['platform'].get('instructions', {}).get('method', NONE)}). "
+            "A bound, not a measurement: the real latency is higher.", "",
             *table([Column("variant", lambda r: r["variant"]), Column("workload", lambda r: r["workload"]),
+                    Column("configuration", lambda r: config(r["config"])),
+                    Column("instructions", instructions),
                     Column("predicted ms", lambda r: ms(r["latency_ms"])), Column("bound", lambda r: r["bound"]),
                     *(Column(f"{b} ms", lambda r, b=b: ms(r["bounds_ms"].get(b))) for b in rows[0]["bounds_ms"])],
-                   rows)]
+                   rows), "", *prediction_error(data)]
+
+
+def prediction_error(data: Json) -> list[str]:
+    """measured / predicted where the same configuration was measured on the target."""
+    error = data["platform"].get("prediction_error") or {}
+    rows, ratio = error.get("rows", []), error.get("ratio")
+    if not rows:
+        return [f"Prediction error: not known: {error.get('reason', 'no measurement of the same configuration')}."]
+    return [f"### Prediction error (`{error['evidence']}`)", "",
+            f"measured / predicted over {len(rows)} configurations: min {ratio['min']:.3g}, median "
+            f"{ratio['median']:.3g}, max {ratio['max']:.3g} (the bound is optimistic by this factor).", "",
+            *table([Column("variant", lambda r: r["variant"]), Column("workload", lambda r: r["workload"]),
+                    Column("configuration", lambda r: config(r["config"])),
+                    Column("predicted ms", lambda r: ms(r["predicted_ms"])),
+                    Column("measured ms", lambda r: ms(r["measured_ms"])),
+                    Column("measured / predicted", lambda r: f"{r['measured_over_predicted']:.3g}")], rows)]
 
 
 def measured_vs_analytic(data: Json) -> list[str]:
     """Achieved mults/s per run against the target's peak; variants without counts say so."""
     doc = data["compare"]
+    if doc.get("not_timed"):
+        return ["## Measured vs analytic", "", doc["not_timed"]]
     peak = doc["peak"]
     rows = [r for r in doc["runs"] if r["status"] == "ok"]
 
@@ -299,6 +357,8 @@ def _reference_tables(data: Json) -> list[Json]:
 def nodes(data: Json) -> list[str]:
     """Each variant's time share against its mult share, node by node."""
     lines = ["## Where the time goes: per-node time share vs multiplication share", ""]
+    if data["compare"].get("not_timed"):
+        return [*lines, data["compare"]["not_timed"]]
     for t in _reference_tables(data):
         rows = sorted(t["rows"], key=lambda r: -(r["time_share"] or 0.0))
         lines += [f"### {t['variant']} ({config(t)}, one second)", "",
@@ -311,6 +371,8 @@ def nodes(data: Json) -> list[str]:
 def contradictions(data: Json) -> list[str]:
     """Pairs where fewer analytic mults did not mean a lower measured median."""
     summary = data["compare"]["contradiction_summary"]
+    if data["compare"].get("not_timed"):
+        return ["## Rank contradictions", "", data["compare"]["not_timed"]]
     if not summary:
         return ["## Rank contradictions", "", "None: wherever two fully counted variants were measured in the same "
                 "configuration, the one with fewer mults had the lower median."]
@@ -371,22 +433,46 @@ def _best_runs(data: Json) -> dict[str, Json]:
 
 
 def summary(data: Json) -> str:
-    """One line per variant: gate, best configuration, its chunk median; the chosen one marked."""
-    best = _best_runs(data)
+    """One line per variant: gate, best configuration, its chunk latency with its evidence; the chosen one marked.
+
+    Under emulation the latency is the prediction (`predicted`) beside the instructions it comes from
+    (`emulated-instructions`); where a measurement exists, the prediction and measured / predicted are added.
+    """
     chosen = (data["choice"]["chosen"] or {}).get("variant")
+    predictions = _rows_by_variant(data["platform"].get("predictions"), "stream")
+    rows = [_accuracy_row(data, v) for v in data["variants"]]
+    head = [Column("variant", lambda r: r["name"]), Column("gate", lambda r: r["status"].split(":")[0]),
+            Column("max abs dB", lambda r: num(r["overall"].get("max_abs_db")))]
+    tail = [Column("chosen", lambda r: "**chosen**" if r["name"] == chosen else "")]
+    if emulated(data):
+        counted = _rows_by_variant(data["platform"].get("instructions"), "stream")
+        middle = [
+            Column("configuration", lambda r: config(predictions[r["name"]]["config"])
+                   if r["name"] in predictions else r["profiled"]),
+            Column("chunk ms `predicted`", lambda r: ms(predictions.get(r["name"], {}).get("latency_ms"))),
+            Column("bound", lambda r: predictions.get(r["name"], {}).get("bound", NONE)),
+            Column("instructions per chunk `emulated-instructions`",
+                   lambda r: num(round(counted[r["name"]]["total"])) if r["name"] in counted else NONE),
+        ]
+        return "\n".join(table([*head, *middle, *tail], rows))
+    best = _best_runs(data)
+    label = data["platform"]["latency_evidence"]
 
     def cell(field: str) -> Callable[[Json], str]:
         return lambda r: ms(best[r["name"]]["latency_ms"][field]) if r["name"] in best else NONE
 
-    rows = [_accuracy_row(data, v) for v in data["variants"]]
-    return "\n".join(table([
-        Column("variant", lambda r: r["name"]),
-        Column("gate", lambda r: r["status"].split(":")[0]),
-        Column("max abs dB", lambda r: num(r["overall"].get("max_abs_db"))),
+    middle = [
         Column("best configuration", lambda r: config(best[r["name"]]) if r["name"] in best else r["profiled"]),
-        Column("chunk median ms", cell("median")), Column("chunk p90 ms", cell("p90")),
-        Column("chosen", lambda r: "**chosen**" if r["name"] == chosen else ""),
-    ], rows))
+        Column(f"chunk median ms `{label}`", cell("median")), Column("chunk p90 ms", cell("p90")),
+    ]
+    errors = _rows_by_variant(data["platform"].get("prediction_error"), "stream")
+    if errors:
+        middle += [
+            Column("1-thread chunk ms `predicted`", lambda r: ms(errors.get(r["name"], {}).get("predicted_ms"))),
+            Column("1-thread measured / predicted", lambda r: num(errors.get(r["name"], {}).get(
+                "measured_over_predicted"))),
+        ]
+    return "\n".join(table([*head, *middle, *tail], rows))
 
 
 def bench_table(document: Json) -> list[str]:
