@@ -145,3 +145,23 @@ def test_every_node_of_built_variants_is_counted(tmp_path, name: str) -> None:
     data = analyze(variant.path, batch=1, samples=1760).to_json()
     assert data["not_counted"] == []
     assert data["totals"]["dense"]["mul"] > 0
+
+
+def test_analyze_takes_a_vision_model_file(tmp_path) -> None:
+    """The audio input rule belongs to the stages that feed audio; analyze counts any graph."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["image", "w"], ["y"], pads=[1, 1, 1, 1])], "vision",
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [weights])
+    path = tmp_path / "vision.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    result = run_cli(str(path), "--dim", "n=2", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["outputs"][0]["value_shape"] == [2, 4, 16, 16]
+    assert data["totals"]["dense"]["mul"] == 2 * 4 * 16 * 16 * 27
+    assert data["totals"]["effective"]["mul"] == 0  # every weight is exactly 1: adds remain, muls do not

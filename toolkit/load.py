@@ -9,8 +9,8 @@ A model file comes from someone else, so nothing in it is trusted. In order, bef
 4. the graph is complete and acyclic (the analyzer's own checks, `toolkit.analysis.propagate`, are reused);
 5. THE AUDIO INPUT RULE (it lives here): the first graph input that is not an initializer is the audio, a float
    tensor (float32, float16, bfloat16 or double) of rank 2, [batch, samples]; a declared fixed dim is >= 1.
-   Every stage reads it so: `analyze --batch/--samples` bind its two dims, the accuracy signals and the
-   profiling runner feed it [1, N] audio;
+   The stages that feed audio apply it (variants, the accuracy signals, the profiling runner feed [1, N]);
+   `analyze` and `explain` take any graph (`Limits.audio_input` off) and bind dims by name;
 6. every tensor's data matches its declared shape; external data stays inside the model's folder (absolute
    paths, `..` and symlinks out of it are refused), its file exists and holds the bytes the shape needs.
 
@@ -62,12 +62,14 @@ class Limits:
     file_bytes: int = PROTOBUF_LIMIT
     weights_in_memory: int = 1 << 30
     shape_only_over: int | None = None  # initializers with more external bytes than this stay on disk
+    audio_input: bool = True  # apply the audio input rule (point 5); off for commands that take any graph
 
 
 DEFAULT_LIMITS = Limits()
 # The analyzer needs the values of small tensors (shapes, exponents, 0/1 weights for the effective counts) but
 # only the shapes of big ones: the mel graph's largest weight is 526 KB, so 16 MiB leaves every real one in.
-ANALYSIS_LIMITS = Limits(shape_only_over=16 << 20)
+ANALYSIS_LIMITS = Limits(shape_only_over=16 << 20, audio_input=False)
+ANY_GRAPH = Limits(audio_input=False)
 
 
 def load_model(path: str | os.PathLike[str] | None = None, *, limits: Limits = DEFAULT_LIMITS) -> onnx.ModelProto:
@@ -79,7 +81,8 @@ def load_model(path: str | os.PathLike[str] | None = None, *, limits: Limits = D
     model = _parse(file, data)
     check_versions(model, file)
     check_graph(model, file)
-    check_audio_input(model, file)
+    if limits.audio_input:
+        check_audio_input(model, file)
     external = check_tensors(model, file)
     _read_external(external, file, limits)
     return model

@@ -133,15 +133,26 @@ def tensor_contract(value_info: onnx.ValueInfoProto) -> dict[str, object]:
             .removeprefix("TensorProto."), "shape": dims}
 
 
+DEFAULT_BATCH, DEFAULT_SAMPLES = 1, 16000  # one second at 16 kHz
+
+
 def resolve_dims(propagation: Propagation, dims: Mapping[str, int] | None, batch: int | None,
                  samples: int | None) -> dict[str, int]:
-    """Bind every symbolic input dim: --batch is the first dim of the first input, --samples its last."""
+    """Bind every symbolic input dim: --batch is the first dim of the first input, --samples its last.
+
+    Not given, they default to 1 and 16000 where those dims are symbolic; given, they must fit the model.
+    """
     values = dict(dims or {})
     first = propagation.inputs[0] if propagation.inputs else None
-    for flag, value, position in (("--batch", batch, 0), ("--samples", samples, -1)):
-        if value is None or first is None or not first.shape:
+    for flag, value, default, position in (("--batch", batch, DEFAULT_BATCH, 0),
+                                           ("--samples", samples, DEFAULT_SAMPLES, -1)):
+        if first is None or not first.shape:
             continue
         dim = first.shape[position]
+        if value is None:
+            if not dim.is_Integer:
+                values.setdefault(str(dim), default)
+            continue
         if dim.is_Integer:
             if int(dim) != value:
                 raise ToolkitError(f"{flag} {value}: input '{first.name}' has a fixed size {int(dim)} there; "
@@ -184,10 +195,10 @@ def check_constraints(analysis: Analysis) -> None:
                            f"for one frame ({c.why}); pass {flags[str(c.symbol)]}{c.bound} or more")
 
 
-def analyze(model: onnx.ModelProto | str | Path | None = None, *, batch: int | None = 1,
-            samples: int | None = 16000, dims: Mapping[str, int] | None = None,
+def analyze(model: onnx.ModelProto | str | Path | None = None, *, batch: int | None = None,
+            samples: int | None = None, dims: Mapping[str, int] | None = None,
             sample_rate: int = 16000) -> Analysis:
-    """Analyze a model (default: the built-in mel graph) at the given input dims."""
+    """Analyze a model (default: the built-in mel graph) at the given input dims (default 1 x 16000)."""
     if not isinstance(model, onnx.ModelProto):
         model = load_model(model, limits=ANALYSIS_LIMITS)
     propagation = propagate(model)

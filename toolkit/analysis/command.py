@@ -23,9 +23,10 @@ def dim_assignment(text: str) -> tuple[str, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", help="an .onnx file (default: the built-in openWakeWord-style mel graph)")
-    parser.add_argument("--batch", type=int, default=1, help="the first dim of the first input (default 1)")
-    parser.add_argument("--samples", type=int, default=16000,
-                        help="the last dim of the first input: audio samples (default 16000 = 1 s at 16 kHz)")
+    parser.add_argument("--batch", type=int, help="the first dim of the first input (default 1 where it is symbolic)")
+    parser.add_argument("--samples", type=int,
+                        help="the last dim of the first input: audio samples (default 16000 = 1 s at 16 kHz, "
+                             "where it is symbolic)")
     parser.add_argument("--dim", type=dim_assignment, action="append", default=[], metavar="NAME=N",
                         help="bind any other symbolic input dim")
     parser.add_argument("--sample-rate", type=int, default=16000, help="for per-second figures (default 16000)")
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     for flag, value in (("--batch", args.batch), ("--samples", args.samples), ("--sample-rate", args.sample_rate)):
-        if value < 1:
+        if value is not None and value < 1:
             raise ToolkitError(f"{flag} {value} must be at least 1")
     result = analyze(args.model, batch=args.batch, samples=args.samples, dims=dict(args.dim),
                      sample_rate=args.sample_rate)

@@ -8,7 +8,7 @@ import sys
 
 from toolkit.explain import explain
 from toolkit.explain.render import render_text
-from toolkit.load import load_model
+from toolkit.load import ANY_GRAPH, load_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
+    model = load_model(args.model, limits=ANY_GRAPH)
     source = args.model or "built-in default model (openWakeWord melspectrogram)"
     explanation = explain(model)
     if args.json:
