@@ -24,7 +24,7 @@ lint: $(STAMP)
 # The README's test command, and CI's: the system packages the tests drive (qemu, debootstrap, sshd, chromium),
 # lint, the short runs whose summaries CI prints (a quick host profile with its report, a quick benchmark), then
 # the whole suite. pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
-test: system-deps lint ci-report ci-bench
+test: system-deps lint ci-report ci-bench ci-arm
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected: failing"; exit 1; fi; exit $$rc
 
 system-deps: ci-deps browser-deps
@@ -97,6 +97,15 @@ bench: $(STAMP)
 ci-report: $(STAMP)
 	$(PY) -m toolkit profile --target x86-host --quick --build build/ci --artifacts build/ci/artifacts
 	$(PY) -m toolkit report --build build/ci --artifacts build/ci/artifacts --out build/ci/report --quiet
+
+# ci-arm: one emulated aarch64 profile of the default model in CI: rpi4 (the real aarch64 onnxruntime and LiteRT
+# under qemu-aarch64 -cpu cortex-a72), the original + the fastest exact rewrite + TFLite, the runner's quick
+# settings, instructions counted on the chunk; prints its summary table (latency `predicted`). The rootfs and
+# plugins come from MELTOOLKIT_CACHE, built first when the cache is gone.
+.PHONY: ci-arm
+ci-arm: $(STAMP) arm-rootfs
+	$(PY) -m toolkit profile --target rpi4 --quick --only dft-400tap-fused-mel-sparse --only tflite \
+		--build build/ci-arm --artifacts build/ci-arm/artifacts
 
 # Fuzz the model loader (tests/fuzz_loader.py) with atheris for FUZZ_SECONDS; not part of CI. The corpus grows
 # in build/fuzz/corpus across runs; a finding is saved as build/fuzz/crash-* and fails the target.

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.errors import ToolkitError
+from toolkit.pipeline.stages import prediction_errors
 from toolkit.profiling.emulate import CLASSES, InstructionCounts
 from toolkit.profiling.predict import CORES, pipe_cycles, predict_latency, prediction_error
 from toolkit.targets import TARGETS_DIR, load_target
@@ -98,3 +99,20 @@ def test_prediction_error_is_measured_over_predicted() -> None:
     assert error["measured_on"] == "board rpi4 via ssh"
     with pytest.raises(ToolkitError, match="positive"):
         prediction_error(prediction, 0.0, "nowhere")
+
+
+def test_an_imported_board_result_is_the_measurement_a_prediction_is_held_against() -> None:
+    """stages.prediction_errors pairs each prediction with the measured run of the same configuration."""
+    target = load_target("rpi4")
+    config = {"engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": 1, "spinning": False,
+              "optimization": "all"}
+    row = {**predict_latency(counts(STREAM_MIX), target).to_json(), "config": config}
+    measured = {"variant": "original", "workload": "stream", "status": "ok", **config, "spinning": True,
+                "latency_ms": {"median": 3 * row["latency_ms"]}}
+    other = {**measured, "threads": 4, "latency_ms": {"median": 0.01}}
+    error = prediction_errors({"runs": [other, measured]}, [row], "measured-on-board")
+    assert [r["measured_over_predicted"] for r in error["rows"]] == [pytest.approx(3.0)]
+    assert error["ratio"]["median"] == pytest.approx(3.0)
+    assert error["evidence"] == "derived: measured-on-board median / predicted"
+    emulated = prediction_errors({"runs": [measured]}, [row], "emulated-wall-time")
+    assert emulated["rows"] == [] and "no measurement of the target" in emulated["reason"]

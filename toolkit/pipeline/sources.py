@@ -52,6 +52,8 @@ EVIDENCE: dict[str, str] = {
     FILE: "a property of the exported model file itself (its size and sha256)",
     SETTING: "a setting: the chosen configuration or the target's policy, not a measurement",
 }
+# what --quick counts under emulation: the chunk the choice is made on (each count is 3 emulated runs)
+QUICK_COUNT_WORKLOADS = ("stream",)
 # latencies with these labels may decide a choice (a prediction only where nothing was measured: see select)
 CHOOSABLE = (HOST, BOARD, PREDICTED)
 
@@ -92,8 +94,10 @@ def profile_ssh(request: Request) -> Json:
 
 def profile_qemu(request: Request) -> Json:
     """The bundle under qemu-aarch64 with the board's CPU model, plus labelled instruction counts per variant
-    and workload (toolkit.profiling.emulate.profile_emulated; needs root and `make ci-deps`)."""
-    return profile_emulated(request.target, request.bundle_dir, request.result)
+    and workload, on the streaming chunk only with --quick (toolkit.profiling.emulate.profile_emulated; needs
+    root and `make ci-deps`)."""
+    return profile_emulated(request.target, request.bundle_dir, request.result,
+                            workloads=QUICK_COUNT_WORKLOADS if request.quick else ())
 
 
 def imported_evidence(document: Json) -> str:

@@ -356,10 +356,10 @@ def _write_json_atomic(path: Path, record: dict[str, Any]) -> None:
 
 
 def profile_emulated(target: Target, bundle_dir: Path, result: Path, *, quick: bool = True, repeat: int = 50,
-                     rootfs: Path | None = None) -> dict[str, Any]:
+                     rootfs: Path | None = None, workloads: Sequence[str] = ()) -> dict[str, Any]:
     """Every variant of the bundle on the target's emulated CPU: the runner's RESULT.json (outputs for the
-    accuracy gate; its latencies are emulated wall time) plus `instructions`, per variant and workload,
-    labelled emulated-instructions. Written to `result` atomically."""
+    accuracy gate; its latencies are emulated wall time) plus `instructions`, per variant and workload (these
+    `workloads` only, when given), labelled emulated-instructions. Written to `result` atomically."""
     guest = Guest.for_target(target, rootfs)
     record = run_bundle(guest, bundle_dir, result, quick=quick)
     bundle = json.loads((bundle_dir / "bundle.json").read_text(encoding="utf-8"))
@@ -368,6 +368,7 @@ def profile_emulated(target: Target, bundle_dir: Path, result: Path, *, quick: b
     record["instructions"] = [
         count_instructions(guest, bundle_dir, variant["name"], workload["name"], repeat=repeat).to_json()
         for variant in bundle["variants"] for workload in bundle["workloads"]
+        if not workloads or workload["name"] in workloads
     ]
     _write_json_atomic(result, record)
     return record
