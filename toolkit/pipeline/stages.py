@@ -246,7 +246,10 @@ def host_instructions(run: Run, bundle_dir: Path, bundle: Json) -> Json:
     missing = emulate.host_counting_missing()
     if missing:
         return {"rows": [], "reason": missing}
-    plugins = emulate.ensure_plugins()
+    try:
+        plugins = emulate.ensure_plugins()
+    except ToolkitError as error:
+        return {"rows": [], "reason": f"no x86class plugin: {error}"}
     found = _count_all(bundle, HOST_COUNT_WORKLOADS, lambda name, workload: emulate.count_host_instructions(
         bundle_dir, name, workload, repeat=HOST_COUNT_REPEAT, plugins=plugins, timeout=COUNT_TIMEOUT_S))
     return {**found, "method": emulate.HOST_METHOD}
