@@ -43,7 +43,9 @@ EVIDENCE: dict[str, str] = {
     COUNTED: "exact analytic count of the graph as written (toolkit.analysis, README counting convention)",
     HOST: "measured on this machine by the bench runner (time.perf_counter_ns, process CPU time)",
     BOARD: "measured on the board by the same bench runner, copied there over SSH or imported",
-    EMULATED: "computed by the board's aarch64 builds under qemu-aarch64 with the board's CPU model",
+    EMULATED: "computed or counted under QEMU user-mode emulation: the board's aarch64 builds under qemu-aarch64 "
+              "with the board's CPU model (outputs, instructions), or this host's own build under qemu-x86_64 "
+              "(instructions)",
     EMULATED_TIME: "emulation wall time (not a board latency): hundreds of times a board's, never used as a "
                    "board's speed",
     PREDICTED: "predicted from emulated instruction counts and the core's pipe rates (toolkit.profiling.predict)",

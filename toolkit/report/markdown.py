@@ -274,7 +274,9 @@ def prediction_error(data: Json) -> list[str]:
         return [f"Prediction error: not known: {error.get('reason', 'no measurement of the same configuration')}."]
     return [f"### Prediction error (`{error['evidence']}`)", "",
             f"measured / predicted over {len(rows)} configurations: min {ratio['min']:.3g}, median "
-            f"{ratio['median']:.3g}, max {ratio['max']:.3g} (the bound is optimistic by this factor).", "",
+            f"{ratio['median']:.3g}, max {ratio['max']:.3g} (above 1: the run was slower than the bound, which "
+            "is what a bound without stalls expects; below 1: the bound missed something, see README "
+            "'Predictions and their error').", "",
             *table([Column("variant", lambda r: r["variant"]), Column("workload", lambda r: r["workload"]),
                     Column("configuration", lambda r: config(r["config"])),
                     Column("predicted ms", lambda r: ms(r["predicted_ms"])),
