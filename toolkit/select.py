@@ -269,7 +269,8 @@ def _reasons(chosen: Candidate, fastest: Candidate, eligible: list[Candidate], o
     ]
     if chosen.evidence == PREDICTED:
         reasons.append("latency predicted, not measured: a throughput bound from emulated instruction counts and "
-                       "the core's pipe rates (real latency is higher); measure it with HOST=user@board")
+                       "the core's pipe rates (real latency is usually higher: README 'Predictions and their error' "
+                       "says by how much where it was measured); measure it with HOST=user@board")
     reasons.append(_cpu_reason(chosen, cpu_rejected, policy))
     return reasons
 
