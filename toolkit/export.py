@@ -22,6 +22,7 @@ import onnxruntime
 
 import toolkit
 from toolkit.errors import ToolkitError
+from toolkit.files import swap_in_dir
 from toolkit.pipeline.ledger import Json, now_utc, sha256_file, strict, write_json
 from toolkit.pipeline.sources import (
     COUNTED,
@@ -168,17 +169,6 @@ def manifest(data: Json, target: Target, model_file: Path) -> Json:
     }
 
 
-def _swap_in(staging: Path, out: Path) -> None:
-    """Replace `out` with the finished staging folder; the old folder is removed only afterwards."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(staging, out)
-    if old:
-        shutil.rmtree(old)
-
-
 def export_folder(folder: Path, out: Path, target: Target, bench: Path | None = None) -> Path:
     """Write artifacts for the choice in `folder` into `out` (e.g. artifacts/x86-host); returns `out`."""
     data = gather(folder, bench)
@@ -202,7 +192,7 @@ def export_folder(folder: Path, out: Path, target: Target, bench: Path | None = 
         (staging / "report.md").write_text(render(data), encoding="utf-8")
         for path in (staging / "manifest.json", staging / "report.md", staging):
             os.chmod(path, FILE_MODE if path.is_file() else 0o755)
-        _swap_in(staging, out)
+        swap_in_dir(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

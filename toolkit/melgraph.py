@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
 
@@ -18,6 +17,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from toolkit.errors import ToolkitError
+from toolkit.files import write_bytes_atomic
 
 WINDOWS = ("hann", "hamming", "povey")
 MEL_SCALES = ("slaney", "htk")
@@ -317,18 +317,8 @@ def default_model() -> onnx.ModelProto:
 
 
 def save_model(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
-    """Write `model` so readers never see a half-written file: temp file in the same folder, then replace."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".onnx")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(model.SerializeToString())
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_path, path)
-    except BaseException:
-        os.unlink(temp_path)
-        raise
+    """Write `model` so readers never see a half-written file."""
+    write_bytes_atomic(path, model.SerializeToString())
 
 
 def _frames(audio: np.ndarray, params: MelParams) -> np.ndarray:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
-from toolkit.variants.files import write_bytes_atomic
+from toolkit.files import write_bytes_atomic
 
 Json = dict[str, Any]
 LEDGER = "pipeline.json"

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ToolkitError
+from toolkit.files import swap_in_dir
 from toolkit.profiling import runner
 from toolkit.targets import Target, load_target
 
@@ -89,17 +90,6 @@ def bundle_document(target: Target, files: list[dict[str, str]], *, workloads: S
     }
 
 
-def _replace_dir(staging: Path, out_dir: Path) -> None:
-    """Swap the finished staging folder in; an earlier bundle at out_dir is removed only after that."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, old)
-    os.replace(staging, out_dir)
-    if old:
-        shutil.rmtree(old)
-
-
 def make_bundle(
     variants: Sequence[tuple[str, str | os.PathLike[str], str]],
     target: Target | str,
@@ -134,7 +124,7 @@ def make_bundle(
         document = bundle_document(target, files, workloads=workloads, warmup=warmup, runs=runs,
                                    streaming=streaming, seed=seed)
         (staging / "bundle.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
-        _replace_dir(staging, out)
+        swap_in_dir(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
+from toolkit.files import write_json_atomic
 from toolkit.targets import Target
 
 HERE = Path(__file__).resolve().parent
@@ -343,18 +344,6 @@ def count_host_instructions(bundle_dir: Path, variant: str, workload: str, *, re
     )
 
 
-def _write_json_atomic(path: Path, record: dict[str, Any]) -> None:
-    """Temp file in the same folder, then os.replace."""
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(record, out, indent=1)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def profile_emulated(target: Target, bundle_dir: Path, result: Path, *, quick: bool = True, repeat: int = 50,
                      rootfs: Path | None = None, workloads: Sequence[str] = ()) -> dict[str, Any]:
     """Every variant of the bundle on the target's emulated CPU: the runner's RESULT.json (outputs for the
@@ -370,5 +359,5 @@ def profile_emulated(target: Target, bundle_dir: Path, result: Path, *, quick: b
         for variant in bundle["variants"] for workload in bundle["workloads"]
         if not workloads or workload["name"] in workloads
     ]
-    _write_json_atomic(result, record)
+    write_json_atomic(result, record)
     return record

@@ -14,18 +14,17 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import shlex
 import subprocess
 import sys
 import tarfile
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
+from toolkit.files import write_bytes_atomic
 from toolkit.targets import Target, load_target
 
 # What the runner needs on the board, and which boards the PyPI wheels install on:
@@ -193,19 +192,6 @@ def copy_bundle(board: Board, bundle_dir: Path) -> str:
     return remote_dir
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def fetch_results(board: Board, remote_dir: str, result: Path) -> dict[str, Any]:
     """result.json and result.outputs.npz from the board's bundle folder, written locally beside each other."""
     names = ["result.json", "result.outputs.npz"]
@@ -217,7 +203,7 @@ def fetch_results(board: Board, remote_dir: str, result: Path) -> dict[str, Any]
         for name, local in zip(names, [result, result.with_suffix(".outputs.npz")], strict=True):
             extracted = archive.extractfile(members[name])
             assert extracted is not None  # a regular file member always has content
-            _write_atomic(local, extracted.read())
+            write_bytes_atomic(local, extracted.read())
     return json.loads(result.read_text(encoding="utf-8"))
 
 
@@ -236,7 +222,7 @@ def profile_on_board(board: Board, target: Target, bundle_dir: Path, result: Pat
         if not keep:
             run_remote(board, shlex.join(["rm", "-rf", "--", remote_dir]))
     record["board_check"] = facts
-    _write_atomic(result, json.dumps(record, indent=1).encode())
+    write_bytes_atomic(result, json.dumps(record, indent=1).encode())
     return record
 
 

@@ -22,11 +22,11 @@ from toolkit.errors import ToolkitError
 from toolkit.explain import explain
 from toolkit.explain.graph import build_view
 from toolkit.explain.stft import dft_fit
+from toolkit.files import write_text_atomic
 from toolkit.pipeline.sources import EVIDENCE
 from toolkit.report import FILES, gather, markdown, terminal
 from toolkit.report.html import ModelView, TargetView, all_plots, config_text, plain, render_html
 from toolkit.targets import load_target
-from toolkit.variants.files import write_bytes_atomic
 
 Json = dict[str, Any]
 FORMATS = ("html", "md")
@@ -213,23 +213,16 @@ def markdown_report(views: list[TargetView], plots_dir: str) -> tuple[str, dict[
 # ---------------------------------------------------------------- writing
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Atomic UTF-8 write; returns the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, text.encode("utf-8"))
-    return path
-
-
 def write_reports(views: list[TargetView], out: Path, formats: list[str]) -> list[Path]:
     """report.html and/or report.md (+ its plots folder) under out."""
     written = []
     if "html" in formats:
-        written.append(write_text(out / "report.html", render_html(views)))
+        written.append(write_text_atomic(out / "report.html", render_html(views)))
     if "md" in formats:
         text, figures = markdown_report(views, "plots")
         for file_name, svg in figures.items():
-            write_text(out / "plots" / file_name, svg)
-        written.append(write_text(out / "report.md", text))
+            write_text_atomic(out / "plots" / file_name, svg)
+        written.append(write_text_atomic(out / "report.md", text))
     return written
 
 

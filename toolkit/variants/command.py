@@ -14,9 +14,9 @@ from pathlib import Path
 
 from toolkit import accuracy
 from toolkit.errors import ToolkitError
+from toolkit.files import write_bytes_atomic
 from toolkit.load import load_model
 from toolkit.variants import VARIANTS, Variant, build_variants
-from toolkit.variants.files import write_bytes_atomic
 
 MAX_SAMPLES = 10 * 60 * 16000  # per accuracy signal: about 38 MB of float32, times the signal set
 

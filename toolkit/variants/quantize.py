@@ -15,7 +15,7 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
 from toolkit.errors import ToolkitError
-from toolkit.variants.files import atomic_path
+from toolkit.files import atomic_path
 
 CALIBRATION_SAMPLES = 1760
 CALIBRATION_LEVELS_DBFS = (-80.0, -60.0, -40.0, -20.0, -6.0)

@@ -30,8 +30,8 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from toolkit.errors import ToolkitError
+from toolkit.files import write_bytes_atomic
 from toolkit.variants.anatomy import DbTail, find_db_tail, find_dft_pair, find_mel_stage, nonzero_range, run_onnx
-from toolkit.variants.files import write_bytes_atomic
 from toolkit.variants.rewrites import VERIFY_TOLERANCE_DB, verify_inputs
 
 # the package re-exports each table's class under the module's name; the builder functions live in the modules

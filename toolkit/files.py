@@ -1,0 +1,61 @@
+"""Atomic writes, one place for all of them: readers never see half a file, and an interrupted run leaves the
+previous file (or folder) in place. (runner.py keeps its own copy: it must run on a board without the toolkit.)"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+FILE_MODE = 0o644  # mkstemp makes 0600; variant files are copied to boards and read by other users
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temp path in `path`'s folder for a writer that only takes a file name; replaces `path` on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    os.close(handle)
+    try:
+        yield Path(temp_name)
+        os.chmod(temp_name, FILE_MODE)
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` atomically, flushed to disk before it replaces the old file."""
+    with atomic_path(path) as temp, open(temp, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """UTF-8 text, atomically; returns the path."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+    return Path(path)
+
+
+def write_json_atomic(path: str | os.PathLike[str], document: Any) -> None:
+    write_bytes_atomic(path, json.dumps(document, indent=1).encode("utf-8"))
+
+
+def swap_in_dir(staging: Path, out: Path) -> None:
+    """Replace folder `out` with the finished `staging` folder; the old one is removed only afterwards."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old:
+        shutil.rmtree(old)
