@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import TEST_HOST_TARGET
 from toolkit import cli
 from toolkit.errors import ToolkitError
 from toolkit.pipeline.ledger import read_json, sha256_file
@@ -20,48 +21,13 @@ from toolkit.pipeline.orchestrate import STAGES, Settings, run_pipeline
 from toolkit.pipeline.sources import choose_source
 from toolkit.targets import load_target
 
-TARGET = """\
-name = "{name}"
-description = "test host: the CPU provider plus one this onnxruntime build lacks, one thread"
-kind = "host"
-
-[cpu]
-model = "detect"
-core = "detect"
-cores = "detect"
-clock_ghz = "detect"
-isa_flags = "detect"
-l1d_kib = "detect"
-l2_kib = "detect"
-l3_kib = "detect"
-fp32_flops_per_cycle_per_core = "detect"
-sources = {{}}
-
-[matrix]
-providers = ["CPUExecutionProvider", "XnnpackExecutionProvider"]
-intra_op_threads = [1]
-graph_optimization = ["all"]
-
-[litert]
-threads = [1]
-xnnpack = true
-
-[policy]
-max_abs_db_error = 0.5
-p99_abs_db_error = 0.1
-max_rel_mel_error = 0.025
-realtime_budget = 0.1
-
-[peak]
-method = "cores x clock x flops / 2"
-"""
 VARIANTS = ("dft-400tap", "int8-dynamic", "tflite")
 Json = dict[str, Any]
 
 
 def write_target(folder: Path, name: str = "pipeline-host") -> Path:
     path = folder / f"{name}.toml"
-    path.write_text(TARGET.format(name=name), encoding="utf-8")
+    path.write_text(TEST_HOST_TARGET.format(name=name), encoding="utf-8")
     return path
 
 

@@ -22,47 +22,13 @@ import pytest
 from ai_edge_litert import schema_py_generated as tfl
 from onnx import TensorProto, helper
 
+from tests.helpers import TEST_HOST_TARGET
 from toolkit.errors import ToolkitError
 from toolkit.melgraph import default_model, save_model
 from toolkit.profiling.bundle import make_bundle
 from toolkit.profiling.host import profile_on_host
 from toolkit.profiling.runner import QUICK, outputs_path, parse_ort_profile, run_configs, streaming_configs
 
-TARGET = """\
-name = "{name}"
-description = "test host: CPU provider plus one this onnxruntime build lacks"
-kind = "host"
-
-[cpu]
-model = "detect"
-core = "detect"
-cores = "detect"
-clock_ghz = "detect"
-isa_flags = "detect"
-l1d_kib = "detect"
-l2_kib = "detect"
-l3_kib = "detect"
-fp32_flops_per_cycle_per_core = "detect"
-sources = {{}}
-
-[matrix]
-providers = ["CPUExecutionProvider", "XnnpackExecutionProvider"]
-intra_op_threads = [1]
-graph_optimization = ["all"]
-
-[litert]
-threads = [1]
-xnnpack = true
-
-[policy]
-max_abs_db_error = 0.5
-p99_abs_db_error = 0.1
-max_rel_mel_error = 0.025
-realtime_budget = 0.1
-
-[peak]
-method = "cores x clock x flops / 2"
-"""
 TFLITE_SCALE = 3.0
 
 
@@ -119,7 +85,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bundle built in one folder and copied to another, as scp would carry it to a board."""
     work = tmp_path_factory.mktemp("bundle")
     target = work / "testhost.toml"
-    target.write_text(TARGET.format(name="testhost"))
+    target.write_text(TEST_HOST_TARGET.format(name="testhost"))
     mel = work / "mel.onnx"
     save_model(default_model(), mel)
     variants = [("mel", mel, "onnx"), ("small", small_onnx(work / "small.onnx"), "onnx"),

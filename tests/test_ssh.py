@@ -10,15 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.helpers import keygen, running_sshd
 from toolkit import melgraph
 from toolkit.errors import ToolkitError
 from toolkit.profiling import emulate, ssh
@@ -30,45 +28,6 @@ BOARD_SHELL = """#!/bin/sh
 export QEMU_CPU=cortex-a72 PYTHONHASHSEED=0
 exec {enter} {rootfs} {cpuinfo} -- /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 """
-SSHD_CONFIG = """Port {port}
-ListenAddress 127.0.0.1
-HostKey {dir}/host_key
-PidFile {dir}/sshd.pid
-AuthorizedKeysFile {dir}/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-ForceCommand {dir}/board-shell
-LogLevel ERROR
-"""
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes], seconds: float = 10.0) -> None:
-    """Until sshd accepts connections; its own error if it exited."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"sshd exited: {process.stderr.read().decode() if process.stderr else ''}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"sshd did not listen on port {port}")
-
-
-def keygen(path: Path) -> str:
-    """A fresh ed25519 key pair; returns the public key line."""
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text().strip()
 
 
 @pytest.fixture(scope="module")
@@ -76,26 +35,13 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
     """A throwaway sshd on 127.0.0.1 fronting the emulated Pi 4, with its key pinned in a private known_hosts."""
     rootfs = emulate.ensure_rootfs()
     folder = tmp_path_factory.mktemp("sshd")
-    host_key = keygen(folder / "host_key")
-    (folder / "authorized_keys").write_text(keygen(folder / "client_key") + "\n")
     (folder / "cpuinfo").write_text(load_target("rpi4").emulation.cpuinfo)
     shell = folder / "board-shell"
     shell.write_text(BOARD_SHELL.format(enter=shlex.quote(str(emulate.ENTER_SCRIPT)), rootfs=shlex.quote(str(rootfs)),
                                         cpuinfo=shlex.quote(str(folder / "cpuinfo"))))
     shell.chmod(0o755)
-    port = free_port()
-    (folder / "sshd_config").write_text(SSHD_CONFIG.format(port=port, dir=folder))
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(folder / "sshd_config")],
-                            stderr=subprocess.PIPE)
-    try:
-        wait_listening(port, sshd)
-        (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key}\n")
-        yield Board("root@127.0.0.1", port=port, identity=folder / "client_key",
-                    known_hosts=folder / "known_hosts", python="/opt/venv/bin/python")
-    finally:
-        sshd.terminate()
-        sshd.wait(timeout=10)
+    with running_sshd(folder, force_command=shell, python="/opt/venv/bin/python") as board:
+        yield board
 
 
 @pytest.fixture(scope="module")

@@ -16,44 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_ssh import free_port, keygen, wait_listening
+from tests.helpers import running_sshd
 from toolkit.errors import ToolkitError
 from toolkit.profiling.ssh import Board, check_board, remote_command, run_remote, ssh_command
 from toolkit.targets import load_target
 
 ROOT = Path(__file__).resolve().parent.parent
-SSHD_CONFIG = """Port {port}
-ListenAddress 127.0.0.1
-HostKey {dir}/host_key
-PidFile {dir}/sshd.pid
-AuthorizedKeysFile {dir}/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-LogLevel ERROR
-"""
 
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
     """A throwaway sshd on loopback; the Board has its key pinned in a private known_hosts."""
-    folder = tmp_path_factory.mktemp("sshd-plain")
-    host_key = keygen(folder / "host_key")
-    (folder / "authorized_keys").write_text(keygen(folder / "client_key") + "\n")
-    port = free_port()
-    (folder / "sshd_config").write_text(SSHD_CONFIG.format(port=port, dir=folder))
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(folder / "sshd_config")],
-                               stderr=subprocess.PIPE)
-    try:
-        wait_listening(port, process)
-        (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key}\n")
-        yield Board("root@127.0.0.1", port=port, identity=folder / "client_key", known_hosts=folder / "known_hosts")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with running_sshd(tmp_path_factory.mktemp("sshd-plain")) as board:
+        yield board
 
 
 def hostile(marker: Path) -> list[str]:
