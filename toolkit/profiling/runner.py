@@ -650,6 +650,7 @@ def execute(bundle_dir: Path, out: Path, quick: bool, only: list[str] | None, re
         signals = {k: npz[k] for k in npz.files}
     seed = int(bundle.get("seed", 0))
     work = plan(bundle, variants)
+    told: set[str] = set()  # reasons already printed in full
     try:
         for index, (section, key, variant, config, workload) in enumerate(work, 1):
             if key in recorder.done:
@@ -675,7 +676,7 @@ def execute(bundle_dir: Path, out: Path, quick: bool, only: list[str] | None, re
                 record = {"key": key, **describe(variant, config)}
             record.update(guarded(measure, config))
             recorder.add(section, record)
-            progress(f"[{index}/{len(work)}] {key}: {summary(record)}")
+            progress(f"[{index}/{len(work)}] {key}: {summary(record, told)}")
     except KeyboardInterrupt:  # Ctrl-C is not a crash: the unit it stopped runs again on --resume
         recorder.doc.pop("running", None)
         recorder.save()
@@ -695,10 +696,14 @@ def record_crash(recorder: Recorder, section: str, key: str, variant: Json, conf
     recorder.add(section, {"key": key, **describe(variant, config), **where, "status": "failed", "reason": CRASHED})
 
 
-def summary(record: Json) -> str:
-    """Short human line for progress output."""
+def summary(record: Json, told: set[str]) -> str:
+    """Short human line for progress output; a reason already printed once is not repeated."""
     if record["status"] != "ok":
-        return f"{record['status']}: {record['reason'][:160]}"
+        reason = record["reason"]
+        if reason in told:
+            return f"{record['status']} (as above)"
+        told.add(reason)
+        return f"{record['status']}: {reason[:160]}"
     text = f"median {record['latency_ms']['median']:.3f} ms"
     return text + (f", cpu share {record['cpu_share']:.3f}" if "cpu_share" in record else "")
 
