@@ -39,3 +39,24 @@ def test_mel_graph_formulas_equal_interpreted_counts(batch: int, frames: int) ->
     samples = MEL.n_fft + MEL.hop * (frames - 1) + 3  # a few samples past the last frame: they cost nothing
     audio = (np.random.default_rng(frames).standard_normal((batch, samples)) * 3000).astype(np.float32)
     assert_nodes_agree(build_mel_model(MEL), {"input": audio}, batch=batch, samples=samples)
+
+
+@pytest.mark.parametrize(("pads", "strides", "group", "bias"),
+                         [([1, 2], [1], 1, True), ([0, 0], [2], 2, False), ([2, 1], [1], 1, False)])
+def test_conv_on_a_constant_input_agrees(pads: list[int], strides: list[int], group: int, bias: bool) -> None:
+    """A Conv whose input X is constant: zeros and ones in X drop products too, padding taps never do."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(len(pads) + strides[0] + group)
+    x = rng.integers(-1, 3, (1, 2, 9)).astype(np.float32)
+    w = rng.integers(-1, 3, (4, 2 // group, 3)).astype(np.float32)
+    initializers = [numpy_helper.from_array(x, "x"), numpy_helper.from_array(w, "w")]
+    if bias:
+        initializers.append(numpy_helper.from_array(np.array([0, 1, 2, 0], np.float32), "b"))
+    conv = helper.make_node("Conv", [i.name for i in initializers], ["c"], pads=pads, strides=strides, group=group)
+    frames = (9 + sum(pads) - 3) // strides[0] + 1
+    graph = helper.make_graph([conv, helper.make_node("Add", ["c", "z"], ["y"])], "const-input",
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 4, frames])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert_nodes_agree(model, {"z": np.zeros((1, 4, frames), np.float32)})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
+from onnx import helper
+from onnx.reference import ReferenceEvaluator
 
 from toolkit.analysis.counts import Counts
 from toolkit.analysis.dims import numel, pretty
@@ -68,7 +70,9 @@ def conv(ctx: NodeContext) -> NodeResult:
     dense = Counts(mul=taps * out.numel, add=(taps - 1 + has_bias) * out.numel)
     weights = ctx.const(1)
     effective = None
-    if weights is not None:
+    if ctx.const(0) is not None:
+        effective = constant_input_conv(ctx, window, group)
+    elif weights is not None:
         channels = int(w.shape[0])
         terms, muls = terms_per_group(weights.reshape(channels, -1), (1,))
         terms = terms + bias_terms(ctx, 2, channels)
@@ -77,6 +81,34 @@ def conv(ctx: NodeContext) -> NodeResult:
                            add=int(np.maximum(terms - 1, 0).sum()) * positions)
     math = conv_math(ctx, window, int(w.shape[1]), group, out.name)
     return NodeResult([out], dense, math, effective, constraints)
+
+
+def indicator(value: np.ndarray | None, shape: tuple[int, ...], skip: tuple[float, ...]) -> np.ndarray:
+    """1.0 where a factor keeps its product (or its mul), 0.0 where a constant in `skip` removes it."""
+    if value is None:
+        return np.ones(shape)
+    return (~np.isin(value.astype(np.float64), skip)).astype(np.float64)
+
+
+def constant_input_conv(ctx: NodeContext, window, group: int) -> Counts:
+    """Effective cost when the Conv's input X is itself constant: surviving products counted position by
+    position, by running the same Conv on 0/1 indicators (exact small integers in float64). Padding taps are
+    not constants: they keep their products, as in the dense count."""
+    x, w = ctx.const(0), ctx.const(1)
+    w_shape = tuple(int(d) for d in ctx.require(1).shape)
+    rank = len(window.kernel)
+    pads = [(0, 0), (0, 0)] + [(int(window.pads[a]), int(window.pads[a + rank])) for a in range(rank)]
+
+    def count(skip: tuple[float, ...]) -> np.ndarray:
+        x_alive = np.pad(indicator(x, x.shape, skip), pads, constant_values=1.0)
+        conv_node = helper.make_node("Conv", ["x", "w"], ["y"], group=group, strides=list(window.strides),
+                                     dilations=list(window.dilations))
+        (result,) = ReferenceEvaluator(conv_node).run(None, {"x": x_alive, "w": indicator(w, w_shape, skip)})
+        return np.rint(result).astype(np.int64)
+
+    terms, muls = count((0.0,)), count((0.0, 1.0))
+    bias = bias_terms(ctx, 2, w_shape[0]).reshape(1, -1, *(1,) * rank)
+    return Counts(mul=int(muls.sum()), add=int(np.maximum(terms + bias - 1, 0).sum()))
 
 
 @rule("ConvTranspose")
