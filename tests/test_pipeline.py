@@ -16,7 +16,8 @@ import pytest
 from tests.helpers import TEST_HOST_TARGET
 from toolkit import cli
 from toolkit.errors import ToolkitError
-from toolkit.pipeline.ledger import read_json, sha256_file
+from toolkit.files import sha256_file
+from toolkit.pipeline.ledger import read_json
 from toolkit.pipeline.orchestrate import STAGES, Settings, run_pipeline
 from toolkit.pipeline.sources import choose_source
 from toolkit.targets import load_target

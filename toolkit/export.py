@@ -22,8 +22,8 @@ import onnxruntime
 
 import toolkit
 from toolkit.errors import ToolkitError
-from toolkit.files import swap_in_dir
-from toolkit.pipeline.ledger import Json, now_utc, sha256_file, strict, write_json
+from toolkit.files import sha256_file, swap_in_dir
+from toolkit.pipeline.ledger import Json, now_utc, strict, write_json
 from toolkit.pipeline.sources import (
     COUNTED,
     EMULATED,

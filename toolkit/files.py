@@ -4,6 +4,7 @@ previous file (or folder) in place. (runner.py keeps its own copy: it must run o
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -59,3 +60,12 @@ def swap_in_dir(staging: Path, out: Path) -> None:
     os.replace(staging, out)
     if old:
         shutil.rmtree(old)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

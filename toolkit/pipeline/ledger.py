@@ -56,15 +56,6 @@ def read_json(path: Path, what: str) -> Json:
         raise ToolkitError(f"{path} is not valid JSON ({error}); it should hold {what}: make it again") from None
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run_identity(parts: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of everything that decides a run's results."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

@@ -22,9 +22,10 @@ import onnx
 import toolkit
 from toolkit import accuracy
 from toolkit.errors import ToolkitError
+from toolkit.files import sha256_file
 from toolkit.load import load_model
 from toolkit.pipeline import stages
-from toolkit.pipeline.ledger import Json, Ledger, Stopwatch, run_identity, sha256_file
+from toolkit.pipeline.ledger import Json, Ledger, Stopwatch, run_identity
 from toolkit.pipeline.sources import choose_source
 from toolkit.targets import Target, load_target
 from toolkit.variants import VARIANTS

@@ -28,7 +28,8 @@ from toolkit.compare import analytic_mults
 from toolkit.compare import compare as compare_runs
 from toolkit.errors import ToolkitError
 from toolkit.export import export_folder
-from toolkit.pipeline.ledger import Json, read_json, sha256_file, write_json
+from toolkit.files import sha256_file
+from toolkit.pipeline.ledger import Json, read_json, write_json
 from toolkit.pipeline.sources import BOARD, EMULATED, HOST, PREDICTED, SOURCES, Request, evidence_of
 from toolkit.profiling import emulate, runner
 from toolkit.profiling.bundle import STREAMING, WORKLOADS, make_bundle

@@ -7,7 +7,6 @@ bundle.json's fields are documented at the top of runner.py, which is the one re
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ToolkitError
-from toolkit.files import swap_in_dir
+from toolkit.files import sha256_file, swap_in_dir
 from toolkit.profiling import runner
 from toolkit.targets import Target, load_target
 
@@ -60,11 +59,6 @@ def _check_signals(signals: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             raise ToolkitError(f"signal {name!r}: needs a plain name and shape [1, N], got {array.shape}")
         checked[name] = array.astype(np.float32)
     return checked
-
-
-def _sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def bundle_document(target: Target, files: list[dict[str, str]], *, workloads: Sequence[Mapping[str, object]],
@@ -118,7 +112,7 @@ def make_bundle(
         for name, path, fmt in variants:
             relative = f"models/{name}{SUFFIX[fmt]}"
             shutil.copyfile(path, staging / relative)
-            files.append({"name": name, "file": relative, "format": fmt, "sha256": _sha256(staging / relative)})
+            files.append({"name": name, "file": relative, "format": fmt, "sha256": sha256_file(staging / relative)})
         shutil.copyfile(runner.__file__, staging / "runner.py")
         np.savez(staging / "signals.npz", **checked_signals)
         document = bundle_document(target, files, workloads=workloads, warmup=warmup, runs=runs,
