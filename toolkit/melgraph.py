@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 
@@ -19,7 +20,23 @@ from onnx import TensorProto, helper, numpy_helper
 from toolkit.errors import ToolkitError
 from toolkit.files import write_bytes_atomic
 
-WINDOWS = ("hann", "hamming", "povey")
+WINDOWS = ("hann", "hamming", "povey")  # the windows the builder makes; WINDOW_SHAPES also serves explain's fit
+
+
+def _cosine_sum(*coefficients: float) -> Callable[[np.ndarray], np.ndarray]:
+    """Generalized cosine window sum_i (-1)^i a_i cos(i phase)."""
+    return lambda phase: sum((-1) ** i * a * np.cos(i * phase) for i, a in enumerate(coefficients))
+
+
+# Window formulas as functions of the phase 2 pi n / denominator, in one place.
+WINDOW_SHAPES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "hann": _cosine_sum(0.5, 0.5),
+    "hamming": _cosine_sum(0.54, 0.46),
+    "blackman": _cosine_sum(0.42, 0.5, 0.08),
+    # Kaldi's "povey" window is a Hann raised to 0.85 (Kaldi itself uses the symmetric form).
+    "povey": lambda phase: _cosine_sum(0.5, 0.5)(phase) ** 0.85,
+    "rectangular": np.ones_like,
+}
 MEL_SCALES = ("slaney", "htk")
 MEL_NORMS = ("slaney", None)
 
@@ -90,16 +107,15 @@ def _first_problem(p: MelParams) -> str | None:
     return next((message for failed, message in checks if failed), None)
 
 
+def window_values(kind: str, length: int, periodic: bool) -> np.ndarray:
+    """The window of `length` taps, float64; periodic divides the phase by length, symmetric by length - 1."""
+    denominator = length if periodic else max(length - 1, 1)
+    return WINDOW_SHAPES[kind](2 * np.pi * np.arange(length) / denominator)
+
+
 def window(params: MelParams) -> np.ndarray:
     """The analysis window, float64 [win_length]; periodic=True matches torch/librosa STFT windows."""
-    n = params.win_length
-    denominator = n if params.periodic else n - 1
-    phase = 2 * np.pi * np.arange(n) / max(denominator, 1)
-    if params.window == "hamming":
-        return 0.54 - 0.46 * np.cos(phase)
-    hann = 0.5 - 0.5 * np.cos(phase)
-    # Kaldi's "povey" window is a Hann raised to 0.85 (Kaldi itself uses the symmetric form).
-    return hann**0.85 if params.window == "povey" else hann
+    return window_values(params.window, params.win_length, params.periodic)
 
 
 def padded_window(params: MelParams) -> np.ndarray:

@@ -7,32 +7,13 @@ its last zero tap), so the convention a known library uses wins the tie and the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from toolkit.melgraph import WINDOW_SHAPES, window_values
+
 TOLERANCE = 1e-5  # relative to the largest tap: float32 storage errors are ~1e-7
-
-
-def _cosine_sum(*coefficients: float) -> Callable[[np.ndarray], np.ndarray]:
-    """Generalized cosine window sum_i (-1)^i a_i cos(i phase)."""
-    return lambda phase: sum((-1) ** i * a * np.cos(i * phase) for i, a in enumerate(coefficients))
-
-
-KINDS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "hann": _cosine_sum(0.5, 0.5),
-    "hamming": _cosine_sum(0.54, 0.46),
-    "blackman": _cosine_sum(0.42, 0.5, 0.08),
-    "povey": lambda phase: _cosine_sum(0.5, 0.5)(phase) ** 0.85,
-    "rectangular": np.ones_like,
-}
-
-
-def window_values(kind: str, length: int, periodic: bool) -> np.ndarray:
-    """The window of `length` taps, float64; periodic divides the phase by length, symmetric by length - 1."""
-    denominator = length if periodic else max(length - 1, 1)
-    return KINDS[kind](2 * np.pi * np.arange(length) / denominator)
 
 
 @dataclass(frozen=True)
@@ -91,7 +72,7 @@ def fit_window(taps: np.ndarray, limit: float = TOLERANCE) -> WindowFit | None:
     n = taps.size
     fits = []
     for length, offset in _candidates(n, int(nonzero[0]), int(nonzero[-1])):
-        for kind in KINDS:
+        for kind in WINDOW_SHAPES:
             for periodic in (True, False) if kind != "rectangular" else (None,):
                 candidate = np.zeros(n)
                 candidate[offset : offset + length] = window_values(kind, length, bool(periodic))
