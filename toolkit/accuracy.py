@@ -28,7 +28,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from toolkit.errors import ToolkitError
-from toolkit.variants.anatomy import run_onnx
+from toolkit.variants.anatomy import run_session, session
 from toolkit.variants.tflite import run_tflite
 
 SAMPLE_RATE = 16000
@@ -279,8 +279,8 @@ class SignalOutputs:
 
 def _run_onnx_file(path: Path, signals: Mapping[str, np.ndarray]) -> SignalOutputs:
     """Each signal through the accuracy-only copy of the ONNX model (mel energies as an extra output)."""
-    probe = with_mel_output(onnx.load(str(path)))
-    results = {name: run_onnx(probe, audio) for name, audio in signals.items()}
+    probe = session(with_mel_output(onnx.load(str(path))))
+    results = {name: run_session(probe, audio) for name, audio in signals.items()}
     return SignalOutputs(
         {n: r[0] for n, r in results.items()}, {n: r[-1].astype(np.float32) for n, r in results.items()}
     )

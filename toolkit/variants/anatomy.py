@@ -144,10 +144,14 @@ def session(model: onnx.ModelProto | str) -> ort.InferenceSession:
     return ort.InferenceSession(source, providers=["CPUExecutionProvider"])
 
 
-def run_onnx(model: onnx.ModelProto | str, audio: np.ndarray) -> list[np.ndarray]:
-    """Every graph output for one [batch, samples] float32 input."""
-    sess = session(model)
+def run_session(sess: ort.InferenceSession, audio: np.ndarray) -> list[np.ndarray]:
+    """Every graph output for one [batch, samples] float32 input, on a session made once by the caller."""
     return sess.run(None, {sess.get_inputs()[0].name: audio.astype(np.float32)})
+
+
+def run_onnx(model: onnx.ModelProto | str, audio: np.ndarray) -> list[np.ndarray]:
+    """Every graph output for one [batch, samples] float32 input (a fresh session: one-off runs only)."""
+    return run_session(session(model), audio)
 
 
 @dataclass(frozen=True)
