@@ -50,7 +50,6 @@ TFLITE_NOT_COUNTED = (
 # This host's instructions: on the chunk only, 20 inferences, one qemu-x86_64 run per variant (about 20 s each,
 # most of it Python starting under emulation)
 HOST_COUNT_WORKLOADS = ("stream",)
-HOST_COUNT_REPEAT = 20
 COUNT_TIMEOUT_S = 900
 PLATFORM_POLICY_KEYS = accuracy.REQUIRED_POLICY  # the runner's outputs hold the dB output only, no mel energies
 
@@ -252,8 +251,8 @@ def host_instructions(run: Run, bundle_dir: Path, bundle: Json) -> Json:
     except ToolkitError as error:
         return {"rows": [], "reason": f"no x86class plugin: {error}"}
     found = _count_all(bundle, HOST_COUNT_WORKLOADS, lambda name, workload: emulate.count_host_instructions(
-        bundle_dir, name, workload, repeat=HOST_COUNT_REPEAT, plugins=plugins, timeout=COUNT_TIMEOUT_S))
-    return {**found, "method": emulate.HOST_METHOD}
+        bundle_dir, name, workload, plugins=plugins, timeout=COUNT_TIMEOUT_S))
+    return {**found, "method": emulate.host_method()}
 
 
 def board_instructions(run: Run, bundle_dir: Path, bundle: Json) -> Json:
@@ -265,14 +264,16 @@ def board_instructions(run: Run, bundle_dir: Path, bundle: Json) -> Json:
     guest = emulate.Guest.for_target(run.target)
     found = _count_all(bundle, tuple(w["name"] for w in bundle["workloads"]), lambda name, workload:
                        emulate.count_instructions(guest, bundle_dir, name, workload, timeout=COUNT_TIMEOUT_S))
-    return {**found, "method": InstructionCounts.method}
+    return {**found, "method": emulate.guest_method(guest.qemu_cpu)}
 
 
 def instructions_of(run: Run, document: Json, bundle_dir: Path, bundle: Json) -> Json:
     """Instruction counts per variant and workload from where this source makes them, labelled; `reason` says
     why there are none (the host's are counted only with count_host)."""
     if run.source == "emulate":
-        found = {"rows": document.get("instructions", []), "reason": "", "method": InstructionCounts.method}
+        emulation = document.get("emulation", {})
+        found = {"rows": document.get("instructions", []), "reason": "",
+                 "method": emulate.guest_method(emulation.get("qemu_cpu", "<the target's core>"))}
     elif run.source == "host":
         found = (host_instructions(run, bundle_dir, bundle) if run.settings.count_host else
                  {"rows": [], "reason": "this host's instructions were not counted (profile --count-host)"})

@@ -5,18 +5,21 @@ What this gives, and what it does not:
   target's CPU model (`qemu-aarch64 -cpu cortex-a72`: QEMU's default CPU advertises SVE/SME, which would send
   onnxruntime down code paths no Pi has) and the board's /proc/cpuinfo (onnxruntime's cpuinfo library crashes
   on the host's x86 text). Outputs are exact aarch64 results, so the accuracy gate applies unchanged;
-- executed guest instructions per inference, in total (QEMU's insn plugin) and by class (its howvec plugin,
-  with the FP/SIMD class split into AdvSIMD vector / AdvSIMD scalar / scalar FP, see plugins/), counted as
-  count(N inferences) - count(0 inferences), divided by N: imports, session creation and the runner's one
-  warm-up inference cancel out;
+- executed guest instructions per inference by class (AdvSIMD vector / AdvSIMD scalar / scalar FP / loads and
+  stores / integer / branch / SVE / other; the total is their sum), counted by the toolkit's own TCG plugin
+  (plugins/insnclass.c) with one counter set per guest thread, so concurrent threads lose nothing. The runner's
+  --count-only mode marks the start and the end of each of S segments of N inferences (after imports, session
+  creation and one warm-up inference); the plugin snapshots its counters at each mark. Per inference = the
+  median segment / N; the spread of the segments / N is its uncertainty;
 - NOT a board's speed: emulated wall time is hundreds of times a Pi's and says nothing about it. Latency on a
   board is either measured there (toolkit.profiling.ssh) or `predicted` (toolkit.profiling.predict).
 
 This x86-64 host is counted the same way, so that the prediction method can be held against a measurement of
 the same thing (count_host_instructions): the host's own Python and onnxruntime run under `qemu-x86_64 -cpu max`
-(TCG's fullest x86 model: AVX2 and FMA, but no AVX-512, so MLAS takes its AVX2 kernels there) with
-plugins/x86class.c, which classifies x86 instructions from their disassembly (howvec has no x86 class table) and
-counts only between the two marks the runner's --count-only loop makes, so one run per variant suffices.
+(TCG's fullest x86 model: AVX2 and FMA, but no AVX-512, so MLAS takes its AVX2 kernels there) with the same
+plugin, which classifies x86 instructions from their disassembly, in the same segments. QEMU's x86 "max" model
+is the same on AMD and Intel hosts (TCG's vendor and features, not the host's), so the counts do not depend on
+which x86-64 machine counts them.
 
 The rootfs (Debian bookworm arm64 + a venv with the wheels) and the plugins are built once and cached in
 MELTOOLKIT_CACHE (default /var/cache/meltoolkit) by arm_rootfs.sh and qemu_plugins.sh; commands run in it through
@@ -58,59 +61,25 @@ GUEST_PLUGINS = "/opt/meltoolkit/plugins"
 GUEST_BUNDLE = "/opt/meltoolkit/bundle"
 GUEST_OUT = "/opt/meltoolkit/out"
 
-# howvec class name (as the patched plugin prints it) -> the class the predictor uses; unlisted names are "other".
-HOWVEC_CLASSES: dict[str, str] = {
-    "AdvSIMD vector": "simd_vector",
-    "AdvSIMD scalar": "simd_scalar",
-    "Scalar FP": "fp_scalar",
-    "AdvSimd ldstmult": "load_store_simd",
-    "AdvSimd ldstmult++": "load_store_simd",
-    "AdvSimd ldst": "load_store_simd",
-    "AdvSimd ldst++": "load_store_simd",
-    "FP/SIMD ldst": "load_store_simd",
-    "ldst excl": "load_store",
-    "Prefetch": "load_store",
-    "Load Reg (lit)": "load_store",
-    "ldst noalloc pair": "load_store",
-    "ldst pair": "load_store",
-    "ldst reg": "load_store",
-    "Atomic ldst": "load_store",
-    "ldst reg (reg off)": "load_store",
-    "ldst reg (pac)": "load_store",
-    "ldst reg (imm)": "load_store",
-    "Loads & Stores": "load_store",
-    "PCrel addr": "integer",
-    "Add/Sub (imm,tags)": "integer",
-    "Add/Sub (imm)": "integer",
-    "Logical (imm)": "integer",
-    "Move Wide (imm)": "integer",
-    "Bitfield": "integer",
-    "Extract": "integer",
-    "Data Proc Imm": "integer",
-    "Data Proc Reg": "integer",
-    "Cond Branch (imm)": "branch",
-    "Branch (reg)": "branch",
-    "Branch (imm)": "branch",
-    "Cmp & Branch": "branch",
-    "Tst & Branch": "branch",
-    "Branches": "branch",
-    "SVE": "sve",
-}
-# x86class.c prints the predictor's class names itself; *_mem classes also read or write memory
-X86_CLASSES: dict[str, str] = {name: name for name in (
-    "simd_vector", "simd_vector_mem", "fp_scalar", "fp_scalar_mem", "load_store_simd", "load_store", "integer",
-    "integer_mem", "branch")}
-HOST_QEMU = "qemu-x86_64"
-HOST_QEMU_CPU = "max"
-HOST_PLUGIN = "libx86class.so"
-HOST_METHOD = ("QEMU user-mode qemu-x86_64 -cpu max (AVX2 + FMA, no AVX-512) with the x86class TCG plugin: x86 "
-               "instructions classed from their disassembly, inline counters, one thread, PYTHONHASHSEED=0; "
-               "counted between the runner's two marks around N inferences, divided by N (one run)")
-WINDOW_LINE = re.compile(r"^window: (yes|no)$", re.M)
+PLUGIN = "libinsnclass.so"
+# the classes plugins/insnclass.c prints for aarch64 guests, in its order
 CLASSES = ("simd_vector", "simd_scalar", "fp_scalar", "load_store_simd", "load_store", "integer", "branch", "sve",
            "other")
-HOWVEC_LINE = re.compile(r"^Class:\s+(.+?)\s+\((\d+) hits\)$", re.M)
-INSN_LINE = re.compile(r"^insns: (\d+)$", re.M)
+HOST_QEMU = "qemu-x86_64"
+HOST_QEMU_CPU = "max"
+SEGMENTS = 3
+COUNT_REPEAT = 10
+COUNT_WARMUP = 10
+COUNT_SETTINGS = ("the toolkit's insnclass TCG plugin, one counter set per guest thread summed at each mark, "
+                  "PYTHONHASHSEED=0; after imports, session creation and " f"{COUNT_WARMUP} warm-up inferences, "
+                  "{segments} segments of {repeat} inferences between the runner's marks, less an empty "
+                  "segment (the marks' own cost); per inference = the median segment / {repeat}, uncertainty = "
+                  "(largest - smallest segment) / {repeat}")
+GUEST_METHOD = "QEMU user-mode qemu-aarch64 -cpu {cpu}, instructions classed from their A64 encoding; " + COUNT_SETTINGS
+HOST_METHOD = ("QEMU user-mode qemu-x86_64 -cpu max (AVX2 + FMA, no AVX-512), instructions classed from their "
+               "disassembly; " + COUNT_SETTINGS)
+MARKS_LINE = re.compile(r"^marks: (\d+)$", re.M)
+COUNTS_LINE = re.compile(r"^(segment|process): (.*)$", re.M)
 
 
 def cache_dir() -> Path:
@@ -155,7 +124,7 @@ def ensure_rootfs(path: Path | None = None) -> Path:
 
 
 def ensure_plugins(path: Path | None = None) -> Path:
-    """The folder holding libinsn.so and libhowvec.so for the installed qemu-user, built when missing."""
+    """The folder holding libinsnclass.so for the installed qemu-user, built when missing."""
     require_host()
     plugins = path or cache_dir() / "qemu-plugins"
     _run_script(PLUGINS_SCRIPT, str(plugins))
@@ -223,12 +192,8 @@ def run_bundle(guest: Guest, bundle_dir: Path, result: Path, *, quick: bool = Fa
 
 @dataclass(frozen=True)
 class InstructionCounts:
-    """Executed aarch64 instructions per inference, total and by class, with their run-to-run uncertainty.
-
-    per inference = (count with N inferences - mean of two counts with 0) / N; uncertainty = |difference of the
-    two 0-inference counts| / N: what the emulated process does besides inferring (imports, session creation,
-    glibc and onnxruntime waiting on the clock) varies by a few million instructions from run to run.
-    """
+    """Executed instructions per inference, total and by class (the total is their sum), with the spread of the
+    segments they were counted in (`uncertainty`, per inference) and the raw segment counts."""
 
     variant: str
     workload: str
@@ -237,67 +202,82 @@ class InstructionCounts:
     total: float
     by_class: dict[str, float]
     uncertainty: dict[str, float]
-    raw: dict[str, dict[str, int]] = field(default_factory=dict)
-    method: str = ("QEMU TCG plugins insn (total) and howvec (classes, FP/SIMD split), inline counters, one "
-                   "thread, PYTHONHASHSEED=0; (count with N inferences - mean of two counts with 0) / N")
+    raw: dict[str, Any] = field(default_factory=dict)
+    method: str = GUEST_METHOD.format(cpu="<the target's core>", segments=SEGMENTS, repeat=COUNT_REPEAT)
+    segments: int = 1
 
     def to_json(self) -> dict[str, Any]:
         """The record a result file keeps; `evidence` says what kind of number it is."""
         return {"evidence": "emulated-instructions", **self.__dict__}
 
 
-def parse_plugin_log(text: str, classes: Mapping[str, str] = HOWVEC_CLASSES) -> dict[str, int]:
-    """{'total': insn's count, '<predictor class>': class hits summed} from one QEMU plugin log; `classes` maps
-    the plugin's class names to the predictor's (howvec's by default, X86_CLASSES for x86class)."""
-    totals = INSN_LINE.findall(text)
-    if len(totals) != 1:
-        raise ToolkitError(f"the insn plugin's log has {len(totals)} 'insns:' lines, expected 1: the guest did "
-                           "not exit normally")
-    names = CLASSES if classes is HOWVEC_CLASSES else (*dict.fromkeys(classes.values()), "other")
-    counts = dict.fromkeys(names, 0) | {"total": int(totals[0])}
-    for name, hits in HOWVEC_LINE.findall(text):
-        bucket = classes.get(name.strip(), "other")
-        counts[bucket] += int(hits)
-    return counts
+def guest_method(qemu_cpu: str, segments: int = SEGMENTS, repeat: int = COUNT_REPEAT) -> str:
+    """How count_instructions counts on this CPU model, for the records that carry its counts."""
+    return GUEST_METHOD.format(cpu=qemu_cpu, segments=segments, repeat=repeat)
 
 
-def _count_once(guest: Guest, plugins: Path, bundle_dir: Path, variant: str, workload: str, repeat: int,
-                config: int, timeout: float | None) -> dict[str, int]:
-    """One runner --count-only run under both plugins; returns its parsed counts."""
+def _parse_counts(fields: str) -> dict[str, int]:
+    """'total=N name=N ...' -> {'total': N, 'name': N, ...}."""
+    return {key: int(value) for key, value in (item.split("=", 1) for item in fields.split())}
+
+
+def parse_plugin_log(text: str) -> tuple[list[dict[str, int]], dict[str, int]]:
+    """(the counts of each segment between the runner's marks, less the first, empty one: the marks' own cost;
+    the whole process's counts) from one insnclass log; a log without the exit summary or without the runner's
+    marks is refused in one line."""
+    process = [_parse_counts(fields) for kind, fields in COUNTS_LINE.findall(text) if kind == "process"]
+    if len(process) != 1:
+        raise ToolkitError(f"the insnclass plugin's log has {len(process)} 'process:' lines, expected 1: the guest "
+                           "did not exit normally")
+    segments = [_parse_counts(fields) for kind, fields in COUNTS_LINE.findall(text) if kind == "segment"]
+    if len(segments) < 2:
+        raise ToolkitError(f"the insnclass plugin saw {len(segments) + 1 if segments else 'fewer than 2'} of the "
+                           "runner's count marks, expected an empty segment and one per counted segment: the "
+                           "bundle's runner.py predates them; rebuild the bundle")
+    marks = segments[0]
+    return [{key: value - marks[key] for key, value in counts.items()} for counts in segments[1:]], process[0]
+
+
+def per_inference(variant: str, workload: str, qemu_cpu: str, repeat: int, log: str,
+                  method: str) -> InstructionCounts:
+    """The counts of one inference from a plugin log of segments of `repeat` inferences: the median segment
+    (all its classes together, so the total stays their sum) / repeat, and the segments' spread / repeat."""
+    segments, process = parse_plugin_log(log)
+    median = sorted(segments, key=lambda counts: counts["total"])[(len(segments) - 1) // 2]
+    by_class = {key: value / repeat for key, value in median.items() if key != "total"}
+    spread = {key: (max(s[key] for s in segments) - min(s[key] for s in segments)) / repeat for key in median}
+    return InstructionCounts(variant=variant, workload=workload, qemu_cpu=qemu_cpu, repeat=repeat,
+                             total=median["total"] / repeat, by_class=by_class, uncertainty=spread,
+                             raw={"segments": segments, "process": process}, method=method,
+                             segments=len(segments))
+
+
+def _count_only_argv(runner: str, bundle: str, variant: str, workload: str, repeat: int, segments: int,
+                     config: int) -> list[str]:
+    """The runner's arguments for one counted run."""
+    if repeat < 1 or segments < 1:
+        raise ToolkitError(f"counting needs at least 1 inference in at least 1 segment, got {segments} x {repeat}")
+    return [runner, bundle, "--count-only", variant, "--workload", workload, "--repeat", str(repeat),
+            "--segments", str(segments), "--warmup", str(COUNT_WARMUP), "--config", str(config)]
+
+
+def count_instructions(guest: Guest, bundle_dir: Path, variant: str, workload: str, *,
+                       repeat: int = COUNT_REPEAT, segments: int = SEGMENTS, config: int = 0,
+                       plugins: Path | None = None, timeout: float | None = None) -> InstructionCounts:
+    """Instructions one inference of `variant` on `workload` executes on the guest CPU, by class: one runner
+    --count-only run under the insnclass plugin. `config` indexes the runner's configurations of the variant
+    (the first one of a target's matrix has one thread, the configuration predictions assume)."""
+    argv = [GUEST_PYTHON, *_count_only_argv(f"{GUEST_BUNDLE}/runner.py", GUEST_BUNDLE, variant, workload, repeat,
+                                            segments, config)]
+    plugins = plugins or ensure_plugins()
+    print(f"emulate: counting {variant} on {workload}, {segments} x {repeat} under -cpu {guest.qemu_cpu}",
+          file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="meltoolkit-count-") as scratch:
-        qemu_args = ["-plugin", f"{GUEST_PLUGINS}/libinsn.so,inline=on",
-                     "-plugin", f"{GUEST_PLUGINS}/libhowvec.so,inline=on",
-                     "-d", "plugin", "-D", f"{GUEST_OUT}/plugins.log"]
-        argv = [GUEST_PYTHON, f"{GUEST_BUNDLE}/runner.py", GUEST_BUNDLE, "--count-only", variant,
-                "--workload", workload, "--repeat", str(repeat), "--config", str(config)]
+        qemu_args = ["-plugin", f"{GUEST_PLUGINS}/{PLUGIN}", "-d", "plugin", "-D", f"{GUEST_OUT}/plugins.log"]
         binds = {bundle_dir.resolve(): GUEST_BUNDLE, Path(scratch): GUEST_OUT, plugins.resolve(): GUEST_PLUGINS}
         run_in_guest(guest, argv, binds, qemu_args=qemu_args, timeout=timeout)
-        return parse_plugin_log((Path(scratch) / "plugins.log").read_text(encoding="utf-8"))
-
-
-def count_instructions(guest: Guest, bundle_dir: Path, variant: str, workload: str, *, repeat: int = 50,
-                       config: int = 0, plugins: Path | None = None,
-                       timeout: float | None = None) -> InstructionCounts:
-    """Instructions one inference of `variant` on `workload` executes on the guest CPU, by class.
-
-    `config` indexes the runner's configurations of the variant; the first one of a target's matrix has one
-    thread, which keeps the plugins' inline (non-atomic) counters exact.
-    """
-    if repeat < 1:
-        raise ToolkitError(f"repeat must be at least 1 to count an inference, got {repeat}")
-    plugins = plugins or ensure_plugins()
-    runs = []
-    for n in (repeat, 0, 0):
-        print(f"emulate: counting {variant} on {workload} x{n} under -cpu {guest.qemu_cpu}", file=sys.stderr)
-        runs.append(_count_once(guest, plugins, bundle_dir, variant, workload, n, config, timeout))
-    counted, base_a, base_b = runs
-    per_inference = {key: (counted[key] - (base_a[key] + base_b[key]) / 2) / repeat for key in counted}
-    return InstructionCounts(
-        variant=variant, workload=workload, qemu_cpu=guest.qemu_cpu, repeat=repeat,
-        total=per_inference.pop("total"), by_class=per_inference,
-        uncertainty={key: abs(base_a[key] - base_b[key]) / repeat for key in counted},
-        raw={f"repeat_{repeat}": counted, "repeat_0": base_a, "repeat_0_again": base_b},
-    )
+        log = (Path(scratch) / "plugins.log").read_text(encoding="utf-8")
+    return per_inference(variant, workload, guest.qemu_cpu, repeat, log, guest_method(guest.qemu_cpu, segments, repeat))
 
 
 def host_counting_missing() -> str | None:
@@ -309,42 +289,39 @@ def host_counting_missing() -> str | None:
     return None
 
 
-def count_host_instructions(bundle_dir: Path, variant: str, workload: str, *, repeat: int = 20, config: int = 0,
-                            plugins: Path | None = None, timeout: float | None = None) -> InstructionCounts:
+def host_method(segments: int = SEGMENTS, repeat: int = COUNT_REPEAT) -> str:
+    """How count_host_instructions counts, for the records that carry its counts."""
+    return HOST_METHOD.format(segments=segments, repeat=repeat)
+
+
+def count_host_instructions(bundle_dir: Path, variant: str, workload: str, *, repeat: int = COUNT_REPEAT,
+                            segments: int = SEGMENTS, config: int = 0, plugins: Path | None = None,
+                            timeout: float | None = None) -> InstructionCounts:
     """Instructions one inference of `variant` on `workload` executes on this x86-64 host, by class: this Python
-    runs the bundle's runner under qemu-x86_64 with the x86class plugin, counted between the runner's marks."""
-    if repeat < 1:
-        raise ToolkitError(f"repeat must be at least 1 to count an inference, got {repeat}")
+    runs the bundle's runner under qemu-x86_64 with the insnclass plugin, in segments between its marks."""
+    argv = _count_only_argv(str(bundle_dir / "runner.py"), str(bundle_dir), variant, workload, repeat, segments,
+                            config)
     missing = host_counting_missing()
     if missing:
         raise ToolkitError(missing)
     plugins = plugins or ensure_plugins()
-    print(f"emulate: counting {variant} on {workload} x{repeat} on this host under {HOST_QEMU} -cpu {HOST_QEMU_CPU}",
-          file=sys.stderr)
+    print(f"emulate: counting {variant} on {workload}, {segments} x {repeat} on this host under {HOST_QEMU} -cpu "
+          f"{HOST_QEMU_CPU}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="meltoolkit-count-") as scratch:
         log = Path(scratch) / "plugins.log"
-        command = [HOST_QEMU, "-cpu", HOST_QEMU_CPU, "-plugin", str(plugins / HOST_PLUGIN), "-d", "plugin",
-                   "-D", str(log), sys.executable, str(bundle_dir / "runner.py"), str(bundle_dir), "--count-only",
-                   variant, "--workload", workload, "--repeat", str(repeat), "--config", str(config)]
+        command = [HOST_QEMU, "-cpu", HOST_QEMU_CPU, "-plugin", str(plugins / PLUGIN), "-d", "plugin",
+                   "-D", str(log), sys.executable, *argv]
         done = subprocess.run(command, stdout=subprocess.DEVNULL, timeout=timeout, check=False,
                               env={**os.environ, "PYTHONHASHSEED": "0"})
         if done.returncode != 0 or not log.is_file():
             raise ToolkitError(f"counting {variant} on {workload} under {HOST_QEMU} failed (exit "
                                f"{done.returncode}); its messages are above")
         text = log.read_text(encoding="utf-8")
-    if WINDOW_LINE.findall(text) != ["yes"]:
-        raise ToolkitError(f"the x86class plugin did not see the runner's count marks for {variant}: the bundle's "
-                           "runner.py predates them; rebuild the bundle")
-    counts = parse_plugin_log(text, X86_CLASSES)
-    total = counts.pop("total")
-    return InstructionCounts(
-        variant=variant, workload=workload, qemu_cpu=f"x86-64 {HOST_QEMU_CPU}", repeat=repeat, total=total / repeat,
-        by_class={key: value / repeat for key, value in counts.items()}, uncertainty={},
-        raw={f"repeat_{repeat}": {"total": total, **counts}}, method=HOST_METHOD,
-    )
+    return per_inference(variant, workload, f"x86-64 {HOST_QEMU_CPU}", repeat, text, host_method(segments, repeat))
 
 
-def profile_emulated(target: Target, bundle_dir: Path, result: Path, *, quick: bool = True, repeat: int = 50,
+def profile_emulated(target: Target, bundle_dir: Path, result: Path, *, quick: bool = True,
+                     repeat: int = COUNT_REPEAT,
                      rootfs: Path | None = None, workloads: Sequence[str] = ()) -> dict[str, Any]:
     """Every variant of the bundle on the target's emulated CPU: the runner's RESULT.json (outputs for the
     accuracy gate; its latencies are emulated wall time) plus `instructions`, per variant and workload (these

@@ -708,22 +708,27 @@ def summary(record: Json, told: set[str]) -> str:
     return text + (f", cpu share {record['cpu_share']:.3f}" if "cpu_share" in record else "")
 
 
-# Offsets of the two lseek(-1, ...) calls that bracket count_only's loop: "melstart", "melstop!".
-COUNT_MARKS = (0x6D656C7374617274, 0x6D656C73746F7021)
+# Offset of the lseek(-1, ...) calls that mark count_only's segments: "melstart".
+COUNT_MARK = 0x6D656C7374617274
 
 
-def count_mark(offset: int) -> None:
-    """A system call that fails (EBADF) and does nothing else: an instruction-counting QEMU plugin that watches
-    system calls (plugins/x86class.c) counts only between the two marks."""
+def count_mark() -> None:
+    """A system call that fails (EBADF) and does nothing else: the instruction-counting QEMU plugin
+    (plugins/insnclass.c) snapshots its counters at each one, so the counts between two marks are exactly the
+    inferences run between them."""
     with contextlib.suppress(OSError):
-        os.lseek(-1, offset, os.SEEK_SET)
+        os.lseek(-1, COUNT_MARK, os.SEEK_SET)
 
 
-def count_only(bundle_dir: Path, name: str, workload_name: str, repeat: int, config_index: int) -> None:
-    """Open the session, one untimed warm-up inference, then `repeat` inferences; nothing measured or written.
+def count_only(bundle_dir: Path, name: str, workload_name: str, repeat: int, segments: int, warmup: int,
+               config_index: int) -> None:
+    """Open the session, `warmup` untimed inferences, then two marks with nothing between them, then `segments`
+    segments of `repeat` inferences, each followed by a mark; nothing measured or written.
 
-    Counting emulated instructions as count(N) - count(0) then leaves exactly N steady-state inferences:
-    imports, session creation and the first (lazy-initializing) inference cancel out.
+    Imports, session creation and the warm-up fall before the first mark (the first inferences execute up to
+    0.5 % more instructions than later ones). The empty segment is what one mark itself costs (the call before
+    its system call, the failed call's exception after it), to be taken off every segment, so each segment less
+    it is exactly `repeat` steady-state inferences.
     """
     bundle, variants = load_bundle(bundle_dir, [name])
     workloads = {w["name"]: w for w in bundle["workloads"]}
@@ -740,12 +745,16 @@ def count_only(bundle_dir: Path, name: str, workload_name: str, repeat: int, con
     shape = (int(workload["batch"]), int(workload["samples"]))
     x = noise(shape, int(bundle.get("seed", 0)))
     session = open_session(bundle_dir, variants[0], config, shape)
-    session.run(x)
-    count_mark(COUNT_MARKS[0])
-    for _ in range(repeat):
+    for _ in range(warmup):
         session.run(x)
-    count_mark(COUNT_MARKS[1])
-    progress(f"count-only {name} {run_key('run', name, config, workload_name)}: {repeat} inferences after 1 warm-up")
+    count_mark()
+    count_mark()
+    for _ in range(segments):
+        for _ in range(repeat):
+            session.run(x)
+        count_mark()
+    progress(f"count-only {name} {run_key('run', name, config, workload_name)}: {segments} x {repeat} "
+             f"inferences after {warmup} warm-up")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -759,7 +768,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="keep runs already in --out and skip them")
     parser.add_argument("--count-only", metavar="VARIANT", help="run --repeat inferences and nothing else")
     parser.add_argument("--workload", help="workload name for --count-only")
-    parser.add_argument("--repeat", type=int, default=0, help="inferences for --count-only")
+    parser.add_argument("--repeat", type=int, default=0, help="inferences per segment for --count-only")
+    parser.add_argument("--segments", type=int, default=1, help="segments of --repeat inferences for --count-only")
+    parser.add_argument("--warmup", type=int, default=1, help="inferences before the first mark, for --count-only")
     parser.add_argument("--config", type=int, default=0,
                         help="index into the variant's run configurations for --count-only (default: the first)")
     args = parser.parse_args(argv)
@@ -775,7 +786,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.count_only:
-            count_only(args.bundle_dir, args.count_only, args.workload, args.repeat, args.config)
+            count_only(args.bundle_dir, args.count_only, args.workload, args.repeat, args.segments, args.warmup,
+                       args.config)
         else:
             execute(args.bundle_dir, args.out, args.quick, args.only, args.resume)
     except BundleError as error:
