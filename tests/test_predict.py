@@ -124,13 +124,31 @@ def test_an_imported_board_result_is_the_measurement_a_prediction_is_held_agains
 
 
 # /proc/cpuinfo fields (toolkit.targets.cpuinfo's dict) of the machines this runs on, flags shortened to the
-# SIMD ones.
+# SIMD and AMX ones.
 CPUINFO = {
     "AMD Zen 3 / Zen 4 (family 19h)": [
         {"vendor_id": "AuthenticAMD", "cpu family": "25", "model": "1", "model name": "AMD EPYC 7B13",
          "flags": "sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 sha_ni vaes vpclmulqdq"},
         {"vendor_id": "AuthenticAMD", "cpu family": "25", "model": "17", "model name": "AMD EPYC 9B14",
          "flags": "sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 avx512f avx512dq avx512_bf16"},
+    ],
+    "Intel Golden Cove (Sapphire Rapids / Emerald Rapids)": [
+        {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "143",
+         "model name": "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz",
+         "flags": "sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 avx512f avx512_fp16 amx_bf16 amx_tile amx_int8"},
+        # the VM quirk: Rocket Lake's model number with the AMX flags only a Sapphire Rapids core has
+        {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "167",
+         "flags": "sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 avx512f avx512bw amx_bf16 amx_tile amx_int8"},
+    ],
+    "Intel Sunny Cove server (Ice Lake SP)": [
+        {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "106",
+         "model name": "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz",
+         "flags": "sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 avx512f avx512_vbmi2 avx512_vnni"},
+    ],
+    "Intel Skylake server (Skylake-SP / Cascade Lake / Cooper Lake)": [
+        {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "85",
+         "model name": "Intel(R) Xeon(R) Platinum 8175M CPU @ 2.50GHz",
+         "flags": "sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 avx512f avx512dq avx512cd avx512bw"},
     ],
 }
 HASWELL = {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "63",
@@ -141,6 +159,23 @@ HASWELL = {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "63",
 def test_the_host_core_is_matched_from_cpuinfo(core: str, info: dict[str, str]) -> None:
     """The first [[host_core]] entry of targets/x86-host.toml whose vendor, family, model and flags fit wins."""
     assert host_core(load_target("x86-host"), info).name == core
+
+
+def test_amx_outranks_the_model_number() -> None:
+    """A model number of another entry does not win over the AMX flags: Golden Cove comes first."""
+    ice_lake_numbered = {**CPUINFO["Intel Golden Cove (Sapphire Rapids / Emerald Rapids)"][0], "model": "106"}
+    assert host_core(load_target("x86-host"), ice_lake_numbered).name.startswith("Intel Golden Cove")
+    without_amx = {**ice_lake_numbered, "flags": "sse sse2 avx2 fma avx512f"}
+    assert host_core(load_target("x86-host"), without_amx).name == "Intel Sunny Cove server (Ice Lake SP)"
+
+
+def test_intel_rates_are_the_256_bit_ones_with_their_manual() -> None:
+    """Counting runs under qemu-x86_64 -cpu max (AVX2, no AVX-512): each Intel entry's vector rate is its two
+    256-bit FMA ports, and its source says which manual the rates come from."""
+    intel = [e.rates for e in load_target("x86-host").host_cores if e.vendor_id == "GenuineIntel"]
+    assert [r.simd_vector for r in intel] == [2, 2, 2]
+    assert [(r.issue, r.integer, r.load_store) for r in intel] == [(6, 5, 3), (5, 4, 2), (4, 4, 2)]
+    assert all("Optimization Reference Manual" in r.source and "256-bit" in r.source for r in intel)
 
 
 def test_an_unknown_host_cpu_is_one_line_naming_it() -> None:
@@ -162,6 +197,16 @@ def host_predictions(monkeypatch: pytest.MonkeyPatch, info: dict[str, str]) -> d
     bundle = {"variants": [{"name": "original", "format": "onnx"}],
               "matrix": {"providers": ["CPUExecutionProvider"], "intra_op_threads": [1], "graph_optimization": ["all"]}}
     return predictions([record], load_target("x86-host"), {"variants": {}}, bundle)
+
+
+def test_an_intel_host_is_predicted_with_its_cores_rates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a Sapphire Rapids host the prediction names Golden Cove and divides by its 5 integer ALUs."""
+    target = load_target("x86-host")
+    found = host_predictions(monkeypatch, CPUINFO["Intel Golden Cove (Sapphire Rapids / Emerald Rapids)"][1])
+    [row] = found["rows"]
+    assert row["core"] == "Intel Golden Cove (Sapphire Rapids / Emerald Rapids)"
+    assert row["bounds_ms"]["integer"] == pytest.approx(1_200 / 5 / (target.cpu.clock_ghz * 1e6))
+    assert found["reason"] == ""
 
 
 def test_an_unknown_host_still_profiles_and_records_why(monkeypatch: pytest.MonkeyPatch) -> None:
