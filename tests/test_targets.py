@@ -30,6 +30,15 @@ l3_kib = 0
 fp32_flops_per_cycle_per_core = 16
 sources = {cores = "datasheet"}
 
+[core]
+issue = 3
+simd_vector = 1
+fp_scalar = 2
+load_store = 2
+integer = 2
+branch = 1
+source = "the core's optimization guide"
+
 [emulation]
 qemu_cpu = "cortex-a72"
 cpuinfo = "processor : 0"
@@ -153,6 +162,80 @@ def test_tables_a_kind_needs_or_forbids(tmp_path: Path) -> None:
     missing = BOARD.replace("l2_kib = 1024\n", "")
     with pytest.raises(ToolkitError, match=rf":{line_of(missing, '[cpu]')}: missing key \[cpu\] l2_kib"):
         load_target(write(tmp_path, missing))
+
+
+def test_the_core_table_becomes_typed_rates(tmp_path: Path) -> None:
+    core = load_target(write(tmp_path, BOARD)).core
+    assert (core.name, core.issue, core.simd_vector, core.load_store) == ("Cortex-A72", 3, 1, 2)
+    assert core.source == "the core's optimization guide"
+
+
+@pytest.mark.parametrize(("old", "new", "error"), [
+    ("issue = 3", 'issue = "three"', r"\[core\] issue must be a number, got 'three'"),
+    ("branch = 1", "branch = 0", r"\[core\] branch must be positive, got 0"),
+    ("branch = 1", "branch = 1\nfma = 2", r"unknown key '\[core\] fma'; known keys there: issue, simd_vector"),
+])
+def test_a_bad_core_table_names_key_and_line(tmp_path: Path, old: str, new: str, error: str) -> None:
+    text = BOARD.replace(old, new)
+    line = line_of(text, new.splitlines()[-1])
+    with pytest.raises(ToolkitError, match=rf"^{re.escape(str(tmp_path))}/board.toml:{line}: {error}"):
+        load_target(write(tmp_path, text))
+
+
+def test_a_core_table_missing_a_rate_names_it(tmp_path: Path) -> None:
+    text = BOARD.replace("load_store = 2\n", "")
+    with pytest.raises(ToolkitError, match=rf":{line_of(text, '[core]')}: missing key \[core\] load_store; add it"):
+        load_target(write(tmp_path, text))
+
+
+HOST_CORE = """
+[[host_core]]
+name = "A"
+vendor_id = "GenuineIntel"
+cpu_family = 6
+flags = ["amx_tile"]
+issue = 6
+simd_vector = 2
+fp_scalar = 2
+load_store = 3
+integer = 5
+branch = 2
+source = "manual"
+"""
+
+
+def test_host_core_entries_load_in_order_with_their_rules(tmp_path: Path) -> None:
+    second = HOST_CORE.replace('name = "A"', 'name = "B"').replace('flags = ["amx_tile"]', "models = [106, 108]")
+    target = load_target(write(tmp_path, HOST_TEXT + HOST_CORE + second, "x86-host"))
+    [a, b] = target.host_cores[-2:]
+    assert (a.rates.name, a.flags, a.models, a.rates.integer) == ("A", ("amx_tile",), (), 5)
+    assert (b.rates.name, b.flags, b.models) == ("B", (), (106, 108))
+    assert a.matches({"vendor_id": "GenuineIntel", "cpu family": "6", "model": "1", "flags": "avx2 amx_tile"})
+    assert not b.matches({"vendor_id": "GenuineIntel", "cpu family": "6", "model": "107", "flags": ""})
+
+
+def test_a_bad_host_core_entry_names_its_entry_and_line(tmp_path: Path) -> None:
+    second = HOST_CORE.replace("cpu_family = 6", 'cpu_family = "6"')
+    text = HOST_TEXT + HOST_CORE + second
+    entry = text.count("[[host_core]]")
+    line = len(text.splitlines()) - second.splitlines()[::-1].index('cpu_family = "6"')
+    with pytest.raises(ToolkitError, match=rf":{line}: \[\[host_core\]\] #{entry} cpu_family must be an integer"):
+        load_target(write(tmp_path, text, "x86-host"))
+    empty = HOST_TEXT + HOST_CORE.replace('flags = ["amx_tile"]', "flags = []")
+    with pytest.raises(ToolkitError, match=r"flags must be a non-empty list \(leave it out"):
+        load_target(write(tmp_path, empty, "x86-host"))
+
+
+def test_rates_tables_belong_to_their_kind(tmp_path: Path) -> None:
+    with pytest.raises(ToolkitError, match=r"table \[\[host_core\]\] is only for kind = 'host'; remove it"):
+        load_target(write(tmp_path, BOARD + HOST_CORE))
+    host_with_core = HOST_TEXT + BOARD[BOARD.index("[core]"):BOARD.index("[emulation]")]
+    with pytest.raises(ToolkitError, match=r"table \[core\] is only for kind = 'board'; remove it"):
+        load_target(write(tmp_path, host_with_core, "x86-host"))
+    single = BOARD + HOST_CORE.replace("[[host_core]]", "[host_core]")
+    line = line_of(single, "[host_core]")
+    with pytest.raises(ToolkitError, match=rf":{line}: host_core must be written as \[\[host_core\]\]"):
+        load_target(write(tmp_path, single))
 
 
 def test_name_must_match_the_file_and_toml_must_parse(tmp_path: Path) -> None:

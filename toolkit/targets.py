@@ -5,7 +5,8 @@ Every key a target file may hold (any other key is an error naming the key and i
     name          str   the file's stem: targets/rpi4.toml has name = "rpi4"
     description   str   one line for reports
     kind          str   "host" (the machine running the toolkit; "detect" values allowed) or "board"
-                        (measured over SSH or under emulation; needs [emulation]; "detect" not allowed)
+                        (measured over SSH or under emulation; needs [emulation] and [core]; "detect" not
+                        allowed)
 
     [cpu]
     model         str        CPU / SoC as a person names it, e.g. "Broadcom BCM2711 (4x Cortex-A72)"
@@ -20,6 +21,26 @@ Every key a target file may hold (any other key is an error naming the key and i
     memory_bandwidth_gbs  float, optional   sustained DRAM bandwidth in GB/s
     fp32_flops_per_cycle_per_core  float    peak FP32 FLOPs per cycle of one core, an FMA counting 2
     sources       table      fact (a key of [cpu]) -> where it comes from; detected facts get their source added
+
+    [core]        required for kind = "board", not allowed for kind = "host": the core's pipe rates, sustained
+                  instructions per cycle, that toolkit.profiling.predict bounds a prediction with (each > 0)
+    issue         float  instructions issued (dispatched, allocated) per cycle
+    simd_vector   float  vector SIMD instructions per cycle (AdvSIMD Q-form; x86 packed at the width counted)
+    fp_scalar     float  scalar FP and AdvSIMD-scalar instructions per cycle
+    load_store    float  loads and stores per cycle, counted together
+    integer       float  integer data-processing instructions per cycle (ALUs)
+    branch        float  branches per cycle
+    source        str    where each rate comes from: the core's optimization guide and what in it
+
+    [[host_core]] kind = "host" only, optional, any number: the pipe rates of a detected host core, the first
+                  entry matching /proc/cpuinfo wins (a host matching none gets no predictions: one line says why
+                  and the profile goes on)
+    name          str        the core, e.g. "Intel Golden Cove (Sapphire Rapids)"
+    vendor_id     str        /proc/cpuinfo "vendor_id" to match, e.g. "GenuineIntel"
+    cpu_family    int        /proc/cpuinfo "cpu family" to match
+    models        list[int], optional   /proc/cpuinfo "model" values to match (non-empty); absent: any model
+    flags         list[str], optional   /proc/cpuinfo flags that must all be present (non-empty)
+    issue, simd_vector, fp_scalar, load_store, integer, branch, source   as in [core]
 
     [emulation]   required for kind = "board", not allowed for kind = "host"
     qemu_cpu      str   the `qemu-aarch64 -cpu` model matching the core, e.g. "cortex-a72"
@@ -114,6 +135,9 @@ class Key:
     detect: bool = False
 
 
+RATES = ("issue", "simd_vector", "fp_scalar", "load_store", "integer", "branch")
+CORE_KEYS = {**{rate: Key(NUMBER) for rate in RATES}, "source": Key(STR)}
+
 SCHEMA: dict[str, dict[str, Key]] = {
     "": {"name": Key(STR), "description": Key(STR), "kind": Key(STR)},
     "cpu": {
@@ -146,9 +170,22 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_stream_cpu_share": Key(NUMBER, required=False),
     },
     "peak": {"method": Key(STR)},
+    "core": CORE_KEYS,
+    "host_core": {
+        "name": Key(STR),
+        "vendor_id": Key(STR),
+        "cpu_family": Key(INT),
+        "models": Key(INT_LIST, required=False),
+        "flags": Key(STR_LIST, required=False),
+        **CORE_KEYS,
+    },
 }
+ARRAYS = ("host_core",)  # tables written [[name]]: a list of tables, each checked against SCHEMA[name]
+# table -> the kinds that need it; any other kind may not have it
 SECTION_NEEDED = {"cpu": KINDS, "matrix": KINDS, "litert": KINDS, "policy": KINDS, "peak": KINDS,
-                  "emulation": ("board",)}
+                  "emulation": ("board",), "core": ("board",)}
+# table -> the kinds that may have it without needing it
+SECTION_OPTIONAL = {"host_core": ("host",)}
 
 # (section, key, test of a present value, what it must be); checked after the types.
 VALUE_RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
@@ -168,6 +205,9 @@ VALUE_RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
     ("policy", "realtime_budget", lambda v: 0 < v <= 1, "in (0, 1]"),
     ("policy", "max_model_bytes", lambda v: v > 0, "positive"),
     ("policy", "max_stream_cpu_share", lambda v: 0 < v <= 1, "in (0, 1]"),
+    *((section, rate, lambda v: v > 0, "positive") for section in ("core", "host_core") for rate in RATES),
+    ("host_core", "models", lambda v: len(v) > 0, "a non-empty list (leave it out to match any model)"),
+    ("host_core", "flags", lambda v: len(v) > 0, "a non-empty list (leave it out to require no flag)"),
 ]
 
 # x86 FP32 peak by SIMD width and FMA pipes, first match wins: (test on cpuinfo, FLOPs/cycle/core, source).
@@ -260,8 +300,41 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class CoreRates:
+    """Sustained instructions per cycle of one core, per pipe group ([core] or a [[host_core]] entry), with
+    where each number comes from; `name` is the core they describe."""
+
+    name: str
+    issue: float
+    simd_vector: float
+    fp_scalar: float
+    load_store: float
+    integer: float
+    branch: float
+    source: str
+
+
+@dataclass(frozen=True)
+class HostCore:
+    """One [[host_core]] entry: which /proc/cpuinfo it describes and that core's rates."""
+
+    vendor_id: str
+    cpu_family: int
+    models: tuple[int, ...]
+    flags: tuple[str, ...]
+    rates: CoreRates
+
+    def matches(self, info: dict[str, str]) -> bool:
+        """Same vendor and family, a listed model (any when none is listed), every listed flag present."""
+        return (info.get("vendor_id") == self.vendor_id and info.get("cpu family") == str(self.cpu_family)
+                and (not self.models or info.get("model") in {str(m) for m in self.models})
+                and set(self.flags) <= set(info.get("flags", "").split()))
+
+
+@dataclass(frozen=True)
 class Target:
-    """A validated target file; `detected` names the [cpu] keys filled from this machine."""
+    """A validated target file; `detected` names the [cpu] keys filled from this machine; a board has `core`,
+    a host may have `host_cores` to match against its /proc/cpuinfo."""
 
     name: str
     description: str
@@ -274,6 +347,8 @@ class Target:
     peak_method: str
     emulation: Emulation | None = None
     detected: tuple[str, ...] = field(default=())
+    core: CoreRates | None = None
+    host_cores: tuple[HostCore, ...] = ()
 
     def peak_mults_per_s(self, threads: int | None = None) -> float:
         """cores (or min(threads, cores)) x clock x FLOPs per cycle / 2: one FMA = 2 FLOPs = 1 multiplication."""
@@ -283,19 +358,23 @@ class Target:
 
 # ---------------------------------------------------------------- finding lines
 
+HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 
-def _line_of(text: str, section: str, key: str | None = None) -> int:
-    """1-based line of `key` in table `section` (or of the table header), 1 when it cannot be found."""
-    current = ""
-    header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]\s*(#.*)?$")
+
+def _line_of(text: str, section: str, key: str | None = None, entry: int = 0) -> int:
+    """1-based line of `key` in table `section` (in its `entry`-th [[section]] for an array of tables) or of the
+    table header, 1 when it cannot be found."""
+    current, seen = "", {"": 0}
     for number, line in enumerate(text.splitlines(), 1):
-        match = header.match(line)
+        match = HEADER.match(line)
         if match:
             current = match.group(1).replace('"', "").replace(" ", "")
-            if key is None and current == section:
+            seen[current] = seen.get(current, -1) + 1
+            if key is None and current == section and seen[current] == entry:
                 return number
             continue
-        if key is not None and current == section and re.match(rf'^\s*"?{re.escape(key)}"?\s*=', line):
+        if (key is not None and current == section and seen[current] == entry
+                and re.match(rf'^\s*"?{re.escape(key)}"?\s*=', line)):
             return number
     parent, _, child = section.rpartition(".")
     if key is not None and parent:
@@ -303,67 +382,105 @@ def _line_of(text: str, section: str, key: str | None = None) -> int:
     return 1
 
 
-def _where(path: Path, text: str, section: str, key: str | None = None) -> str:
+def _where(path: Path, text: str, section: str, key: str | None = None, entry: int | None = None) -> str:
     """'path:line' for an error message."""
-    return f"{path}:{_line_of(text, section, key)}"
+    return f"{path}:{_line_of(text, section, key, entry or 0)}"
 
 
-def _label(section: str, key: str) -> str:
-    """How the messages name a key: [cpu] cores, or name at top level."""
-    return f"[{section}] {key}" if section else key
+def _header(section: str) -> str:
+    """How a table is written: [cpu], or [[host_core]] for an array of tables."""
+    return f"[[{section}]]" if section in ARRAYS else f"[{section}]"
+
+
+def _label(section: str, key: str, entry: int | None = None) -> str:
+    """How the messages name a key: [cpu] cores, [[host_core]] #2 issue, or name at top level."""
+    if not section:
+        return key
+    return f"{_header(section)} #{entry + 1} {key}" if entry is not None else f"[{section}] {key}"
 
 
 # ---------------------------------------------------------------- validation
 
+Table = tuple[str, int | None, dict[str, Any]]  # section, entry of an array of tables (else None), its keys
+
+
+def _present(data: dict[str, Any]) -> list[str]:
+    """The known tables the file has, in SCHEMA order."""
+    return [section for section in SCHEMA if section and section in data]
+
+
+def _tables(data: dict[str, Any]) -> list[Table]:
+    """The top level, every known table and every entry of an array of tables, in SCHEMA order."""
+    found: list[Table] = [("", None, {k: v for k, v in data.items() if k not in SCHEMA})]
+    for section in _present(data):
+        if section in ARRAYS:
+            found += [(section, entry, values) for entry, values in enumerate(data[section])]
+        else:
+            found.append((section, None, data[section]))
+    return found
+
+
+def _check_shapes(data: dict[str, Any], path: Path, text: str) -> None:
+    """Unknown tables; each known table written as one table, each array of tables as [[name]] entries."""
+    for section in data.keys() - SCHEMA.keys() - {""}:
+        if isinstance(data[section], dict):
+            raise ToolkitError(f"{_where(path, text, section)}: unknown table [{section}]; "
+                               f"known tables: {', '.join(sorted(s for s in SCHEMA if s))}")
+    for section in _present(data):
+        value = data[section]
+        fits = (isinstance(value, list) and all(isinstance(v, dict) for v in value) if section in ARRAYS
+                else isinstance(value, dict))
+        if not fits:
+            where = _where(path, text, section) if isinstance(value, dict | list) else _where(path, text, "", section)
+            raise ToolkitError(f"{where}: {section} must be written as {_header(section)} "
+                               f"({'an array of tables' if section in ARRAYS else 'a table'})")
+
 
 def _check_types(data: dict[str, Any], path: Path, text: str, kind: str) -> None:
-    """Unknown sections and keys, missing keys, wrong types, "detect" where it is not allowed."""
-    for section in data.keys() - SCHEMA.keys() - {""}:
-        if not isinstance(data[section], dict):
-            continue
-        raise ToolkitError(f"{_where(path, text, section)}: unknown table [{section}]; "
-                           f"known tables: {', '.join(sorted(s for s in SCHEMA if s))}")
-    top = {k: v for k, v in data.items() if not (isinstance(v, dict) and k in SCHEMA)}
-    tables = {"": top, **{s: data[s] for s in SCHEMA if s and s in data}}
-    for section, values in tables.items():
+    """Unknown tables and keys, missing keys, wrong types, "detect" where it is not allowed."""
+    _check_shapes(data, path, text)
+    for section, entry, values in _tables(data):
         schema = SCHEMA[section]
         for key, value in values.items():
             if key not in schema:
-                raise ToolkitError(f"{_where(path, text, section, key)}: unknown key {_label(section, key)!r}; "
-                                   f"known keys there: {', '.join(schema)}")
+                raise ToolkitError(f"{_where(path, text, section, key, entry)}: unknown key "
+                                   f"{_label(section, key, entry)!r}; known keys there: {', '.join(schema)}")
             spec = schema[key]
             if value == DETECT and spec.detect and kind == "host":
                 continue
             if not spec.kind.check(value):
                 detect = ' or "detect" (kind = "host" only)' if spec.detect else ""
-                raise ToolkitError(f"{_where(path, text, section, key)}: {_label(section, key)} must be "
-                                   f"{spec.kind.description}{detect}, got {value!r}")
+                raise ToolkitError(f"{_where(path, text, section, key, entry)}: {_label(section, key, entry)} "
+                                   f"must be {spec.kind.description}{detect}, got {value!r}")
         for key, spec in schema.items():
-            if spec.required and key not in values and (section == "" or section in data):
-                where = _where(path, text, section) if section else str(path)
-                raise ToolkitError(f"{where}: missing key {_label(section, key)}; add it (keys are described "
-                                   "in toolkit/targets.py)")
+            if spec.required and key not in values:
+                where = _where(path, text, section, entry=entry) if section else str(path)
+                raise ToolkitError(f"{where}: missing key {_label(section, key, entry)}; add it (keys are "
+                                   "described in toolkit/targets.py)")
 
 
 def _check_sections(data: dict[str, Any], path: Path, text: str, kind: str) -> None:
-    """Tables each kind needs or forbids."""
-    for section, kinds in SECTION_NEEDED.items():
-        if kind in kinds and section not in data:
+    """Tables each kind needs, may have, or may not have."""
+    for section in {**SECTION_NEEDED, **SECTION_OPTIONAL}:
+        needed = SECTION_NEEDED.get(section, ())
+        allowed = needed + SECTION_OPTIONAL.get(section, ())
+        if kind in needed and section not in data:
             raise ToolkitError(f"{path}: missing table [{section}] (needed when kind = {kind!r})")
-        if kind not in kinds and section in data:
-            raise ToolkitError(f"{_where(path, text, section)}: table [{section}] is only for kind = "
-                               f"{' or '.join(repr(k) for k in kinds)}; remove it")
+        if kind not in allowed and section in data:
+            raise ToolkitError(f"{_where(path, text, section)}: table {_header(section)} is only for kind = "
+                               f"{' or '.join(repr(k) for k in allowed)}; remove it")
 
 
 def _check_values(data: dict[str, Any], path: Path, text: str) -> None:
     """Ranges and enumerations, after the types are known to be right."""
-    for section, key, test, expected in VALUE_RULES:
-        value = (data.get(section, {}) if section else data).get(key)
-        if value is None or value == DETECT:
-            continue
-        if not test(value):
-            raise ToolkitError(f"{_where(path, text, section, key)}: {_label(section, key)} must be {expected}, "
-                               f"got {value!r}")
+    for section, entry, values in _tables(data):
+        for rule_section, key, test, expected in VALUE_RULES:
+            value = values.get(key)
+            if rule_section != section or value is None or value == DETECT:
+                continue
+            if not test(value):
+                raise ToolkitError(f"{_where(path, text, section, key, entry)}: {_label(section, key, entry)} "
+                                   f"must be {expected}, got {value!r}")
     if data["name"] != path.stem:
         raise ToolkitError(f"{_where(path, text, '', 'name')}: name {data['name']!r} must equal the file name "
                            f"{path.stem!r}")
@@ -474,6 +591,13 @@ def _target_path(name_or_path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def _host_core(entry: dict[str, Any]) -> HostCore:
+    """A validated [[host_core]] entry as its match rule and its rates."""
+    rates = CoreRates(**{k: entry[k] for k in ("name", *RATES, "source")})
+    return HostCore(vendor_id=entry["vendor_id"], cpu_family=entry["cpu_family"],
+                    models=tuple(entry.get("models", ())), flags=tuple(entry.get("flags", ())), rates=rates)
+
+
 def load_target(name_or_path: str | os.PathLike[str]) -> Target:
     """Load, validate and (on a host) detect a target; every problem is one line naming the key and line."""
     path = _target_path(name_or_path)
@@ -501,4 +625,6 @@ def load_target(name_or_path: str | os.PathLike[str]) -> Target:
         peak_method=data["peak"]["method"],
         emulation=Emulation(**emulation) if emulation else None,
         detected=detected,
+        core=CoreRates(name=cpu["core"], **data["core"]) if "core" in data else None,
+        host_cores=tuple(_host_core(entry) for entry in data.get("host_core", [])),
     )

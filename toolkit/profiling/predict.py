@@ -12,7 +12,7 @@ no cache misses and no branch mispredictions):
                load/store: all loads and stores (integer and FP/SIMD) / load-store rate
                integer:    integer data processing / integer ALU rate
                branch:     branches / branch rate
-             where each rate is instructions per cycle from the core's Software Optimization Guide (CORES).
+             where each rate is instructions per cycle from the core's Software Optimization Guide.
     mults    when the analytic count is given: mults / (clock x fp32 FLOPs per cycle per core / 2), the one-core
              peak of the target file (one FMA = 2 FLOPs = 1 multiplication).
     latency  max(cycles / clock, mults bound); the bound that wins is reported as `bound`.
@@ -24,54 +24,20 @@ Real code stalls on dependencies and memory, so the measured latency is expected
 measurement of the same variant exists (this x86-64 host, counted under qemu-x86_64; or a board result imported
 or measured over SSH), `prediction_error` reports measured / predicted, the factor by which this bound was
 optimistic there.
-The core rates live here, keyed by core name (boards) or matched from /proc/cpuinfo (HOST_CORES, for a host
-target whose core is detected), because the target file schema has no table for them.
+The rates are target data, each with its source: a board's [core] table, or for a host whose core is detected
+the first [[host_core]] entry of its target file matching /proc/cpuinfo (toolkit/targets.py describes both).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from toolkit.errors import ToolkitError
 from toolkit.profiling.emulate import InstructionCounts
-from toolkit.targets import Target, cpuinfo
+from toolkit.targets import CoreRates, Target, cpuinfo
 
 LABEL = "predicted"
-
-
-@dataclass(frozen=True)
-class CoreRates:
-    """Sustained instructions per cycle of one core, per pipe group, with where each number comes from."""
-
-    issue: float
-    simd_vector: float
-    fp_scalar: float
-    load_store: float
-    integer: float
-    branch: float
-    source: str
-
-
-CORES: dict[str, CoreRates] = {
-    "Cortex-A72": CoreRates(
-        issue=3, simd_vector=1, fp_scalar=2, load_store=2, integer=2, branch=1,
-        source="Arm Cortex-A72 Software Optimization Guide (UAN 0016A): 3-wide decode/dispatch; two integer ALU "
-               "pipes, one branch pipe, one load and one store pipe; two 64-bit FP/ASIMD pipes F0/F1, so a "
-               "128-bit (Q-form) AdvSIMD instruction takes both: 1 per cycle, scalar FP 2 per cycle",
-    ),
-    "Cortex-A76": CoreRates(
-        issue=4, simd_vector=2, fp_scalar=2, load_store=2, integer=3, branch=1,
-        source="Arm Cortex-A76 Software Optimization Guide: 4-wide decode; three integer ALU pipes, one branch "
-               "pipe, two load/store pipes; two 128-bit FP/ASIMD pipes V0/V1, Q-form FMLA 2 per cycle",
-    ),
-    "Cortex-A53": CoreRates(
-        issue=2, simd_vector=1, fp_scalar=1, load_store=1, integer=2, branch=1,
-        source="Arm Cortex-A53 TRM: in-order, dual issue; one load/store pipe; one NEON/FP issue per cycle "
-               "(ncnn's A53 scheduling notes: one fmla v.4s per cycle); two integer ALUs, one branch unit",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -94,37 +60,21 @@ class Prediction:
         return {"evidence": LABEL, **self.__dict__}
 
 
-# x86-64 hosts by /proc/cpuinfo, first match wins: (test, core name, rates)
-HOST_CORES: list[tuple[Callable[[dict[str, str]], bool], str, CoreRates]] = [
-    (
-        lambda info: info.get("vendor_id") == "AuthenticAMD" and info.get("cpu family") == "25",
-        "AMD Zen 3 / Zen 4 (family 19h)",
-        CoreRates(
-            issue=6, simd_vector=2, fp_scalar=2, load_store=3, integer=4, branch=2,
-            source="AMD Software Optimization Guide for AMD Family 19h Processors (pub. 56665, Zen 3; pub. 57647, "
-                   "Zen 4): 6 macro-ops dispatched per cycle; four integer ALUs, two of them taking branches; "
-                   "three memory operations per cycle (at most two stores); two 256-bit FMA/multiply pipes "
-                   "(FP0, FP1) beside two FP add pipes: 2 vector FMAs per cycle (AVX-512 ops take both halves "
-                   "of a pipe pair on Zen 4, so counting the AVX2 path at 2 per cycle bounds the same work)",
-        ),
-    ),
-]
+def host_core(target: Target, info: dict[str, str]) -> CoreRates:
+    """The rates of the target's first [[host_core]] entry matching this /proc/cpuinfo (a dict as
+    toolkit.targets.cpuinfo returns it), or one line naming the CPU and the file to add an entry to."""
+    found = next((entry.rates for entry in target.host_cores if entry.matches(info)), None)
+    if found is None:
+        known = ", ".join(entry.rates.name for entry in target.host_cores) or "none"
+        raise ToolkitError(f"no pipe rates for this host's CPU ({info.get('vendor_id')}, cpu family "
+                           f"{info.get('cpu family')}, model {info.get('model')}: {info.get('model name')}); "
+                           f"known cores: {known}; add a [[host_core]] entry for it to {target.path}")
+    return found
 
 
 def core_rates(target: Target) -> CoreRates:
-    """The pipe rates of the target's core, or one line naming the cores that have them."""
-    if target.kind == "host" and target.cpu.core not in CORES:
-        info = cpuinfo()
-        rates = next((rates for test, _, rates in HOST_CORES if test(info)), None)
-        if rates is None:
-            raise ToolkitError(f"no pipe rates for this host's CPU ({info.get('vendor_id')}, family "
-                               f"{info.get('cpu family')}); known: {', '.join(n for _, n, _ in HOST_CORES)} (add "
-                               "one to HOST_CORES in toolkit/profiling/predict.py)")
-        return rates
-    if target.cpu.core not in CORES:
-        raise ToolkitError(f"no pipe rates for core {target.cpu.core!r} of target {target.name!r}; known cores: "
-                           f"{', '.join(CORES)} (add one to CORES in toolkit/profiling/predict.py)")
-    return CORES[target.cpu.core]
+    """The pipe rates of the target's core: a board's [core], or the host's matching [[host_core]] entry."""
+    return target.core if target.core is not None else host_core(target, cpuinfo())
 
 
 # instruction class -> the CoreRates pipes it occupies (simd_vector and fp_scalar share the FP pipes)
@@ -163,13 +113,14 @@ def predict_latency(counts: InstructionCounts, target: Target, analytic_mults: i
         raise ToolkitError(f"{counts.variant} executed SVE instructions under -cpu {counts.qemu_cpu}: no Pi has "
                            "SVE, so these counts do not describe a Pi; check the target's [emulation] qemu_cpu")
     cycles_per_ms = target.cpu.clock_ghz * 1e6
-    bounds = {name: cycles / cycles_per_ms for name, cycles in pipe_cycles(counts.by_class, core_rates(target)).items()}
+    rates = core_rates(target)
+    bounds = {name: cycles / cycles_per_ms for name, cycles in pipe_cycles(counts.by_class, rates).items()}
     if analytic_mults is not None:
         bounds["peak_mults"] = analytic_mults / target.peak_mults_per_s(threads=1) * 1e3
     bound = max(bounds, key=bounds.__getitem__)
     return Prediction(target=target.name, variant=counts.variant, workload=counts.workload,
                       latency_ms=bounds[bound], bound=bound, bounds_ms=bounds, clock_ghz=target.cpu.clock_ghz,
-                      core=target.cpu.core)
+                      core=rates.name)
 
 
 def prediction_error(prediction: Prediction, measured_ms: float, measured_on: str) -> dict[str, Any]:
