@@ -153,6 +153,11 @@ def pad(x: np.ndarray, pads: list[int], mode: str, value: float | None = None) -
     return Case([node("Pad", ["x", *consts], mode=mode)], {"x": x}, consts)
 
 
+def scatter(op: str, data: np.ndarray, indices: np.ndarray, updates: np.ndarray, **attrs: object) -> Case:
+    """Data and updates fed at run time, the indices a constant; opset 18 has every reduction."""
+    return Case([node(op, ["x", "c_i", "u"], **attrs)], {"x": data, "u": updates}, {"c_i": indices}, opset=18)
+
+
 def generator(op: str, **scalars: np.ndarray) -> Case:
     """An op whose inputs are all constant scalars (Range): its output shape depends on their values."""
     return Case([node(op, list(scalars))], {}, {n: v.reshape(()) for n, v in scalars.items()})
@@ -243,6 +248,12 @@ CASES = {
     "greater": binary("Greater", rand(2, 3, 1), rand(4), const_b=True),
     "greater-or-equal-ties": binary("GreaterOrEqual", i64(1, 2, 3), i64(2)),
     "where": Case([node("Where", ["c", "a", "b"])], {"c": RNG.random((2, 3)) > 0.5, "a": rand(2, 3), "b": rand(3)}),
+    "mod-int64": binary("Mod", i64(7, -7, 7, -7, 6), i64(3, 3, -3, -3, 3)),
+    "mod-int32-fmod": Case([node("Mod", ["a", "b"], fmod=1)],
+                           {"a": np.array([7, -7, 7, -7], np.int32), "b": np.array([3, 3, -3, -3], np.int32)}),
+    "mod-float-fmod": Case([node("Mod", ["a", "b"], fmod=1)], {"a": rand(2, 3) * 5, "b": positive(3)}),
+    "mod-float-floor-opset28": Case([node("Mod", ["a", "b"])],
+                                    {"a": f32([5.5, -5.5, 5.5, -5.5]), "b": f32([2, 2, -2, -2])}, opset=28),
     "clip-opset6": unary("Clip", rand(3, 4), opset=6, min=-0.5, max=0.5),
     "clip-min-only": with_consts("Clip", rand(3, 4), {"c_min": f32(-0.2)}),
     "clip-both": with_consts("Clip", rand(3, 4), {"c_min": f32(-0.2), "c_max": f32(0.3)}),
@@ -356,6 +367,21 @@ CASES = {
     "range-int64-negative-delta": generator("Range", s=i64(10), l=i64(-4), d=i64(-3)),
     "range-float": generator("Range", s=f32(0.5), l=f32(3.0), d=f32(0.75)),
     "range-empty": generator("Range", s=i64(3), l=i64(1), d=i64(1)),
+    # Gathers and scatters by index tensors.
+    "gather-elements-axis0": with_consts("GatherElements", rand(3, 4),
+                                         {"c": np.array([[0, 2, -1, 1], [2, 0, 0, 1]], np.int64)}),
+    "gather-elements-axis-last": with_consts("GatherElements", rand(3, 4),
+                                             {"c": np.array([[3, 0], [1, 1], [-4, 2]], np.int64)}, axis=-1),
+    "gather-nd": with_consts("GatherND", rand(2, 3, 4), {"c": np.array([[0, 1], [1, -1]], np.int64)}),
+    "gather-nd-batch-dims": with_consts("GatherND", rand(2, 3, 4), {"c": np.array([[[2], [0]], [[1], [1]]], np.int64)},
+                                        batch_dims=1),
+    "scatter-elements-none": scatter("ScatterElements", rand(3, 4), np.array([[1, 3], [0, 2], [2, -1]], np.int64),
+                                     rand(3, 2), axis=1),
+    **{f"scatter-elements-{r}": scatter("ScatterElements", rand(3, 4), np.array([[1, 1], [0, 0], [2, 1]], np.int64),
+                                        rand(3, 2), reduction=r) for r in ("add", "mul", "max", "min")},
+    "scatter-nd-slices": scatter("ScatterND", rand(4, 3), np.array([[2], [0]], np.int64), rand(2, 3)),
+    **{f"scatter-nd-{r}": scatter("ScatterND", rand(2, 3), np.array([[1, 2], [0, 0], [1, 2]], np.int64), rand(3),
+                                  reduction=r) for r in ("add", "mul", "max", "min")},
     # Quantization, as onnxruntime.quantization writes it.
     "quantize-linear-uint8": with_consts("QuantizeLinear", rand(2, 5) * 3, {"c_scale": f32(0.05),
                                                                               "c_zp": np.array(128, np.uint8)}),
@@ -542,10 +568,22 @@ def test_activation_counts() -> None:
     assert only(check(CASES["softplus"]), "Softplus")[0] == {"add": 12, "exp": 12, "log": 12}  # ln(1 + exp x)
 
 
-def test_rounding_and_compare_count_one_operation_per_element() -> None:
+def test_rounding_compare_and_mod_count_one_operation_per_element() -> None:
     assert only(check(CASES["floor"]), "Floor")[0] == {"floor": 12}
     assert only(check(CASES["round-half-even"]), "Round")[0] == {"round": 8}
     assert only(check(CASES["greater"]), "Greater") == ({"cmp": 24}, {"cmp": 24})  # [2, 3, 1] vs [4]
+    result = check(CASES["mod-int64"])  # fmod 0: the sign of the divisor, as Python's %
+    np.testing.assert_array_equal(result.outputs["y"], [1, 2, -2, -1, 0])
+    assert only(result, "Mod")[0] == {"mod": 5}
+    np.testing.assert_array_equal(check(CASES["mod-int32-fmod"]).outputs["y"], [1, -1, 1, -1])  # the dividend's
+
+
+def test_scatter_counts_one_operation_per_update_element() -> None:
+    # 6 (ScatterElements) and 3 (ScatterND) updates, duplicate targets included: add, mul, or cmp for max/min.
+    for reduction, kind in {"add": "add", "mul": "mul", "max": "cmp", "min": "cmp"}.items():
+        assert only(check(CASES[f"scatter-elements-{reduction}"]), "ScatterElements") == ({kind: 6}, {kind: 6})
+        assert only(check(CASES[f"scatter-nd-{reduction}"]), "ScatterND")[0] == {kind: 3}
+    assert only(check(CASES["scatter-elements-none"]), "ScatterElements")[0] == {}
 
 
 def test_range_adds_delta_to_the_previous_element() -> None:
@@ -616,7 +654,8 @@ def test_stft_counts() -> None:
 
 def test_data_movement_costs_nothing() -> None:
     for key in ("reshape", "transpose", "slice", "gather", "pad-reflect", "cast", "expand", "split-sizes", "tile",
-                "size", "where", "dropout-inference-mask"):
+                "size", "where", "dropout-inference-mask", "gather-elements-axis0", "gather-nd-batch-dims",
+                "scatter-nd-slices"):
         result = check(CASES[key])
         assert all(t.dense == Counts() and t.effective == Counts() and t.counted for t in result.nodes), key
 

@@ -56,6 +56,13 @@ def _divide(a: Scalar, b: Scalar) -> Scalar:
     return float(np.divide(a, b))
 
 
+def _remainder(a: Scalar, b: Scalar, fmod: bool) -> Scalar:
+    """Mod: with fmod the sign of a (C's fmod), else the sign of b (Python's %), as onnxruntime computes them."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a - b * _divide(a, b) if fmod else a % b
+    return float(np.fmod(a, b) if fmod else np.mod(a, b))
+
+
 class _Tally:
     """Dense and effective counters of one node; `skip` means the effective convention drops that operation."""
 
@@ -95,6 +102,10 @@ class _Tally:
     def compare(self, test: Callable[[Scalar, Scalar], bool], a: Scalar, b: Scalar) -> bool:
         self._count("cmp", False)
         return bool(test(a, b))
+
+    def mod(self, a: Scalar, b: Scalar, fmod: bool) -> Scalar:
+        self._count("mod", False)
+        return _remainder(a, b, fmod)
 
     def special(self, name: str, fn: Callable[..., Any], *args: Scalar) -> float:
         self._count(name, False)
@@ -325,6 +336,13 @@ def _compare(test: Callable[[Scalar, Scalar], bool]) -> Callable[[_Step], list[n
         return [_pack([step.tally.compare(test, x, y) for x, y in zip(a, b, strict=True)], shape, np.dtype(bool))]
 
     return run
+
+
+def _mod(step: _Step) -> list[np.ndarray]:
+    """One remainder per output element; `fmod` says whose sign it takes."""
+    fmod = bool(step.attr("fmod", 0))
+    shape, (a, b) = _broadcast(step)
+    return [_pack([step.tally.mod(x, y, fmod) for x, y in zip(a, b, strict=True)], shape, step.inputs[0].dtype)]
 
 
 def _clip(step: _Step) -> list[np.ndarray]:
@@ -939,6 +957,69 @@ def _range(step: _Step) -> list[np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Indexing: gathers only move data; a scatter with a reduction counts one operation per update element.
+
+
+def _gather_elements(step: _Step) -> list[np.ndarray]:
+    x, indices = step.inputs
+    axis = int(step.attr("axis", 0)) % x.ndim
+    return [np.take_along_axis(x, np.where(indices < 0, indices + x.shape[axis], indices), axis=axis)]
+
+
+def _gather_nd(step: _Step) -> list[np.ndarray]:
+    """Per batch (the first batch_dims dims of both), each index tuple of length k picks a slice of data."""
+    x, indices = step.inputs
+    b, k = int(step.attr("batch_dims", 0)), indices.shape[-1]
+    dims = np.array(x.shape[b : b + k])
+    tuples = np.where(indices < 0, indices + dims, indices).reshape(math.prod(indices.shape[:b]), -1, k)
+    slices = x.reshape(len(tuples), *x.shape[b:])
+    picked = [slices[n][tuple(row)] for n in range(len(tuples)) for row in tuples[n].tolist()]
+    return [np.array(picked, dtype=x.dtype).reshape(*indices.shape[:-1], *x.shape[b + k :])]
+
+
+_SCATTER_REDUCTIONS: dict[str, Callable[[_Tally, Scalar, Scalar], Scalar]] = {
+    "none": lambda t, old, new: new,
+    "add": lambda t, old, new: t.add(old, new),
+    "mul": lambda t, old, new: t.mul(old, new),
+    "max": lambda t, old, new: t.max(old, new),
+    "min": lambda t, old, new: t.min(old, new),
+}
+
+
+def _scatter_elements_targets(step: _Step) -> Iterable[tuple[int, ...]]:
+    """Each index element's own position, with its value in place of the coordinate along `axis`."""
+    data, indices = step.inputs[0], step.inputs[1]
+    axis = int(step.attr("axis", 0)) % data.ndim
+    dim = data.shape[axis]
+    for position, i in zip(np.ndindex(indices.shape), indices.reshape(-1).tolist(), strict=True):
+        yield (*position[:axis], i + dim if i < 0 else i, *position[axis + 1 :])
+
+
+def _scatter_nd_targets(step: _Step) -> Iterable[tuple[int, ...]]:
+    """Each index tuple of length k, then every position of the slice data.shape[k:] it addresses."""
+    data, indices = step.inputs[0], step.inputs[1]
+    k = indices.shape[-1]
+    tail = list(np.ndindex(data.shape[k:]))
+    for row in indices.reshape(-1, k).tolist():
+        head = tuple(i + d if i < 0 else i for i, d in zip(row, data.shape, strict=False))
+        yield from (head + rest for rest in tail)
+
+
+def _scatter(targets: Callable[[_Step], Iterable[tuple[int, ...]]]) -> Callable[[_Step], list[np.ndarray]]:
+    """A copy of data, then each update, in order, written into its target or combined with it by `reduction`."""
+
+    def run(step: _Step) -> list[np.ndarray]:
+        data, updates = step.inputs[0], step.inputs[2]
+        combine = _SCATTER_REDUCTIONS[step.attr("reduction", "none")]
+        out = data.astype(object)
+        for at, new in zip(targets(step), updates.reshape(-1).tolist(), strict=True):
+            out[at] = combine(step.tally, out[at], new)
+        return [out.astype(data.dtype)]
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Quantization: onnxruntime.quantization's ops, by their ONNX definitions (round half to even, saturate).
 
 
@@ -1045,6 +1126,7 @@ _HANDLERS: dict[str, _Handler] = {
     "Mean": _variadic(_add, mean=True),
     "Max": _variadic(_max),
     "Min": _variadic(_min),
+    "Mod": _mod,
     "Equal": _compare(operator.eq),
     "Less": _compare(operator.lt),
     "LessOrEqual": _compare(operator.le),
@@ -1100,6 +1182,10 @@ _HANDLERS: dict[str, _Handler] = {
     "Size": _size,
     "Dropout": _dropout,
     "Range": _range,
+    "GatherElements": _gather_elements,
+    "GatherND": _gather_nd,
+    "ScatterElements": _scatter(_scatter_elements_targets),
+    "ScatterND": _scatter(_scatter_nd_targets),
     "QuantizeLinear": _quantize_linear,
     "DequantizeLinear": _dequantize_linear,
     "DynamicQuantizeLinear": _dynamic_quantize_linear,
