@@ -11,7 +11,8 @@ import pytest
 
 from tests.test_interpreter import CASES, Case, build
 from toolkit.analysis import analyze
-from toolkit.analysis.interpreter import interpret
+from toolkit.analysis.interpreter import SUPPORTED_OPS, interpret
+from toolkit.analysis.ops import RULES
 from toolkit.melgraph import MelParams, build_mel_model
 
 MEL = MelParams(n_fft=32, win_length=24, hop=8, n_mels=4, sample_rate=1600, fmin=0.0, fmax=800.0)
@@ -27,6 +28,13 @@ def assert_nodes_agree(model, inputs: dict[str, np.ndarray], **dims: int) -> Non
             formula = getattr(report, convention).subs(analysis.bindings).as_ints()
             counted = getattr(tally, convention).as_ints()
             assert formula == counted, f"{report.op_type} node {report.index} {convention}"
+
+
+def test_every_op_with_a_cost_rule_has_an_interpreter_handler_and_back() -> None:
+    """A formula nothing checks, or a handler no formula answers to, breaks the README's promise. With
+    test_interpreter's guard that CASES use every handler, each rule is checked by the case test below."""
+    assert sorted(set(RULES) - SUPPORTED_OPS) == [], "cost rules without an interpreter handler"
+    assert sorted(SUPPORTED_OPS - set(RULES)) == [], "interpreter handlers without a cost rule"
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())

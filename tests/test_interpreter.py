@@ -153,6 +153,16 @@ def pad(x: np.ndarray, pads: list[int], mode: str, value: float | None = None) -
     return Case([node("Pad", ["x", *consts], mode=mode)], {"x": x}, consts)
 
 
+def scatter(op: str, data: np.ndarray, indices: np.ndarray, updates: np.ndarray, **attrs: object) -> Case:
+    """Data and updates fed at run time, the indices a constant; opset 18 has every reduction."""
+    return Case([node(op, ["x", "c_i", "u"], **attrs)], {"x": data, "u": updates}, {"c_i": indices}, opset=18)
+
+
+def generator(op: str, **scalars: np.ndarray) -> Case:
+    """An op whose inputs are all constant scalars (Range): its output shape depends on their values."""
+    return Case([node(op, list(scalars))], {}, {n: v.reshape(()) for n, v in scalars.items()})
+
+
 def with_consts(op: str, x: np.ndarray, consts: dict[str, np.ndarray], opset: int = 17, **attrs: object) -> Case:
     """Op on graph input x plus constant inputs, in `consts` order ('' keeps an optional slot empty)."""
     names = ["x", *(n if n.startswith("c") else "" for n in consts)]
@@ -161,7 +171,7 @@ def with_consts(op: str, x: np.ndarray, consts: dict[str, np.ndarray], opset: in
 
 
 REDUCE_OPS = [
-    "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare", "ReduceL2",
+    "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2",
     "ReduceLogSumExp",
 ]  # fmt: skip
 
@@ -228,6 +238,22 @@ CASES = {
     "neg": unary("Neg", rand(3, 4)),
     "reciprocal": unary("Reciprocal", positive(3, 4)),
     "erf": unary("Erf", rand(3, 4)),
+    "floor": unary("Floor", rand(3, 4) * 3),
+    "ceil": unary("Ceil", rand(3, 4) * 3),
+    "round-half-even": unary("Round", f32([[0.5, 1.5, 2.5, -0.5], [-1.5, 2.4, -2.6, 3.0]])),
+    "softplus": unary("Softplus", rand(3, 4) * 3),
+    "equal-int64": binary("Equal", i64(1, 2, 3, 2), i64(2)),
+    "less": binary("Less", rand(2, 3), rand(3)),
+    "less-or-equal-ties": binary("LessOrEqual", f32([[1, 2, 3], [3, 2, 1]]), f32([2, 2, 2])),
+    "greater": binary("Greater", rand(2, 3, 1), rand(4), const_b=True),
+    "greater-or-equal-ties": binary("GreaterOrEqual", i64(1, 2, 3), i64(2)),
+    "where": Case([node("Where", ["c", "a", "b"])], {"c": RNG.random((2, 3)) > 0.5, "a": rand(2, 3), "b": rand(3)}),
+    "mod-int64": binary("Mod", i64(7, -7, 7, -7, 6), i64(3, 3, -3, -3, 3)),
+    "mod-int32-fmod": Case([node("Mod", ["a", "b"], fmod=1)],
+                           {"a": np.array([7, -7, 7, -7], np.int32), "b": np.array([3, 3, -3, -3], np.int32)}),
+    "mod-float-fmod": Case([node("Mod", ["a", "b"], fmod=1)], {"a": rand(2, 3) * 5, "b": positive(3)}),
+    "mod-float-floor-opset28": Case([node("Mod", ["a", "b"])],
+                                    {"a": f32([5.5, -5.5, 5.5, -5.5]), "b": f32([2, 2, -2, -2])}, opset=28),
     "clip-opset6": unary("Clip", rand(3, 4), opset=6, min=-0.5, max=0.5),
     "clip-min-only": with_consts("Clip", rand(3, 4), {"c_min": f32(-0.2)}),
     "clip-both": with_consts("Clip", rand(3, 4), {"c_min": f32(-0.2), "c_max": f32(0.3)}),
@@ -236,6 +262,8 @@ CASES = {
     "softmax-axis1": unary("Softmax", rand(2, 3, 4), axis=1),
     "softmax-last": unary("Softmax", rand(3, 5)),
     "softmax-opset11-coerced": unary("Softmax", rand(2, 3, 4), opset=11, axis=1),
+    "log-softmax-axis1": unary("LogSoftmax", rand(2, 3, 4), axis=1),
+    "log-softmax-opset11-coerced": unary("LogSoftmax", rand(2, 3, 4) * 10, opset=11, axis=1),
     "batchnorm-3d": with_consts(
         "BatchNormalization",
         rand(2, 3, 4),
@@ -268,11 +296,15 @@ CASES = {
     ),
     "maxpool-same-lower": unary("MaxPool", rand(1, 1, 6, 5), kernel_shape=[2, 3], auto_pad="SAME_LOWER"),
     "global-avgpool": unary("GlobalAveragePool", rand(2, 3, 4, 5)),
+    "global-maxpool": unary("GlobalMaxPool", rand(2, 3, 4, 5)),
     # Reductions.
     **{f"{op}-axes-input": reduce(op, rand(2, 3, 4), [0, -1], keepdims=0) for op in REDUCE_OPS},
     **{f"{op}-all": reduce(op, rand(2, 3, 4), None) for op in REDUCE_OPS},
     **{f"{op}-attr": reduce(op, rand(2, 3, 4), [1], attr_axes=op != "ReduceSum") for op in REDUCE_OPS},
     "reducesum-noop": reduce("ReduceSum", rand(2, 3), [], noop_with_empty_axes=1),
+    "ReduceLogSum-axes-input": reduce("ReduceLogSum", positive(2, 3, 4), [0, -1], keepdims=0),
+    "ReduceLogSum-all": reduce("ReduceLogSum", positive(2, 3, 4), None),
+    "ReduceLogSum-attr": reduce("ReduceLogSum", positive(2, 3, 4), [1], attr_axes=True),
     # DFT and STFT.
     "dft17-real-onesided": dft(rand(2, 8, 1), 17, onesided=1),
     "dft17-complex-inverse-axis2": dft(rand(1, 3, 6, 2), 17, axis=2, inverse=1),
@@ -327,6 +359,29 @@ CASES = {
     ),
     "shape-start-end": Case([node("Shape", ["x"], start=1, end=-1)], {"x": rand(2, 3, 4, 5)}),
     "expand": with_consts("Expand", rand(3, 1), {"c": i64(2, 1, 4)}),
+    "tile": with_consts("Tile", rand(2, 3), {"c": i64(2, 3)}),
+    "size": unary("Size", rand(2, 3, 4)),
+    "dropout-inference-mask": Case([node("Dropout", ["x"], ("y", "mask"))], {"x": rand(2, 3)}, opset=13,
+                                   outputs=("y", "mask")),
+    "dropout-ratio": with_consts("Dropout", rand(2, 3), {"c_ratio": f32(0.3)}, opset=13),
+    "range-int64-negative-delta": generator("Range", s=i64(10), l=i64(-4), d=i64(-3)),
+    "range-float": generator("Range", s=f32(0.5), l=f32(3.0), d=f32(0.75)),
+    "range-empty": generator("Range", s=i64(3), l=i64(1), d=i64(1)),
+    # Gathers and scatters by index tensors.
+    "gather-elements-axis0": with_consts("GatherElements", rand(3, 4),
+                                         {"c": np.array([[0, 2, -1, 1], [2, 0, 0, 1]], np.int64)}),
+    "gather-elements-axis-last": with_consts("GatherElements", rand(3, 4),
+                                             {"c": np.array([[3, 0], [1, 1], [-4, 2]], np.int64)}, axis=-1),
+    "gather-nd": with_consts("GatherND", rand(2, 3, 4), {"c": np.array([[0, 1], [1, -1]], np.int64)}),
+    "gather-nd-batch-dims": with_consts("GatherND", rand(2, 3, 4), {"c": np.array([[[2], [0]], [[1], [1]]], np.int64)},
+                                        batch_dims=1),
+    "scatter-elements-none": scatter("ScatterElements", rand(3, 4), np.array([[1, 3], [0, 2], [2, -1]], np.int64),
+                                     rand(3, 2), axis=1),
+    **{f"scatter-elements-{r}": scatter("ScatterElements", rand(3, 4), np.array([[1, 1], [0, 0], [2, 1]], np.int64),
+                                        rand(3, 2), reduction=r) for r in ("add", "mul", "max", "min")},
+    "scatter-nd-slices": scatter("ScatterND", rand(4, 3), np.array([[2], [0]], np.int64), rand(2, 3)),
+    **{f"scatter-nd-{r}": scatter("ScatterND", rand(2, 3), np.array([[1, 2], [0, 0], [1, 2]], np.int64), rand(3),
+                                  reduction=r) for r in ("add", "mul", "max", "min")},
     # Quantization, as onnxruntime.quantization writes it.
     "quantize-linear-uint8": with_consts("QuantizeLinear", rand(2, 5) * 3, {"c_scale": f32(0.05),
                                                                               "c_zp": np.array(128, np.uint8)}),
@@ -510,6 +565,32 @@ def test_activation_counts() -> None:
     assert only(check(CASES["relu"]), "Relu")[0] == {"cmp": 10}
     assert only(check(CASES["abs"]), "Abs")[0] == {}
     assert only(check(CASES["reciprocal"]), "Reciprocal")[0] == {"div": 12}
+    assert only(check(CASES["softplus"]), "Softplus")[0] == {"add": 12, "exp": 12, "log": 12}  # ln(1 + exp x)
+
+
+def test_rounding_compare_and_mod_count_one_operation_per_element() -> None:
+    assert only(check(CASES["floor"]), "Floor")[0] == {"floor": 12}
+    assert only(check(CASES["round-half-even"]), "Round")[0] == {"round": 8}
+    assert only(check(CASES["greater"]), "Greater") == ({"cmp": 24}, {"cmp": 24})  # [2, 3, 1] vs [4]
+    result = check(CASES["mod-int64"])  # fmod 0: the sign of the divisor, as Python's %
+    np.testing.assert_array_equal(result.outputs["y"], [1, 2, -2, -1, 0])
+    assert only(result, "Mod")[0] == {"mod": 5}
+    np.testing.assert_array_equal(check(CASES["mod-int32-fmod"]).outputs["y"], [1, -1, 1, -1])  # the dividend's
+
+
+def test_scatter_counts_one_operation_per_update_element() -> None:
+    # 6 (ScatterElements) and 3 (ScatterND) updates, duplicate targets included: add, mul, or cmp for max/min.
+    for reduction, kind in {"add": "add", "mul": "mul", "max": "cmp", "min": "cmp"}.items():
+        assert only(check(CASES[f"scatter-elements-{reduction}"]), "ScatterElements") == ({kind: 6}, {kind: 6})
+        assert only(check(CASES[f"scatter-nd-{reduction}"]), "ScatterND")[0] == {kind: 3}
+    assert only(check(CASES["scatter-elements-none"]), "ScatterElements")[0] == {}
+
+
+def test_range_adds_delta_to_the_previous_element() -> None:
+    result = check(CASES["range-int64-negative-delta"])
+    np.testing.assert_array_equal(result.outputs["y"], [10, 7, 4, 1, -2])
+    assert only(result, "Range")[0] == {"add": 4}
+    assert only(check(CASES["range-empty"]), "Range")[0] == {}
 
 
 def test_softmax_and_normalization_counts() -> None:
@@ -521,6 +602,8 @@ def test_softmax_and_normalization_counts() -> None:
     # BatchNorm on [2, 3, 4]: per element 1 mul, 2 add, 1 div; per channel 1 add, 1 sqrt.
     counts = only(check(CASES["batchnorm-3d"]), "BatchNormalization")[0]
     assert counts == {"mul": 24, "add": 48 + 3, "div": 24, "sqrt": 3}
+    # LogSoftmax over n = 3, 8 rows: n exp, n - 1 add for the sum and n sub, 1 log per row.
+    assert only(check(CASES["log-softmax-axis1"]), "LogSoftmax")[0] == {"add": 8 * 5, "exp": 24, "log": 8}
 
 
 def test_reduce_counts() -> None:
@@ -531,7 +614,9 @@ def test_reduce_counts() -> None:
         "ReduceMax": {"cmp": 21},
         "ReduceProd": {"mul": 21},
         "ReduceSumSquare": {"mul": 24, "add": 21},
+        "ReduceL1": {"add": 21},
         "ReduceL2": {"mul": 24, "add": 21, "sqrt": 3},
+        "ReduceLogSum": {"add": 21, "log": 3},
         "ReduceLogSumExp": {"add": 21, "exp": 24, "log": 3},
     }
     for op, counts in expected.items():
@@ -547,6 +632,7 @@ def test_pool_counts_include_padding_taps() -> None:
     counts = only(check(CASES["avgpool-pads-exclude"]), "AveragePool")[0]
     assert counts == {"add": 2 * 25 * 8, "div": 2 * 25}
     assert only(check(CASES["global-avgpool"]), "GlobalAveragePool")[0] == {"add": 6 * 19, "div": 6}
+    assert only(check(CASES["global-maxpool"]), "GlobalMaxPool")[0] == {"cmp": 6 * 19}
 
 
 def test_dft_counts() -> None:
@@ -567,7 +653,9 @@ def test_stft_counts() -> None:
 
 
 def test_data_movement_costs_nothing() -> None:
-    for key in ("reshape", "transpose", "slice", "gather", "pad-reflect", "cast", "expand", "split-sizes"):
+    for key in ("reshape", "transpose", "slice", "gather", "pad-reflect", "cast", "expand", "split-sizes", "tile",
+                "size", "where", "dropout-inference-mask", "gather-elements-axis0", "gather-nd-batch-dims",
+                "scatter-nd-slices"):
         result = check(CASES[key])
         assert all(t.dense == Counts() and t.effective == Counts() and t.counted for t in result.nodes), key
 

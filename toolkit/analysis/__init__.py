@@ -27,7 +27,7 @@ from toolkit.load import ANALYSIS_LIMITS, load_model
 CONVENTIONS = ("dense", "effective")
 MOVEMENT_OPS = {"Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather",
                 "Split", "Pad", "Identity", "Expand", "Tile", "Shape", "Size", "Constant", "ConstantOfShape",
-                "Dropout", "Where", "Range"}
+                "Dropout", "Where", "Range", "GatherElements", "GatherND", "ScatterElements", "ScatterND"}
 
 
 @dataclass(frozen=True)

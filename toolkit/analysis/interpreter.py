@@ -10,6 +10,7 @@ Use small shapes: every scalar operation is a Python call.
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,13 @@ def _divide(a: Scalar, b: Scalar) -> Scalar:
     return float(np.divide(a, b))
 
 
+def _remainder(a: Scalar, b: Scalar, fmod: bool) -> Scalar:
+    """Mod: with fmod the sign of a (C's fmod), else the sign of b (Python's %), as onnxruntime computes them."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a - b * _divide(a, b) if fmod else a % b
+    return float(np.fmod(a, b) if fmod else np.mod(a, b))
+
+
 class _Tally:
     """Dense and effective counters of one node; `skip` means the effective convention drops that operation."""
 
@@ -90,6 +98,14 @@ class _Tally:
     def min(self, a: Scalar, b: Scalar, skip: bool = False) -> Scalar:
         self._count("cmp", skip)
         return b if b < a or math.isnan(b) else a
+
+    def compare(self, test: Callable[[Scalar, Scalar], bool], a: Scalar, b: Scalar) -> bool:
+        self._count("cmp", False)
+        return bool(test(a, b))
+
+    def mod(self, a: Scalar, b: Scalar, fmod: bool) -> Scalar:
+        self._count("mod", False)
+        return _remainder(a, b, fmod)
 
     def special(self, name: str, fn: Callable[..., Any], *args: Scalar) -> float:
         self._count(name, False)
@@ -227,6 +243,10 @@ def _sigmoid(t: _Tally, v: Scalar) -> Scalar:
     return t.div(1.0, t.add(1.0, t.special("exp", _exp, -v)))
 
 
+def _softplus(t: _Tally, v: Scalar) -> Scalar:
+    return t.special("log", _log, t.add(1.0, t.special("exp", _exp, v)))
+
+
 def _leaky_relu(step: _Step) -> list[np.ndarray]:
     """max(x, alpha x) as counted (1 mul, 1 cmp); the value is the spec's x < 0 ? alpha x : x for any alpha."""
     alpha = float(step.attr("alpha", 0.01))
@@ -279,14 +299,19 @@ def _min(t: _Tally, a: Scalar, b: Scalar, ca: bool, cb: bool) -> Scalar:
     return t.min(a, b, skip=(ca and math.isinf(a)) or (cb and math.isinf(b)))
 
 
+def _broadcast(step: _Step) -> tuple[tuple[int, ...], list[list[Scalar]]]:
+    """The given inputs broadcast to their joint shape, each flattened row-major for the counted loops."""
+    present = [x for x in step.inputs if x is not None]
+    shape = np.broadcast_shapes(*(x.shape for x in present))
+    return shape, [_flat(x, shape) for x in present]
+
+
 def _variadic(fn: _BinaryFn, mean: bool = False) -> Callable[[_Step], list[np.ndarray]]:
     """Broadcasting n-ary op as a left fold: the running value is constant while every folded input is."""
 
     def run(step: _Step) -> list[np.ndarray]:
-        present = [(x, c) for x, c in zip(step.inputs, step.const, strict=True) if x is not None]
-        shape = np.broadcast_shapes(*(x.shape for x, _ in present))
-        columns = [_flat(x, shape) for x, _ in present]
-        flags = [c for _, c in present]
+        shape, columns = _broadcast(step)
+        flags = [c for x, c in zip(step.inputs, step.const, strict=True) if x is not None]
         out = []
         for row in zip(*columns, strict=True):
             acc, acc_const = row[0], flags[0]
@@ -294,13 +319,30 @@ def _variadic(fn: _BinaryFn, mean: bool = False) -> Callable[[_Step], list[np.nd
                 acc = fn(step.tally, acc, v, acc_const, v_const)
                 acc_const = acc_const and v_const
             out.append(step.tally.div(acc, len(row)) if mean else acc)
-        return [_pack(out, shape, present[0][0].dtype)]
+        return [_pack(out, shape, step.inputs[0].dtype)]
 
     return run
 
 
 def _relu(t: _Tally, v: Scalar) -> Scalar:
     return t.max(v, 0)
+
+
+def _compare(test: Callable[[Scalar, Scalar], bool]) -> Callable[[_Step], list[np.ndarray]]:
+    """Equal, Less, ...: one compare per output element, a bool result."""
+
+    def run(step: _Step) -> list[np.ndarray]:
+        shape, (a, b) = _broadcast(step)
+        return [_pack([step.tally.compare(test, x, y) for x, y in zip(a, b, strict=True)], shape, np.dtype(bool))]
+
+    return run
+
+
+def _mod(step: _Step) -> list[np.ndarray]:
+    """One remainder per output element; `fmod` says whose sign it takes."""
+    fmod = bool(step.attr("fmod", 0))
+    shape, (a, b) = _broadcast(step)
+    return [_pack([step.tally.mod(x, y, fmod) for x, y in zip(a, b, strict=True)], shape, step.inputs[0].dtype)]
 
 
 def _clip(step: _Step) -> list[np.ndarray]:
@@ -503,11 +545,15 @@ def _average_pool(step: _Step) -> list[np.ndarray]:
     return _pool(step, reduce)
 
 
-def _global_average_pool(step: _Step) -> list[np.ndarray]:
-    x = step.inputs[0]
-    rows = x.reshape(x.shape[0] * x.shape[1], -1).tolist()
-    out = [step.tally.div(_fold(row, step.tally.add), len(row)) for row in rows]
-    return [_pack(out, (*x.shape[:2], *(1,) * (x.ndim - 2)), x.dtype)]
+def _global_pool(reduce: Callable[[_Tally, list[Scalar]], Scalar]) -> Callable[[_Step], list[np.ndarray]]:
+    """GlobalAveragePool, GlobalMaxPool: one reduction over all spatial positions per (n, c)."""
+
+    def run(step: _Step) -> list[np.ndarray]:
+        x = step.inputs[0]
+        out = [reduce(step.tally, row) for row in x.reshape(x.shape[0] * x.shape[1], -1).tolist()]
+        return [_pack(out, (*x.shape[:2], *(1,) * (x.ndim - 2)), x.dtype)]
+
+    return run
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -581,21 +627,33 @@ def _from_rows(values: list[Scalar], x: np.ndarray, axes: Sequence[int]) -> np.n
     return np.transpose(_pack(values, [x.shape[d] for d in order], x.dtype), np.argsort(order))
 
 
-def _softmax(step: _Step) -> list[np.ndarray]:
-    """Per row of n: n exp, n - 1 add, n div. The value subtracts the row max inside exp's argument, uncounted,
-    only so float64 cannot overflow; the convention counts exp(x) / sum exp(x)."""
-    x = step.inputs[0]
-    axis = int(step.attr("axis", -1 if step.opset >= 13 else 1)) % x.ndim
-    axes = [axis] if step.opset >= 13 else list(range(axis, x.ndim))  # before 13: rows are dims axis..end
-    rows, _ = _rows_last(x, axes)
-    t = step.tally
-    out = []
-    for row in rows:
-        top = max(row)
-        exps = [t.special("exp", _exp, v - top) for v in row]
-        total = _fold(exps, t.add)
-        out += [t.div(e, total) for e in exps]
-    return [_from_rows(out, x, axes)]
+def _softmax_row(t: _Tally, row: list[Scalar]) -> list[Scalar]:
+    """exp(x) / sum exp(x): n exp, n - 1 add, n div."""
+    top = max(row)
+    exps = [t.special("exp", _exp, v - top) for v in row]
+    total = _fold(exps, t.add)
+    return [t.div(e, total) for e in exps]
+
+
+def _log_softmax_row(t: _Tally, row: list[Scalar]) -> list[Scalar]:
+    """x - ln(sum exp(x)): n exp, n - 1 add for the sum, 1 log, n sub."""
+    top = max(row)
+    log_total = top + t.special("log", _log, _fold([t.special("exp", _exp, v - top) for v in row], t.add))
+    return [t.sub(v, log_total) for v in row]
+
+
+def _softmax(per_row: Callable[[_Tally, list[Scalar]], list[Scalar]]) -> Callable[[_Step], list[np.ndarray]]:
+    """Softmax, LogSoftmax over rows along `axis` (before opset 13: dims axis..end). The value subtracts the row
+    max inside exp's argument and adds it back after the log, uncounted, only so float64 cannot overflow."""
+
+    def run(step: _Step) -> list[np.ndarray]:
+        x = step.inputs[0]
+        axis = int(step.attr("axis", -1 if step.opset >= 13 else 1)) % x.ndim
+        axes = [axis] if step.opset >= 13 else list(range(axis, x.ndim))
+        rows, _ = _rows_last(x, axes)
+        return [_from_rows([v for row in rows for v in per_row(step.tally, row)], x, axes)]
+
+    return run
 
 
 def _batch_norm(step: _Step) -> list[np.ndarray]:
@@ -649,7 +707,9 @@ _REDUCERS: dict[str, Callable[[_Tally, list[Scalar]], Scalar]] = {
     "ReduceMin": lambda t, row: _fold(row, t.min),
     "ReduceProd": lambda t, row: _fold(row, t.mul),
     "ReduceSumSquare": _sum_squares,
+    "ReduceL1": lambda t, row: _fold([abs(v) for v in row], t.add),
     "ReduceL2": lambda t, row: t.special("sqrt", _sqrt, _sum_squares(t, row)),
+    "ReduceLogSum": lambda t, row: t.special("log", _log, _fold(row, t.add)),
     "ReduceLogSumExp": lambda t, row: t.special("log", _log, _fold([t.special("exp", _exp, v) for v in row], t.add)),
 }
 
@@ -869,6 +929,96 @@ def _expand(step: _Step) -> list[np.ndarray]:
     return [np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(int(d) for d in shape))).copy()]
 
 
+def _tile(step: _Step) -> list[np.ndarray]:
+    return [np.tile(step.inputs[0], [int(r) for r in step.inputs[1]])]
+
+
+def _size(step: _Step) -> list[np.ndarray]:
+    return [np.array(step.inputs[0].size, dtype=np.int64)]
+
+
+def _dropout(step: _Step) -> list[np.ndarray]:
+    """Inference: the data unchanged and an all-true mask; training mode draws random numbers, not supported."""
+    training = step.input(2)
+    if training is not None and training.item():
+        raise step.fail("training_mode=1 is not supported; export the model for inference")
+    x = step.inputs[0]
+    return [x, np.ones(x.shape, dtype=bool)]
+
+
+def _range(step: _Step) -> list[np.ndarray]:
+    """Each element after the first is the previous plus delta: n - 1 adds. The length n is shape logic."""
+    start, limit, delta = (x.item() for x in step.inputs)
+    n = max(math.ceil((limit - start) / delta), 0)
+    values = [start][:n]
+    while len(values) < n:
+        values.append(step.tally.add(values[-1], delta))
+    return [_pack(values, (n,), step.inputs[0].dtype)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Indexing: gathers only move data; a scatter with a reduction counts one operation per update element.
+
+
+def _gather_elements(step: _Step) -> list[np.ndarray]:
+    x, indices = step.inputs
+    axis = int(step.attr("axis", 0)) % x.ndim
+    return [np.take_along_axis(x, np.where(indices < 0, indices + x.shape[axis], indices), axis=axis)]
+
+
+def _gather_nd(step: _Step) -> list[np.ndarray]:
+    """Per batch (the first batch_dims dims of both), each index tuple of length k picks a slice of data."""
+    x, indices = step.inputs
+    b, k = int(step.attr("batch_dims", 0)), indices.shape[-1]
+    dims = np.array(x.shape[b : b + k])
+    tuples = np.where(indices < 0, indices + dims, indices).reshape(math.prod(indices.shape[:b]), -1, k)
+    slices = x.reshape(len(tuples), *x.shape[b:])
+    picked = [slices[n][tuple(row)] for n in range(len(tuples)) for row in tuples[n].tolist()]
+    return [np.array(picked, dtype=x.dtype).reshape(*indices.shape[:-1], *x.shape[b + k :])]
+
+
+_SCATTER_REDUCTIONS: dict[str, Callable[[_Tally, Scalar, Scalar], Scalar]] = {
+    "none": lambda t, old, new: new,
+    "add": lambda t, old, new: t.add(old, new),
+    "mul": lambda t, old, new: t.mul(old, new),
+    "max": lambda t, old, new: t.max(old, new),
+    "min": lambda t, old, new: t.min(old, new),
+}
+
+
+def _scatter_elements_targets(step: _Step) -> Iterable[tuple[int, ...]]:
+    """Each index element's own position, with its value in place of the coordinate along `axis`."""
+    data, indices = step.inputs[0], step.inputs[1]
+    axis = int(step.attr("axis", 0)) % data.ndim
+    dim = data.shape[axis]
+    for position, i in zip(np.ndindex(indices.shape), indices.reshape(-1).tolist(), strict=True):
+        yield (*position[:axis], i + dim if i < 0 else i, *position[axis + 1 :])
+
+
+def _scatter_nd_targets(step: _Step) -> Iterable[tuple[int, ...]]:
+    """Each index tuple of length k, then every position of the slice data.shape[k:] it addresses."""
+    data, indices = step.inputs[0], step.inputs[1]
+    k = indices.shape[-1]
+    tail = list(np.ndindex(data.shape[k:]))
+    for row in indices.reshape(-1, k).tolist():
+        head = tuple(i + d if i < 0 else i for i, d in zip(row, data.shape, strict=False))
+        yield from (head + rest for rest in tail)
+
+
+def _scatter(targets: Callable[[_Step], Iterable[tuple[int, ...]]]) -> Callable[[_Step], list[np.ndarray]]:
+    """A copy of data, then each update, in order, written into its target or combined with it by `reduction`."""
+
+    def run(step: _Step) -> list[np.ndarray]:
+        data, updates = step.inputs[0], step.inputs[2]
+        combine = _SCATTER_REDUCTIONS[step.attr("reduction", "none")]
+        out = data.astype(object)
+        for at, new in zip(targets(step), updates.reshape(-1).tolist(), strict=True):
+            out[at] = combine(step.tally, out[at], new)
+        return [out.astype(data.dtype)]
+
+    return run
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Quantization: onnxruntime.quantization's ops, by their ONNX definitions (round half to even, saturate).
 
@@ -976,6 +1126,13 @@ _HANDLERS: dict[str, _Handler] = {
     "Mean": _variadic(_add, mean=True),
     "Max": _variadic(_max),
     "Min": _variadic(_min),
+    "Mod": _mod,
+    "Equal": _compare(operator.eq),
+    "Less": _compare(operator.lt),
+    "LessOrEqual": _compare(operator.le),
+    "Greater": _compare(operator.gt),
+    "GreaterOrEqual": _compare(operator.ge),
+    "Where": lambda step: [np.where(*step.inputs)],
     "Relu": _unary(_relu),
     "LeakyRelu": _leaky_relu,
     "Sigmoid": _unary(_sigmoid),
@@ -986,16 +1143,22 @@ _HANDLERS: dict[str, _Handler] = {
     "Erf": _special("erf", math.erf),
     "Sin": _special("sin", math.sin),
     "Cos": _special("cos", math.cos),
+    "Floor": _special("floor", np.floor),
+    "Ceil": _special("ceil", np.ceil),
+    "Round": _special("round", _round),
+    "Softplus": _unary(_softplus),
     "Abs": _unary(lambda t, v: abs(v)),
     "Neg": _unary(lambda t, v: -v),
     "Reciprocal": _unary(lambda t, v: t.div(1.0, v)),
     "Clip": _clip,
-    "Softmax": _softmax,
+    "Softmax": _softmax(_softmax_row),
+    "LogSoftmax": _softmax(_log_softmax_row),
     "BatchNormalization": _batch_norm,
     "LayerNormalization": _layer_norm,
     "MaxPool": _max_pool,
     "AveragePool": _average_pool,
-    "GlobalAveragePool": _global_average_pool,
+    "GlobalAveragePool": _global_pool(_REDUCERS["ReduceMean"]),
+    "GlobalMaxPool": _global_pool(_REDUCERS["ReduceMax"]),
     "DFT": _dft,
     "STFT": _stft,
     **dict.fromkeys(_REDUCERS, _reduce),
@@ -1015,6 +1178,14 @@ _HANDLERS: dict[str, _Handler] = {
     "Identity": lambda step: [step.inputs[0]],
     "Shape": _shape,
     "Expand": _expand,
+    "Tile": _tile,
+    "Size": _size,
+    "Dropout": _dropout,
+    "Range": _range,
+    "GatherElements": _gather_elements,
+    "GatherND": _gather_nd,
+    "ScatterElements": _scatter(_scatter_elements_targets),
+    "ScatterND": _scatter(_scatter_nd_targets),
     "QuantizeLinear": _quantize_linear,
     "DequantizeLinear": _dequantize_linear,
     "DynamicQuantizeLinear": _dynamic_quantize_linear,

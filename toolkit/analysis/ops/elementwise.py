@@ -167,6 +167,15 @@ def clip(ctx: NodeContext) -> NodeResult:
                       Counts(cmp=(len(bounds) - free) * out.numel))
 
 
+@rule("Mod")
+def mod(ctx: NodeContext) -> NodeResult:
+    """One 'mod' per output element, named like a special function: a remainder is not a plain div."""
+    out = elementwise_out(ctx)
+    sign = "dividend" if int(ctx.attr("fmod", 0)) else "divisor"
+    return NodeResult([out], Counts(mod=out.numel),
+                      f"{out.name} = {operand(ctx, 0)} mod {operand(ctx, 1)} (sign of the {sign})")
+
+
 @rule("Where")
 def where(ctx: NodeContext) -> NodeResult:
     shapes = [ctx.require(i).shape for i in range(3)]

@@ -286,5 +286,7 @@ def tile(ctx: NodeContext) -> NodeResult:
 def range_op(ctx: NodeContext) -> NodeResult:
     start, limit, delta = (sp.sympify(needs_value(ctx, i, name).reshape(-1)[0])
                            for i, name in enumerate(("start", "limit", "delta")))
-    out = ctx.out((sp.Max(sp.ceiling((limit - start) / delta), 0),))
-    return NodeResult([out], Counts(), f"{out.name} = {start}, {start} + {delta}, ... below {limit}")
+    length = sp.Max(sp.ceiling((limit - start) / delta), 0)
+    out = ctx.out((length,))
+    return NodeResult([out], Counts(add=sp.Max(length - 1, 0)),
+                      f"{out.name} = {start}, {start} + {delta}, ... below {limit} (each the previous + {delta})")
