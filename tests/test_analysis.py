@@ -165,3 +165,96 @@ def test_analyze_takes_a_vision_model_file(tmp_path) -> None:
     assert data["outputs"][0]["value_shape"] == [2, 4, 16, 16]
     assert data["totals"]["dense"]["mul"] == 2 * 4 * 16 * 16 * 27
     assert data["totals"]["effective"]["mul"] == 0  # every weight is exactly 1: adds remain, muls do not
+
+
+# --- shape arithmetic: sizes computed from the input's length --------------------------------------------------
+
+def shape_graph(nodes: list, consts: dict, out_shape_of: str = "y", input_shape=("batch", "N")):
+    """A [batch, N] float input 'x', integer constants, and the nodes; output `out_shape_of`."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.asarray(v, dtype=np.float32 if isinstance(v, float) else np.int64), k)
+             for k, v in consts.items()]
+    graph = helper.make_graph(nodes, "shapes", [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
+                              [helper.make_tensor_value_info(out_shape_of, TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def n(op: str, inputs: list[str], output: str, **attrs):
+    from onnx import helper
+
+    return helper.make_node(op, inputs, [output], name=output, **attrs)
+
+
+def output_dims(analysis) -> list:
+    import sympy as sp
+
+    return [sp.sympify(d) for d in analysis.propagation.outputs[0].shape]
+
+
+def test_pad_to_a_fixed_length_computed_from_shape_is_exact() -> None:
+    """Whisper's 30 s pad: pads = (480 - N) * [0, 0, 0, 1]; the output is 480 long whatever N is."""
+    model = shape_graph([n("Shape", ["x"], "s", start=1, end=2), n("Sub", ["full", "s"], "d"),
+                         n("Mul", ["d", "unit"], "pads"), n("Pad", ["x", "pads"], "p"),
+                         n("ReduceSumSquare", ["p"], "y", keepdims=0, axes=[-1])],
+                        {"full": 480, "unit": [0, 0, 0, 1]})
+    analysis = analyze(model, batch=2, samples=100)
+    pad = next(r for r in analysis.nodes if r.op_type == "Pad")
+    assert pad.counted and "480 - N" in pad.math
+    assert [str(d) for d in pad.output_shapes[0]] == ["batch", "480"]
+    # the shape arithmetic runs too: 1 sub, 4 mul
+    assert analysis.totals("dense") == {"mul": 2 * 480 + 4, "add": 2 * 479 + 1}
+
+
+def test_mod_slice_reshape_give_the_frame_count_as_a_formula() -> None:
+    """WeSpeaker's framing: new_len = N - (N - 400) mod 160, x[:, 240:new_len] reshaped to [batch, -1, 160]."""
+    import sympy as sp
+
+    model = shape_graph([n("Shape", ["x"], "s", start=1, end=2), n("Squeeze", ["s"], "len"),
+                         n("Sub", ["len", "win"], "over"), n("Mod", ["over", "hop"], "rest"),
+                         n("Sub", ["len", "rest"], "new_len"), n("Unsqueeze", ["new_len", "zero"], "end"),
+                         n("Slice", ["x", "start", "end", "one"], "cut"), n("Reshape", ["cut", "target"], "f"),
+                         n("ReduceSum", ["f", "last"], "y", keepdims=0)],
+                        {"win": 400, "hop": 160, "zero": [0], "start": [240], "one": [1], "target": [0, -1, 160],
+                         "last": [-1]})
+    analysis = analyze(model, batch=1, samples=16000)
+    _, frames = output_dims(analysis)
+    big_n = analysis.propagation.symbols["N"]
+    assert sp.simplify(frames - (sp.floor((big_n - 400) / 160) + 1)) == 0
+    assert analysis.value(frames) == 98
+    assert analysis.frames is not None and analysis.frames.hop == 160
+    assert analysis.totals("dense") == {"add": 98 * 159 + 2, "mod": 1}  # with the shape arithmetic
+    slice_report = next(r for r in analysis.nodes if r.op_type == "Slice")
+    assert slice_report.counted and "240:" in slice_report.math
+
+
+def test_integer_division_of_a_length_truncates_and_records_its_assumption() -> None:
+    """(N - 400) / 160 in int64: floor where the numerator is >= 0, which the analysis then requires."""
+    model = shape_graph([n("Shape", ["x"], "s", start=1, end=2), n("Sub", ["s", "win"], "over"),
+                         n("Div", ["over", "hop"], "q"), n("Concat", ["b", "q"], "shape", axis=0),
+                         n("ConstantOfShape", ["shape"], "c"), n("Expand", ["x1", "shape"], "y")],
+                        {"win": 400, "hop": 160, "b": [3], "x1": 1.5})
+    analysis = analyze(model, samples=1000)
+    assert [analysis.value(d) for d in output_dims(analysis)] == [3, 3]
+    assert "N >= 400" in [c.text for c in analysis.constraints]
+    with pytest.raises(ToolkitError, match="N=399 is too small"):
+        analyze(model, samples=399)
+
+
+def test_range_gather_where_max_on_shapes() -> None:
+    """Range over a length, Gather of a dim, and a Where / Max choice between two sizes stay exact formulas."""
+    model = shape_graph([n("Shape", ["x"], "s"), n("Gather", ["s", "one"], "len", axis=0),
+                         n("Range", ["zero", "len", "step"], "r"), n("Greater", ["len", "limit"], "long"),
+                         n("Where", ["long", "limit", "len"], "kept"), n("Max", ["kept", "eight"], "size"),
+                         n("Unsqueeze", ["size", "zero1"], "shape"), n("Cast", ["r"], "rf", to=1),
+                         n("Slice", ["x", "zero1", "shape", "one1"], "y")],
+                        {"one": 1, "zero": 0, "step": 2, "limit": 100, "eight": 8, "zero1": [0], "one1": [1]})
+    for samples, kept in ((50, 50), (300, 100), (9, 9)):
+        analysis = analyze(model, batch=1, samples=samples)
+        assert analysis.value(output_dims(analysis)[1]) == kept
+        range_report = next(r for r in analysis.nodes if r.op_type == "Range")
+        assert analysis.value(range_report.output_shapes[0][0]) == (samples + 1) // 2
+    # x[:, :8] of 5 samples: sympy cannot compare max(..., 8) with N, so the in-range case was assumed: refused
+    with pytest.raises(ToolkitError, match=r"Slice.*inside the axis"):
+        analyze(model, batch=1, samples=5)

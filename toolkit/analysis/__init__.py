@@ -103,6 +103,10 @@ class Analysis:
         evaluated = sp.sympify(expr).subs(self.bindings)
         return int(evaluated)
 
+    def holds(self, expr: object) -> bool:
+        """expr >= 0 at these dims, exactly (a constraint can be a fraction: int() would round it to 0)."""
+        return bool(sp.sympify(expr).subs(self.bindings) >= 0)
+
     def formula(self, convention: str) -> Counts:
         return total(getattr(n, convention) for n in self.nodes if n.counted)
 
@@ -186,7 +190,7 @@ def check_constraints(analysis: Analysis) -> None:
     """Refuse dims no run can take, naming the rule that fails and the smallest value that works."""
     flags = dim_flags(analysis.propagation)
     for c in analysis.constraints:
-        if analysis.value(c.expr) >= 0:
+        if analysis.holds(c.expr):
             continue
         given = ", ".join(f"{k}={v}" for k, v in analysis.dims.items())
         if c.symbol is None:

@@ -53,6 +53,27 @@ class NodeResult:
     math: str
     effective: Counts | None = None  # None = same as dense
     constraints: list[tuple[sp.Expr, str]] = field(default_factory=list)  # (expr >= 0, why)
+    branches: Branches | None = None  # an If: both branches' costs and its condition
+
+
+@dataclass(frozen=True)
+class Branches:
+    """An If's two costs. `condition` is a sympy boolean in the input dims (decided once they are bound) or None
+    when data decides it at run time: then the node's total is not stated, only what each branch costs."""
+
+    condition_text: str
+    condition: sp.Basic | None
+    costs: dict[str, tuple[Counts, Counts]]  # "then" / "else" -> (dense, effective)
+
+
+@dataclass
+class Subgraph:
+    """A control-flow body as propagated: its outputs and the cost of running it once."""
+
+    outputs: list[Tensor]
+    dense: Counts
+    effective: Counts
+    constraints: list[tuple[sp.Expr, str]]
 
 
 @dataclass
@@ -60,6 +81,8 @@ class NodeContext:
     node: onnx.NodeProto
     inputs: list[Tensor | None]
     opset: int
+    # propagates a body (If branch, Loop or Scan body) given its inputs, in the scope the node sees
+    subgraph: Callable[[onnx.GraphProto, list[Tensor]], Subgraph] | None = None
 
     def __post_init__(self) -> None:
         self.attrs = {a.name: helper.get_attribute_value(a) for a in self.node.attribute}
