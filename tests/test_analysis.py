@@ -258,3 +258,93 @@ def test_range_gather_where_max_on_shapes() -> None:
     # x[:, :8] of 5 samples: sympy cannot compare max(..., 8) with N, so the in-range case was assumed: refused
     with pytest.raises(ToolkitError, match=r"Slice.*inside the axis"):
         analyze(model, batch=1, samples=5)
+
+
+def if_model(condition_nodes: list, extra_inputs: list | None = None):
+    """x [batch, N]; If(cond): then x * x, else sigmoid(x) then x[:, :8]; output y."""
+    from onnx import TensorProto, helper
+
+    def branch(name: str, nodes: list, out: str):
+        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)])
+
+    then = branch("then", [n("Mul", ["x", "x"], "t")], "t")
+    other = branch("else", [n("Sigmoid", ["x"], "s"), n("Slice", ["s", "zero", "eight", "one"], "e")], "e")
+    model = shape_graph([*condition_nodes, n("If", ["cond"], "y", then_branch=then, else_branch=other)],
+                        {"zero": [0], "eight": [8], "one": [1], "limit": 100})
+    model.graph.input.extend(extra_inputs or [])
+    return model
+
+
+def test_if_on_a_length_is_decided_by_the_dims_and_reports_both_branches() -> None:
+    import sympy as sp
+
+    model = if_model([n("Shape", ["x"], "s", start=1, end=2), n("Squeeze", ["s"], "len"),
+                      n("Greater", ["len", "limit"], "cond")])
+    long, short = analyze(model, batch=2, samples=1000), analyze(model, batch=2, samples=50)
+    (node,) = [r for r in long.nodes if r.op_type == "If"]
+    assert node.counted and isinstance(node.dense["mul"], sp.Piecewise)
+    assert long.totals("dense") == {"mul": 2000, "cmp": 1}
+    assert short.totals("dense") == {"add": 100, "div": 100, "cmp": 1, "exp": 100}
+    assert [long.value(d) for d in node.output_shapes[0]] == [2, 1000]
+    assert [short.value(d) for d in node.output_shapes[0]] == [2, 8]
+    data = long.to_json()
+    (entry,) = [e for e in data["nodes"] if e["op_type"] == "If"]
+    assert entry["branches"]["condition"] == "cond = N > 100" and entry["branches"]["taken"] == "then"
+    assert entry["branches"]["else"]["dense"]["special"] == {"exp": 2000}
+    assert data["complete"] and data["depends_on_condition"] == []
+
+
+def test_if_on_run_time_data_states_no_total_but_both_costs(capsys) -> None:
+    from onnx import TensorProto, helper
+    from rich.console import Console
+
+    from toolkit.analysis.report import print_analysis
+
+    model = if_model([], [helper.make_tensor_value_info("cond", TensorProto.BOOL, [])])
+    data = analyze(model, batch=1, samples=20).to_json()
+    (entry,) = [e for e in data["nodes"] if e["op_type"] == "If"]
+    assert not entry["counted"] and "known only at run time" in entry["problem"]
+    assert entry["branches"]["taken"] is None
+    assert entry["branches"]["then"]["dense"]["mul"] == 20
+    assert entry["branches"]["else"]["dense"]["special"] == {"exp": 20}
+    assert data["depends_on_condition"] == ["y"] and not data["complete"]
+    assert data["totals"]["dense"]["mul"] == 0
+    print_analysis(data, Console(width=200))
+    out = capsys.readouterr().out
+    assert "then branch: mul 20; else branch: add 20, div 20, exp 20" in out and "include neither branch" in out
+
+
+def test_scan_over_frames_counts_the_body_once_per_frame_as_a_formula() -> None:
+    """x reshaped to [batch, N/160, 160], scanned along axis 1 with a running [batch, 160] sum as state."""
+    import sympy as sp
+    from onnx import TensorProto, helper
+
+    step = helper.make_graph([n("Add", ["acc", "frame"], "next"), n("Mul", ["next", "frame"], "out")], "body",
+                             [helper.make_tensor_value_info(v, TensorProto.FLOAT, None) for v in ("acc", "frame")],
+                             [helper.make_tensor_value_info(v, TensorProto.FLOAT, None) for v in ("next", "out")])
+    model = shape_graph([n("Reshape", ["x", "target"], "frames"), n("ReduceSum", ["frames", "one"], "acc0", keepdims=0),
+                         helper.make_node("Scan", ["acc0", "frames"], ["last", "y"], name="scan", num_scan_inputs=1,
+                                          body=step, scan_input_axes=[1], scan_output_axes=[1])],
+                        {"target": [0, -1, 160], "one": [1]})
+    analysis = analyze(model, batch=2, samples=1600)
+    scan = next(r for r in analysis.nodes if r.op_type == "Scan")
+    big_n, batch = analysis.propagation.symbols["N"], analysis.propagation.symbols["batch"]
+    assert sp.simplify(scan.dense["mul"] - 160 * batch * big_n / 160) == 0
+    assert [analysis.value(d) for d in scan.output_shapes[1]] == [2, 10, 160]
+    assert analysis.value(scan.dense["add"]) == 2 * 160 * 10
+
+
+def test_loop_whose_condition_the_body_computes_is_not_counted() -> None:
+    from onnx import TensorProto, helper
+
+    scalar = {"i": TensorProto.INT64, "go": TensorProto.BOOL, "more": TensorProto.BOOL}
+    step = helper.make_graph([n("Less", ["i", "three"], "more"), n("Mul", ["v", "v"], "v2")], "body",
+                             [helper.make_tensor_value_info(v, scalar.get(v, TensorProto.FLOAT), [] if v in scalar
+                                                            else None) for v in ("i", "go", "v")],
+                             [helper.make_tensor_value_info(v, scalar.get(v, TensorProto.FLOAT), [] if v in scalar
+                                                            else None) for v in ("more", "v2")])
+    model = shape_graph([helper.make_node("Loop", ["m", "", "x"], ["y"], name="loop", body=step)],
+                        {"m": 10, "three": 3})
+    data = analyze(model, batch=1, samples=4).to_json()
+    (entry,) = data["nodes"]
+    assert not entry["counted"] and "trip count is unknown before the run" in entry["problem"]

@@ -19,7 +19,7 @@ from onnx import helper
 from toolkit.analysis.counts import Counts, total
 from toolkit.analysis.dims import Dim, pretty
 from toolkit.analysis.frames import Frames, find_frames
-from toolkit.analysis.ops.base import dtype_size
+from toolkit.analysis.ops.base import Branches, dtype_size
 from toolkit.analysis.propagate import NodeOutcome, Propagation, propagate
 from toolkit.errors import ToolkitError
 from toolkit.load import ANALYSIS_LIMITS, load_model
@@ -51,6 +51,7 @@ class NodeReport:
     bytes_moved: Dim
     problem: str | None
     unknown_constants: tuple[str, ...] = ()  # constant inputs of unknown value: effective is an upper bound
+    branches: Branches | None = None  # an If: what each branch costs, and the condition that picks one
 
     @property
     def counted(self) -> bool:
@@ -76,11 +77,15 @@ def node_report(outcome: NodeOutcome) -> NodeReport:
     if result is None:
         return NodeReport(outcome.index, name, node.op_type, [None] * len(node.output), "", None, None,
                           sp.Integer(0), outcome.problem)
+    problem = None
+    if result.dense is None and result.branches is not None:
+        problem = (f"its cost depends on the condition {result.branches.condition_text}, known only at run time: "
+                   "each branch's cost is reported, the total excludes both")
     moved = sum((t.numel * dtype_size(t.dtype) for t in result.outputs if t.shape is not None), sp.Integer(0)) \
         if node.op_type in MOVEMENT_OPS else sp.Integer(0)
     return NodeReport(outcome.index, name, node.op_type, [t.shape for t in result.outputs], result.math,
                       result.dense, result.effective if result.effective is not None else result.dense,
-                      moved, None, tuple(outcome.unknown_constants))
+                      moved, problem, tuple(outcome.unknown_constants), result.branches)
 
 
 @dataclass

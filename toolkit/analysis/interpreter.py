@@ -14,6 +14,7 @@ import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import product
 from typing import Any, NamedTuple
 
@@ -114,6 +115,11 @@ class _Tally:
     def counts(self) -> tuple[Counts, Counts]:
         return Counts(dict(self.dense)), Counts(dict(self.effective))
 
+    def absorb(self, inner: NodeTally) -> None:
+        """A body node's counts (If, Loop, Scan), counted as the enclosing node's."""
+        for mine, theirs in ((self.dense, inner.dense), (self.effective, inner.effective)):
+            mine.update(theirs.as_ints())
+
 
 class _Dot:
     """One output element of a sum of products (Conv, MatMul, Gemm): (terms - 1) adds, dense and effective.
@@ -189,6 +195,8 @@ class _Step:
     const: list[bool]
     opset: int
     tally: _Tally
+    # runs a body (If branch, Loop or Scan body) with the given inputs in this node's scope, counting into tally
+    run_graph: Callable[[onnx.GraphProto, dict[str, np.ndarray]], list[np.ndarray]] | None = None
 
     def __post_init__(self) -> None:
         self.attrs = {a.name: helper.get_attribute_value(a) for a in self.node.attribute}
@@ -1108,6 +1116,67 @@ def _integer(inner: Callable[[_Step], list[np.ndarray]], axes: tuple[int, int]) 
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Control flow: the bodies run node by node through the same handlers, their counts added to the node's.
+
+
+def _if(step: _Step) -> list[np.ndarray]:
+    branch = "then_branch" if bool(step.inputs[0].item()) else "else_branch"
+    return step.run_graph(step.attr(branch), {})
+
+
+def _stack(per_iteration: list[list[np.ndarray]], axes: Sequence[int], reverse: Sequence[int]) -> list[np.ndarray]:
+    """Each scan output's per-iteration tensors stacked along its axis (in reverse order where asked)."""
+    count = len(per_iteration[0]) if per_iteration else 0
+    out = []
+    for k in range(count):
+        parts = [it[k] for it in per_iteration]
+        axis = axes[k] if k < len(axes) else 0
+        out.append(np.stack(parts[::-1] if k < len(reverse) and reverse[k] else parts, axis=axis % (parts[0].ndim + 1)))
+    return out
+
+
+def _scan(step: _Step) -> list[np.ndarray]:
+    """Opset 9+: per iteration t, the states and slice t of each scanned input (from the end if reversed)."""
+    body, scanned = step.attr("body"), int(step.attr("num_scan_inputs"))
+    states, sequences = step.inputs[: len(step.inputs) - scanned], step.inputs[len(step.inputs) - scanned :]
+    axes = [a % s.ndim for a, s in zip(step.attr("scan_input_axes") or [0] * scanned, sequences, strict=True)]
+    backwards = step.attr("scan_input_directions") or [0] * scanned
+    count = sequences[0].shape[axes[0]]
+    if count == 0:
+        raise step.fail("a scan of 0 iterations is not supported")
+    names = [i.name for i in body.input]
+    per_iteration = []
+    for t in range(count):
+        slices = [np.take(s, count - 1 - t if b else t, axis=a) for s, a, b in zip(sequences, axes, backwards,
+                                                                                      strict=True)]
+        outs = step.run_graph(body, dict(zip(names, [*states, *slices], strict=True)))
+        states, scans = outs[: len(states)], outs[len(states) :]
+        per_iteration.append(scans)
+    return [*states, *_stack(per_iteration, step.attr("scan_output_axes") or [], step.attr("scan_output_directions")
+                             or [])]
+
+
+def _loop(step: _Step) -> list[np.ndarray]:
+    """Up to M iterations while the condition holds; the body gets the iteration number, the condition, the
+    carried values, and returns the next condition, the carried values and its scan outputs."""
+    body, trips, start = step.attr("body"), step.input(0), step.input(1)
+    carried = list(step.inputs[2:])
+    keep = True if start is None else bool(start.item())
+    names = [i.name for i in body.input]
+    per_iteration = []
+    iteration = 0
+    while keep and (trips is None or iteration < int(trips.item())):
+        feeds = [np.array(iteration, np.int64), np.array(keep), *carried]
+        outs = step.run_graph(body, dict(zip(names, feeds, strict=True)))
+        keep, carried = bool(outs[0].item()), outs[1 : 1 + len(carried)]
+        per_iteration.append(outs[1 + len(carried) :])
+        iteration += 1
+    if not per_iteration and len(body.output) > 1 + len(carried):
+        raise step.fail("a loop of 0 iterations with scan outputs is not supported")
+    return [*carried, *_stack(per_iteration, [], [])]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The op table and the graph walk.
 
 _Handler = Callable[[_Step], list[np.ndarray]]
@@ -1191,6 +1260,9 @@ _HANDLERS: dict[str, _Handler] = {
     "DynamicQuantizeLinear": _dynamic_quantize_linear,
     "ConvInteger": _integer(_conv, (1, 0)),
     "MatMulInteger": _integer(_matmul, (-2, -1)),
+    "If": _if,
+    "Scan": _scan,
+    "Loop": _loop,
 }
 
 SUPPORTED_OPS = frozenset(_HANDLERS)
@@ -1218,6 +1290,20 @@ def _initial_values(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> tu
     return values, set(initializers) - input_names
 
 
+def _has_subgraph(node: onnx.NodeProto) -> bool:
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
+
+
+def _run_graph(graph: onnx.GraphProto, feeds: dict[str, np.ndarray], values: dict[str, np.ndarray],
+               constants: set[str], opset: int, tally: _Tally) -> list[np.ndarray]:
+    """A body sees the enclosing scope, its own initializers (constant) and its fed inputs (never constant)."""
+    local = {**values, **{t.name: numpy_helper.to_array(t) for t in graph.initializer}, **feeds}
+    local_constants = (constants | {t.name for t in graph.initializer}) - set(feeds)
+    for index, node in enumerate(graph.node):
+        tally.absorb(_run_node(index, node, local, local_constants, opset))
+    return [local[o.name] for o in graph.output]
+
+
 def _run_node(
     index: int, node: onnx.NodeProto, values: dict[str, np.ndarray], constants: set[str], opset: int
 ) -> NodeTally:
@@ -1227,21 +1313,24 @@ def _run_node(
         raise ToolkitError(
             f"node '{node.name}': op {node.op_type}{domain} is not supported by the counting interpreter"
         )
+    tally = _Tally()
     step = _Step(
         node,
         [values[name] if name else None for name in node.input],
         [bool(name) and name in constants for name in node.input],
         opset,
-        _Tally(),
+        tally,
+        partial(_run_graph, values=values, constants=constants, opset=opset, tally=tally),
     )
     results = _HANDLERS[node.op_type](step)
-    is_const = all(name in constants for name in node.input if name)
+    # a control-flow node reads its scope too: its outputs are never taken as constant
+    is_const = all(name in constants for name in node.input if name) and not _has_subgraph(node)
     for name, value in zip(node.output, results, strict=False):
         if name:
             values[name] = value
             if is_const:
                 constants.add(name)
-    dense, effective = step.tally.counts()
+    dense, effective = tally.counts()
     return NodeTally(index, node.name, node.op_type, dense, effective, True)
 
 
