@@ -348,3 +348,25 @@ def test_loop_whose_condition_the_body_computes_is_not_counted() -> None:
     data = analyze(model, batch=1, samples=4).to_json()
     (entry,) = data["nodes"]
     assert not entry["counted"] and "trip count is unknown before the run" in entry["problem"]
+
+
+def test_lstm_over_a_symbolic_sequence_costs_per_step_times_steps() -> None:
+    """Bidirectional LSTM, H 3, I 4, no bias: per step and direction 12 units x 7 products (6 adds), sigmoid on 9,
+    tanh on 6, 9 mul + 3 add for the state; T x batch steps, two directions."""
+    import numpy as np
+    import sympy as sp
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = [numpy_helper.from_array(np.full(s, 0.5, np.float32), k) for k, s in (("w", (2, 12, 4)),
+                                                                                    ("r", (2, 12, 3)))]
+    graph = helper.make_graph([helper.make_node("LSTM", ["x", "w", "r"], ["y", "y_h"], name="lstm", hidden_size=3,
+                                                direction="bidirectional")], "rnn",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", "batch", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], weights)
+    analysis = analyze(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), batch=None,
+                       dims={"T": 5, "batch": 2})
+    steps, batch = (analysis.propagation.symbols[k] for k in ("T", "batch"))
+    (lstm,) = analysis.nodes
+    expected = {"mul": 12 * 7 + 9, "add": 12 * 6 + 9 + 3, "div": 9, "exp": 9, "tanh": 6}
+    assert {k: sp.simplify(v / (2 * steps * batch)) for k, v in lstm.dense.items()} == expected
+    assert [str(d) for d in lstm.output_shapes[0]] == ["T", "2", "batch", "3"]

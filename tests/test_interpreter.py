@@ -196,6 +196,35 @@ LOOP_BODY = body("loop_body", [node("Identity", ["cond_in"], ("cond_out",)), nod
                  {"i": TensorProto.INT64, "cond_in": TensorProto.BOOL, "cond_out": TensorProto.BOOL})
 
 
+def sparse(*shape: int) -> np.ndarray:
+    """Random weights with exact 0s and 1s in them, for the effective counts."""
+    w = rand(*shape).reshape(-1)
+    w[::3], w[1::5] = 0.0, 1.0
+    return w.reshape(shape)
+
+
+def rnn(op: str, x: np.ndarray, hidden: int, directions: int = 1, bias: bool = True, peephole: bool = False,
+        states: bool = False, weights=rand, **attrs: object) -> Case:
+    """LSTM (4 gates) or GRU (3): X [seq, batch, in] fed at run time, weights as constants."""
+    gates = 4 if op == "LSTM" else 3
+    batch = x.shape[1]
+    consts = {"c_w": weights(directions, gates * hidden, x.shape[-1]), "c_r": weights(directions, gates * hidden,
+                                                                                       hidden)}
+    names = ["x", "c_w", "c_r", "c_b" if bias else "", ""]
+    if bias:
+        consts["c_b"] = weights(directions, 2 * gates * hidden)
+    inputs = {"x": x}
+    if states:
+        shape = (directions, batch, hidden)
+        inputs.update({"h0": rand(*shape)} | ({"c0": rand(*shape)} if op == "LSTM" else {}))
+        names += ["h0", "c0"] if op == "LSTM" else ["h0"]
+    if peephole:
+        names += [""] * (7 - len(names)) + ["c_p"]
+        consts["c_p"] = weights(directions, 3 * hidden)
+    outs = ("y", "y_h", "y_c") if op == "LSTM" else ("y", "y_h")
+    return Case([node(op, names, outs, hidden_size=hidden, **attrs)], inputs, consts, outputs=outs)
+
+
 REDUCE_OPS = [
     "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2",
     "ReduceLogSumExp",
@@ -439,6 +468,16 @@ CASES = {
     "scan-axis1-reversed": Case([node("Scan", ["s0", "xs"], ("s", "ys"), num_scan_inputs=1, body=SCAN_BODY,
                                       scan_input_axes=[1], scan_input_directions=[1], scan_output_axes=[1])],
                                 {"s0": rand(2), "xs": rand(2, 3)}, outputs=("s", "ys")),
+    # Recurrences: the ONNX formulas unit by unit.
+    "lstm-forward-defaults": rnn("LSTM", rand(3, 2, 4), 2),
+    "lstm-sparse-bidirectional-peephole-clip-states": rnn(
+        "LSTM", rand(2, 1, 3), 3, 2, peephole=True, states=True, weights=sparse, clip=0.7, direction="bidirectional"),
+    "lstm-reverse-relu-no-bias": rnn("LSTM", rand(2, 3, 3), 2, bias=False, states=True, direction="reverse",
+                                     activations=["Relu", "Tanh", "Tanh"]),
+    "gru-forward-defaults": rnn("GRU", rand(3, 2, 4), 2),
+    "gru-sparse-reverse-linear-before-reset": rnn("GRU", rand(3, 1, 2), 3, weights=sparse, states=True,
+                                                  direction="reverse", linear_before_reset=1),
+    "gru-bidirectional-clip": rnn("GRU", rand(2, 3, 2), 2, 2, weights=sparse, clip=0.5, direction="bidirectional"),
     "loop-fixed-trips": Case([node("Loop", ["m", "keep", "v0"], ("v", "scans"), body=LOOP_BODY)], {"v0": rand(2)},
                              {"m": i64(3).reshape(()), "keep": np.array(True), "w": f32([0.5, 2.0])},
                              outputs=("v", "scans")),
@@ -637,6 +676,19 @@ def test_control_flow_counts_its_bodies() -> None:
     result = check(CASES["loop-fixed-trips"])
     assert only(result, "Loop")[0] == {"add": 6, "mul": 6}
     np.testing.assert_allclose(result.outputs["v"], CASES["loop-fixed-trips"].inputs["v0"] * f32([0.125, 8.0]))
+
+
+def test_recurrence_counts_follow_the_onnx_formulas() -> None:
+    # LSTM, H 2, I 4, bias, 3 steps x 2 batch: per step 8 gate units of 4 + 2 products and 8 terms (7 adds); sigmoid
+    # on 6, tanh on 2 + 2; C = f C + i c and H = o tanh(C): 3H mul, H add.
+    assert only(check(CASES["lstm-forward-defaults"]), "LSTM")[0] == {
+        "mul": 6 * (48 + 6), "add": 6 * (56 + 6 + 2), "div": 6 * 6, "exp": 6 * 6, "tanh": 6 * 4}
+    # GRU, H 2, I 4: z, r: 4 units x (6 mul, 7 add); h: 2 x (6, 7) + r H (2 mul); sigmoid on 4, tanh on 2;
+    # H = (1 - z) h + z H: 2H mul, 2H add.
+    assert only(check(CASES["gru-forward-defaults"]), "GRU")[0] == {
+        "mul": 6 * (24 + 12 + 2 + 4), "add": 6 * (28 + 14 + 4 + 4), "div": 6 * 4, "exp": 6 * 4, "tanh": 6 * 2}
+    dense, effective = only(check(CASES["gru-sparse-reverse-linear-before-reset"]), "GRU")
+    assert effective["mul"] < dense["mul"] and effective["add"] < dense["add"]
 
 
 def test_range_adds_delta_to_the_previous_element() -> None:

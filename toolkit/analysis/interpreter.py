@@ -1177,6 +1177,134 @@ def _loop(step: _Step) -> list[np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# LSTM and GRU: the ONNX spec's equations unit by unit, each gate pre-activation one counted sum of terms.
+
+_RNN_ACTIVATIONS: dict[str, _UnaryFn] = {
+    "Sigmoid": _sigmoid,
+    "Tanh": lambda t, v: t.special("tanh", math.tanh, v),
+    "Relu": _relu,
+}
+
+
+@dataclass
+class _Recurrence:
+    """One direction's weights as lists, and how to form a gate unit's pre-activation."""
+
+    step: _Step
+    direction: int
+
+    def __post_init__(self) -> None:
+        x, w, r, b = self.step.inputs[0], self.step.inputs[1], self.step.inputs[2], self.step.input(3)
+        self.w, self.r = w[self.direction].tolist(), r[self.direction].tolist()
+        self.units = len(self.w)
+        self.b = None if b is None else b[self.direction].tolist()
+        self.consts = (self.step.is_const(1), self.step.is_const(2), self.step.is_const(3))
+        clip = self.step.attr("clip")
+        self.clip = None if clip is None else float(clip)
+        self.dtype = x.dtype
+
+    def dot(self, row: int, xs: list[Scalar] | None, hs: list[Scalar] | None, biases: tuple[bool, bool]) -> _Dot:
+        """sum_k x_k W[row, k] + sum_k h_k R[row, k] + Wb[row] + Rb[row], the parts asked for."""
+        dot = _Dot(self.step.tally)
+        for values, weights, const in ((xs, self.w, self.consts[0]), (hs, self.r, self.consts[1])):
+            for v, wv in zip(values or [], weights[row] if values is not None else [], strict=True):
+                dot.product(v, wv, False, const)
+        for offset, wanted in zip((0, self.units), biases, strict=True):
+            if wanted and self.b is not None:
+                bias = self.b[offset + row]
+                dot.term(bias, dropped=self.consts[2] and bias == 0)
+        return dot
+
+    def clipped(self, v: Scalar) -> Scalar:
+        t = self.step.tally
+        return v if self.clip is None else t.min(t.max(v, -self.clip), self.clip)
+
+
+def _rnn_activations(step: _Step, defaults: tuple[str, ...], direction: int) -> list[_UnaryFn]:
+    per = len(defaults)
+    names = step.attr("activations") or list(defaults) * step.inputs[1].shape[0]
+    chosen = [n.decode() if isinstance(n, bytes) else n for n in names[direction * per : (direction + 1) * per]]
+    unknown = [n for n in chosen if n not in _RNN_ACTIVATIONS]
+    if unknown:
+        raise step.fail(f"activation {unknown[0]} is not supported")
+    return [_RNN_ACTIVATIONS[n] for n in chosen]
+
+
+def _lstm_step(rec: _Recurrence, acts: list[_UnaryFn], xt: list[Scalar], h: list[Scalar], c: list[Scalar],
+               peep: list[Scalar] | None) -> tuple[list[Scalar], list[Scalar]]:
+    """Gates i, o, f, c (the spec's order in W); peepholes i, o, f; o sees the new cell state."""
+    t, (f_act, g_act, h_act) = rec.step.tally, acts
+    hidden = len(h)
+    p_const = rec.step.is_const(7)
+
+    def gate(row: int, cell: Scalar | None, peep_row: int | None, act: _UnaryFn) -> Scalar:
+        dot = rec.dot(row, xt, h, (True, True))
+        if peep is not None and peep_row is not None:
+            dot.product(cell, peep[peep_row], False, p_const)
+        return act(t, rec.clipped(dot.value))
+
+    new_c, new_h = [], []
+    for j in range(hidden):
+        i_gate = gate(j, c[j], j, f_act)
+        f_gate = gate(2 * hidden + j, c[j], 2 * hidden + j, f_act)
+        candidate = gate(3 * hidden + j, None, None, g_act)
+        new_c.append(t.add(t.mul(f_gate, c[j]), t.mul(i_gate, candidate)))
+    for j in range(hidden):
+        o_gate = gate(hidden + j, new_c[j], hidden + j, f_act)
+        new_h.append(t.mul(o_gate, h_act(t, new_c[j])))
+    return new_h, new_c
+
+
+def _gru_step(rec: _Recurrence, acts: list[_UnaryFn], xt: list[Scalar], h: list[Scalar]) -> list[Scalar]:
+    """Gates z, r, h; r applied to H_t-1 before R_h, or (linear_before_reset) to H_t-1 R_h + Rb_h after it."""
+    t, (f_act, g_act) = rec.step.tally, acts
+    hidden = len(h)
+    z = [f_act(t, rec.clipped(rec.dot(j, xt, h, (True, True)).value)) for j in range(hidden)]
+    r = [f_act(t, rec.clipped(rec.dot(hidden + j, xt, h, (True, True)).value)) for j in range(hidden)]
+    candidate = []
+    if rec.step.attr("linear_before_reset", 0):
+        for j in range(hidden):
+            reset = t.mul(r[j], rec.dot(2 * hidden + j, None, h, (False, True)).value)
+            outer = rec.dot(2 * hidden + j, xt, None, (True, False))
+            outer.term(reset)
+            candidate.append(g_act(t, rec.clipped(outer.value)))
+    else:
+        reset = [t.mul(rj, hj) for rj, hj in zip(r, h, strict=True)]
+        candidate = [g_act(t, rec.clipped(rec.dot(2 * hidden + j, xt, reset, (True, True)).value))
+                     for j in range(hidden)]
+    return [t.add(t.mul(t.sub(1.0, zj), cj), t.mul(zj, hj)) for zj, cj, hj in zip(z, candidate, h, strict=True)]
+
+
+def _recurrent(step: _Step) -> list[np.ndarray]:
+    """Per direction (reverse walks the sequence backwards), per batch element, per step."""
+    lstm = step.node.op_type == "LSTM"
+    if step.input(4) is not None or step.attr("input_forget", 0) or step.attr("layout", 0):
+        raise step.fail("sequence_lens, input_forget and layout 1 are not supported (onnxruntime lacks layout 1)")
+    x, h0 = step.inputs[0], step.input(5)
+    c0, peep = (step.input(6), step.input(7)) if lstm else (None, None)
+    seq, batch = x.shape[:2]
+    directions, hidden = step.inputs[1].shape[0], step.inputs[2].shape[-1]
+    y = np.zeros((seq, directions, batch, hidden))
+    y_h, y_c = np.zeros((directions, batch, hidden)), np.zeros((directions, batch, hidden))
+    for d in range(directions):
+        rec = _Recurrence(step, d)
+        acts = _rnn_activations(step, ("Sigmoid", "Tanh", "Tanh") if lstm else ("Sigmoid", "Tanh"), d)
+        backwards = step.attr("direction", "forward") == "reverse" or d == 1
+        for n in range(batch):
+            h = [0.0] * hidden if h0 is None else h0[d, n].tolist()
+            c = [0.0] * hidden if c0 is None else c0[d, n].tolist()
+            for t in reversed(range(seq)) if backwards else range(seq):
+                xt = x[t, n].tolist()
+                if lstm:
+                    h, c = _lstm_step(rec, acts, xt, h, c, None if peep is None else peep[d].tolist())
+                else:
+                    h = _gru_step(rec, acts, xt, h)
+                y[t, d, n] = h
+            y_h[d, n], y_c[d, n] = h, c
+    return [v.astype(rec.dtype) for v in (y, y_h, y_c)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The op table and the graph walk.
 
 _Handler = Callable[[_Step], list[np.ndarray]]
@@ -1263,6 +1391,8 @@ _HANDLERS: dict[str, _Handler] = {
     "If": _if,
     "Scan": _scan,
     "Loop": _loop,
+    "LSTM": _recurrent,
+    "GRU": _recurrent,
 }
 
 SUPPORTED_OPS = frozenset(_HANDLERS)
