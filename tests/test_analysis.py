@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -370,3 +371,47 @@ def test_lstm_over_a_symbolic_sequence_costs_per_step_times_steps() -> None:
     expected = {"mul": 12 * 7 + 9, "add": 12 * 6 + 9 + 3, "div": 9, "exp": 9, "tanh": 6}
     assert {k: sp.simplify(v / (2 * steps * batch)) for k, v in lstm.dense.items()} == expected
     assert [str(d) for d in lstm.output_shapes[0]] == ["T", "2", "batch", "3"]
+
+
+def lengths_and_rate_model():
+    """x [batch, N], lens [batch] and sr [] (int64): y = x[:, :lens[0]] scaled, doubled if sr == 16000."""
+    from onnx import TensorProto, helper
+
+    def branch(name: str, op: str):
+        return helper.make_graph([n(op, ["cut", "cut"], f"{name}_out")], name, [],
+                                 [helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT, None)])
+
+    model = shape_graph([n("Slice", ["x", "zero", "lens", "one"], "cut"), n("Equal", ["sr", "rate"], "cond"),
+                         n("If", ["cond"], "y", then_branch=branch("then", "Mul"), else_branch=branch("else", "Add"))],
+                        {"zero": [0], "one": [1], "rate": 16000})
+    model.graph.input.extend([helper.make_tensor_value_info("lens", TensorProto.INT64, ["batch"]),
+                              helper.make_tensor_value_info("sr", TensorProto.INT64, [])])
+    return model
+
+
+def test_lengths_default_to_the_samples_and_the_rate_to_the_sample_rate() -> None:
+    analysis = analyze(lengths_and_rate_model(), batch=1, samples=300)
+    data = analysis.to_json()
+    lens = data["input_values"]["lens"]
+    assert lens == {"value": "N", "at_dims": 300, "why": "default: lengths are the samples given"}
+    assert data["input_values"]["sr"]["at_dims"] == 16000
+    (entry,) = [e for e in data["nodes"] if e["op_type"] == "If"]
+    assert entry["branches"]["taken"] == "then" and entry["dense"]["mul"] == 300
+    assert data["complete"]
+
+
+def test_input_values_given_override_the_defaults() -> None:
+    data = analyze(lengths_and_rate_model(), batch=1, samples=300, inputs={"lens": 120, "sr": 8000}).to_json()
+    (entry,) = [e for e in data["nodes"] if e["op_type"] == "If"]
+    assert entry["branches"]["taken"] == "else" and entry["dense"]["add"] == 120
+    assert data["input_values"]["sr"] == {"value": 8000, "at_dims": 8000, "why": "given with --input"}
+
+
+@pytest.mark.parametrize(("given", "says"), [
+    ({"rate": 1}, "input 'rate' is not an input of this model (its inputs: x, lens, sr)"),
+    ({"x": 1}, "input 'x' is the audio input"),
+    ({"sr": 1.5}, "input 'sr' is INT64: 1.5 is not a whole number"),
+])
+def test_bad_input_values_are_refused_in_one_line(given: dict, says: str) -> None:
+    with pytest.raises(ToolkitError, match=re.escape(says)):
+        analyze(lengths_and_rate_model(), samples=300, inputs=given)

@@ -197,6 +197,13 @@ def graph_order(graph: onnx.GraphProto, available: set[str]) -> list[int]:
     return order
 
 
+def declared_inputs(model: onnx.ModelProto) -> tuple[list[Tensor], dict[str, sp.Symbol]]:
+    """The graph inputs that are not initializers, with their declared dims, and the symbols of those dims."""
+    symbols: dict[str, sp.Symbol] = {}
+    constants = {init.name for init in model.graph.initializer}
+    return [input_tensor(v, symbols) for v in model.graph.input if v.name not in constants], symbols
+
+
 def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None = None) -> Propagation:
     """Shapes and rule results for every node; a node that cannot be analyzed is recorded, not fatal.
 
@@ -205,12 +212,12 @@ def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None
     """
     graph = model.graph
     opset = opset_of(model)
-    symbols: dict[str, sp.Symbol] = {}
     tensors = {init.name: initializer_tensor(init) for init in graph.initializer}
-    inputs = [input_tensor(v, symbols) for v in graph.input if v.name not in tensors]
+    inputs, symbols = declared_inputs(model)
     for tensor in inputs:
-        if known_inputs and tensor.name in known_inputs:
+        if known_inputs and tensor.name in known_inputs:  # a value fixes the shape: the value's own
             tensor.value = np.asarray(known_inputs[tensor.name])
+            tensor.shape = tuple(sp.Integer(d) for d in tensor.value.shape)
     tensors.update({t.name: t for t in inputs})
     outcomes = walk(graph, tensors, opset)
     outputs = [tensors.get(v.name) for v in graph.output]

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolkit.analysis.counts import BASIC_KINDS, Counts
-from toolkit.analysis.dims import pretty, render_shape
+from toolkit.analysis.dims import pretty, render_dim, render_shape
 from toolkit.analysis.frames import one_second, per_frame
 
 if TYPE_CHECKING:
@@ -102,6 +102,9 @@ def analysis_json(analysis: Analysis) -> dict[str, object]:
     declared_inputs = {v.name: v for v in analysis.model.graph.input}
     result: dict[str, object] = {
         "dims": analysis.dims,
+        "input_values": {name: {"value": render_dim(v.value), "at_dims": analysis.value(v.value)
+                                if v.value.is_integer else float(v.value), "why": v.why}
+                         for name, v in analysis.input_values.items()},
         "inputs": [tensor_contract(declared_inputs[t.name]) for t in analysis.propagation.inputs],
         "outputs": outputs,
         "constraints": [c.text for c in analysis.constraints],
@@ -172,6 +175,9 @@ def print_analysis(data: dict[str, object], console: Console) -> None:
     for tensor in data["outputs"]:
         console.print("[bold]output[/] " + escape(f"{tensor['name']}: {tensor['dtype']} {tensor['shape']} "
                                                   f"= {tensor.get('value_shape')} at {data['dims']}"))
+    for name, entry in data["input_values"].items():
+        console.print("[bold]input value[/] " + escape(f"{name} = {entry['value']} = {entry['at_dims']} "
+                                                       f"({entry['why']})"))
     console.print("[bold]valid inputs[/]: " + escape(f"{', '.join(data['constraints']) or 'any size'}; "
                                                      f"smallest: {data['smallest_input']}"))
     table = Table(title="per node at these dims (effective shown where it differs from dense)")

@@ -292,7 +292,11 @@ def tile(ctx: NodeContext) -> NodeResult:
 def range_op(ctx: NodeContext) -> NodeResult:
     start, limit, delta = (sp.sympify(needs_value(ctx, i, name).reshape(-1)[0])
                            for i, name in enumerate(("start", "limit", "delta")))
-    length = sp.Max(sp.ceiling((limit - start) / delta), 0)
+    length = sp.ceiling((limit - start) / delta)
+    constraints: list[tuple[sp.Expr, str]] = []
+    if not assume_nonnegative(length, f"node '{ctx.node.name}' (Range) counts its elements", constraints):
+        length = sp.Integer(0)
     out = ctx.out((length,))
     return NodeResult([out], Counts(add=sp.Max(length - 1, 0)),
-                      f"{out.name} = {start}, {start} + {delta}, ... below {limit} (each the previous + {delta})")
+                      f"{out.name} = {start}, {start} + {delta}, ... below {pretty(limit)} (each the previous + "
+                      f"{delta})", constraints=constraints)
