@@ -20,23 +20,16 @@ import sympy as sp
 from onnx import helper
 
 from toolkit.analysis.dims import assume_nonnegative
-from toolkit.analysis.ops.base import NodeContext, NodeResult, Tensor
+from toolkit.analysis.ops.base import NodeContext, NodeResult, Tensor, registrar
 
 Constraints = list[tuple[sp.Expr, str]]
 ValueFn = Callable[[NodeContext, Tensor, Constraints], np.ndarray | None]
 VALUES: dict[str, ValueFn] = {}
-
-
-def value_rule(*op_types: str) -> Callable[[ValueFn], ValueFn]:
-    def register(fn: ValueFn) -> ValueFn:
-        for op_type in op_types:
-            VALUES[op_type] = fn
-        return fn
-    return register
+value_rule = registrar(VALUES)  # one function as the value rule of these op types
 
 
 def is_integer_dtype(dtype: int) -> bool:
-    return np.dtype(helper.tensor_dtype_to_np_dtype(dtype)).kind in "iub" if dtype else False
+    return np.dtype(helper.tensor_dtype_to_np_dtype(dtype)).kind in "iu" if dtype else False
 
 
 def fixed_shape(tensor: Tensor) -> tuple[int, ...] | None:
@@ -71,6 +64,12 @@ def remainder(a: sp.Expr, b: sp.Expr, fmod: bool, where: str, constraints: Const
     a, b = sp.sympify(a), sp.sympify(b)
     q = quotient(a, b, True, where, constraints) if fmod else sp.floor(a / b)
     return sp.expand(a - b * q)
+
+
+def numeric(ctx: NodeContext, i: int) -> np.ndarray | None:
+    """Input i's value when it is known and holds numbers (slice bounds and indices must be numbers)."""
+    value = ctx.known(i)
+    return None if value is None or np.asarray(value).dtype == object else np.asarray(value)
 
 
 def settle(value: np.ndarray, dtype: int) -> np.ndarray:
@@ -125,7 +124,7 @@ def concat_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | 
 def slice_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | None:
     """numpy's slicing clamps starts and ends exactly as ONNX does, for either sign of step."""
     value = ctx.known(0)
-    params = [ctx.const(i) if ctx.input(i) is not None else None for i in range(1, 5)]
+    params = [numeric(ctx, i) for i in range(1, 5)]
     if value is None or any(p is None and ctx.input(i + 1) is not None for i, p in enumerate(params)):
         return None
     starts, ends, axes, steps = ([int(v) for v in p.reshape(-1)] if p is not None else None for p in params)
@@ -138,7 +137,7 @@ def slice_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | N
 
 @value_rule("Gather")
 def gather_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | None:
-    value, indices = ctx.known(0), ctx.const(1)
+    value, indices = ctx.known(0), numeric(ctx, 1)
     if value is None or indices is None:
         return None
     return np.take(np.asarray(value), indices.astype(np.int64), axis=int(ctx.attr("axis", 0)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import onnx
@@ -125,15 +126,21 @@ class NodeContext:
 
 Rule = Callable[[NodeContext], NodeResult]
 RULES: dict[str, Rule] = {}
+Fn = TypeVar("Fn", bound=Callable)
 
 
-def rule(*op_types: str) -> Callable[[Rule], Rule]:
-    """Register one function as the shape + cost + math rule of these op types."""
-    def register(fn: Rule) -> Rule:
-        for op_type in op_types:
-            RULES[op_type] = fn
-        return fn
-    return register
+def registrar(table: dict[str, Fn]) -> Callable[..., Callable[[Fn], Fn]]:
+    """A decorator that registers one function in `table` under each op type it is given."""
+    def register_as(*op_types: str) -> Callable[[Fn], Fn]:
+        def register(fn: Fn) -> Fn:
+            for op_type in op_types:
+                table[op_type] = fn
+            return fn
+        return register
+    return register_as
+
+
+rule = registrar(RULES)  # one function as the shape + cost + math rule of these op types
 
 
 def normalize_axis(axis: int, rank: int, ctx: NodeContext) -> int:
