@@ -91,8 +91,15 @@ class CliCase:
     progress: bool = False  # a pipeline run: its progress lines on stderr come before the one error line
 
 
-def model_case(name: str, content: onnx.ModelProto | bytes, *says: str, command: str = "analyze") -> CliCase:
-    return CliCase(lambda folder: [command, str(write(folder, name, content))], says)
+def model_case(name: str, content: onnx.ModelProto | bytes, *says: str, command: str = "analyze",
+               extra: tuple[str, ...] | list[str] = ()) -> CliCase:
+    return CliCase(lambda folder: [command, str(write(folder, name, content)), *extra], says)
+
+
+def with_lengths(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with a second input, int64 lengths per batch element, as ASR front ends take."""
+    model.graph.input.append(helper.make_tensor_value_info("lens", TensorProto.INT64, ["batch"]))
+    return model
 
 
 def with_external(location: str, data: bytes | None = None, *says: str) -> CliCase:
@@ -215,6 +222,15 @@ CLI_CASES: dict[str, CliCase] = {
     "negative batch": CliCase(lambda _: ["analyze", "--batch", "-3"], ("--batch -3 must be at least 1",)),
     "samples not a number": CliCase(lambda _: ["analyze", "--samples", "1e3"], ("invalid int value: '1e3'",)),
     "unknown dim": CliCase(lambda _: ["analyze", "--dim", "channels=3"], ("dim 'channels' is not an input dim",)),
+    "unknown input": CliCase(lambda _: ["analyze", "--input", "lens=3"],
+                             ("input 'lens' is not an input of this model (its inputs: input)",)),
+    "input value for the audio": CliCase(lambda _: ["analyze", "--input", "input=0"],
+                                         ("input 'input' is the audio input", "--samples")),
+    "input value not a number": CliCase(lambda _: ["analyze", "--input", "lens=all"],
+                                        ("'lens=all' is not NAME=NUMBER",)),
+    "fractional value for an integer input": model_case(
+        "m.onnx", with_lengths(graph_model([SCALE], [weight()])), "input 'lens' is INT64: 2.5 is not a whole number",
+        extra=["--input", "lens=2.5"]),
     "unknown command": CliCase(lambda _: ["optimize"], ("invalid choice: 'optimize'",)),
     "imported result not JSON": CliCase(broken_import, ("result.json is not valid JSON",
                                                          "it should hold an imported runner result"), True),

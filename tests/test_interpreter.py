@@ -170,6 +170,61 @@ def with_consts(op: str, x: np.ndarray, consts: dict[str, np.ndarray], opset: in
     return Case([node(op, names, **attrs)], {"x": x}, real, opset=opset)
 
 
+def body(name: str, nodes: list[onnx.NodeProto], inputs: list[str], outputs: list[str],
+         scalars: dict[str, int] | None = None) -> onnx.GraphProto:
+    """A control-flow body: floats of unknown shape, except the scalars of the types in `scalars`."""
+    types = scalars or {}
+
+    def info(n: str) -> onnx.ValueInfoProto:
+        return helper.make_tensor_value_info(n, types.get(n, TensorProto.FLOAT), [] if n in types else None)
+
+    return helper.make_graph(nodes, name, [info(i) for i in inputs], [info(o) for o in outputs])
+
+
+def if_case(condition: list[onnx.NodeProto], consts: dict[str, np.ndarray], x: np.ndarray) -> Case:
+    """then: x * x; else: sigmoid(x); both read x from the enclosing graph."""
+    then = body("then", [node("Mul", ["x", "x"], ("t",))], [], ["t"])
+    other = body("else", [node("Sigmoid", ["x"], ("e",))], [], ["e"])
+    return Case([*condition, node("If", ["cond"], then_branch=then, else_branch=other)], {"x": x}, consts)
+
+
+SCAN_BODY = body("scan_body", [node("Add", ["s_in", "x_t"], ("s_out",)), node("Mul", ["s_out", "x_t"], ("y_t",))],
+                 ["s_in", "x_t"], ["s_out", "y_t"])
+LOOP_BODY = body("loop_body", [node("Identity", ["cond_in"], ("cond_out",)), node("Mul", ["v_in", "w"], ("v_out",)),
+                               node("Add", ["v_out", "v_out"], ("scan",))],
+                 ["i", "cond_in", "v_in"], ["cond_out", "v_out", "scan"],
+                 {"i": TensorProto.INT64, "cond_in": TensorProto.BOOL, "cond_out": TensorProto.BOOL})
+
+
+def sparse(*shape: int) -> np.ndarray:
+    """Random weights with exact 0s and 1s in them, for the effective counts."""
+    w = rand(*shape).reshape(-1)
+    w[::3], w[1::5] = 0.0, 1.0
+    return w.reshape(shape)
+
+
+def rnn(op: str, x: np.ndarray, hidden: int, directions: int = 1, bias: bool = True, peephole: bool = False,
+        states: bool = False, weights=rand, **attrs: object) -> Case:
+    """LSTM (4 gates) or GRU (3): X [seq, batch, in] fed at run time, weights as constants."""
+    gates = 4 if op == "LSTM" else 3
+    batch = x.shape[1]
+    consts = {"c_w": weights(directions, gates * hidden, x.shape[-1]), "c_r": weights(directions, gates * hidden,
+                                                                                       hidden)}
+    names = ["x", "c_w", "c_r", "c_b" if bias else "", ""]
+    if bias:
+        consts["c_b"] = weights(directions, 2 * gates * hidden)
+    inputs = {"x": x}
+    if states:
+        shape = (directions, batch, hidden)
+        inputs.update({"h0": rand(*shape)} | ({"c0": rand(*shape)} if op == "LSTM" else {}))
+        names += ["h0", "c0"] if op == "LSTM" else ["h0"]
+    if peephole:
+        names += [""] * (7 - len(names)) + ["c_p"]
+        consts["c_p"] = weights(directions, 3 * hidden)
+    outs = ("y", "y_h", "y_c") if op == "LSTM" else ("y", "y_h")
+    return Case([node(op, names, outs, hidden_size=hidden, **attrs)], inputs, consts, outputs=outs)
+
+
 REDUCE_OPS = [
     "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2",
     "ReduceLogSumExp",
@@ -404,6 +459,28 @@ CASES = {
                            {"q": RNG.integers(0, 255, (3, 4)).astype(np.uint8), "q_zp": np.array(120, np.uint8)},
                            {"c_w": RNG.integers(-3, 3, (4, 2)).astype(np.int8),
                             "c_wzp": np.array([0, 1], np.int8)}),
+    # Control flow: bodies see the enclosing scope; their counts are the node's.
+    "if-constant-condition": if_case([], {"cond": np.array(True)}, rand(2, 3)),
+    "if-condition-from-shape": if_case([node("Size", ["x"], ("n",)), node("Greater", ["n", "ten"], ("cond",))],
+                                       {"ten": i64(10).reshape(())}, rand(2, 3)),
+    "scan-running-sum": Case([node("Scan", ["s0", "xs"], ("s", "ys"), num_scan_inputs=1, body=SCAN_BODY)],
+                             {"s0": rand(2), "xs": rand(4, 2)}, outputs=("s", "ys")),
+    "scan-axis1-reversed": Case([node("Scan", ["s0", "xs"], ("s", "ys"), num_scan_inputs=1, body=SCAN_BODY,
+                                      scan_input_axes=[1], scan_input_directions=[1], scan_output_axes=[1])],
+                                {"s0": rand(2), "xs": rand(2, 3)}, outputs=("s", "ys")),
+    # Recurrences: the ONNX formulas unit by unit.
+    "lstm-forward-defaults": rnn("LSTM", rand(3, 2, 4), 2),
+    "lstm-sparse-bidirectional-peephole-clip-states": rnn(
+        "LSTM", rand(2, 1, 3), 3, 2, peephole=True, states=True, weights=sparse, clip=0.7, direction="bidirectional"),
+    "lstm-reverse-relu-no-bias": rnn("LSTM", rand(2, 3, 3), 2, bias=False, states=True, direction="reverse",
+                                     activations=["Relu", "Tanh", "Tanh"]),
+    "gru-forward-defaults": rnn("GRU", rand(3, 2, 4), 2),
+    "gru-sparse-reverse-linear-before-reset": rnn("GRU", rand(3, 1, 2), 3, weights=sparse, states=True,
+                                                  direction="reverse", linear_before_reset=1),
+    "gru-bidirectional-clip": rnn("GRU", rand(2, 3, 2), 2, 2, weights=sparse, clip=0.5, direction="bidirectional"),
+    "loop-fixed-trips": Case([node("Loop", ["m", "keep", "v0"], ("v", "scans"), body=LOOP_BODY)], {"v0": rand(2)},
+                             {"m": i64(3).reshape(()), "keep": np.array(True), "w": f32([0.5, 2.0])},
+                             outputs=("v", "scans")),
 }
 
 
@@ -584,6 +661,34 @@ def test_scatter_counts_one_operation_per_update_element() -> None:
         assert only(check(CASES[f"scatter-elements-{reduction}"]), "ScatterElements") == ({kind: 6}, {kind: 6})
         assert only(check(CASES[f"scatter-nd-{reduction}"]), "ScatterND")[0] == {kind: 3}
     assert only(check(CASES["scatter-elements-none"]), "ScatterElements")[0] == {}
+
+
+def test_control_flow_counts_its_bodies() -> None:
+    # If: the then branch (x * x, 6 mul) with a constant condition; 6 > 10 is false: sigmoid of 6 (and 1 cmp before).
+    assert only(check(CASES["if-constant-condition"]), "If")[0] == {"mul": 6}
+    result = check(CASES["if-condition-from-shape"])
+    assert only(result, "If")[0] == {"add": 6, "div": 6, "exp": 6}
+    assert only(result, "Greater")[0] == {"cmp": 1}
+    # Scan: 4 iterations of 2 add + 2 mul; reversed along axis 1: 3 iterations.
+    assert only(check(CASES["scan-running-sum"]), "Scan")[0] == {"add": 8, "mul": 8}
+    assert only(check(CASES["scan-axis1-reversed"]), "Scan")[0] == {"add": 6, "mul": 6}
+    # Loop: M = 3 trips of 2 mul (by w) and 2 add.
+    result = check(CASES["loop-fixed-trips"])
+    assert only(result, "Loop")[0] == {"add": 6, "mul": 6}
+    np.testing.assert_allclose(result.outputs["v"], CASES["loop-fixed-trips"].inputs["v0"] * f32([0.125, 8.0]))
+
+
+def test_recurrence_counts_follow_the_onnx_formulas() -> None:
+    # LSTM, H 2, I 4, bias, 3 steps x 2 batch: per step 8 gate units of 4 + 2 products and 8 terms (7 adds); sigmoid
+    # on 6, tanh on 2 + 2; C = f C + i c and H = o tanh(C): 3H mul, H add.
+    assert only(check(CASES["lstm-forward-defaults"]), "LSTM")[0] == {
+        "mul": 6 * (48 + 6), "add": 6 * (56 + 6 + 2), "div": 6 * 6, "exp": 6 * 6, "tanh": 6 * 4}
+    # GRU, H 2, I 4: z, r: 4 units x (6 mul, 7 add); h: 2 x (6, 7) + r H (2 mul); sigmoid on 4, tanh on 2;
+    # H = (1 - z) h + z H: 2H mul, 2H add.
+    assert only(check(CASES["gru-forward-defaults"]), "GRU")[0] == {
+        "mul": 6 * (24 + 12 + 2 + 4), "add": 6 * (28 + 14 + 4 + 4), "div": 6 * 4, "exp": 6 * 4, "tanh": 6 * 2}
+    dense, effective = only(check(CASES["gru-sparse-reverse-linear-before-reset"]), "GRU")
+    assert effective["mul"] < dense["mul"] and effective["add"] < dense["add"]
 
 
 def test_range_adds_delta_to_the_previous_element() -> None:

@@ -8,23 +8,28 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnx
 import sympy as sp
 from onnx import helper
 
 from toolkit.analysis.counts import Counts, total
-from toolkit.analysis.dims import Dim, pretty
+from toolkit.analysis.dims import Dim, dim_symbol, pretty
 from toolkit.analysis.frames import Frames, find_frames
-from toolkit.analysis.ops.base import dtype_size
-from toolkit.analysis.propagate import NodeOutcome, Propagation, propagate
+from toolkit.analysis.ops.base import Branches, Tensor, dtype_size
+from toolkit.analysis.propagate import NodeOutcome, Propagation, declared_inputs, propagate
+from toolkit.analysis.values import is_integer_dtype, settle
 from toolkit.errors import ToolkitError
 from toolkit.load import ANALYSIS_LIMITS, load_model
 
 CONVENTIONS = ("dense", "effective")
+LENGTH_NAME = re.compile(r"len", re.IGNORECASE)
+RATE_NAME = re.compile(r"(^|_)(sr|sample_?rate|rate)($|_)", re.IGNORECASE)
 MOVEMENT_OPS = {"Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather",
                 "Split", "Pad", "Identity", "Expand", "Tile", "Shape", "Size", "Constant", "ConstantOfShape",
                 "Dropout", "Where", "Range", "GatherElements", "GatherND", "ScatterElements", "ScatterND"}
@@ -39,6 +44,14 @@ class Constraint:
     bound: int | None = None  # symbol >= bound, when it reduces to that
 
 
+@dataclass(frozen=True)
+class InputValue:
+    """The value an input beside the audio is analyzed with: a number, or a formula in the input dims."""
+
+    value: sp.Expr
+    why: str
+
+
 @dataclass
 class NodeReport:
     index: int
@@ -51,10 +64,18 @@ class NodeReport:
     bytes_moved: Dim
     problem: str | None
     unknown_constants: tuple[str, ...] = ()  # constant inputs of unknown value: effective is an upper bound
+    branches: Branches | None = None  # an If: what each branch costs, and the condition that picks one
 
     @property
     def counted(self) -> bool:
         return self.dense is not None
+
+
+def linear_form(expr: sp.Expr) -> sp.Expr:
+    """floor(a) + c >= 0 holds exactly when a + c >= 0 (c an integer): a frame count's constraint made linear."""
+    floors = [t for t in sp.Add.make_args(expr) if isinstance(t, sp.floor)]
+    rest = expr - floors[0] if len(floors) == 1 else None
+    return floors[0].args[0] + rest if rest is not None and rest.is_Integer else expr
 
 
 def reduce_constraint(expr: sp.Expr, why: str) -> Constraint:
@@ -62,7 +83,8 @@ def reduce_constraint(expr: sp.Expr, why: str) -> Constraint:
     free = sorted(expr.free_symbols, key=str)
     if len(free) == 1:
         symbol = free[0]
-        poly = sp.Poly(expr, symbol) if expr.is_polynomial(symbol) else None
+        linear = linear_form(expr)
+        poly = sp.Poly(linear, symbol) if linear.is_polynomial(symbol) else None
         if poly is not None and poly.degree() == 1 and poly.LC() > 0:
             bound = int(sp.ceiling(-poly.TC() / poly.LC()))
             return Constraint(expr, why, f"{symbol} >= {bound}", symbol, bound)
@@ -76,11 +98,15 @@ def node_report(outcome: NodeOutcome) -> NodeReport:
     if result is None:
         return NodeReport(outcome.index, name, node.op_type, [None] * len(node.output), "", None, None,
                           sp.Integer(0), outcome.problem)
+    problem = None
+    if result.dense is None and result.branches is not None:
+        problem = (f"its cost depends on the condition {result.branches.condition_text}, known only at run time: "
+                   "each branch's cost is reported, the total excludes both")
     moved = sum((t.numel * dtype_size(t.dtype) for t in result.outputs if t.shape is not None), sp.Integer(0)) \
         if node.op_type in MOVEMENT_OPS else sp.Integer(0)
     return NodeReport(outcome.index, name, node.op_type, [t.shape for t in result.outputs], result.math,
                       result.dense, result.effective if result.effective is not None else result.dense,
-                      moved, None, tuple(outcome.unknown_constants))
+                      moved, problem, tuple(outcome.unknown_constants), result.branches)
 
 
 @dataclass
@@ -94,6 +120,7 @@ class Analysis:
     constraints: list[Constraint]
     frames: Frames | None
     sample_rate: int
+    input_values: dict[str, InputValue]
 
     @property
     def bindings(self) -> dict[sp.Symbol, int]:
@@ -102,6 +129,10 @@ class Analysis:
     def value(self, expr: object) -> int:
         evaluated = sp.sympify(expr).subs(self.bindings)
         return int(evaluated)
+
+    def holds(self, expr: object) -> bool:
+        """expr >= 0 at these dims, exactly (a constraint can be a fraction: int() would round it to 0)."""
+        return bool(sp.sympify(expr).subs(self.bindings) >= 0)
 
     def formula(self, convention: str) -> Counts:
         return total(getattr(n, convention) for n in self.nodes if n.counted)
@@ -136,14 +167,14 @@ def tensor_contract(value_info: onnx.ValueInfoProto) -> dict[str, object]:
 DEFAULT_BATCH, DEFAULT_SAMPLES = 1, 16000  # one second at 16 kHz
 
 
-def resolve_dims(propagation: Propagation, dims: Mapping[str, int] | None, batch: int | None,
-                 samples: int | None) -> dict[str, int]:
+def resolve_dims(inputs: list[Tensor], symbols: Mapping[str, sp.Symbol], dims: Mapping[str, int] | None,
+                 batch: int | None, samples: int | None) -> dict[str, int]:
     """Bind every symbolic input dim: --batch is the first dim of the first input, --samples its last.
 
     Not given, they default to 1 and 16000 where those dims are symbolic; given, they must fit the model.
     """
     values = dict(dims or {})
-    first = propagation.inputs[0] if propagation.inputs else None
+    first = inputs[0] if inputs else None
     for flag, value, default, position in (("--batch", batch, DEFAULT_BATCH, 0),
                                            ("--samples", samples, DEFAULT_SAMPLES, -1)):
         if first is None or not first.shape:
@@ -160,21 +191,21 @@ def resolve_dims(propagation: Propagation, dims: Mapping[str, int] | None, batch
             continue
         values.setdefault(str(dim), value)
     for name, value in values.items():
-        if name not in propagation.symbols:
-            known = ", ".join(propagation.symbols) or "none"
+        if name not in symbols:
+            known = ", ".join(symbols) or "none"
             raise ToolkitError(f"dim '{name}' is not an input dim of this model (its dims: {known})")
         if not isinstance(value, int) or value < 1:
             raise ToolkitError(f"dim '{name}' = {value} must be a whole number >= 1")
-    missing = [name for name in propagation.symbols if name not in values]
+    missing = [name for name in symbols if name not in values]
     if missing:
         raise ToolkitError(f"no value for input dim '{missing[0]}'; pass --dim {missing[0]}=N")
     return values
 
 
-def dim_flags(propagation: Propagation) -> dict[str, str]:
+def dim_flags(inputs: list[Tensor], symbols: Mapping[str, sp.Symbol]) -> dict[str, str]:
     """The CLI flag that sets each input dim, for error messages that name the fix."""
-    flags = {name: f"--dim {name}=" for name in propagation.symbols}
-    first = propagation.inputs[0] if propagation.inputs else None
+    flags = {name: f"--dim {name}=" for name in symbols}
+    first = inputs[0] if inputs else None
     if first is not None and first.shape:
         for position, flag in ((0, "--batch "), (-1, "--samples ")):
             if not first.shape[position].is_Integer:
@@ -184,9 +215,9 @@ def dim_flags(propagation: Propagation) -> dict[str, str]:
 
 def check_constraints(analysis: Analysis) -> None:
     """Refuse dims no run can take, naming the rule that fails and the smallest value that works."""
-    flags = dim_flags(analysis.propagation)
+    flags = dim_flags(analysis.propagation.inputs, analysis.propagation.symbols)
     for c in analysis.constraints:
-        if analysis.value(c.expr) >= 0:
+        if analysis.holds(c.expr):
             continue
         given = ", ".join(f"{k}={v}" for k, v in analysis.dims.items())
         if c.symbol is None:
@@ -195,24 +226,74 @@ def check_constraints(analysis: Analysis) -> None:
                            f"for one frame ({c.why}); pass {flags[str(c.symbol)]}{c.bound} or more")
 
 
+def default_values(inputs: list[Tensor], sample_rate: int) -> dict[str, InputValue]:
+    """Integer inputs beside the audio (the first input) whose role their name tells: lengths are the audio's
+    length (its last dim, a formula while unbound), a sample rate is --sample-rate. Others stay unknown."""
+    defaults = {}
+    for tensor in inputs[1:] if inputs and inputs[0].shape else ():
+        if not is_integer_dtype(tensor.dtype):
+            continue
+        if LENGTH_NAME.search(tensor.name):
+            defaults[tensor.name] = InputValue(inputs[0].shape[-1], "default: lengths are the samples given")
+        elif RATE_NAME.search(tensor.name):
+            defaults[tensor.name] = InputValue(sp.Integer(sample_rate), "default: the sample rate (--sample-rate)")
+    return defaults
+
+
+def given_values(inputs: list[Tensor], given: Mapping[str, float]) -> dict[str, InputValue]:
+    """--input NAME=VALUE, checked: an input of the model, not the audio, a whole number for an integer type."""
+    by_name = {t.name: t for t in inputs}
+    values = {}
+    for name, value in given.items():
+        if name not in by_name:
+            raise ToolkitError(f"input '{name}' is not an input of this model (its inputs: {', '.join(by_name)})")
+        tensor = by_name[name]
+        if tensor is inputs[0]:
+            raise ToolkitError(f"input '{name}' is the audio input: it takes no value, only sizes "
+                               "(--samples, --batch, --dim)")
+        if is_integer_dtype(tensor.dtype) and value != int(value):
+            kind = helper.tensor_dtype_to_string(tensor.dtype).removeprefix("TensorProto.")
+            raise ToolkitError(f"input '{name}' is {kind}: {value} is not a whole number")
+        values[name] = InputValue(sp.Integer(int(value)) if value == int(value) else sp.Float(value),
+                                  "given with --input")
+    return values
+
+
+def input_arrays(inputs: list[Tensor], values: Mapping[str, InputValue], dims: Mapping[str, int]
+                 ) -> dict[str, np.ndarray]:
+    """Each valued input filled with its value, at its shape under the bound dims."""
+    bindings = {dim_symbol(name): size for name, size in dims.items()}
+    arrays = {}
+    for tensor in inputs:
+        if tensor.name in values:
+            shape = tuple(int(sp.sympify(d).subs(bindings)) for d in tensor.shape)
+            arrays[tensor.name] = settle(np.full(shape, values[tensor.name].value, dtype=object), tensor.dtype)
+    return arrays
+
+
 def analyze(model: onnx.ModelProto | str | Path | None = None, *, batch: int | None = None,
             samples: int | None = None, dims: Mapping[str, int] | None = None,
-            sample_rate: int = 16000) -> Analysis:
-    """Analyze a model (default: the built-in mel graph) at the given input dims (default 1 x 16000)."""
+            inputs: Mapping[str, float] | None = None, sample_rate: int = 16000) -> Analysis:
+    """Analyze a model (default: the built-in mel graph) at the given input dims (default 1 x 16000).
+
+    Inputs beside the audio get values where their role is known (see default_values) or given in `inputs`.
+    """
     if not isinstance(model, onnx.ModelProto):
         model = load_model(model, limits=ANALYSIS_LIMITS)
-    propagation = propagate(model)
-    bound = resolve_dims(propagation, dims, batch, samples)
+    declared, symbols = declared_inputs(model)
+    bound = resolve_dims(declared, symbols, dims, batch, samples)
+    values = default_values(declared, sample_rate) | given_values(declared, inputs or {})
+    propagation = propagate(model, input_arrays(declared, values, bound))
     nodes = [node_report(o) for o in propagation.nodes]
     constraints: dict[str, Constraint] = {}
     for outcome in propagation.nodes:
         for expr, why in outcome.result.constraints if outcome.result else ():
             constraint = reduce_constraint(sp.sympify(expr), why)
-            if not constraint.expr.free_symbols and int(constraint.expr) < 0:
+            if not constraint.expr.free_symbols and constraint.expr < 0:
                 raise ToolkitError(f"the model cannot run at its fixed input size: {why}")
-            if constraint.expr.free_symbols:
+            if constraint.expr.free_symbols and (constraint.bound is None or constraint.bound > 1):  # dims are >= 1
                 constraints.setdefault(constraint.text, constraint)
-    analysis = Analysis(model, propagation, bound, nodes, list(constraints.values()), None, sample_rate)
+    analysis = Analysis(model, propagation, bound, nodes, list(constraints.values()), None, sample_rate, values)
     check_constraints(analysis)
     analysis.frames = find_frames(analysis)
     return analysis

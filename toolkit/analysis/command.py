@@ -1,4 +1,4 @@
-"""`python -m toolkit analyze [MODEL] [--batch B] [--samples N] [--dim NAME=N] [--json]`."""
+"""`python -m toolkit analyze [MODEL] [--batch B] [--samples N] [--dim NAME=N] [--input NAME=VALUE] [--json]`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ def dim_assignment(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"'{text}' is not NAME=INTEGER") from None
 
 
+def input_assignment(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    for parse in (int, float):
+        try:
+            return name, parse(value)
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"'{text}' is not NAME=NUMBER")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", help="an .onnx file (default: the built-in openWakeWord-style mel graph)")
     parser.add_argument("--batch", type=int, help="the first dim of the first input (default 1 where it is symbolic)")
@@ -29,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "where it is symbolic)")
     parser.add_argument("--dim", type=dim_assignment, action="append", default=[], metavar="NAME=N",
                         help="bind any other symbolic input dim")
+    parser.add_argument("--input", type=input_assignment, action="append", default=[], metavar="NAME=VALUE",
+                        help="the value of an input beside the audio, filled to its shape (default: lengths = the "
+                             "samples, a sample rate = --sample-rate, others unknown)")
     parser.add_argument("--sample-rate", type=int, default=16000, help="for per-second figures (default 16000)")
     parser.add_argument("--json", action="store_true", help="print the JSON contract instead of tables")
 
@@ -38,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise ToolkitError(f"{flag} {value} must be at least 1")
     result = analyze(args.model, batch=args.batch, samples=args.samples, dims=dict(args.dim),
+                     inputs=dict(args.input),
                      sample_rate=args.sample_rate)
     data = result.to_json()
     if args.json:

@@ -24,6 +24,18 @@ def ceil_div(numerator: Dim, denominator: int) -> Dim:
     return sp.ceiling(sp.sympify(numerator) / sp.Integer(denominator))
 
 
+def assume_nonnegative(expr: Dim, why: str, constraints: list[tuple[Dim, str]]) -> bool:
+    """True when expr >= 0: proven by sympy, or assumed and recorded as a constraint (expr >= 0, why) so that dims
+    outside it are refused; False when sympy proves it negative."""
+    expr = sp.sympify(expr)
+    if expr.is_nonnegative:
+        return True
+    if expr.is_negative:
+        return False
+    constraints.append((expr, why))
+    return True
+
+
 def numel(shape: Sequence[Dim]) -> Dim:
     return sp.Mul(*shape) if shape else sp.Integer(1)
 

@@ -14,6 +14,7 @@ import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import product
 from typing import Any, NamedTuple
 
@@ -114,6 +115,11 @@ class _Tally:
     def counts(self) -> tuple[Counts, Counts]:
         return Counts(dict(self.dense)), Counts(dict(self.effective))
 
+    def absorb(self, inner: NodeTally) -> None:
+        """A body node's counts (If, Loop, Scan), counted as the enclosing node's."""
+        for mine, theirs in ((self.dense, inner.dense), (self.effective, inner.effective)):
+            mine.update(theirs.as_ints())
+
 
 class _Dot:
     """One output element of a sum of products (Conv, MatMul, Gemm): (terms - 1) adds, dense and effective.
@@ -189,6 +195,8 @@ class _Step:
     const: list[bool]
     opset: int
     tally: _Tally
+    # runs a body (If branch, Loop or Scan body) with the given inputs in this node's scope, counting into tally
+    run_graph: Callable[[onnx.GraphProto, dict[str, np.ndarray]], list[np.ndarray]] | None = None
 
     def __post_init__(self) -> None:
         self.attrs = {a.name: helper.get_attribute_value(a) for a in self.node.attribute}
@@ -1108,6 +1116,195 @@ def _integer(inner: Callable[[_Step], list[np.ndarray]], axes: tuple[int, int]) 
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Control flow: the bodies run node by node through the same handlers, their counts added to the node's.
+
+
+def _if(step: _Step) -> list[np.ndarray]:
+    branch = "then_branch" if bool(step.inputs[0].item()) else "else_branch"
+    return step.run_graph(step.attr(branch), {})
+
+
+def _stack(per_iteration: list[list[np.ndarray]], axes: Sequence[int], reverse: Sequence[int]) -> list[np.ndarray]:
+    """Each scan output's per-iteration tensors stacked along its axis (in reverse order where asked)."""
+    count = len(per_iteration[0]) if per_iteration else 0
+    out = []
+    for k in range(count):
+        parts = [it[k] for it in per_iteration]
+        axis = axes[k] if k < len(axes) else 0
+        out.append(np.stack(parts[::-1] if k < len(reverse) and reverse[k] else parts, axis=axis % (parts[0].ndim + 1)))
+    return out
+
+
+def _scan(step: _Step) -> list[np.ndarray]:
+    """Opset 9+: per iteration t, the states and slice t of each scanned input (from the end if reversed)."""
+    body, scanned = step.attr("body"), int(step.attr("num_scan_inputs"))
+    states, sequences = step.inputs[: len(step.inputs) - scanned], step.inputs[len(step.inputs) - scanned :]
+    axes = [a % s.ndim for a, s in zip(step.attr("scan_input_axes") or [0] * scanned, sequences, strict=True)]
+    backwards = step.attr("scan_input_directions") or [0] * scanned
+    count = sequences[0].shape[axes[0]]
+    if count == 0:
+        raise step.fail("a scan of 0 iterations is not supported")
+    names = [i.name for i in body.input]
+    per_iteration = []
+    for t in range(count):
+        slices = [np.take(s, count - 1 - t if b else t, axis=a) for s, a, b in zip(sequences, axes, backwards,
+                                                                                      strict=True)]
+        outs = step.run_graph(body, dict(zip(names, [*states, *slices], strict=True)))
+        states, scans = outs[: len(states)], outs[len(states) :]
+        per_iteration.append(scans)
+    return [*states, *_stack(per_iteration, step.attr("scan_output_axes") or [], step.attr("scan_output_directions")
+                             or [])]
+
+
+def _loop(step: _Step) -> list[np.ndarray]:
+    """Up to M iterations while the condition holds; the body gets the iteration number, the condition, the
+    carried values, and returns the next condition, the carried values and its scan outputs."""
+    body, trips, start = step.attr("body"), step.input(0), step.input(1)
+    carried = list(step.inputs[2:])
+    keep = True if start is None else bool(start.item())
+    names = [i.name for i in body.input]
+    per_iteration = []
+    iteration = 0
+    while keep and (trips is None or iteration < int(trips.item())):
+        feeds = [np.array(iteration, np.int64), np.array(keep), *carried]
+        outs = step.run_graph(body, dict(zip(names, feeds, strict=True)))
+        keep, carried = bool(outs[0].item()), outs[1 : 1 + len(carried)]
+        per_iteration.append(outs[1 + len(carried) :])
+        iteration += 1
+    if not per_iteration and len(body.output) > 1 + len(carried):
+        raise step.fail("a loop of 0 iterations with scan outputs is not supported")
+    return [*carried, *_stack(per_iteration, [], [])]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# LSTM and GRU: the ONNX spec's equations unit by unit, each gate pre-activation one counted sum of terms.
+
+_RNN_ACTIVATIONS: dict[str, _UnaryFn] = {
+    "Sigmoid": _sigmoid,
+    "Tanh": lambda t, v: t.special("tanh", math.tanh, v),
+    "Relu": _relu,
+}
+
+
+@dataclass
+class _Recurrence:
+    """One direction's weights as lists, and how to form a gate unit's pre-activation."""
+
+    step: _Step
+    direction: int
+
+    def __post_init__(self) -> None:
+        x, w, r, b = self.step.inputs[0], self.step.inputs[1], self.step.inputs[2], self.step.input(3)
+        self.w, self.r = w[self.direction].tolist(), r[self.direction].tolist()
+        self.units = len(self.w)
+        self.b = None if b is None else b[self.direction].tolist()
+        self.consts = (self.step.is_const(1), self.step.is_const(2), self.step.is_const(3))
+        clip = self.step.attr("clip")
+        self.clip = None if clip is None else float(clip)
+        self.dtype = x.dtype
+
+    def dot(self, row: int, xs: list[Scalar] | None, hs: list[Scalar] | None, biases: tuple[bool, bool]) -> _Dot:
+        """sum_k x_k W[row, k] + sum_k h_k R[row, k] + Wb[row] + Rb[row], the parts asked for."""
+        dot = _Dot(self.step.tally)
+        for values, weights, const in ((xs, self.w, self.consts[0]), (hs, self.r, self.consts[1])):
+            for v, wv in zip(values or [], weights[row] if values is not None else [], strict=True):
+                dot.product(v, wv, False, const)
+        for offset, wanted in zip((0, self.units), biases, strict=True):
+            if wanted and self.b is not None:
+                bias = self.b[offset + row]
+                dot.term(bias, dropped=self.consts[2] and bias == 0)
+        return dot
+
+    def clipped(self, v: Scalar) -> Scalar:
+        t = self.step.tally
+        return v if self.clip is None else t.min(t.max(v, -self.clip), self.clip)
+
+
+def _rnn_activations(step: _Step, defaults: tuple[str, ...], direction: int) -> list[_UnaryFn]:
+    per = len(defaults)
+    names = step.attr("activations") or list(defaults) * step.inputs[1].shape[0]
+    chosen = [n.decode() if isinstance(n, bytes) else n for n in names[direction * per : (direction + 1) * per]]
+    unknown = [n for n in chosen if n not in _RNN_ACTIVATIONS]
+    if unknown:
+        raise step.fail(f"activation {unknown[0]} is not supported")
+    return [_RNN_ACTIVATIONS[n] for n in chosen]
+
+
+def _lstm_step(rec: _Recurrence, acts: list[_UnaryFn], xt: list[Scalar], h: list[Scalar], c: list[Scalar],
+               peep: list[Scalar] | None) -> tuple[list[Scalar], list[Scalar]]:
+    """Gates i, o, f, c (the spec's order in W); peepholes i, o, f; o sees the new cell state."""
+    t, (f_act, g_act, h_act) = rec.step.tally, acts
+    hidden = len(h)
+    p_const = rec.step.is_const(7)
+
+    def gate(row: int, cell: Scalar | None, peep_row: int | None, act: _UnaryFn) -> Scalar:
+        dot = rec.dot(row, xt, h, (True, True))
+        if peep is not None and peep_row is not None:
+            dot.product(cell, peep[peep_row], False, p_const)
+        return act(t, rec.clipped(dot.value))
+
+    new_c, new_h = [], []
+    for j in range(hidden):
+        i_gate = gate(j, c[j], j, f_act)
+        f_gate = gate(2 * hidden + j, c[j], 2 * hidden + j, f_act)
+        candidate = gate(3 * hidden + j, None, None, g_act)
+        new_c.append(t.add(t.mul(f_gate, c[j]), t.mul(i_gate, candidate)))
+    for j in range(hidden):
+        o_gate = gate(hidden + j, new_c[j], hidden + j, f_act)
+        new_h.append(t.mul(o_gate, h_act(t, new_c[j])))
+    return new_h, new_c
+
+
+def _gru_step(rec: _Recurrence, acts: list[_UnaryFn], xt: list[Scalar], h: list[Scalar]) -> list[Scalar]:
+    """Gates z, r, h; r applied to H_t-1 before R_h, or (linear_before_reset) to H_t-1 R_h + Rb_h after it."""
+    t, (f_act, g_act) = rec.step.tally, acts
+    hidden = len(h)
+    z = [f_act(t, rec.clipped(rec.dot(j, xt, h, (True, True)).value)) for j in range(hidden)]
+    r = [f_act(t, rec.clipped(rec.dot(hidden + j, xt, h, (True, True)).value)) for j in range(hidden)]
+    candidate = []
+    if rec.step.attr("linear_before_reset", 0):
+        for j in range(hidden):
+            reset = t.mul(r[j], rec.dot(2 * hidden + j, None, h, (False, True)).value)
+            outer = rec.dot(2 * hidden + j, xt, None, (True, False))
+            outer.term(reset)
+            candidate.append(g_act(t, rec.clipped(outer.value)))
+    else:
+        reset = [t.mul(rj, hj) for rj, hj in zip(r, h, strict=True)]
+        candidate = [g_act(t, rec.clipped(rec.dot(2 * hidden + j, xt, reset, (True, True)).value))
+                     for j in range(hidden)]
+    return [t.add(t.mul(t.sub(1.0, zj), cj), t.mul(zj, hj)) for zj, cj, hj in zip(z, candidate, h, strict=True)]
+
+
+def _recurrent(step: _Step) -> list[np.ndarray]:
+    """Per direction (reverse walks the sequence backwards), per batch element, per step."""
+    lstm = step.node.op_type == "LSTM"
+    if step.input(4) is not None or step.attr("input_forget", 0) or step.attr("layout", 0):
+        raise step.fail("sequence_lens, input_forget and layout 1 are not supported (onnxruntime lacks layout 1)")
+    x, h0 = step.inputs[0], step.input(5)
+    c0, peep = (step.input(6), step.input(7)) if lstm else (None, None)
+    seq, batch = x.shape[:2]
+    directions, hidden = step.inputs[1].shape[0], step.inputs[2].shape[-1]
+    y = np.zeros((seq, directions, batch, hidden))
+    y_h, y_c = np.zeros((directions, batch, hidden)), np.zeros((directions, batch, hidden))
+    for d in range(directions):
+        rec = _Recurrence(step, d)
+        acts = _rnn_activations(step, ("Sigmoid", "Tanh", "Tanh") if lstm else ("Sigmoid", "Tanh"), d)
+        backwards = step.attr("direction", "forward") == "reverse" or d == 1
+        for n in range(batch):
+            h = [0.0] * hidden if h0 is None else h0[d, n].tolist()
+            c = [0.0] * hidden if c0 is None else c0[d, n].tolist()
+            for t in reversed(range(seq)) if backwards else range(seq):
+                xt = x[t, n].tolist()
+                if lstm:
+                    h, c = _lstm_step(rec, acts, xt, h, c, None if peep is None else peep[d].tolist())
+                else:
+                    h = _gru_step(rec, acts, xt, h)
+                y[t, d, n] = h
+            y_h[d, n], y_c[d, n] = h, c
+    return [v.astype(rec.dtype) for v in (y, y_h, y_c)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The op table and the graph walk.
 
 _Handler = Callable[[_Step], list[np.ndarray]]
@@ -1191,6 +1388,11 @@ _HANDLERS: dict[str, _Handler] = {
     "DynamicQuantizeLinear": _dynamic_quantize_linear,
     "ConvInteger": _integer(_conv, (1, 0)),
     "MatMulInteger": _integer(_matmul, (-2, -1)),
+    "If": _if,
+    "Scan": _scan,
+    "Loop": _loop,
+    "LSTM": _recurrent,
+    "GRU": _recurrent,
 }
 
 SUPPORTED_OPS = frozenset(_HANDLERS)
@@ -1218,6 +1420,20 @@ def _initial_values(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> tu
     return values, set(initializers) - input_names
 
 
+def _has_subgraph(node: onnx.NodeProto) -> bool:
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
+
+
+def _run_graph(graph: onnx.GraphProto, feeds: dict[str, np.ndarray], values: dict[str, np.ndarray],
+               constants: set[str], opset: int, tally: _Tally) -> list[np.ndarray]:
+    """A body sees the enclosing scope, its own initializers (constant) and its fed inputs (never constant)."""
+    local = {**values, **{t.name: numpy_helper.to_array(t) for t in graph.initializer}, **feeds}
+    local_constants = (constants | {t.name for t in graph.initializer}) - set(feeds)
+    for index, node in enumerate(graph.node):
+        tally.absorb(_run_node(index, node, local, local_constants, opset))
+    return [local[o.name] for o in graph.output]
+
+
 def _run_node(
     index: int, node: onnx.NodeProto, values: dict[str, np.ndarray], constants: set[str], opset: int
 ) -> NodeTally:
@@ -1227,21 +1443,24 @@ def _run_node(
         raise ToolkitError(
             f"node '{node.name}': op {node.op_type}{domain} is not supported by the counting interpreter"
         )
+    tally = _Tally()
     step = _Step(
         node,
         [values[name] if name else None for name in node.input],
         [bool(name) and name in constants for name in node.input],
         opset,
-        _Tally(),
+        tally,
+        partial(_run_graph, values=values, constants=constants, opset=opset, tally=tally),
     )
     results = _HANDLERS[node.op_type](step)
-    is_const = all(name in constants for name in node.input if name)
+    # a control-flow node reads its scope too: its outputs are never taken as constant
+    is_const = all(name in constants for name in node.input if name) and not _has_subgraph(node)
     for name, value in zip(node.output, results, strict=False):
         if name:
             values[name] = value
             if is_const:
                 constants.add(name)
-    dense, effective = step.tally.counts()
+    dense, effective = tally.counts()
     return NodeTally(index, node.name, node.op_type, dense, effective, True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import onnx
@@ -11,9 +12,11 @@ from onnx import numpy_helper
 from onnx.external_data_helper import uses_external_data
 from onnx.reference import ReferenceEvaluator
 
+from toolkit.analysis.counts import total
 from toolkit.analysis.dims import dim_symbol
 from toolkit.analysis.ops import RULES
-from toolkit.analysis.ops.base import NodeContext, NodeResult, Tensor
+from toolkit.analysis.ops.base import NodeContext, NodeResult, Subgraph, Tensor
+from toolkit.analysis.values import symbolic_values
 from toolkit.errors import ToolkitError
 
 STANDARD_DOMAINS = ("", "ai.onnx")
@@ -85,19 +88,80 @@ def foldable(result: NodeResult) -> bool:
     return all(size is not None and size.is_Integer and int(size) <= FOLD_LIMIT for size in sizes)
 
 
-def run_rule(index: int, node: onnx.NodeProto, inputs: list[Tensor | None], opset: int) -> NodeOutcome:
+def run_rule(index: int, node: onnx.NodeProto, inputs: list[Tensor | None], opset: int,
+             scope: dict[str, Tensor]) -> NodeOutcome:
     if node.domain not in STANDARD_DOMAINS:
         return NodeOutcome(index, node, None, f"custom-domain op {node.domain}.{node.op_type}: not counted")
     rule = RULES.get(node.op_type)
     if rule is None:
         return NodeOutcome(index, node, None, f"no rule for {node.op_type}: not counted")
     try:
-        return NodeOutcome(index, node, rule(NodeContext(node, inputs, opset)))
+        context = NodeContext(node, inputs, opset, partial(run_subgraph, scope=scope, opset=opset))
+        return NodeOutcome(index, node, rule(context))
     except ToolkitError as error:
         return NodeOutcome(index, node, None, str(error))
     except Exception as error:  # a rule that meets a case it does not handle: say so, count nothing
         return NodeOutcome(index, node, None, f"the {node.op_type} rule could not handle this node "
                                               f"({type(error).__name__}: {error}): not counted")
+
+
+def has_subgraph(node: onnx.NodeProto) -> bool:
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
+
+
+def output_values(node: onnx.NodeProto, inputs: list[Tensor | None], result: NodeResult,
+                  opset: int) -> list[np.ndarray] | None:
+    """The one place output values come from: numeric folding, else the formulas of shape arithmetic."""
+    folded = fold_values(node, inputs, opset) if foldable(result) else None
+    return folded if folded is not None else symbolic_values(NodeContext(node, inputs, opset), result)
+
+
+def walk(graph: onnx.GraphProto, tensors: dict[str, Tensor], opset: int) -> list[NodeOutcome]:
+    """Every node of `graph` in dependency order; `tensors` (the scope) gains each node's outputs."""
+    check_inputs_provided(graph, set(tensors))
+    outcomes = []
+    for index in graph_order(graph, set(tensors)):
+        node = graph.node[index]
+        node_inputs = [tensors.get(name) if name else None for name in node.input]
+        if any(name and t is None for name, t in zip(node.input, node_inputs, strict=True)):
+            outcome = NodeOutcome(index, node, None, "an input comes from a node that could not be analyzed")
+        else:
+            outcome = run_rule(index, node, node_inputs, opset, tensors)
+        outcomes.append(outcome)
+        outcome.unknown_constants = [t.name for t in node_inputs if t is not None and t.constant and t.value is None]
+        if outcome.result is None:
+            continue
+        values = output_values(node, node_inputs, outcome.result, opset)
+        # a control-flow node reads its scope too: its outputs are never taken as constant
+        constant = all(t is None or t.constant for t in node_inputs) and not has_subgraph(node)
+        for i, out in enumerate(outcome.result.outputs):
+            if values is not None and i < len(values):
+                out.value, out.constant = np.asarray(values[i]), constant
+            elif constant:  # constant, value not computed: readers must not count it as free of 0s and 1s
+                out.value, out.constant = None, True
+            tensors[out.name] = out
+    outcomes.sort(key=lambda o: o.index)
+    return outcomes
+
+
+def run_subgraph(graph: onnx.GraphProto, inputs: list[Tensor], scope: dict[str, Tensor], opset: int) -> Subgraph:
+    """A control-flow body with its inputs bound, seeing the enclosing scope; any node it cannot count is an error
+    naming that node, since a body counted in part would be a silent undercount."""
+    tensors = dict(scope)
+    tensors.update({init.name: initializer_tensor(init) for init in graph.initializer})
+    for declared, given in zip(graph.input, inputs, strict=True):
+        tensors[declared.name] = Tensor(declared.name, given.dtype, given.shape, given.value)
+    outcomes = walk(graph, tensors, opset)
+    for outcome in outcomes:
+        if outcome.result is None or outcome.result.dense is None:
+            node = outcome.node
+            why = outcome.problem or "its cost depends on a condition known only at run time"
+            raise ToolkitError(f"node '{node.name or node.op_type}' ({node.op_type}) in subgraph '{graph.name}': "
+                               f"{why}")
+    results = [o.result for o in outcomes]
+    return Subgraph([tensors[o.name] for o in graph.output], total(r.dense for r in results),
+                    total(r.effective if r.effective is not None else r.dense for r in results),
+                    [c for r in results for c in r.constraints])
 
 
 def check_inputs_provided(graph: onnx.GraphProto, available: set[str]) -> None:
@@ -133,6 +197,13 @@ def graph_order(graph: onnx.GraphProto, available: set[str]) -> list[int]:
     return order
 
 
+def declared_inputs(model: onnx.ModelProto) -> tuple[list[Tensor], dict[str, sp.Symbol]]:
+    """The graph inputs that are not initializers, with their declared dims, and the symbols of those dims."""
+    symbols: dict[str, sp.Symbol] = {}
+    constants = {init.name for init in model.graph.initializer}
+    return [input_tensor(v, symbols) for v in model.graph.input if v.name not in constants], symbols
+
+
 def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None = None) -> Propagation:
     """Shapes and rule results for every node; a node that cannot be analyzed is recorded, not fatal.
 
@@ -141,34 +212,13 @@ def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None
     """
     graph = model.graph
     opset = opset_of(model)
-    symbols: dict[str, sp.Symbol] = {}
     tensors = {init.name: initializer_tensor(init) for init in graph.initializer}
-    inputs = [input_tensor(v, symbols) for v in graph.input if v.name not in tensors]
+    inputs, symbols = declared_inputs(model)
     for tensor in inputs:
-        if known_inputs and tensor.name in known_inputs:
+        if known_inputs and tensor.name in known_inputs:  # a value fixes the shape: the value's own
             tensor.value = np.asarray(known_inputs[tensor.name])
+            tensor.shape = tuple(sp.Integer(d) for d in tensor.value.shape)
     tensors.update({t.name: t for t in inputs})
-    check_inputs_provided(graph, set(tensors))
-    outcomes = []
-    for index in graph_order(graph, set(tensors)):
-        node = graph.node[index]
-        node_inputs = [tensors.get(name) if name else None for name in node.input]
-        if any(name and t is None for name, t in zip(node.input, node_inputs, strict=True)):
-            outcome = NodeOutcome(index, node, None, "an input comes from a node that could not be analyzed")
-        else:
-            outcome = run_rule(index, node, node_inputs, opset)
-        outcomes.append(outcome)
-        outcome.unknown_constants = [t.name for t in node_inputs if t is not None and t.constant and t.value is None]
-        if outcome.result is None:
-            continue
-        folded = fold_values(node, node_inputs, opset) if foldable(outcome.result) else None
-        constant = all(t is None or t.constant for t in node_inputs)
-        for i, out in enumerate(outcome.result.outputs):
-            if folded is not None and i < len(folded):
-                out.value, out.constant = np.asarray(folded[i]), constant
-            elif constant:  # constant, value not computed: readers must not count it as free of 0s and 1s
-                out.value, out.constant = None, True
-            tensors[out.name] = out
-    outcomes.sort(key=lambda o: o.index)
+    outcomes = walk(graph, tensors, opset)
     outputs = [tensors.get(v.name) for v in graph.output]
     return Propagation(inputs, outputs, outcomes, tensors, symbols)

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolkit.analysis.counts import BASIC_KINDS, Counts
-from toolkit.analysis.dims import pretty, render_shape
+from toolkit.analysis.dims import pretty, render_dim, render_shape
 from toolkit.analysis.frames import one_second, per_frame
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ def node_json(analysis: Analysis, node: NodeReport) -> dict[str, object]:
         "output_shape_formulas": [render_shape(s) for s in node.output_shapes],
         "math": node.math,
     }
+    if node.branches is not None:
+        entry["branches"] = branches_json(analysis, node)
     if not node.counted:
         entry["problem"] = node.problem
         return entry
@@ -50,6 +52,17 @@ def node_json(analysis: Analysis, node: NodeReport) -> dict[str, object]:
     if node.unknown_constants:
         entry["effective_upper_bound"] = f"values of constant input(s) {', '.join(node.unknown_constants)} unknown"
     return entry
+
+
+def branches_json(analysis: Analysis, node: NodeReport) -> dict[str, object]:
+    """An If: the condition, the branch it takes at these dims (None: decided by data at run time), both costs."""
+    branches = node.branches
+    taken = None
+    if branches.condition is not None:
+        taken = "then" if bool(sp.sympify(branches.condition).subs(analysis.bindings)) else "else"
+    costs = {label: {c: counts_json(counts.subs(analysis.bindings).as_ints()) for c, counts in
+                     zip(CONVENTIONS, pair, strict=True)} for label, pair in branches.costs.items()}
+    return {"condition": branches.condition_text, "taken": taken, **costs}
 
 
 def exact(value: Fraction) -> int | str:
@@ -89,6 +102,9 @@ def analysis_json(analysis: Analysis) -> dict[str, object]:
     declared_inputs = {v.name: v for v in analysis.model.graph.input}
     result: dict[str, object] = {
         "dims": analysis.dims,
+        "input_values": {name: {"value": render_dim(v.value), "at_dims": analysis.value(v.value)
+                                if v.value.is_integer else float(v.value), "why": v.why}
+                         for name, v in analysis.input_values.items()},
         "inputs": [tensor_contract(declared_inputs[t.name]) for t in analysis.propagation.inputs],
         "outputs": outputs,
         "constraints": [c.text for c in analysis.constraints],
@@ -98,6 +114,7 @@ def analysis_json(analysis: Analysis) -> dict[str, object]:
         "totals": {c: counts_json(analysis.totals(c)) for c in CONVENTIONS},
         "formulas": {c: formula_json(analysis.formula(c)) for c in CONVENTIONS},
         "not_counted": [n.name for n in analysis.not_counted],
+        "depends_on_condition": [n.name for n in analysis.not_counted if n.branches is not None],
         "weights_not_read": unread_weights(analysis.model),
         "effective_upper_bound": [n.name for n in analysis.nodes if n.unknown_constants],
         "complete": not analysis.not_counted and not any(n.unknown_constants for n in analysis.nodes),
@@ -139,6 +156,18 @@ def totals_table(data: dict[str, object]) -> Table:
     return table
 
 
+def print_branches(node: dict[str, object], console: Console) -> None:
+    """What each branch of an If costs, and whether the totals include one (the branch the dims take) or none."""
+    branches = node["branches"]
+    costs = "; ".join(f"{label} branch: {kinds_text(branches[label]['dense'])}" for label in ("then", "else"))
+    if branches["taken"] is None:
+        verdict = "the totals depend on it: they include neither branch"
+    else:
+        verdict = f"at these dims it takes the {branches['taken']} branch, which the totals include"
+    console.print(f"[bold]If[/] {escape(node['name'])}, condition {escape(branches['condition'])}: {escape(costs)}; "
+                  f"{verdict}", highlight=False)
+
+
 def print_analysis(data: dict[str, object], console: Console) -> None:
     """Terminal view: contract, per-node table, totals, per frame and per second."""
     for tensor in data["inputs"]:
@@ -146,6 +175,9 @@ def print_analysis(data: dict[str, object], console: Console) -> None:
     for tensor in data["outputs"]:
         console.print("[bold]output[/] " + escape(f"{tensor['name']}: {tensor['dtype']} {tensor['shape']} "
                                                   f"= {tensor.get('value_shape')} at {data['dims']}"))
+    for name, entry in data["input_values"].items():
+        console.print("[bold]input value[/] " + escape(f"{name} = {entry['value']} = {entry['at_dims']} "
+                                                       f"({entry['why']})"))
     console.print("[bold]valid inputs[/]: " + escape(f"{', '.join(data['constraints']) or 'any size'}; "
                                                      f"smallest: {data['smallest_input']}"))
     table = Table(title="per node at these dims (effective shown where it differs from dense)")
@@ -172,6 +204,9 @@ def print_analysis(data: dict[str, object], console: Console) -> None:
         second = data["per_second"]["one_second_input"]
         console.print(f"[bold]one second[/] ({second['samples']} samples, {second['frames']} frames): "
                       f"dense {kinds_text(second['dense'])}")
+    for node in data["nodes"]:
+        if "branches" in node:
+            print_branches(node, console)
     if data["not_counted"]:
         console.print(f"[yellow]not counted[/]: {escape(', '.join(data['not_counted']))}")
     if data["weights_not_read"]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import onnx
@@ -53,6 +54,27 @@ class NodeResult:
     math: str
     effective: Counts | None = None  # None = same as dense
     constraints: list[tuple[sp.Expr, str]] = field(default_factory=list)  # (expr >= 0, why)
+    branches: Branches | None = None  # an If: both branches' costs and its condition
+
+
+@dataclass(frozen=True)
+class Branches:
+    """An If's two costs. `condition` is a sympy boolean in the input dims (decided once they are bound) or None
+    when data decides it at run time: then the node's total is not stated, only what each branch costs."""
+
+    condition_text: str
+    condition: sp.Basic | None
+    costs: dict[str, tuple[Counts, Counts]]  # "then" / "else" -> (dense, effective)
+
+
+@dataclass
+class Subgraph:
+    """A control-flow body as propagated: its outputs and the cost of running it once."""
+
+    outputs: list[Tensor]
+    dense: Counts
+    effective: Counts
+    constraints: list[tuple[sp.Expr, str]]
 
 
 @dataclass
@@ -60,6 +82,8 @@ class NodeContext:
     node: onnx.NodeProto
     inputs: list[Tensor | None]
     opset: int
+    # propagates a body (If branch, Loop or Scan body) given its inputs, in the scope the node sees
+    subgraph: Callable[[onnx.GraphProto, list[Tensor]], Subgraph] | None = None
 
     def __post_init__(self) -> None:
         self.attrs = {a.name: helper.get_attribute_value(a) for a in self.node.attribute}
@@ -102,15 +126,21 @@ class NodeContext:
 
 Rule = Callable[[NodeContext], NodeResult]
 RULES: dict[str, Rule] = {}
+Fn = TypeVar("Fn", bound=Callable)
 
 
-def rule(*op_types: str) -> Callable[[Rule], Rule]:
-    """Register one function as the shape + cost + math rule of these op types."""
-    def register(fn: Rule) -> Rule:
-        for op_type in op_types:
-            RULES[op_type] = fn
-        return fn
-    return register
+def registrar(table: dict[str, Fn]) -> Callable[..., Callable[[Fn], Fn]]:
+    """A decorator that registers one function in `table` under each op type it is given."""
+    def register_as(*op_types: str) -> Callable[[Fn], Fn]:
+        def register(fn: Fn) -> Fn:
+            for op_type in op_types:
+                table[op_type] = fn
+            return fn
+        return register
+    return register_as
+
+
+rule = registrar(RULES)  # one function as the shape + cost + math rule of these op types
 
 
 def normalize_axis(axis: int, rank: int, ctx: NodeContext) -> int:

@@ -61,23 +61,10 @@ def elementwise_out(ctx: NodeContext, dtype: int | None = None) -> Tensor:
     return ctx.out(broadcast_shapes(shapes, f"node '{ctx.node.name}' ({ctx.op})"), dtype)
 
 
-def symbolic_value(ctx: NodeContext, fn) -> np.ndarray | None:
-    """Shape arithmetic (Shape -> Add/Mul/Div ...): carry sympy values when every operand is known."""
-    values = [ctx.known(i) for i in range(len(ctx.node.input))]
-    if any(v is None for v in values) or all(v.dtype != object for v in values):
-        return None
-    return np.asarray(fn(*[v.astype(object) for v in values]), dtype=object)
-
-
-SYMBOLIC = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply,
-            "Div": lambda a, b: np.vectorize(lambda x, y: sp.floor(x / y), otypes=[object])(a, b)}
-
-
 @rule(*BINARY)
 def binary(ctx: NodeContext) -> NodeResult:
     kind, symbol, no_ops = BINARY[ctx.op]
     out = elementwise_out(ctx)
-    out.value = symbolic_value(ctx, SYMBOLIC[ctx.op])
     masks = [skip_mask(ctx, i, no_ops.get(i, ())) for i in range(2)]
     effective = Counts({kind: nary_effective_ops(out.shape, masks)})
     return NodeResult([out], Counts({kind: out.numel}),

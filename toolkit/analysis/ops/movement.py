@@ -11,7 +11,7 @@ import sympy as sp
 from onnx import TensorProto, helper, numpy_helper
 
 from toolkit.analysis.counts import Counts
-from toolkit.analysis.dims import numel
+from toolkit.analysis.dims import assume_nonnegative, numel, pretty
 from toolkit.analysis.ops.base import NodeContext, NodeResult, Tensor, normalize_axis, rule
 from toolkit.analysis.ops.broadcast import broadcast_shapes
 from toolkit.errors import ToolkitError
@@ -35,25 +35,28 @@ def as_dims(values: np.ndarray) -> tuple[sp.Expr, ...]:
     return tuple(sp.sympify(v) for v in np.asarray(values).reshape(-1))
 
 
-def int_list(ctx: NodeContext, attr: str, input_index: int, since: int) -> list[int] | None:
-    """An int list that moved from an attribute to an input at opset `since`."""
+def dim_list(ctx: NodeContext, attr: str, input_index: int, since: int) -> list[sp.Expr] | None:
+    """Sizes or indices that moved from an attribute to an input at opset `since`: numbers or formulas."""
     if ctx.opset < since:
         value = ctx.attr(attr, None)
-        return None if value is None else [int(v) for v in value]
+        return None if value is None else [sp.Integer(int(v)) for v in value]
     if ctx.input(input_index) is None:
         return None
-    return [int(v) for v in needs_value(ctx, input_index, attr).reshape(-1)]
+    return list(as_dims(needs_value(ctx, input_index, attr)))
 
 
-def carried(ctx: NodeContext, fn) -> np.ndarray | None:
-    value = ctx.known(0)
-    return None if value is None else np.asarray(fn(value))
+def int_list(ctx: NodeContext, attr: str, input_index: int, since: int) -> list[int] | None:
+    """As dim_list, where the values must be numbers (axes, steps)."""
+    values = dim_list(ctx, attr, input_index, since)
+    if values is not None and not all(v.is_Integer for v in values):
+        raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): {attr} must be numbers, not formulas")
+    return None if values is None else [int(v) for v in values]
 
 
 @rule("Identity", "Dropout")
 def identity(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    outputs = [ctx.out(x.shape, value=x.value)]
+    outputs = [ctx.out(x.shape)]
     if ctx.op == "Dropout" and len(ctx.node.output) > 1 and ctx.node.output[1]:
         outputs.append(ctx.out(x.shape, TensorProto.BOOL, index=1))
     return no_cost(outputs, f"{outputs[0].name} = {ctx.name(0)}")
@@ -63,9 +66,8 @@ def identity(ctx: NodeContext) -> NodeResult:
 def cast(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     to = int(ctx.attr("to"))
-    value = x.value if x.value is not None and x.value.dtype == object else None
     same = " (same type: a no-op)" if to == x.dtype else ""
-    out = ctx.out(x.shape, to, value=value)
+    out = ctx.out(x.shape, to)
     type_name = helper.tensor_dtype_to_string(to).removeprefix("TensorProto.")
     return no_cost([out], f"{out.name} = ({type_name}) {ctx.name(0)}{same}")
 
@@ -91,18 +93,14 @@ def shape_of(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     start, end = int(ctx.attr("start", 0)), ctx.attr("end", None)
     dims = list(x.shape)[slice(start, None if end is None else int(end))]
-    value = np.array(dims, dtype=object)
-    if all(d.is_Integer for d in dims):
-        value = np.array([int(d) for d in dims], dtype=np.int64)
-    out = ctx.out((len(dims),), TensorProto.INT64, value=value)
+    out = ctx.out((len(dims),), TensorProto.INT64)
     return no_cost([out], f"{out.name} = shape of {ctx.name(0)}")
 
 
 @rule("Size")
 def size_of(ctx: NodeContext) -> NodeResult:
-    x = ctx.require(0)
-    out = ctx.out((), TensorProto.INT64, value=np.array(x.numel, dtype=object))
-    return no_cost([out], f"{out.name} = number of elements of {ctx.name(0)}")
+    out = ctx.out((), TensorProto.INT64)
+    return no_cost([out], f"{out.name} = number of elements of {ctx.name(0)} ({pretty(ctx.require(0).numel)})")
 
 
 @rule("Reshape")
@@ -116,8 +114,7 @@ def reshape(ctx: NodeContext) -> NodeResult:
     if -1 in dims:
         known = numel([d for d in dims if d != -1])
         dims[dims.index(-1)] = sp.simplify(x.numel / known)
-    out = ctx.out(tuple(dims), value=carried(ctx, lambda v: v.reshape([int(d) for d in dims]))
-                  if all(sp.sympify(d).is_Integer for d in dims) else None)
+    out = ctx.out(tuple(dims))
     return no_cost([out], f"{out.name} = {ctx.name(0)} reshaped to {[str(d) for d in dims]}")
 
 
@@ -139,8 +136,7 @@ def unsqueeze(ctx: NodeContext) -> NodeResult:
     dims = list(x.shape)
     for a in axes:
         dims.insert(a, sp.Integer(1))
-    out = ctx.out(tuple(dims), value=carried(ctx, lambda v: v.reshape([int(d) for d in dims]))
-                  if all(d.is_Integer for d in dims) else None)
+    out = ctx.out(tuple(dims))
     return no_cost([out], f"{out.name} = {ctx.name(0)} with new axes {axes} of size 1")
 
 
@@ -152,8 +148,7 @@ def squeeze(ctx: NodeContext) -> NodeResult:
         axes = [i for i, d in enumerate(x.shape) if d == 1]
     axes = [normalize_axis(a, x.rank, ctx) for a in axes]
     dims = tuple(d for i, d in enumerate(x.shape) if i not in axes)
-    out = ctx.out(dims, value=carried(ctx, lambda v: v.reshape([int(d) for d in dims]))
-                  if all(d.is_Integer for d in dims) else None)
+    out = ctx.out(dims)
     return no_cost([out], f"{out.name} = {ctx.name(0)} without axes {sorted(axes)}")
 
 
@@ -161,7 +156,7 @@ def squeeze(ctx: NodeContext) -> NodeResult:
 def transpose(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     perm = [int(p) for p in (ctx.attr("perm", None) or range(x.rank - 1, -1, -1))]
-    out = ctx.out(tuple(x.shape[p] for p in perm), value=carried(ctx, lambda v: np.transpose(v, perm)))
+    out = ctx.out(tuple(x.shape[p] for p in perm))
     return no_cost([out], f"{out.name} = {ctx.name(0)} with axes permuted {perm}")
 
 
@@ -171,46 +166,59 @@ def concat(ctx: NodeContext) -> NodeResult:
     axis = normalize_axis(int(ctx.attr("axis")), parts[0].rank, ctx)
     dims = list(parts[0].shape)
     dims[axis] = sum((p.shape[axis] for p in parts), sp.Integer(0))
-    values = [p.value for p in parts]
-    value = None if any(v is None for v in values) else np.concatenate([v.astype(object) for v in values], axis)
-    out = ctx.out(tuple(dims), value=value)
+    out = ctx.out(tuple(dims))
     return no_cost([out], f"{out.name} = concatenation of {len(parts)} tensors along axis {axis}")
 
 
-def slice_length(dim: sp.Expr, start: int, end: int, step: int) -> sp.Expr:
-    """Elements a slice keeps along one axis, with ONNX's clamping of starts and ends."""
-    def place(index: int, top: sp.Expr) -> sp.Expr:
-        if index >= BIG:
-            return top
-        if index <= -BIG:
-            return sp.Integer(0) if step > 0 else sp.Integer(-1)
-        value = dim + index if index < 0 else sp.Integer(index)
-        low, high = (0, dim) if step > 0 else (-1, dim - 1)
-        return sp.Max(low, sp.Min(value, high)) if dim.is_Integer else value
-    first, last = place(start, dim if step > 0 else dim - 1), place(end, dim if step > 0 else dim - 1)
-    return sp.Max(sp.ceiling((last - first) / step), 0)
+def clamped(value: sp.Expr, low: sp.Expr, high: sp.Expr, why: str, constraints: list) -> sp.Expr:
+    """value held within [low, high]; where sympy cannot compare them, inside is assumed and recorded."""
+    if not assume_nonnegative(value - low, f"{why} at or after {pretty(low)}", constraints):
+        return sp.sympify(low)
+    if not assume_nonnegative(high - value, f"{why} at or before {pretty(high)}", constraints):
+        return sp.sympify(high)
+    return value
+
+
+def slice_length(dim: sp.Expr, start: sp.Expr, end: sp.Expr, step: int, constraints: list, where: str) -> sp.Expr:
+    """Elements a slice keeps along one axis, with ONNX's clamping of starts and ends. Where the answer depends on
+    a comparison sympy cannot make (a formula index against a formula dim), the in-range case is taken and the
+    assumption joins the constraints, so that dims where it fails are refused."""
+    low, high = (sp.Integer(0), dim) if step > 0 else (sp.Integer(-1), dim - 1)
+
+    def place(index: sp.Expr) -> sp.Expr:
+        if index.is_Integer and index >= BIG:
+            return high
+        if index.is_Integer and index <= -BIG:
+            return low
+        why = f"{where} needs its index {pretty(index)}"
+        value = index if assume_nonnegative(index, f"{why} counted from the front", constraints) else dim + index
+        return clamped(value, low, high, f"{why} inside the axis", constraints)
+    first, last = place(start), place(end)
+    length = sp.ceiling((last - first) / step)
+    return length if assume_nonnegative(length, f"{where} keeps 0 or more elements", constraints) else sp.Integer(0)
 
 
 @rule("Slice")
 def slice_op(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     if ctx.opset < 10:
-        starts, ends = list(ctx.attr("starts")), list(ctx.attr("ends"))
+        starts, ends = [sp.Integer(v) for v in ctx.attr("starts")], [sp.Integer(v) for v in ctx.attr("ends")]
         axes = list(ctx.attr("axes", None) or range(len(starts)))
         steps = [1] * len(starts)
     else:
-        starts, ends = int_list(ctx, "starts", 1, 10), int_list(ctx, "ends", 2, 10)
+        starts, ends = dim_list(ctx, "starts", 1, 10), dim_list(ctx, "ends", 2, 10)
         axes = int_list(ctx, "axes", 3, 10) or list(range(len(starts)))
         steps = int_list(ctx, "steps", 4, 10) or [1] * len(starts)
     dims = list(x.shape)
     slices = [slice(None)] * x.rank
+    constraints: list[tuple[sp.Expr, str]] = []
     for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
         axis = normalize_axis(axis, x.rank, ctx)
-        dims[axis] = slice_length(x.shape[axis], start, end, step)
+        dims[axis] = slice_length(x.shape[axis], start, end, step, constraints, f"node '{ctx.node.name}' (Slice)")
         slices[axis] = slice(start, end, step)
-    out = ctx.out(tuple(dims), value=carried(ctx, lambda v: v[tuple(slices)]))
-    shown = ", ".join(":" if s.start is None else f"{s.start}:{s.stop}:{s.step}" for s in slices)
-    return no_cost([out], f"{out.name} = {ctx.name(0)}[{shown}]")
+    out = ctx.out(tuple(dims))
+    shown = ", ".join(":" if s.start is None else f"{pretty(s.start)}:{pretty(s.stop)}:{s.step}" for s in slices)
+    return NodeResult([out], Counts(), f"{out.name} = {ctx.name(0)}[{shown}]", constraints=constraints)
 
 
 @rule("Gather")
@@ -218,10 +226,7 @@ def gather(ctx: NodeContext) -> NodeResult:
     data, indices = ctx.require(0), ctx.require(1)
     axis = normalize_axis(int(ctx.attr("axis", 0)), data.rank, ctx)
     dims = (*data.shape[:axis], *indices.shape, *data.shape[axis + 1:])
-    value = None
-    if data.value is not None and indices.value is not None and indices.value.dtype != object:
-        value = np.take(data.value, indices.value.astype(np.int64), axis=axis)
-    out = ctx.out(dims, value=value)
+    out = ctx.out(dims)
     return no_cost([out], f"{out.name} = {ctx.name(0)} indexed by {ctx.name(1)} along axis {axis}")
 
 
@@ -247,14 +252,15 @@ def split(ctx: NodeContext) -> NodeResult:
 @rule("Pad")
 def pad(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    pads = int_list(ctx, "pads", 1, 11)
+    pads = dim_list(ctx, "pads", 1, 11)
     axes = int_list(ctx, "axes", 3, 18) if ctx.opset >= 18 else None
     axes = [normalize_axis(a, x.rank, ctx) for a in axes] if axes else list(range(x.rank))
     dims = list(x.shape)
     for i, axis in enumerate(axes):
         dims[axis] = dims[axis] + pads[i] + pads[i + len(axes)]
     out = ctx.out(tuple(dims))
-    return no_cost([out], f"{out.name} = {ctx.name(0)} padded ({ctx.attr('mode', 'constant')}) by {pads}")
+    shown = [pretty(p) for p in pads]
+    return no_cost([out], f"{out.name} = {ctx.name(0)} padded ({ctx.attr('mode', 'constant')}) by {shown}")
 
 
 @rule("ConstantOfShape")
@@ -286,7 +292,11 @@ def tile(ctx: NodeContext) -> NodeResult:
 def range_op(ctx: NodeContext) -> NodeResult:
     start, limit, delta = (sp.sympify(needs_value(ctx, i, name).reshape(-1)[0])
                            for i, name in enumerate(("start", "limit", "delta")))
-    length = sp.Max(sp.ceiling((limit - start) / delta), 0)
+    length = sp.ceiling((limit - start) / delta)
+    constraints: list[tuple[sp.Expr, str]] = []
+    if not assume_nonnegative(length, f"node '{ctx.node.name}' (Range) counts its elements", constraints):
+        length = sp.Integer(0)
     out = ctx.out((length,))
     return NodeResult([out], Counts(add=sp.Max(length - 1, 0)),
-                      f"{out.name} = {start}, {start} + {delta}, ... below {limit} (each the previous + {delta})")
+                      f"{out.name} = {start}, {start} + {delta}, ... below {pretty(limit)} (each the previous + "
+                      f"{delta})", constraints=constraints)
