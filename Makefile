@@ -41,10 +41,10 @@ clean:
 # ARM boards under emulation (issue 4). ci-deps installs, only when missing, the Debian packages they need:
 # qemu-user (the qemu-aarch64 that loads TCG plugins), qemu-user-static (binfmt_misc entry with the F flag, so
 # aarch64 programs start inside a chroot), debootstrap, openssh-server and openssh-client (the SSH test board),
-# gcc, pkg-config, libglib2.0-dev and patch (the plugins); then builds the plugins into MELTOOLKIT_CACHE.
+# gcc, pkg-config and libglib2.0-dev (the counting plugin); then builds the plugins into MELTOOLKIT_CACHE.
 # arm-rootfs builds the arm64 rootfs there (about 5 minutes), or reuses it.
 MELTOOLKIT_CACHE ?= /var/cache/meltoolkit
-ARM_DEBS := qemu-user qemu-user-static debootstrap openssh-server openssh-client gcc pkg-config libglib2.0-dev patch xz-utils
+ARM_DEBS := qemu-user qemu-user-static debootstrap openssh-server openssh-client gcc pkg-config libglib2.0-dev xz-utils
 .PHONY: ci-deps arm-rootfs
 ci-deps:
 	@missing=$$(for p in $(ARM_DEBS); do dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -106,6 +106,15 @@ ci-report: $(STAMP)
 ci-arm: $(STAMP) arm-rootfs
 	$(PY) -m toolkit profile --target rpi4 --quick --only dft-400tap-fused-mel-sparse --only tflite \
 		--build build/ci-arm --artifacts build/ci-arm/artifacts
+
+# frontends: the toolkit on onnx-asr 0.12.0's published front ends (toolkit/frontends.py): pip installs the package
+# into MELTOOLKIT_CACHE (never the repository), then checks each graph against its publisher's NumPy reference and
+# runs analyze, explain and a quick host profile on it; build/frontends/report.md is the table the README quotes.
+# FRONTENDS_ARGS=--no-profile skips the profiles.
+FRONTENDS_ARGS ?=
+.PHONY: frontends
+frontends: $(STAMP)
+	MELTOOLKIT_CACHE=$(MELTOOLKIT_CACHE) $(PY) -m toolkit.frontends $(FRONTENDS_ARGS)
 
 # Fuzz the model loader (tests/fuzz_loader.py) with atheris for FUZZ_SECONDS; not part of CI. The corpus grows
 # in build/fuzz/corpus across runs; a finding is saved as build/fuzz/crash-* and fails the target.

@@ -49,7 +49,7 @@ HERE = Path(__file__).resolve().parent
 ROOTFS_SCRIPT = HERE / "arm_rootfs.sh"
 PLUGINS_SCRIPT = HERE / "qemu_plugins.sh"
 ENTER_SCRIPT = HERE / "arm_enter.sh"
-TOOLS = ("qemu-aarch64", "qemu-aarch64-static", "unshare", "chroot", "debootstrap", "gcc", "patch")
+TOOLS = ("qemu-aarch64", "qemu-aarch64-static", "unshare", "chroot", "debootstrap", "gcc")
 
 # Paths inside the rootfs. arm_enter.sh mounts the host's x86-64 libraries and the plugin-capable (dynamically
 # linked) qemu-aarch64 there; it is started through its loader because its PT_INTERP (/lib64/...) cannot exist
