@@ -10,7 +10,8 @@ A model file comes from someone else, so nothing in it is trusted. In order, bef
 5. THE AUDIO INPUT RULE (it lives here): the first graph input that is not an initializer is the audio, a float
    tensor (float32, float16, bfloat16 or double) of rank 2, [batch, samples]; a declared fixed dim is >= 1.
    The stages that feed audio apply it (variants, the accuracy signals, the profiling runner feed [1, N]);
-   `analyze` and `explain` take any graph (`Limits.audio_input` off) and bind dims by name;
+   `analyze` and `explain` take any graph (`Limits.audio_input` off) and bind dims by name. `feed_plan` builds on
+   the same choice what every other input is fed (lengths, initializers, zeros, --input values), once;
 6. every tensor's data matches its declared shape; external data stays inside the model's folder (absolute
    paths, `..` and symlinks out of it are refused), its file exists and holds the bytes the shape needs.
 
