@@ -13,12 +13,15 @@ from typing import Any
 import pytest
 
 from benchmarks.conftest import QUICK, ROUNDS, VARIANTS, WARMUP_ROUNDS
+from toolkit.load import feed_plan
+from toolkit.melgraph import default_model
 from toolkit.profiling import runner
 from toolkit.profiling.bundle import WORKLOADS
 from toolkit.targets import load_target
 
 TARGET = load_target("x86-host")
 THREADS = (1,) if QUICK else TARGET.matrix.intra_op_threads
+INPUTS = [entry.to_json() for entry in feed_plan(default_model())]  # the variants are the default model's
 
 
 def configs() -> list[Any]:
@@ -43,11 +46,11 @@ def test_latency(benchmark: Any, variants_dir: Path, name: str, config: dict[str
     if missing:
         pytest.skip(f"unavailable: {missing}")
     shape = (int(workload["batch"]), int(workload["samples"]))
-    variant = {"name": name, "file": f"{name}{'.tflite' if name == 'tflite' else '.onnx'}"}
+    variant = {"name": name, "file": f"{name}{'.tflite' if name == 'tflite' else '.onnx'}", "inputs": INPUTS}
     session = runner.open_session(variants_dir, variant, config, shape)
     x = runner.noise(shape, seed=0)
     benchmark.extra_info.update(variant=name, provider=config["provider"], threads=config["threads"],
                                 workload=workload["name"], samples=shape[1])
     output = benchmark.pedantic(session.run, args=(x,), rounds=ROUNDS, warmup_rounds=WARMUP_ROUNDS, iterations=1)
     frames = (shape[1] - 512) // 160 + 1
-    assert output.shape[-2:] == (frames, 32)
+    assert output[0].shape[-2:] == (frames, 32)

@@ -77,7 +77,7 @@ def test_exact_variants_agree_with_the_original_to_float_rounding(
 def test_the_original_itself_is_1e3_db_off_float64_where_sums_cancel(
     signals: dict[str, np.ndarray], reference: accuracy.SignalOutputs
 ) -> None:
-    own_error = float(np.abs(reference.db["sweep-10dBFS"] - reference_logmel(signals["sweep-10dBFS"])).max())
+    own_error = float(np.abs(reference.outputs["sweep-10dBFS"][0] - reference_logmel(signals["sweep-10dBFS"])).max())
     assert 5e-4 < own_error < 3e-3
 
 
@@ -147,10 +147,10 @@ def test_compare_takes_outputs_saved_in_an_npz(
 ) -> None:
     outputs = accuracy.run_signals(variants["int8-dynamic"].path, "onnx", signals)
     # the profiling runner's layout: one npz, keys "<variant>/<signal>"
-    np.savez(tmp_path / "outputs.npz", **{f"int8-dynamic/{name}": array for name, array in outputs.db.items()})
+    np.savez(tmp_path / "outputs.npz", **{f"int8-dynamic/{name}": array for name, (array,) in outputs.outputs.items()})
     with np.load(tmp_path / "outputs.npz") as saved:
         saved_outputs = accuracy.runner_outputs(dict(saved), "int8-dynamic")
-    report = accuracy.compare(reference.db, saved_outputs, accuracy.signal_levels())
+    report = accuracy.compare(reference.outputs, saved_outputs, accuracy.signal_levels())
     assert report.overall.max_abs_db == reports["int8-dynamic"].overall.max_abs_db
     assert report.overall.max_rel_mel is None
 

@@ -170,6 +170,9 @@ def broken_ledger(folder: Path) -> list[str]:
 
 
 MEL_BYTES = default_model().SerializeToString()
+# audio x and a second float input: y = x * gain
+GAIN = graph_model([helper.make_node("Mul", ["x", "gain"], ["y"], name="gain")])
+GAIN.graph.input.append(helper.make_tensor_value_info("gain", TensorProto.FLOAT, [1]))
 CYCLE = [helper.make_node("Add", ["x", "b"], ["a"], name="A"), helper.make_node("Mul", ["a", "x"], ["b"], name="B"),
          helper.make_node("Identity", ["b"], ["y"], name="out")]
 MISSING_DATA = weight()
@@ -214,6 +217,13 @@ CLI_CASES: dict[str, CliCase] = {
     "external data truncated": with_external("w.bin", b"\0\0", "needs 4 bytes", "has 2 bytes"),
     "2 GB+ weights where a command needs them": CliCase(
         lambda folder: ["explain", str(big_model(folder))], ("2,147,483,712 bytes", "`analyze` counts")),
+    "input value not a number": CliCase(lambda folder: ["variants", str(write(folder, "m.onnx", GAIN)), "--input",
+                                                        "gain=loud"], ("--input gain=loud: 'loud' is not a number",
+                                                                       "comma-separated numbers")),
+    "input name unknown": CliCase(lambda folder: ["variants", str(write(folder, "m.onnx", GAIN)), "--input",
+                                                  "volume=2"], ("the graph has no input 'volume'", "x, gain")),
+    "input is the audio": CliCase(lambda folder: ["variants", str(write(folder, "m.onnx", GAIN)), "--input", "x=0"],
+                                  ("'x' is the audio input, fed from the signal set",)),
     "samples below the minimum": CliCase(lambda _: ["analyze", "--samples", "511"],
                                          ("samples=511 is too small", "--samples 512")),
     "accuracy signals too long": CliCase(lambda _: ["variants", "--samples", str(10**11)],

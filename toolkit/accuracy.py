@@ -4,22 +4,26 @@ Errors are reported overall, per input level and per signal, because the failure
 here is level-dependent: the power spectrum before the log spans over 100 dB, so int8 or fp16 can be fine
 on loud input and tens of dB off on quiet input.
 
-Two error measures:
-- dB error: |variant - original| of the graph's output, element by element; max and p99 (p99 is an element
-  that occurs: numpy's percentile with method "higher", so an inf is reported, never interpolated away).
+Two error measures, and one check:
+- dB error: |variant - original| of each float output of the graph (the features), element by element; max
+  and p99 (p99 is an element that occurs: numpy's percentile with method "higher", so an inf is reported, never
+  interpolated away), per output; the worst output's numbers are the variant's.
 - relative mel error: of the mel energies, the tensor the graph floors before the Log. Both sides are
   floored at amin first (the graph does the same next), then |v - r| / r. For ONNX variants the energies
   come from an accuracy-only copy of the model that also outputs that tensor; for TFLite variants written
   by meltoolkit, from the tensor named `mel_energies` read with LiteRT's preserve-all-tensors option.
+- integer outputs (the features' lengths) must equal the original's exactly: a mismatch fails the gate, and
+  the reason says which output, on how many signals, and the first values.
 
-compare() takes plain dicts of arrays (signal name -> array), so outputs saved by the profiling runner in
-an npz feed it as well as run_signals() here.
+compare() takes plain dicts (signal name -> that signal's outputs, or one array for a one-output graph), so
+outputs saved by the profiling runner in an npz feed it as well as run_signals() here. Every input of the
+graph is fed by its feed plan (toolkit.load.feed_plan).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +32,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from toolkit.errors import ToolkitError
+from toolkit.load import FeedPlan
 from toolkit.variants.anatomy import run_session, session
 from toolkit.variants.tflite import run_tflite
 
@@ -37,6 +42,7 @@ DEFAULT_AMIN = 1e-10
 SILENCE = -math.inf
 
 Shape = Callable[[int, np.random.Generator], np.ndarray]
+Outputs = np.ndarray | Sequence[np.ndarray]  # one signal's graph outputs in order (an array: the only one)
 
 
 def _seconds(samples: int) -> np.ndarray:
@@ -139,11 +145,14 @@ class ErrorStats:
 
 @dataclass(frozen=True)
 class AccuracyReport:
-    """A variant's errors against the original: overall, by input level, by signal."""
+    """A variant's errors against the original: overall, by input level, by signal (each the worst float
+    output's), by float output; and the integer outputs that differ from the original's."""
 
     overall: ErrorStats
     by_level: dict[str, ErrorStats]
     by_signal: dict[str, ErrorStats]
+    by_output: dict[str, ErrorStats]
+    mismatches: list[str]
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-ready fields (inf stays a float: json writes it as Infinity)."""
@@ -168,41 +177,88 @@ def _rel_mel_errors(reference: np.ndarray, variant: np.ndarray, amin: float) -> 
     return np.where(np.isfinite(errors), errors, math.inf)
 
 
-def _stats(db_errors: list[np.ndarray], mel_errors: list[np.ndarray] | None) -> ErrorStats:
-    """Max and p99 of the dB errors, max of the mel errors, over a group of signals."""
-    joined = np.concatenate(db_errors)
+def _stats(db_errors: list[list[np.ndarray]], mel_errors: list[np.ndarray] | None) -> ErrorStats:
+    """Over a group of signals (each: its float outputs' dB errors): the max and p99 of each output, the worst
+    output's of each; the max of the mel errors."""
+    per_output = [np.concatenate(errors) for errors in zip(*db_errors, strict=True)]
     mel = float(np.concatenate(mel_errors).max()) if mel_errors else None
-    return ErrorStats(float(joined.max()), float(np.percentile(joined, 99, method="higher")), mel)
+    worst_max = max(float(errors.max()) for errors in per_output)
+    return ErrorStats(worst_max, max(float(np.percentile(e, 99, method="higher")) for e in per_output), mel)
+
+
+def _as_list(outputs: Outputs) -> list[np.ndarray]:
+    """One signal's outputs as a list: a bare array is a one-output graph's."""
+    return [outputs] if isinstance(outputs, np.ndarray) else list(outputs)
+
+
+def _brief(array: np.ndarray) -> str:
+    """The first few values of an integer output, for a mismatch's reason."""
+    values = array.ravel()
+    return f"{values[:4].tolist()}{' ...' if values.size > 4 else ''}"
+
+
+def _mismatch(label: str, reference: dict[str, list[np.ndarray]], variant: dict[str, list[np.ndarray]],
+              index: int) -> str | None:
+    """Why integer output `index` differs from the original's (on which signals, first values), or None."""
+    differing = [n for n in reference if not np.array_equal(reference[n][index], variant[n][index])]
+    if not differing:
+        return None
+    first = differing[0]
+    return (f"integer output {label} differs from the original's on {len(differing)} of {len(reference)} signals "
+            f"(first {first!r}: {_brief(variant[first][index])} vs {_brief(reference[first][index])}); it must be "
+            "equal")
+
+
+def _float_outputs(reference: dict[str, list[np.ndarray]], variant: dict[str, list[np.ndarray]]) -> list[int]:
+    """Indices of the float outputs (the features), after checking both sides give the same outputs."""
+    for name, outputs in reference.items():
+        if len(variant[name]) != len(outputs):
+            raise ToolkitError(f"signal {name!r}: the variant gives {len(variant[name])} outputs, the original "
+                               f"{len(outputs)}; compare outputs of the same graph")
+    first = next(iter(reference.values()))
+    floats = [k for k, output in enumerate(first) if np.issubdtype(output.dtype, np.floating)]
+    if not floats:
+        raise ToolkitError("the graph has no float output (features) to compare in dB")
+    return floats
 
 
 def compare(
-    reference_outputs: Mapping[str, np.ndarray],
-    variant_outputs: Mapping[str, np.ndarray],
+    reference_outputs: Mapping[str, Outputs],
+    variant_outputs: Mapping[str, Outputs],
     levels: Mapping[str, float],
     reference_mel: Mapping[str, np.ndarray] | None = None,
     variant_mel: Mapping[str, np.ndarray] | None = None,
     amin: float = DEFAULT_AMIN,
+    names: Sequence[str] = (),
 ) -> AccuracyReport:
-    """Errors of `variant_outputs` against `reference_outputs` (signal name -> dB output), grouped by level.
+    """Errors of `variant_outputs` against `reference_outputs` (signal name -> its outputs), grouped by level.
 
-    Mel energies are compared only when both mel dicts are given.
+    Float outputs are compared in dB, integer ones for equality; `names` labels the outputs (default
+    "output k"). Mel energies are compared only when both mel dicts are given.
     """
     missing = sorted(set(reference_outputs) - set(variant_outputs))
     if missing:
         raise ToolkitError(f"variant outputs lack signal(s) {', '.join(missing)}; run the variant on the full set")
+    reference = {name: _as_list(outputs) for name, outputs in reference_outputs.items()}
+    variant = {name: _as_list(variant_outputs[name]) for name in reference}
+    floats = _float_outputs(reference, variant)
+    labels = [names[k] if k < len(names) else f"output {k}" for k in range(len(next(iter(reference.values()))))]
     with_mel = reference_mel is not None and variant_mel is not None
-    db = {name: _abs_db_errors(ref, variant_outputs[name], name) for name, ref in reference_outputs.items()}
+    db = {name: [_abs_db_errors(reference[name][k], variant[name][k], name) for k in floats] for name in reference}
     mel = {name: _rel_mel_errors(reference_mel[name], variant_mel[name], amin) for name in db} if with_mel else {}
     by_signal = {name: _stats([db[name]], [mel[name]] if with_mel else None) for name in db}
     groups: dict[str, list[str]] = {}
     for name in db:
         groups.setdefault(level_label(levels[name]), []).append(name)
     by_level = {
-        label: _stats([db[n] for n in names], [mel[n] for n in names] if with_mel else None)
-        for label, names in groups.items()
+        label: _stats([db[n] for n in members], [mel[n] for n in members] if with_mel else None)
+        for label, members in groups.items()
     }
     overall = _stats(list(db.values()), list(mel.values()) if with_mel else None)
-    return AccuracyReport(overall, by_level, by_signal)
+    by_output = {labels[k]: _stats([[errors[i]] for errors in db.values()], None) for i, k in enumerate(floats)}
+    integers = [k for k in range(len(labels)) if k not in floats]
+    mismatches = [m for k in integers if (m := _mismatch(labels[k], reference, variant, k))]
+    return AccuracyReport(overall, by_level, by_signal, by_output, mismatches)
 
 
 # policy key -> (report field, what it bounds); max_rel_mel_error is checked only when the policy sets it
@@ -215,7 +271,8 @@ REQUIRED_POLICY = ("max_abs_db_error", "p99_abs_db_error")
 
 
 def gate(report: AccuracyReport, policy: Mapping[str, object] | object) -> tuple[bool, list[str]]:
-    """(passed, reasons): every tolerance the target's [policy] sets, checked on the overall errors.
+    """(passed, reasons): every tolerance the target's [policy] sets, checked on the overall errors, and the
+    integer outputs' equality.
 
     `policy` is the [policy] table as a mapping, or toolkit.targets.Policy. The reasons name each failed
     bound with the measured value and the worst input level.
@@ -236,16 +293,22 @@ def gate(report: AccuracyReport, policy: Mapping[str, object] | object) -> tuple
         elif not measured <= limit:
             worst = max(report.by_level, key=lambda label_: getattr(report.by_level[label_], field) or 0.0)
             reasons.append(f"{label} {measured:.4g} > {limit:g} ({key}); worst at {worst}")
+    reasons += report.mismatches
     return not reasons, reasons
 
 
-def runner_outputs(arrays: Mapping[str, np.ndarray], variant: str) -> dict[str, np.ndarray]:
-    """One variant's per-signal outputs from the profiling runner's npz (keys "<variant>/<signal>")."""
+def runner_outputs(arrays: Mapping[str, np.ndarray], variant: str) -> dict[str, list[np.ndarray]]:
+    """One variant's per-signal outputs from the profiling runner's npz (keys "<variant>/<signal>" for the first
+    output, "<variant>/<signal>/<k>" for output k), each signal's in graph order."""
     prefix = f"{variant}/"
-    outputs = {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
-    if not outputs:
+    found: dict[str, dict[int, np.ndarray]] = {}
+    for key, value in arrays.items():
+        if key.startswith(prefix):
+            signal, _, index = key[len(prefix) :].partition("/")
+            found.setdefault(signal, {})[int(index or 0)] = value
+    if not found:
         raise ToolkitError(f"the runner's outputs hold nothing for variant {variant!r}; was it in the bundle?")
-    return outputs
+    return {signal: [outputs[k] for k in sorted(outputs)] for signal, outputs in found.items()}
 
 
 def _mel_tensor(model: onnx.ModelProto) -> str:
@@ -271,43 +334,52 @@ def with_mel_output(model: onnx.ModelProto) -> onnx.ModelProto:
 
 @dataclass(frozen=True)
 class SignalOutputs:
-    """One variant's outputs on the signal set: dB output and mel energies, each signal name -> array."""
+    """One variant's outputs on the signal set, each signal name -> its graph outputs in order (the first: the
+    features) and its mel energies; the outputs' names."""
 
-    db: dict[str, np.ndarray]
+    outputs: dict[str, list[np.ndarray]]
     mel: dict[str, np.ndarray]
+    names: list[str]
 
 
-def _run_onnx_file(path: Path, signals: Mapping[str, np.ndarray]) -> SignalOutputs:
-    """Each signal through the accuracy-only copy of the ONNX model (mel energies as an extra output)."""
-    probe = session(with_mel_output(onnx.load(str(path))))
+def _run_onnx_file(path: Path, signals: Mapping[str, np.ndarray], plan: FeedPlan | None) -> SignalOutputs:
+    """Each signal through the accuracy-only copy of the ONNX model (mel energies as an extra output), every
+    input fed by `plan` (default: the model's own)."""
+    model = onnx.load(str(path))
+    probe = session(with_mel_output(model), plan)
     results = {name: run_session(probe, audio) for name, audio in signals.items()}
-    return SignalOutputs(
-        {n: r[0] for n, r in results.items()}, {n: r[-1].astype(np.float32) for n, r in results.items()}
-    )
+    outputs = {name: result[:-1] for name, result in results.items()}
+    mel = {name: result[-1].astype(np.float32) for name, result in results.items()}
+    return SignalOutputs(outputs, mel, [output.name for output in model.graph.output])
 
 
-def _run_tflite_file(path: Path, signals: Mapping[str, np.ndarray]) -> SignalOutputs:
+def _run_tflite_file(path: Path, signals: Mapping[str, np.ndarray], plan: FeedPlan | None) -> SignalOutputs:
     """Each signal through LiteRT, reading the `mel_energies` tensor."""
+    del plan  # the TFLite variant takes the audio only
     results = {name: run_tflite(path, audio, with_mel=True) for name, audio in signals.items()}
-    return SignalOutputs({n: r[0] for n, r in results.items()}, {n: r[1] for n, r in results.items()})
+    return SignalOutputs({n: [r[0]] for n, r in results.items()}, {n: r[1] for n, r in results.items()}, [])
 
 
-RUNNERS: dict[str, Callable[[Path, Mapping[str, np.ndarray]], SignalOutputs]] = {
+RUNNERS: dict[str, Callable[[Path, Mapping[str, np.ndarray], FeedPlan | None], SignalOutputs]] = {
     "onnx": _run_onnx_file,
     "tflite": _run_tflite_file,
 }
 
 
-def run_signals(path: str | Path, model_format: str, signals: Mapping[str, np.ndarray]) -> SignalOutputs:
-    """Run a variant file over the signals in this process (CPU), one signal per call (batch 1)."""
+def run_signals(path: str | Path, model_format: str, signals: Mapping[str, np.ndarray],
+                plan: FeedPlan | None = None) -> SignalOutputs:
+    """Run a variant file over the signals in this process (CPU), one signal per call (batch 1), its other
+    inputs fed by `plan` (default: the model's own feed plan)."""
     if model_format not in RUNNERS:
         raise ToolkitError(f"unknown model format {model_format!r}; use one of {', '.join(RUNNERS)}")
-    return RUNNERS[model_format](Path(path), signals)
+    return RUNNERS[model_format](Path(path), signals, plan)
 
 
 def measure(
-    reference: SignalOutputs, path: str | Path, model_format: str, signals: Mapping[str, np.ndarray]
+    reference: SignalOutputs, path: str | Path, model_format: str, signals: Mapping[str, np.ndarray],
+    plan: FeedPlan | None = None,
 ) -> AccuracyReport:
     """The accuracy report of one variant file against the original's outputs on the same signals."""
-    outputs = run_signals(path, model_format, signals)
-    return compare(reference.db, outputs.db, signal_levels(), reference.mel, outputs.mel)
+    outputs = run_signals(path, model_format, signals, plan)
+    return compare(reference.outputs, outputs.outputs, signal_levels(), reference.mel, outputs.mel,
+                   names=reference.names)

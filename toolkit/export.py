@@ -132,6 +132,8 @@ def manifest(data: Json, target: Target, model_file: Path) -> Json:
                   "bytes": model_file.stat().st_size,
                   "variant": name, "format": variant["format"], "exact": variant["exact"],
                   "description": variant["description"], "input_model": data["pipeline"]["inputs"]["model"]},
+        "inputs": {"evidence": SETTING, "note": "what each graph input is fed on every run, and why",
+                   "feeds": data["inputs"]},
         "configuration": {"evidence": SETTING,
                           **{k: chosen[k] for k in ("engine", "provider", "threads", "spinning", "optimization")}},
         "choice": {"evidence": chosen["evidence"], "rule": choice["rule"], "reasons": choice["reasons"],

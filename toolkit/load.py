@@ -10,7 +10,8 @@ A model file comes from someone else, so nothing in it is trusted. In order, bef
 5. THE AUDIO INPUT RULE (it lives here): the first graph input that is not an initializer is the audio, a float
    tensor (float32, float16, bfloat16 or double) of rank 2, [batch, samples]; a declared fixed dim is >= 1.
    The stages that feed audio apply it (variants, the accuracy signals, the profiling runner feed [1, N]);
-   `analyze` and `explain` take any graph (`Limits.audio_input` off) and bind dims by name;
+   `analyze` and `explain` take any graph (`Limits.audio_input` off) and bind dims by name. `feed_plan` builds on
+   the same choice what every other input is fed (lengths, initializers, zeros, --input values), once;
 6. every tensor's data matches its declared shape; external data stays inside the model's folder (absolute
    paths, `..` and symlinks out of it are refused), its file exists and holds the bytes the shape needs.
 
@@ -25,10 +26,11 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import onnx
 from google.protobuf.descriptor import FieldDescriptor
 from onnx import TensorProto, helper, numpy_helper
@@ -39,6 +41,7 @@ from toolkit.melgraph import default_model
 
 PROTOBUF_LIMIT = 2**31 - 1  # bytes: protobuf refuses to parse a bigger message
 AUDIO_DTYPES = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE)
+AUDIO_DIMS = ("batch", "samples")  # the audio's two dims, by the rule
 SUB_BYTE_BITS = {TensorProto.INT4: 4, TensorProto.UINT4: 4, TensorProto.FLOAT4E2M1: 4, TensorProto.INT2: 2,
                  TensorProto.UINT2: 2}
 STANDARD_DOMAIN_ALIASES = {"ai.onnx": ""}
@@ -224,10 +227,15 @@ def check_graph(model: onnx.ModelProto, file: Path) -> None:
         raise ToolkitError(f"'{file}': {error}") from None
 
 
+def audio_input(model: onnx.ModelProto) -> onnx.ValueInfoProto | None:
+    """THE choice of the audio input (module docstring, point 5): the first graph input not an initializer."""
+    initialized = {t.name for t in model.graph.initializer}
+    return next((v for v in model.graph.input if v.name not in initialized), None)
+
+
 def check_audio_input(model: onnx.ModelProto, file: Path | str = "the model") -> None:
     """The audio input rule (module docstring, point 5): float [batch, samples]."""
-    initialized = {t.name for t in model.graph.initializer}
-    audio = next((v for v in model.graph.input if v.name not in initialized), None)
+    audio = audio_input(model)
     if audio is None:
         raise ToolkitError(f"'{file}' has no graph input that is not an initializer; the audio input is missing")
     kind = audio.type.WhichOneof("value")
@@ -236,19 +244,155 @@ def check_audio_input(model: onnx.ModelProto, file: Path | str = "the model") ->
                            "audio input must be a float tensor [batch, samples]")
     tensor_type = audio.type.tensor_type
     if tensor_type.elem_type not in AUDIO_DTYPES:
-        name = TensorProto.DataType.Name(tensor_type.elem_type) if tensor_type.elem_type in \
-            TensorProto.DataType.values() else str(tensor_type.elem_type)
-        raise ToolkitError(f"'{file}': input '{audio.name}' is {name}; the audio input must be float "
-                           "(float32, float16, bfloat16 or double) [batch, samples]: cast int16 audio inside or "
-                           "before the model")
+        raise ToolkitError(f"'{file}': input '{audio.name}' is {_type_name(tensor_type.elem_type)}; the audio "
+                           "input must be float (float32, float16, bfloat16 or double) [batch, samples]: cast int16 "
+                           "audio inside or before the model")
     rank = len(tensor_type.shape.dim) if tensor_type.HasField("shape") else None
     if rank != 2:
         raise ToolkitError(f"'{file}': input '{audio.name}' has rank {'unknown' if rank is None else rank}; the "
                            "audio input must have rank 2, [batch, samples] (add a Reshape/Unsqueeze in front)")
-    for position, dim in zip(("batch", "samples"), tensor_type.shape.dim, strict=True):
+    for position, dim in zip(AUDIO_DIMS, tensor_type.shape.dim, strict=True):
         if dim.HasField("dim_value") and dim.dim_value < 1:
             raise ToolkitError(f"'{file}': input '{audio.name}' declares {position} = {dim.dim_value}; a fixed "
                                "dim must be at least 1 (or leave it symbolic)")
+
+
+def _type_name(elem_type: int) -> str:
+    """TensorProto's name of an element type, or its number when onnx does not know it."""
+    known = elem_type in TensorProto.DataType.values()
+    return TensorProto.DataType.Name(elem_type) if known else str(elem_type)
+
+
+# ---------------------------------------------------------------- what every input is fed
+
+
+@dataclass(frozen=True)
+class InputFeed:
+    """What one graph input is fed on every run, and why: every stage and the bench runner read this plan.
+
+    `shape` holds ints and the names "batch" and "samples", the audio's dims at run time; `value` is the
+    constant fed (broadcast to the shape) for roles "zeros" and "given", None for the others.
+    """
+
+    name: str
+    role: str  # "audio" | "lengths" | "initializer" (not fed: the engine uses it) | "zeros" | "given"
+    dtype: str  # numpy's name for the element type
+    shape: tuple[int | str, ...]
+    value: float | list[float] | None
+    why: str
+
+    def to_json(self) -> dict[str, object]:
+        """Plain JSON-ready fields: bundle.json's "inputs" entries (runner.feed_arrays reads them)."""
+        return {**asdict(self), "shape": list(self.shape)}
+
+
+FeedPlan = tuple[InputFeed, ...]
+FEED_EXAMPLE = "give a number or comma-separated numbers, e.g. --input mask=0 or --input gains=1,0.5"
+
+
+def _dims(value: onnx.ValueInfoProto) -> list[int | str | None]:
+    """Declared dims: a number, a symbolic name, or None when neither is given."""
+    shape = value.type.tensor_type.shape
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param or None for d in shape.dim]
+
+
+def _element_dtype(value: onnx.ValueInfoProto) -> np.dtype:
+    """numpy's dtype of a tensor input; an input that is not a numeric or bool tensor cannot be fed."""
+    kind = value.type.WhichOneof("value")
+    elem_type = value.type.tensor_type.elem_type if kind == "tensor_type" else None
+    dtype = helper.tensor_dtype_to_np_dtype(elem_type) if elem_type else None
+    if dtype is None or dtype.kind not in "biuf":
+        what = _type_name(elem_type) if elem_type else kind or "typeless value"
+        raise ToolkitError(f"graph input '{value.name}' is a {what}; the toolkit feeds numeric tensors only: "
+                           "give the model a numeric input (or make it an initializer)")
+    return dtype
+
+
+def _resolve(dims: list[int | str | None], audio_dims: dict[str, str]) -> tuple[int | str, ...]:
+    """Dims named like the audio's become "batch" / "samples"; other unknown ones are 1."""
+    return tuple(dim if isinstance(dim, int) else audio_dims.get(dim or "", 1) for dim in dims)
+
+
+def _is_lengths(value: onnx.ValueInfoProto, dtype: np.dtype, shape: tuple[int | str, ...], batch: int | str) -> bool:
+    """An integer input of shape [batch] or [batch, 1], or any numeric input named like *len*."""
+    return (dtype.kind in "iu" and shape in ((batch,), (batch, 1))) or "len" in value.name.lower()
+
+
+def _given_value(name: str, text: str, dtype: np.dtype, shape: tuple[int | str, ...]) -> float | list[float]:
+    """`--input NAME=VALUE`'s value as a number or a list, checked against the input's type and shape."""
+    try:
+        numbers = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ToolkitError(f"--input {name}={text}: {text!r} is not a number; {FEED_EXAMPLE}") from None
+    if dtype.kind in "biu" and not all(n.is_integer() for n in numbers):
+        raise ToolkitError(f"--input {name}={text}: input '{name}' is {dtype.name}, so its values must be whole "
+                           "numbers")
+    nominal = tuple(1 if isinstance(d, str) else d for d in shape)
+    try:
+        np.broadcast_to(np.asarray(numbers if len(numbers) > 1 else numbers[0]), nominal)
+    except ValueError:
+        raise ToolkitError(f"--input {name}={text}: {len(numbers)} values do not fit the input's shape "
+                           f"{list(shape)}; give one value (fed to every element) or one per element of the "
+                           "last dim") from None
+    return numbers if len(numbers) > 1 else numbers[0]
+
+
+def _feed(value: onnx.ValueInfoProto, audio: onnx.ValueInfoProto, given: dict[str, str],
+          initialized: set[str]) -> InputFeed:
+    """The plan entry of one input that is not the audio: given, its initializer, lengths, or zeros."""
+    if value.name in initialized and value.name not in given:
+        return InputFeed(value.name, "initializer", "", (), None,
+                         "an initializer of the same name: the engine uses its value when the input is not fed")
+    dtype = _element_dtype(value)
+    audio_dims = dict(zip(_dims(audio), AUDIO_DIMS, strict=True))
+    shape = _resolve(_dims(value), {dim: role for dim, role in audio_dims.items() if isinstance(dim, str)})
+    if value.name in given:
+        text = given[value.name]
+        return InputFeed(value.name, "given", dtype.name, shape, _given_value(value.name, text, dtype, shape),
+                         f"--input {value.name}={text}")
+    batch = _dims(audio)[0]
+    if _is_lengths(value, dtype, shape, batch if isinstance(batch, int) else "batch"):
+        return InputFeed(value.name, "lengths", dtype.name, shape, None,
+                         "the number of samples fed: an integer input of shape [batch] or [batch, 1], or named "
+                         "like *len*")
+    return InputFeed(value.name, "zeros", dtype.name, shape, 0.0,
+                     "no value known: zeros of its declared shape (dims of the audio's names follow the audio, "
+                     "other unknown dims are 1); set it with --input NAME=VALUE")
+
+
+def parse_inputs(pairs: Sequence[str]) -> dict[str, str]:
+    """`--input NAME=VALUE` arguments as {NAME: VALUE}; the values are checked by feed_plan."""
+    given: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name or not text:
+            raise ToolkitError(f"--input {pair}: expected NAME=VALUE; {FEED_EXAMPLE}")
+        given[name] = text
+    return given
+
+
+def feed_plan(model: onnx.ModelProto, given: Mapping[str, str] | None = None) -> FeedPlan:
+    """What every graph input is fed, decided once: the audio (the rule above) from the signals, a lengths input
+    the number of samples, others their initializer, `given` (--input NAME=VALUE) or zeros."""
+    audio = audio_input(model)
+    if audio is None:
+        raise ToolkitError("the model has no graph input that is not an initializer; the audio input is missing")
+    given = dict(given or {})
+    names = [value.name for value in model.graph.input]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ToolkitError(f"--input {unknown[0]}=...: the graph has no input {unknown[0]!r}; its inputs are "
+                           f"{', '.join(names)}")
+    if audio.name in given:
+        raise ToolkitError(f"--input {audio.name}=...: {audio.name!r} is the audio input, fed from the signal set "
+                           "and the workloads; give values for the other inputs only")
+    initialized = {t.name for t in model.graph.initializer}
+    dtype = helper.tensor_dtype_to_np_dtype(audio.type.tensor_type.elem_type).name
+    plan = [InputFeed(audio.name, "audio", dtype, AUDIO_DIMS, None,
+                      "the audio: the first graph input that is not an initializer, fed each signal and workload "
+                      "as [batch, samples]")]
+    plan += [_feed(value, audio, given, initialized) for value in model.graph.input if value.name != audio.name]
+    return tuple(plan)
 
 
 # ---------------------------------------------------------------- tensors and external data

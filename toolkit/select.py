@@ -300,7 +300,8 @@ def excluded(variants: list[Json], accuracy: dict[str, Json], profiled: set[str]
     rows = []
     for v in variants:
         if v["status"] != "built":
-            rows.append({"variant": v["name"], "reason": f"not built: {v['reason']}"})
+            word = "skipped" if v["status"] == "skipped" else "not built"
+            rows.append({"variant": v["name"], "reason": f"{word}: {v['reason']}"})
         elif not accuracy[v["name"]]["passed"]:
             rows.append({"variant": v["name"], "reason": "not profiled: failed the gate: "
                          + "; ".join(accuracy[v["name"]]["reasons"])})

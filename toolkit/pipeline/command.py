@@ -13,6 +13,7 @@ from toolkit.report import gather
 from toolkit.report.markdown import summary
 from toolkit.select import choice_lines
 from toolkit.variants import VARIANTS
+from toolkit.variants.command import add_input_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="host targets: count each variant's instructions under qemu-x86_64 and report "
                              "predicted against measured latency (about 20 s per variant; default: on, off with "
                              "--quick)")
+    add_input_argument(parser)
     parser.add_argument("--build", type=Path, default=BUILD_ROOT, help="build root (default build)")
     parser.add_argument("--artifacts", type=Path, default=ARTIFACTS_ROOT, help="artifacts root (default artifacts)")
 
@@ -40,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(target=args.target, model=args.model, variants=tuple(args.only), quick=args.quick,
                         resume=args.resume, board=args.board, imported=args.imported, emulate=args.emulate,
                         count_host=not args.quick if args.count_host is None else args.count_host,
+                        inputs=tuple(args.input),
                         build_root=args.build, artifacts_root=args.artifacts)
     result = run_pipeline(settings)
     data = gather(result.folder)

@@ -23,7 +23,7 @@ import toolkit
 from toolkit import accuracy
 from toolkit.errors import ToolkitError
 from toolkit.files import sha256_file
-from toolkit.load import load_model
+from toolkit.load import FeedPlan, feed_plan, load_model, parse_inputs
 from toolkit.pipeline import stages
 from toolkit.pipeline.ledger import Json, Ledger, Stopwatch, run_identity
 from toolkit.pipeline.sources import choose_source
@@ -47,6 +47,7 @@ class Settings:
     imported: str | None = None
     emulate: bool = False
     count_host: bool = False  # count this host's instructions under qemu-x86_64 to hold predictions against it
+    inputs: tuple[str, ...] = ()  # --input NAME=VALUE: what a graph input other than the audio is fed
     build_root: Path = BUILD_ROOT
     artifacts_root: Path = ARTIFACTS_ROOT
 
@@ -62,6 +63,7 @@ class Run:
     folder: Path
     artifacts: Path
     variant_names: list[str]
+    plan: FeedPlan  # what every graph input is fed, decided once (toolkit.load.feed_plan)
     ledger: Ledger = field(init=False)
 
     def path(self, name: str) -> Path:
@@ -106,6 +108,7 @@ def identity(settings: Settings, target: Target, names: list[str], source: str) 
         "board": settings.board,
         "imported": settings.imported,
         "count_host": settings.count_host,
+        "inputs": list(settings.inputs),
         "signals": {"samples": stages.SIGNAL_SAMPLES, "count": len(accuracy.SIGNALS)},
         "toolkit": toolkit.__version__,
     }
@@ -118,8 +121,9 @@ def prepare(settings: Settings) -> Run:
     source = choose_source(target, settings.board, imported, settings.emulate)
     names = variant_names(settings.variants)
     model = load_model(settings.model)
+    plan = feed_plan(model, parse_inputs(settings.inputs))
     run = Run(settings, target, model, source, settings.build_root / target.name,
-              settings.artifacts_root / target.name, names)
+              settings.artifacts_root / target.name, names, plan)
     inputs = identity(settings, target, names, source)
     run.folder.mkdir(parents=True, exist_ok=True)
     run.ledger = Ledger.open(run.folder, run_identity(inputs), inputs, settings.resume)

@@ -1,6 +1,7 @@
 """The pipeline's stages: each reads the files of the stages before it and writes its own under build/<target>/.
 
-    variants.json    every variant: status, reason, file, bytes, sha256
+    variants.json    every variant: status, reason, file, bytes, sha256; "inputs": what each graph input is fed
+                     and why (toolkit.load.feed_plan, the plan every stage and the runner feed by)
     accuracy.json    every built variant against the original on the signal set (this host, in process): errors
                      overall / by input level / by signal, the gate's verdict and reasons
     counts.json      analytic counts of every built variant at each workload, per node, with the graph's edges
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import onnx
 
 from toolkit import accuracy
 from toolkit.analysis import Analysis, analyze
@@ -36,7 +38,7 @@ from toolkit.profiling.bundle import STREAMING, WORKLOADS, make_bundle
 from toolkit.profiling.emulate import InstructionCounts
 from toolkit.profiling.predict import Prediction, predict_latency, prediction_error
 from toolkit.select import choice_lines, select_folder
-from toolkit.targets import Policy, Target
+from toolkit.targets import Target
 from toolkit.variants import build_variants
 
 if TYPE_CHECKING:
@@ -64,7 +66,7 @@ def _say(message: str) -> None:
 
 def build(run: Run) -> None:
     """Build every variant; the original must be written, the others may fail with their reason."""
-    built = build_variants(run.model, run.path("variants"), names=run.variant_names)
+    built = build_variants(run.model, run.path("variants"), names=run.variant_names, plan=run.plan)
     if built[0].status != "built":
         raise ToolkitError(f"could not write the input model to {run.path('variants')}: {built[0].reason}")
     records = []
@@ -73,7 +75,7 @@ def build(run: Run) -> None:
         if variant.path:
             record.update(bytes=Path(variant.path).stat().st_size, sha256=sha256_file(Path(variant.path)))
         records.append(record)
-    write_json(run.path("variants.json"), {"variants": records})
+    write_json(run.path("variants.json"), {"inputs": [entry.to_json() for entry in run.plan], "variants": records})
 
 
 def built_variants(run: Run) -> list[Json]:
@@ -84,11 +86,11 @@ def built_variants(run: Run) -> list[Json]:
 # ---------------------------------------------------------------- accuracy
 
 
-def _measure(reference: accuracy.SignalOutputs, variant: Json, signals: dict[str, np.ndarray],
-             policy: Policy) -> Json:
+def _measure(reference: accuracy.SignalOutputs, variant: Json, signals: dict[str, np.ndarray], run: Run) -> Json:
     """One variant's accuracy record; a variant that cannot run fails the gate with the reason."""
+    policy = run.target.policy
     try:
-        report = accuracy.measure(reference, variant["path"], variant["format"], signals)
+        report = accuracy.measure(reference, variant["path"], variant["format"], signals, run.plan)
     except Exception as error:  # a variant that crashes on a signal is reported, not fatal
         return {"measured": False, "passed": False, "reasons": [f"could not run: {type(error).__name__}: {error}"]}
     passed, reasons = accuracy.gate(report, policy)
@@ -99,10 +101,10 @@ def gate(run: Run) -> None:
     """Every built variant against the original on the fixed signal set, in this process; the gate's verdict."""
     variants = built_variants(run)
     signals = accuracy.signal_set(SIGNAL_SAMPLES)
-    reference = accuracy.run_signals(variants[0]["path"], "onnx", signals)
+    reference = accuracy.run_signals(variants[0]["path"], "onnx", signals, run.plan)
     results = {}
     for index, variant in enumerate(variants, 1):
-        results[variant["name"]] = _measure(reference, variant, signals, run.target.policy)
+        results[variant["name"]] = _measure(reference, variant, signals, run)
         verdict = "passes" if results[variant["name"]]["passed"] else "fails"
         _say(f"[accuracy {index}/{len(variants)}] {variant['name']}: {verdict} the gate")
     write_json(run.path("accuracy.json"), {
@@ -195,15 +197,17 @@ def streaming_plan(bundle_dir: Path) -> Json:
                     "target's matrix, at its first graph optimization level (runner.streaming_configs)"}
 
 
-def _platform_accuracy(result_path: Path, names: list[str], levels: dict[str, float], policy: Json) -> Json:
-    """dB errors of each variant's outputs against the original's, both as computed where the runs ran."""
+def _platform_accuracy(result_path: Path, chosen: list[Json], levels: dict[str, float], policy: Json) -> Json:
+    """dB errors (and integer outputs' equality) of each variant's outputs against the original's, both as
+    computed where the runs ran."""
     with np.load(runner.outputs_path(result_path)) as npz:
         arrays = {key: npz[key] for key in npz.files}
     reference = accuracy.runner_outputs(arrays, "original")
+    outputs = [output.name for output in onnx.load(chosen[0]["path"]).graph.output]
     results = {}
-    for name in names:
+    for name in (v["name"] for v in chosen):
         try:
-            report = accuracy.compare(reference, accuracy.runner_outputs(arrays, name), levels)
+            report = accuracy.compare(reference, accuracy.runner_outputs(arrays, name), levels, names=outputs)
         except ToolkitError as error:
             results[name] = {"measured": False, "passed": False, "reasons": [str(error)]}
             continue
@@ -321,7 +325,8 @@ def profile(run: Run) -> None:
     chosen = passing(run)
     bundle_dir = run.path("bundle")
     signals = accuracy.signal_set(SIGNAL_SAMPLES)
-    make_bundle([(v["name"], v["path"], v["format"]) for v in chosen], run.target, signals, bundle_dir)
+    make_bundle([(v["name"], v["path"], v["format"]) for v in chosen], run.target, signals, bundle_dir,
+                inputs=[entry.to_json() for entry in run.plan])
     plan = streaming_plan(bundle_dir)
     seconds = len(plan["runs"]) * (runner.QUICK["streaming_seconds"] if run.settings.quick else plan["seconds_each"])
     _say(f"[profile] {len(chosen)} variants passed the gate and are measured; streaming runs: {len(plan['runs'])}, "
@@ -344,7 +349,7 @@ def profile(run: Run) -> None:
         "instructions": instructions,
         "predictions": predicted,
         "prediction_error": prediction_errors(document, predicted["rows"], latency_label),
-        "accuracy": _platform_accuracy(result, [v["name"] for v in chosen], accuracy.signal_levels(), policy),
+        "accuracy": _platform_accuracy(result, chosen, accuracy.signal_levels(), policy),
     })
 
 

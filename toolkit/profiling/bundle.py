@@ -16,9 +16,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from toolkit.errors import ToolkitError
 from toolkit.files import sha256_file, swap_in_dir
+from toolkit.load import feed_plan
 from toolkit.profiling import runner
 from toolkit.targets import Target, load_target
 
@@ -50,6 +52,12 @@ def _check_variants(variants: Sequence[tuple[str, str | os.PathLike[str], str]])
         raise ToolkitError("no variants to bundle; pass at least one (name, path, format)")
 
 
+def _default_plan(variants: Sequence[tuple[str, str | os.PathLike[str], str]]) -> list[dict[str, object]]:
+    """The feed plan of the first ONNX variant, defaults only (no --input values); none for TFLite alone."""
+    path = next((path for _, path, fmt in variants if fmt == "onnx"), None)
+    return [] if path is None else [entry.to_json() for entry in feed_plan(onnx.load(str(path)))]
+
+
 def _check_signals(signals: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Signals as float32 [1, N] arrays under plain names (the runner keys outputs variant/signal)."""
     checked = {}
@@ -61,13 +69,15 @@ def _check_signals(signals: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return checked
 
 
-def bundle_document(target: Target, files: list[dict[str, str]], *, workloads: Sequence[Mapping[str, object]],
-                    warmup: int, runs: int, streaming: Mapping[str, float], seed: int) -> dict[str, object]:
-    """bundle.json's content for a target's matrix and the given variant entries."""
+def bundle_document(target: Target, files: list[dict[str, str]], *, inputs: Sequence[Mapping[str, object]],
+                    workloads: Sequence[Mapping[str, object]], warmup: int, runs: int, streaming: Mapping[str, float],
+                    seed: int) -> dict[str, object]:
+    """bundle.json's content for a target's matrix, the given variant entries and the feed plan."""
     return {
         "format_version": runner.FORMAT_VERSION,
         "target": target.name,
         "variants": files,
+        "inputs": [dict(entry) for entry in inputs],
         "matrix": {
             "providers": list(target.matrix.providers),
             "intra_op_threads": list(target.matrix.intra_op_threads),
@@ -90,6 +100,7 @@ def make_bundle(
     signals: Mapping[str, np.ndarray],
     out_dir: str | os.PathLike[str],
     *,
+    inputs: Sequence[Mapping[str, object]] | None = None,
     workloads: Sequence[Mapping[str, object]] = WORKLOADS,
     warmup: int = WARMUP,
     runs: int = RUNS,
@@ -97,6 +108,9 @@ def make_bundle(
     seed: int = 0,
 ) -> Path:
     """Copy (name, path, format) variants, runner.py, signals.npz and bundle.json into out_dir; returns it.
+
+    `inputs` is what each graph input is fed (InputFeed.to_json entries; default: toolkit.load.feed_plan of the
+    first ONNX variant).
 
     The folder is built beside out_dir and swapped in at the end, so a failure leaves any earlier bundle intact.
     """
@@ -115,7 +129,8 @@ def make_bundle(
             files.append({"name": name, "file": relative, "format": fmt, "sha256": sha256_file(staging / relative)})
         shutil.copyfile(runner.__file__, staging / "runner.py")
         np.savez(staging / "signals.npz", **checked_signals)
-        document = bundle_document(target, files, workloads=workloads, warmup=warmup, runs=runs,
+        plan = _default_plan(variants) if inputs is None else inputs
+        document = bundle_document(target, files, inputs=plan, workloads=workloads, warmup=warmup, runs=runs,
                                    streaming=streaming, seed=seed)
         (staging / "bundle.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
         swap_in_dir(staging, out)

@@ -6,15 +6,19 @@ never the toolkit, so a bundle folder copied with scp runs with `python3 runner.
 A missing engine makes its runs `unavailable` with the import error, not a crash.
 
 bundle.json (written by toolkit.profiling.bundle.make_bundle):
-    format_version  1
+    format_version  2
     target          name of the target file the matrix came from (informational)
     variants        [{"name", "file" (relative to the bundle), "format": "onnx" | "tflite", "sha256"}]
+    inputs          what each graph input is fed, and why (toolkit.load.feed_plan): [{"name", "role": "audio" |
+                    "lengths" (the number of samples fed) | "initializer" (not fed) | "zeros" | "given", "dtype",
+                    "shape" (ints, "batch" and "samples": the audio's dims), "value" (zeros, given), "why"}];
+                    LiteRT is fed the audio only
     matrix          {"providers": [onnxruntime EP names], "intra_op_threads": [int],
                      "graph_optimization": ["disable" | "basic" | "extended" | "all"],
                      "allow_spinning": [bool] (optional, default [true] as onnxruntime; intra-op workers
                      busy-wait between runs when true; measured only for threads > 1)}
     litert          {"threads": [int], "xnnpack": bool}   (false: BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    workloads       [{"name", "batch", "samples"}]        one float32 input of shape [batch, samples]
+    workloads       [{"name", "batch", "samples"}]        the audio's shape [batch, samples]
     warmup, runs    untimed warm-up inferences, then timed inferences per run
     streaming       {"seconds", "chunk_samples", "rate_hz"}
     signals         npz file of float32 [1, N] arrays, one per named signal
@@ -29,7 +33,8 @@ RESULT.json (rewritten atomically after every finished run, so an interrupted ru
     Latency: time.perf_counter_ns around one session.run / interpreter set_tensor+invoke+get_tensor, in ms.
     Per-node times come from a second onnxruntime session with enable_profiling doing the same warm-up and runs;
     the warm-up runs are dropped from the trace, so the timed session's numbers carry no profiling overhead.
-Outputs of the signal pass go to RESULT.outputs.npz beside RESULT.json, keys "<variant>/<signal>" (first output).
+Outputs of the signal pass go to RESULT.outputs.npz beside RESULT.json, keys "<variant>/<signal>" (first output)
+and "<variant>/<signal>/<k>" (output k >= 1, in graph order).
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 QUICK = {"warmup": 2, "runs": 5, "streaming_seconds": 1.0}
 CRASHED = "the runner process died during this run (a crash in the engine or provider); recorded on --resume"
 OPT_LEVELS = {
@@ -99,10 +104,26 @@ ORT, ORT_MISSING = _import_onnxruntime()
 LITERT, LITERT_DIST, LITERT_MISSING = _import_litert()
 
 
-class OrtSession:
-    """One onnxruntime session with a fixed provider, thread count and optimization level."""
+def feed_arrays(plan: list[Json], audio: np.ndarray, names: set[str]) -> dict[str, np.ndarray]:
+    """The inputs in `names` (the session's) one inference is fed, by bundle.json's "inputs": the audio, the number
+    of samples, or a constant broadcast to the shape ("batch" and "samples" are the audio's dims); initializers
+    are not fed (the engine uses them)."""
+    sizes = {"batch": audio.shape[0], "samples": audio.shape[1]}
+    feeds = {}
+    for entry in (e for e in plan if e["name"] in names):
+        if entry["role"] == "audio":
+            feeds[entry["name"]] = audio.astype(entry["dtype"], copy=False)
+        elif entry["role"] != "initializer":
+            shape = tuple(sizes.get(dim, dim) for dim in entry["shape"])
+            value = audio.shape[1] if entry["role"] == "lengths" else entry["value"]
+            feeds[entry["name"]] = np.array(np.broadcast_to(np.asarray(value, dtype=entry["dtype"]), shape))
+    return feeds
 
-    def __init__(self, path: Path, config: Json, profile_dir: str | None = None) -> None:
+
+class OrtSession:
+    """One onnxruntime session with a fixed provider, thread count and optimization level, fed every input."""
+
+    def __init__(self, path: Path, config: Json, plan: list[Json], profile_dir: str | None = None) -> None:
         options = ORT.SessionOptions()
         options.intra_op_num_threads = config["threads"]
         options.inter_op_num_threads = 1
@@ -114,15 +135,19 @@ class OrtSession:
             options.enable_profiling = True
             options.profile_file_prefix = os.path.join(profile_dir, "ort")
         self.session = ORT.InferenceSession(str(path), options, providers=[config["provider"]])
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1:
-            raise ValueError(f"the runner feeds one input, the model has {len(inputs)}")
-        self.input_name = inputs[0].name
-        self.output_name = self.session.get_outputs()[0].name
+        self.plan = plan
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.audio: np.ndarray | None = None
+        self.feed: dict[str, np.ndarray] = {}
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """First output of one inference."""
-        return self.session.run([self.output_name], {self.input_name: x})[0]
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every output of one inference on audio `x`; the feed is made once per audio array, so a timed run
+        times the inference only."""
+        if self.audio is not x:
+            self.audio = x
+            self.feed = feed_arrays(self.plan, x, self.input_names)
+        return self.session.run(None, self.feed)
 
     def in_session(self) -> list[str]:
         """Providers the session really holds (onnxruntime may append CPU as fallback)."""
@@ -146,15 +171,15 @@ class LiteRtSession:
         if tuple(inputs[0]["shape"]) != shape:
             self.interpreter.resize_tensor_input(self.input_index, list(shape), strict=False)
         self.interpreter.allocate_tensors()
-        output = self.interpreter.get_output_details()[0]
-        self.output_index = output["index"]
-        self.output_name = output["name"]
+        outputs = self.interpreter.get_output_details()
+        self.output_indices = [output["index"] for output in outputs]
+        self.output_names = [output["name"] for output in outputs]
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """First output of one inference (copied: the interpreter reuses its buffers)."""
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every output of one inference on audio `x` (copied: the interpreter reuses its buffers)."""
         self.interpreter.set_tensor(self.input_index, x)
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output_index)
+        return [self.interpreter.get_tensor(index) for index in self.output_indices]
 
     def in_session(self) -> list[str]:
         """The kernel set this interpreter runs with."""
@@ -190,10 +215,10 @@ def provider_missing(config: Json) -> str | None:
 def open_session(
     bundle_dir: Path, variant: Json, config: Json, shape: tuple[int, ...], profile_dir: str | None = None
 ) -> OrtSession | LiteRtSession:
-    """A ready session for this variant and run configuration."""
+    """A ready session for this variant and run configuration, fed by the plan load_bundle gave the variant."""
     path = bundle_dir / variant["file"]
     if config["engine"] == "onnxruntime":
-        return OrtSession(path, config, profile_dir)
+        return OrtSession(path, config, variant["inputs"], profile_dir)
     return LiteRtSession(path, config, shape)
 
 
@@ -285,7 +310,7 @@ def measure_run(bundle_dir: Path, variant: Json, config: Json, workload: Json, s
     session = open_session(bundle_dir, variant, config, shape)
     create_ms = (time.perf_counter_ns() - created) / 1e6
     first_ms = timed_ms(lambda: session.run(x))
-    output_shape = list(np.shape(session.run(x)))
+    output_shape = list(np.shape(session.run(x)[0]))
     for _ in range(settings["warmup"]):
         session.run(x)
     latencies = [timed_ms(lambda: session.run(x)) for _ in range(settings["runs"])]
@@ -477,8 +502,14 @@ def outputs_path(result_path: Path) -> Path:
     return result_path.with_name(result_path.stem + ".outputs.npz")
 
 
+def output_key(variant: str, signal: str, index: int) -> str:
+    """The outputs npz key of one output of one variant on one signal."""
+    return f"{variant}/{signal}" + (f"/{index}" if index else "")
+
+
 def load_bundle(bundle_dir: Path, only: list[str] | None) -> tuple[Json, list[Json]]:
-    """bundle.json and the selected variants, each file checked against its sha256 (an scp can be cut short)."""
+    """bundle.json and the selected variants, each with the bundle's feed plan and its file checked against its
+    sha256 (an scp can be cut short)."""
     path = bundle_dir / "bundle.json"
     if not path.is_file():
         raise BundleError(f"{path} not found; pass the folder make_bundle wrote")
@@ -490,7 +521,7 @@ def load_bundle(bundle_dir: Path, only: list[str] | None) -> tuple[Json, list[Js
     unknown = sorted(set(only or []) - set(names))
     if unknown:
         raise BundleError(f"--only {', '.join(unknown)}: not in the bundle; its variants are {', '.join(names)}")
-    variants = [v for v in bundle["variants"] if not only or v["name"] in only]
+    variants = [{**v, "inputs": bundle["inputs"]} for v in bundle["variants"] if not only or v["name"] in only]
     for variant in variants:
         file = bundle_dir / variant["file"]
         if not file.is_file() or sha256(file) != variant["sha256"]:
@@ -605,10 +636,10 @@ def signal_outputs(
             if shape not in sessions:
                 sessions[shape] = open_session(bundle_dir, variant, config, audio.shape)
             session = sessions[shape]
-            result = np.array(session.run(audio.astype(np.float32, copy=False)))
-            arrays[f"{variant['name']}/{name}"] = result
-            record["signals"][name] = {"status": "ok", "shape": list(result.shape),
-                                       "output": session.output_name}
+            results = [np.array(r) for r in session.run(audio.astype(np.float32, copy=False))]
+            arrays.update({output_key(variant["name"], name, k): r for k, r in enumerate(results)})
+            record["signals"][name] = {"status": "ok", "shape": list(results[0].shape),
+                                       "outputs": session.output_names}
         except Exception as error:
             record["signals"][name] = {"status": "failed", "reason": f"{type(error).__name__}: {error}"[:2000]}
     ok = sum(s["status"] == "ok" for s in record["signals"].values())

@@ -36,6 +36,7 @@ def read_bench(path: Path) -> Json:
 def gather(folder: Path, bench: Path | None = None) -> Json:
     """Every stage file of a build folder in one document; `bench` adds a pytest-benchmark JSON."""
     data = {key: read_json(folder / name, stage) for key, (name, stage) in FILES.items()}
+    data["inputs"] = data["variants"]["inputs"]
     data["variants"] = data["variants"]["variants"]
     data["bench"] = read_bench(bench) if bench is not None and bench.is_file() else None
     return data

@@ -13,6 +13,7 @@ from typing import Any
 
 Json = dict[str, Any]
 NONE = "-"
+NOT_BUILT = {"skipped": "skipped", "failed": "not built"}  # variant status -> the gate column's word
 
 
 @dataclass(frozen=True)
@@ -145,12 +146,22 @@ def _accuracy_row(data: Json, variant: Json) -> Json:
     verdict = data["accuracy"]["variants"].get(variant["name"], {})
     overall = verdict.get("report", {}).get("overall", {})
     where = data["platform"]["accuracy"].get(variant["name"], {})
-    status = (f"not built: {variant['reason']}" if variant["status"] != "built"
+    status = (f"{NOT_BUILT[variant['status']]}: {variant['reason']}" if variant["status"] != "built"
               else "passes" if verdict.get("passed") else "fails: " + "; ".join(verdict.get("reasons", [])))
     profiled = ("profiled" if variant["name"] in data["platform"]["accuracy"]
                 else "not profiled: failed the gate" if variant["status"] == "built" else NONE)
     return {"name": variant["name"], "exact": variant["exact"], "bytes": variant.get("bytes"), "status": status,
             "overall": overall, "where": where.get("report", {}).get("overall", {}), "profiled": profiled}
+
+
+def inputs(data: Json) -> list[str]:
+    """What each graph input was fed on every run, and why (the feed plan in variants.json)."""
+    return ["## Inputs fed", "", *table([
+        Column("input", lambda r: r["name"]), Column("fed", lambda r: r["role"]),
+        Column("dtype", lambda r: r["dtype"] or NONE),
+        Column("shape", lambda r: f"[{', '.join(map(str, r['shape']))}]"),
+        Column("why", lambda r: r["why"]),
+    ], data["inputs"])]
 
 
 def accuracy(data: Json) -> list[str]:
@@ -406,9 +417,8 @@ def evidence(data: Json) -> list[str]:
 
 
 SECTIONS: list[Callable[[Json], list[str]]] = [
-    title, choice, accuracy, by_level, latency, streaming, predicted, measured_vs_analytic, nodes, contradictions,
-    bench,
-    evidence,
+    title, choice, inputs, accuracy, by_level, latency, streaming, predicted, measured_vs_analytic, nodes,
+    contradictions, bench, evidence,
 ]
 
 

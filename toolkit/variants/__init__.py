@@ -1,7 +1,8 @@
 """Deployment variants of a mel graph: one file each, built from the input model, each with its status.
 
 VARIANTS is the table from variant name to how it is built; build_variants runs every builder, and a
-builder that fails is recorded as failed with its reason while the others still run.
+builder that fails is recorded as failed with its reason (skipped when the graph lacks what it transforms)
+while the others still run.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import numpy as np
 import onnx
 
 from toolkit.errors import ToolkitError
+from toolkit.load import FeedPlan, feed_plan
 from toolkit.variants import fp16, quantize, rewrites, simplify, tflite
+from toolkit.variants.anatomy import Feed, NotApplicable, plan_feed
 
-Builder = Callable[[onnx.ModelProto, Path, Sequence[np.ndarray]], None]
+Builder = Callable[[onnx.ModelProto, Path, Sequence[Feed]], None]  # model, file to write, calibration feeds
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Variant:
     name: str
     path: str | None
     format: str
-    status: str  # "built" | "failed"
+    status: str  # "built" | "skipped" (the graph lacks what it transforms) | "failed"
     reason: str
     description: str
     exact: bool
@@ -87,13 +90,15 @@ EXTENSIONS = {"onnx": ".onnx", "tflite": ".tflite"}
 
 
 def _reason(error: Exception) -> str:
-    """One line saying why a builder failed."""
+    """One line saying why a builder failed (with the error's type) or was skipped."""
     text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else 'no message'}"
+    kind = "" if isinstance(error, NotApplicable) else f"{type(error).__name__}: "
+    return f"{kind}{text[0] if text else 'no message'}"
 
 
-def build_one(name: str, model: onnx.ModelProto, out_dir: Path, calibration: Sequence[np.ndarray]) -> Variant:
-    """Build variant `name` into out_dir; any failure becomes status "failed" with its reason."""
+def build_one(name: str, model: onnx.ModelProto, out_dir: Path, calibration: Sequence[Feed]) -> Variant:
+    """Build variant `name` into out_dir; a graph without what it transforms makes it "skipped", any other
+    failure "failed", each with its reason."""
     spec = VARIANTS[name]
     path = out_dir / f"{name}{EXTENSIONS[spec.format]}"
     started = time.perf_counter()
@@ -101,7 +106,8 @@ def build_one(name: str, model: onnx.ModelProto, out_dir: Path, calibration: Seq
         spec.build(model, path, calibration)
     except Exception as error:  # one builder's failure must never stop the others
         seconds = time.perf_counter() - started
-        return Variant(name, None, spec.format, "failed", _reason(error), spec.description, spec.exact, seconds)
+        status = "skipped" if isinstance(error, NotApplicable) else "failed"
+        return Variant(name, None, spec.format, status, _reason(error), spec.description, spec.exact, seconds)
     seconds = time.perf_counter() - started
     return Variant(name, str(path), spec.format, "built", "", spec.description, spec.exact, seconds)
 
@@ -111,10 +117,12 @@ def build_variants(
     out_dir: str | Path,
     calibration: Sequence[np.ndarray] | None = None,
     names: Sequence[str] | None = None,
+    plan: FeedPlan | None = None,
 ) -> list[Variant]:
     """Build `names` (default: every variant) of `model` into out_dir, reporting progress on stderr.
 
-    `calibration` is the audio static quantization calibrates on (default: quantize.calibration_set()).
+    `calibration` is the audio static quantization calibrates on (default: quantize.calibration_set()), fed
+    with the other inputs as `plan` says (default: the model's feed plan, no --input values).
     """
     chosen = list(names) if names is not None else list(VARIANTS)
     unknown = [name for name in chosen if name not in VARIANTS]
@@ -123,10 +131,13 @@ def build_variants(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clips = quantize.calibration_set() if calibration is None else calibration
+    plan = feed_plan(model) if plan is None else plan
+    feeds = [plan_feed(plan, clip) for clip in clips]
     variants = []
     for index, name in enumerate(chosen, 1):
-        variant = build_one(name, model, out, clips)
-        note = f"failed: {variant.reason}" if variant.status == "failed" else f"built in {variant.build_seconds:.2f} s"
+        variant = build_one(name, model, out, feeds)
+        built = variant.status == "built"
+        note = f"built in {variant.build_seconds:.2f} s" if built else f"{variant.status}: {variant.reason}"
         print(f"[variants {index}/{len(chosen)}] {name}: {note}", file=sys.stderr)
         variants.append(variant)
     return variants

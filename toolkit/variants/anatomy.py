@@ -2,7 +2,8 @@
 
 Rewrites and the TFLite writer need the weights, not the parameters: they read them from the model itself,
 so a user's file with other windows or filterbanks is rewritten faithfully, and a file that is not laid
-out like the mel graph fails with a sentence saying which part is missing.
+out like the mel graph raises NotApplicable with a sentence saying which part is missing (its variant is
+skipped). Sessions made here feed every graph input by the model's feed plan (toolkit.load.feed_plan).
 """
 
 from __future__ import annotations
@@ -15,6 +16,17 @@ import onnxruntime as ort
 from onnx import numpy_helper
 
 from toolkit.errors import ToolkitError
+from toolkit.load import FeedPlan, feed_plan
+
+# the one feed maker lives in the bench runner, which carries it to boards; it imports nothing from the toolkit,
+# so this lower layer may use it
+from toolkit.profiling.runner import feed_arrays
+
+Feed = dict[str, np.ndarray]  # input name -> the array one inference is fed
+
+
+class NotApplicable(ToolkitError):
+    """The graph lacks what a variant transforms (a block, an op, a single input): the variant is skipped."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,7 @@ def find_dft_pair(model: onnx.ModelProto) -> DftPair:
     constants = initializers(model)
     convs = [node for node in model.graph.node if _is_dft_conv(node, constants)]
     if len(convs) != 2 or convs[0].input[0] != convs[1].input[0]:
-        raise ToolkitError(
+        raise NotApplicable(
             f"found {len(convs)} DFT-like Convs ([bins, 1, taps] weights); the rewrite needs exactly two on "
             "the same input (real and imaginary DFT), as in openWakeWord's melspectrogram.onnx"
         )
@@ -97,7 +109,7 @@ def find_mel_stage(model: onnx.ModelProto) -> MelStage:
         if node.op_type == "MatMul" and node.input[1] in constants and constants[node.input[1]].ndim == 2
     ]
     if len(matmuls) != 1:
-        raise ToolkitError(
+        raise NotApplicable(
             f"found {len(matmuls)} MatMuls with a constant 2-D weight; the rewrite needs exactly one mel MatMul"
         )
     return MelStage(matmuls[0], constants[matmuls[0].input[1]])
@@ -108,7 +120,7 @@ def nonzero_range(weight: np.ndarray, axis: int) -> tuple[int, int]:
     other_axes = tuple(i for i in range(weight.ndim) if i != axis % weight.ndim)
     used = np.flatnonzero(np.any(weight != 0, axis=other_axes))
     if used.size == 0:
-        raise ToolkitError("the weight is all zeros: there is no nonzero range to keep")
+        raise NotApplicable("the weight is all zeros: there is no nonzero range to keep")
     return int(used[0]), int(used[-1]) + 1
 
 
@@ -138,19 +150,38 @@ def replace_initializer(model: onnx.ModelProto, name: str, value: np.ndarray) ->
     graph.initializer.extend([*kept, numpy_helper.from_array(value, name)])
 
 
-def session(model: onnx.ModelProto | str) -> ort.InferenceSession:
-    """A CPU onnxruntime session with the default optimizations, from a model or a path."""
-    source = model if isinstance(model, str) else model.SerializeToString()
-    return ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+def plan_feed(plan: FeedPlan, audio: np.ndarray, names: set[str] | None = None) -> Feed:
+    """The arrays one inference on `audio` is fed by `plan`: the inputs in `names` (default: every one)."""
+    return feed_arrays([entry.to_json() for entry in plan], audio, {e.name for e in plan} if names is None else names)
 
 
-def run_session(sess: ort.InferenceSession, audio: np.ndarray) -> list[np.ndarray]:
-    """Every graph output for one [batch, samples] float32 input, on a session made once by the caller."""
-    return sess.run(None, {sess.get_inputs()[0].name: audio.astype(np.float32)})
+@dataclass(frozen=True)
+class FedSession:
+    """A CPU onnxruntime session and the feed plan that feeds every one of its inputs."""
+
+    session: ort.InferenceSession
+    plan: FeedPlan
+
+    def feed(self, audio: np.ndarray) -> Feed:
+        """The arrays one inference on `audio` is fed: every input the session takes."""
+        return plan_feed(self.plan, audio, {i.name for i in self.session.get_inputs()})
+
+
+def session(model: onnx.ModelProto | str, plan: FeedPlan | None = None) -> FedSession:
+    """A CPU onnxruntime session with the default optimizations, from a model or a path, fed by `plan`
+    (default: the model's own feed plan, no --input values)."""
+    proto = onnx.load(model) if isinstance(model, str) else model
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return FedSession(sess, feed_plan(proto) if plan is None else plan)
+
+
+def run_session(fed: FedSession, audio: np.ndarray) -> list[np.ndarray]:
+    """Every graph output for one [batch, samples] clip, on a session made once by the caller."""
+    return fed.session.run(None, fed.feed(audio.astype(np.float32)))
 
 
 def run_onnx(model: onnx.ModelProto | str, audio: np.ndarray) -> list[np.ndarray]:
-    """Every graph output for one [batch, samples] float32 input (a fresh session: one-off runs only)."""
+    """Every graph output for one [batch, samples] clip (a fresh session: one-off runs only)."""
     return run_session(session(model), audio)
 
 
@@ -172,7 +203,7 @@ def _consumers(model: onnx.ModelProto, tensor: str) -> list[onnx.NodeProto]:
 def _operand(node: onnx.NodeProto, tensor: str, constants: dict[str, np.ndarray]) -> float:
     """The constant scalar `node` combines `tensor` with (as its second input, so Sub and Div keep their order)."""
     if node.input[0] != tensor or len(node.input) < 2 or node.input[1] not in constants:
-        raise ToolkitError(f"{node.op_type} node {node.name!r} in the dB stage has no constant second operand")
+        raise NotApplicable(f"{node.op_type} node {node.name!r} in the dB stage has no constant second operand")
     return float(constants[node.input[1]])
 
 
@@ -205,8 +236,8 @@ def find_db_tail(model: onnx.ModelProto) -> DbTail:
     if reduce:
         subtract = [node for node in _consumers(model, reduce[0].output[0]) if node.op_type == "Sub"]
         if len(subtract) != 1:
-            raise ToolkitError("the ReduceMax of the dB values is not followed by one Sub of top_db")
+            raise NotApplicable("the ReduceMax of the dB values is not followed by one Sub of top_db")
         top_db = _operand(subtract[0], reduce[0].output[0], constants)
     if not amin > 0:
-        raise ToolkitError("no positive floor (Clip min) found before the Log of the mel energies")
+        raise NotApplicable("no positive floor (Clip min) found before the Log of the mel energies")
     return DbTail(amin, scale, offset, top_db)

@@ -1,7 +1,8 @@
 """`python -m toolkit variants [MODEL]`: build every variant, measure it on the signal set, print the gate's view.
 
 Writes the variant files and variants.json (records + accuracy reports) into --out; the table on stdout has
-each variant's max and p99 |dB error| against the original, the worst input level and the build status.
+each variant's max and p99 |dB error| against the original, the worst input level and the build status, then
+what each graph input was fed and why.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from toolkit import accuracy
 from toolkit.errors import ToolkitError
 from toolkit.files import write_bytes_atomic
-from toolkit.load import load_model
+from toolkit.load import FeedPlan, feed_plan, load_model, parse_inputs
 from toolkit.variants import VARIANTS, Variant, build_variants
 
 MAX_SAMPLES = 10 * 60 * 16000  # per accuracy signal: about 38 MB of float32, times the signal set
@@ -31,6 +32,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--only", action="append", choices=list(VARIANTS), metavar="NAME", help="build only these (repeatable)"
     )
     parser.add_argument("--json", action="store_true", help="print variants.json instead of the table")
+    add_input_argument(parser)
+
+
+def add_input_argument(parser: argparse.ArgumentParser) -> None:
+    """--input NAME=VALUE, for the commands that run the model (variants, profile)."""
+    parser.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                        help="feed graph input NAME this number or comma-separated numbers (default: lengths get "
+                             "the number of samples, other inputs their initializer or zeros; repeatable)")
+
+
+def feed_lines(plan: FeedPlan) -> list[str]:
+    """One line per graph input: what it is fed, and why."""
+    return [f"input {entry.name}: {entry.role} ({entry.why})" for entry in plan]
 
 
 def _finite_or_text(value: object) -> object:
@@ -45,12 +59,13 @@ def _finite_or_text(value: object) -> object:
 def _row(variant: Variant, report: accuracy.AccuracyReport | None) -> str:
     """One table line: numbers for a built variant, the reason for a failed one."""
     if report is None:
-        return f"{variant.name:30} failed: {variant.reason}"
+        return f"{variant.name:30} {variant.status}: {variant.reason}"
     overall = report.overall
     worst = max(report.by_level, key=lambda label: report.by_level[label].max_abs_db) if overall.max_abs_db else "-"
+    differ = f"; integer outputs differ: {'; '.join(report.mismatches)}" if report.mismatches else ""
     return (
         f"{variant.name:30} {variant.format:6} {'yes' if variant.exact else 'no':5} "
-        f"{overall.max_abs_db:12.4g} {overall.p99_abs_db:12.4g} {overall.max_rel_mel:12.4g}  {worst}"
+        f"{overall.max_abs_db:12.4g} {overall.p99_abs_db:12.4g} {overall.max_rel_mel:12.4g}  {worst}{differ}"
     )
 
 
@@ -61,19 +76,21 @@ def run(args: argparse.Namespace) -> int:
         raise ToolkitError(f"--samples {args.samples} is more than {MAX_SAMPLES:,} (10 minutes at 16 kHz): each of "
                            "the accuracy signals would be generated and run whole; use a shorter length")
     model = load_model(args.model)
+    plan = feed_plan(model, parse_inputs(args.input))
     out = Path(args.out)
     # the original comes first: it is the reference every error is measured against
     others = [name for name in (args.only or VARIANTS) if name != "original"]
-    variants = build_variants(model, out, names=["original", *others])
+    variants = build_variants(model, out, names=["original", *others], plan=plan)
     if variants[0].status != "built":
         raise ToolkitError(f"could not write the original model to {out}: {variants[0].reason}")
     signals = accuracy.signal_set(args.samples)
-    reference = accuracy.run_signals(variants[0].path, "onnx", signals)
+    reference = accuracy.run_signals(variants[0].path, "onnx", signals, plan)
     reports: dict[str, accuracy.AccuracyReport | None] = {}
     for index, variant in enumerate(variants, 1):
         print(f"[accuracy {index}/{len(variants)}] {variant.name}", file=sys.stderr)
         built = variant.status == "built"
-        reports[variant.name] = accuracy.measure(reference, variant.path, variant.format, signals) if built else None
+        reports[variant.name] = accuracy.measure(reference, variant.path, variant.format, signals, plan) \
+            if built else None
     payload = [
         {**v.to_dict(), "accuracy": _finite_or_text(r.to_dict()) if r else None}
         for v, r in zip(variants, reports.values(), strict=True)
@@ -86,5 +103,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'variant':30} {'format':6} {'exact':5} {errors}  worst level")
     for variant in variants:
         print(_row(variant, reports[variant.name]))
+    print("\n".join(feed_lines(plan)))
     print(f"signals: {len(signals)} x {args.samples} samples; files and variants.json in {out}")
     return 0

@@ -19,14 +19,14 @@ from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.transformers.float16 import convert_float_to_float16
 
 from toolkit.melgraph import save_model
-from toolkit.variants.anatomy import find_dft_pair, prune
+from toolkit.variants.anatomy import Feed, find_dft_pair, prune
 
 INT16_PEAK = 32768.0
 FP16_MAX = 65504.0
 HEADROOM = 2.0  # keep the largest possible Conv output at most half of fp16's largest finite value
 
 
-def build_fp16(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:
+def build_fp16(model: onnx.ModelProto, path: Path, calibration: Sequence[Feed]) -> None:
     """Every initializer and op in fp16, float32 I/O kept (onnxruntime's converter)."""
     del calibration  # a precision change needs no data
     save_model(convert_float_to_float16(model, keep_io_types=True), path)
@@ -86,7 +86,7 @@ def _splice(graph: onnx.GraphProto, front: list[onnx.NodeProto], back: dict[str,
     graph.node.extend(nodes)
 
 
-def build_fp16_dft(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:
+def build_fp16_dft(model: onnx.ModelProto, path: Path, calibration: Sequence[Feed]) -> None:
     """Write the fp16-DFT variant of `model` to `path`."""
     del calibration  # a precision change needs no data
     half = to_fp16_dft(model)

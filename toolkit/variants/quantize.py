@@ -16,6 +16,7 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 
 from toolkit.errors import ToolkitError
 from toolkit.files import atomic_path
+from toolkit.variants.anatomy import Feed, NotApplicable
 
 CALIBRATION_SAMPLES = 1760
 CALIBRATION_LEVELS_DBFS = (-80.0, -60.0, -40.0, -20.0, -6.0)
@@ -40,11 +41,11 @@ def calibration_set(samples: int = CALIBRATION_SAMPLES, seed: int = 7) -> list[n
     return clips
 
 
-class _AudioReader(CalibrationDataReader):
-    """Feeds each calibration clip once to the graph's single input."""
+class _FeedReader(CalibrationDataReader):
+    """Feeds each calibration clip once, with every other input as the feed plan says."""
 
-    def __init__(self, input_name: str, clips: Sequence[np.ndarray]) -> None:
-        self._feeds: Iterator[dict[str, np.ndarray]] = iter([{input_name: clip} for clip in clips])
+    def __init__(self, feeds: Sequence[Feed]) -> None:
+        self._feeds: Iterator[Feed] = iter(feeds)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._feeds, None)
@@ -63,22 +64,22 @@ def _node_names(model: onnx.ModelProto, op_type: str) -> list[str]:
     """Names of the nodes of `op_type`; raises when there are none, since the scheme would quantize nothing."""
     names = [node.name for node in model.graph.node if node.op_type == op_type]
     if not names:
-        raise ToolkitError(f"the model has no {op_type} node: this partial quantization scheme does not apply")
+        raise NotApplicable(f"the model has no {op_type} node: this partial quantization scheme does not apply")
     return names
 
 
-def build_dynamic(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:
+def build_dynamic(model: onnx.ModelProto, path: Path, calibration: Sequence[Feed]) -> None:
     """int8 weights, activations quantized at run time per tensor (ConvInteger / MatMulInteger)."""
     del calibration  # dynamic quantization picks activation ranges at run time
     with atomic_path(path) as temp:
         quantize_dynamic(_named(model), temp, weight_type=QuantType.QInt8)
 
 
-def _static(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray], nodes: list[str] | None) -> None:
-    """Static QDQ int8 (activations and weights), calibrated by MinMax over `calibration`."""
+def _static(model: onnx.ModelProto, path: Path, calibration: Sequence[Feed], nodes: list[str] | None) -> None:
+    """Static QDQ int8 (activations and weights), calibrated by MinMax over the `calibration` feeds."""
     if not calibration:
         raise ToolkitError("static quantization needs calibration audio; pass at least one clip")
-    reader = _AudioReader(model.graph.input[0].name, calibration)
+    reader = _FeedReader(calibration)
     with atomic_path(path) as temp:
         quantize_static(
             model,
@@ -91,18 +92,18 @@ def _static(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray
         )
 
 
-def build_static_qdq(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:
+def build_static_qdq(model: onnx.ModelProto, path: Path, calibration: Sequence[Feed]) -> None:
     """Every quantizable node in int8 QDQ form."""
     _static(_named(model), path, calibration, None)
 
 
-def build_conv_only(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:
+def build_conv_only(model: onnx.ModelProto, path: Path, calibration: Sequence[Feed]) -> None:
     """Only the Convs in int8 QDQ; the mel MatMul and the dB tail stay float32."""
     named = _named(model)
     _static(named, path, calibration, _node_names(named, "Conv"))
 
 
-def build_matmul_only(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:
+def build_matmul_only(model: onnx.ModelProto, path: Path, calibration: Sequence[Feed]) -> None:
     """Only the MatMuls in int8 QDQ; the DFT Convs stay float32."""
     named = _named(model)
     _static(named, path, calibration, _node_names(named, "MatMul"))

@@ -16,7 +16,16 @@ from onnx import helper, numpy_helper, version_converter
 
 from toolkit.errors import ToolkitError
 from toolkit.melgraph import save_model
-from toolkit.variants.anatomy import find_dft_pair, find_mel_stage, nonzero_range, prune, run_session, session
+from toolkit.variants.anatomy import (
+    Feed,
+    NotApplicable,
+    find_dft_pair,
+    find_mel_stage,
+    nonzero_range,
+    prune,
+    run_session,
+    session,
+)
 
 VERIFY_TOLERANCE_DB = 1e-3
 STFT_OPSET = 17
@@ -79,7 +88,7 @@ def drop_zero_taps(model: onnx.ModelProto) -> onnx.ModelProto:
     taps = pair.real_weight.shape[2]
     lo, hi = nonzero_range(np.concatenate([pair.real_weight, pair.imag_weight]), axis=2)
     if (lo, hi) == (0, taps):
-        raise ToolkitError(f"the DFT kernels have no all-zero taps (all {taps} used): nothing to drop")
+        raise NotApplicable(f"the DFT kernels have no all-zero taps (all {taps} used): nothing to drop")
     end = hi - taps if hi < taps else INT64_MAX
     sliced = "rewrite/audio_taps"
     slice_nodes = [
@@ -108,9 +117,9 @@ def trim_bins(model: onnx.ModelProto) -> onnx.ModelProto:
     bins = mel.weight.shape[0]
     lo, hi = nonzero_range(mel.weight, axis=0)
     if (lo, hi) == (0, bins):
-        raise ToolkitError(f"the mel filterbank uses all {bins} DFT bins: there is nothing to drop")
+        raise NotApplicable(f"the mel filterbank uses all {bins} DFT bins: there is nothing to drop")
     if pair.real_weight.shape[0] != bins:
-        raise ToolkitError(
+        raise NotApplicable(
             f"the DFT has {pair.real_weight.shape[0]} bins but the mel MatMul reads {bins}: cannot trim both"
         )
     _add_weight(model, pair.real, f"rewrite/dft_real_bins{lo}_{hi}", pair.real_weight[lo:hi])
@@ -148,7 +157,7 @@ def stft_op(model: onnx.ModelProto) -> onnx.ModelProto:
     mel = find_mel_stage(model)
     bins, _, n_fft = pair.real_weight.shape
     if bins != n_fft // 2 + 1:
-        raise ToolkitError(f"the DFT kernels have {bins} rows for {n_fft} taps; STFT needs n_fft/2 + 1 rows")
+        raise NotApplicable(f"the DFT kernels have {bins} rows for {n_fft} taps; STFT needs n_fft/2 + 1 rows")
     model = version_converter.convert_version(model, STFT_OPSET)
     producer = next(node for node in model.graph.node if mel.power in node.output)
     new_nodes = [
@@ -207,11 +216,12 @@ def verify_inputs() -> list[np.ndarray]:
 
 
 def max_db_difference(original: onnx.ModelProto, rewritten: onnx.ModelProto) -> float:
-    """Largest |dB difference| of the first output over verify_inputs()."""
+    """Largest |difference| of any output (dB for the features, exact for lengths) over verify_inputs()."""
     before, after = session(original), session(rewritten)
     return max(
-        float(np.max(np.abs(run_session(before, audio)[0] - run_session(after, audio)[0])))
+        float(np.max(np.abs(ours.astype(np.float64) - theirs)))
         for audio in verify_inputs()
+        for ours, theirs in zip(run_session(before, audio), run_session(after, audio), strict=True)
     )
 
 
@@ -231,7 +241,7 @@ def apply(model: onnx.ModelProto, steps: Sequence[Rewrite]) -> onnx.ModelProto:
     return rewritten
 
 
-def build_rewrite(name: str, model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:
+def build_rewrite(name: str, model: onnx.ModelProto, path: Path, calibration: Sequence[Feed]) -> None:
     """Write the verified rewrite `name` of `model` to `path`."""
     del calibration  # exact rewrites need no data
     steps, _ = REWRITES[name]

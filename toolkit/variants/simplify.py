@@ -5,21 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import onnx
 from onnxsim import simplify
 
 from toolkit.errors import ToolkitError
 from toolkit.melgraph import save_model
+from toolkit.variants.anatomy import Feed
 
 
-def build_original(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:
+def build_original(model: onnx.ModelProto, path: Path, calibration: Sequence[Feed]) -> None:
     """The input model unchanged: every other variant is measured against it."""
     del calibration  # nothing to compute
     save_model(model, path)
 
 
-def build_simplified(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:
+def build_simplified(model: onnx.ModelProto, path: Path, calibration: Sequence[Feed]) -> None:
     """onnxsim.simplify (constant folding, dead-node removal), kept only when its own check passes."""
     del calibration  # onnxsim checks itself on random input
     simplified, check_ok = simplify(model)

@@ -31,7 +31,17 @@ from tflite.TensorType import TensorType
 
 from toolkit.errors import ToolkitError
 from toolkit.files import write_bytes_atomic
-from toolkit.variants.anatomy import DbTail, find_db_tail, find_dft_pair, find_mel_stage, nonzero_range, run_onnx
+from toolkit.load import feed_plan
+from toolkit.variants.anatomy import (
+    DbTail,
+    Feed,
+    NotApplicable,
+    find_db_tail,
+    find_dft_pair,
+    find_mel_stage,
+    nonzero_range,
+    run_onnx,
+)
 from toolkit.variants.rewrites import VERIFY_TOLERANCE_DB, verify_inputs
 
 # the package re-exports each table's class under the module's name; the builder functions live in the modules
@@ -376,8 +386,18 @@ def run_tflite(
     return output, mel
 
 
+def _check_one_in_one_out(model: onnx.ModelProto) -> None:
+    """The writer emits the audio -> features chain: a graph fed more than the audio, or with other outputs
+    (lengths), has no TFLite twin here."""
+    fed = [entry.name for entry in feed_plan(model) if entry.role != "initializer"]
+    if len(fed) > 1 or len(model.graph.output) > 1:
+        raise NotApplicable(f"the TFLite writer emits one input (the audio) and one output; this graph takes "
+                            f"{', '.join(fed)} and outputs {', '.join(o.name for o in model.graph.output)}")
+
+
 def to_tflite(model: onnx.ModelProto) -> bytes:
     """The TFLite flatbuffer for `model`, checked in LiteRT against onnxruntime on random audio."""
+    _check_one_in_one_out(model)
     data = _serialize(mel_graph(model))
     for audio in verify_inputs():
         difference = float(np.max(np.abs(run_tflite(data, audio)[0] - run_onnx(model, audio)[0])))
@@ -389,7 +409,7 @@ def to_tflite(model: onnx.ModelProto) -> bytes:
     return data
 
 
-def build_tflite(model: onnx.ModelProto, path: Path, calibration: Sequence[np.ndarray]) -> None:
+def build_tflite(model: onnx.ModelProto, path: Path, calibration: Sequence[Feed]) -> None:
     """Write the verified TFLite twin of `model` to `path`."""
     del calibration  # float32 throughout: no data needed
     write_bytes_atomic(path, to_tflite(model))
