@@ -236,7 +236,7 @@ CLI_CASES: dict[str, CliCase] = {
                              ("input 'lens' is not an input of this model (its inputs: input)",)),
     "input value for the audio": CliCase(lambda _: ["analyze", "--input", "input=0"],
                                          ("input 'input' is the audio input", "--samples")),
-    "input value not a number": CliCase(lambda _: ["analyze", "--input", "lens=all"],
+    "analyze input value not a number": CliCase(lambda _: ["analyze", "--input", "lens=all"],
                                         ("'lens=all' is not NAME=NUMBER",)),
     "fractional value for an integer input": model_case(
         "m.onnx", with_lengths(graph_model([SCALE], [weight()])), "input 'lens' is INT64: 2.5 is not a whole number",

@@ -395,6 +395,15 @@ def feed_plan(model: onnx.ModelProto, given: Mapping[str, str] | None = None) ->
     return tuple(plan)
 
 
+def lengths_inputs(model: onnx.ModelProto) -> set[str]:
+    """The inputs the feed plan treats as the audio's lengths, so that analyze gives them the samples too; none
+    where the graph cannot be fed (its plan refuses it)."""
+    try:
+        return {feed.name for feed in feed_plan(model) if feed.role == "lengths"}
+    except ToolkitError:
+        return set()
+
+
 # ---------------------------------------------------------------- tensors and external data
 
 

@@ -25,10 +25,9 @@ from toolkit.analysis.ops.base import Branches, Tensor, dtype_size
 from toolkit.analysis.propagate import NodeOutcome, Propagation, declared_inputs, propagate
 from toolkit.analysis.values import is_integer_dtype, settle
 from toolkit.errors import ToolkitError
-from toolkit.load import ANALYSIS_LIMITS, load_model
+from toolkit.load import ANALYSIS_LIMITS, lengths_inputs, load_model
 
 CONVENTIONS = ("dense", "effective")
-LENGTH_NAME = re.compile(r"len", re.IGNORECASE)
 RATE_NAME = re.compile(r"(^|_)(sr|sample_?rate|rate)($|_)", re.IGNORECASE)
 MOVEMENT_OPS = {"Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather",
                 "Split", "Pad", "Identity", "Expand", "Tile", "Shape", "Size", "Constant", "ConstantOfShape",
@@ -226,16 +225,15 @@ def check_constraints(analysis: Analysis) -> None:
                            f"for one frame ({c.why}); pass {flags[str(c.symbol)]}{c.bound} or more")
 
 
-def default_values(inputs: list[Tensor], sample_rate: int) -> dict[str, InputValue]:
-    """Integer inputs beside the audio (the first input) whose role their name tells: lengths are the audio's
-    length (its last dim, a formula while unbound), a sample rate is --sample-rate. Others stay unknown."""
+def default_values(inputs: list[Tensor], lengths: set[str], sample_rate: int) -> dict[str, InputValue]:
+    """Inputs beside the audio (the first input) whose role is known: `lengths` (the feed plan's rule,
+    toolkit.load.feed_plan, so analysis and the runs agree) hold the audio's length (its last dim, a formula
+    while unbound); an integer input named like a sample rate holds --sample-rate. Others stay unknown."""
     defaults = {}
     for tensor in inputs[1:] if inputs and inputs[0].shape else ():
-        if not is_integer_dtype(tensor.dtype):
-            continue
-        if LENGTH_NAME.search(tensor.name):
+        if tensor.name in lengths:
             defaults[tensor.name] = InputValue(inputs[0].shape[-1], "default: lengths are the samples given")
-        elif RATE_NAME.search(tensor.name):
+        elif is_integer_dtype(tensor.dtype) and RATE_NAME.search(tensor.name):
             defaults[tensor.name] = InputValue(sp.Integer(sample_rate), "default: the sample rate (--sample-rate)")
     return defaults
 
@@ -282,7 +280,7 @@ def analyze(model: onnx.ModelProto | str | Path | None = None, *, batch: int | N
         model = load_model(model, limits=ANALYSIS_LIMITS)
     declared, symbols = declared_inputs(model)
     bound = resolve_dims(declared, symbols, dims, batch, samples)
-    values = default_values(declared, sample_rate) | given_values(declared, inputs or {})
+    values = default_values(declared, lengths_inputs(model), sample_rate) | given_values(declared, inputs or {})
     propagation = propagate(model, input_arrays(declared, values, bound))
     nodes = [node_report(o) for o in propagation.nodes]
     constraints: dict[str, Constraint] = {}
