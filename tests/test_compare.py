@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from toolkit.compare import achieved, contradiction_summary, contradictions, node_shares
+from toolkit.load import feed_plan
 from toolkit.melgraph import default_model
 from toolkit.pipeline.stages import onnx_counts
 from toolkit.profiling.runner import noise, ort_node_profile
@@ -33,7 +34,9 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def profile_of(folder: Path, name: str, samples: int) -> list[Json]:
     """A real onnxruntime per-node profile (the runner's own function) at graph optimization 'all'."""
     x = noise((1, samples), seed=0)
-    return ort_node_profile(folder, {"file": f"{name}.onnx", "format": "onnx"}, CONFIG, x, warmup=1, runs=3)["nodes"]
+    plan = [feed.to_json() for feed in feed_plan(default_model())]
+    variant = {"file": f"{name}.onnx", "format": "onnx", "inputs": plan}
+    return ort_node_profile(folder, variant, CONFIG, x, warmup=1, runs=3)["nodes"]
 
 
 def test_achieved_mults_per_second_from_exact_counts(variants: Path) -> None:

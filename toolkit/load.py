@@ -377,6 +377,9 @@ def feed_plan(model: onnx.ModelProto, given: Mapping[str, str] | None = None) ->
     audio = audio_input(model)
     if audio is None:
         raise ToolkitError("the model has no graph input that is not an initializer; the audio input is missing")
+    if len(_dims(audio)) != len(AUDIO_DIMS):
+        raise ToolkitError(f"the audio input '{audio.name}' has rank {len(_dims(audio))}; the toolkit feeds audio as "
+                           "[batch, samples]: give the model a 2-D audio input")
     given = dict(given or {})
     names = [value.name for value in model.graph.input]
     unknown = sorted(set(given) - set(names))
