@@ -541,3 +541,79 @@ def test_sample_rate_pinned_by_slaney_norm_or_reported_ambiguous() -> None:
     assert abs(normalized.fmin - 100) < 0.01 and abs(normalized.fmax - 900) < 0.01
     plain = fit_filterbank(mel_filterbank(MelParams(n_mels=10, fmin=100.0, fmax=900.0, mel_norm=None)), 512)
     assert {plain.sample_rate, *(rate for rate, _, _ in plain.others)} >= {8000, 16000}
+
+
+# ---------------------------------------------------------------- truthful: what is not recognized is named
+
+
+def test_unrecognized_chain_in_the_middle_is_kept_and_named() -> None:
+    """STFT, power, then a GatherElements -> ScatterElements permutation of bins, then a log."""
+    bins, frames = 33, 49
+    index = np.tile(np.arange(bins)[::-1, None], (1, 1, frames)).reshape(1, bins, frames).astype(np.int64)
+    nodes = [
+        helper.make_node("Unsqueeze", ["audio", "axis1"], ["mono"]),
+        *_conv_pair_nodes("mono", 64, 32),
+        helper.make_node("Mul", ["re", "re"], ["re2"]),
+        helper.make_node("Mul", ["im", "im"], ["im2"]),
+        helper.make_node("Add", ["re2", "im2"], ["power"]),
+        helper.make_node("GatherElements", ["power", "index"], ["gathered"], axis=1),
+        helper.make_node("ScatterElements", ["gathered", "index", "gathered"], ["scattered"], axis=1),
+        helper.make_node("Add", ["scattered", "eps"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["features"]),
+    ]
+    initializers = [("axis1", np.array([1], np.int64)), *_dft_weights(_periodic_hann(64), 64), ("index", index),
+                    ("eps", np.array(1e-6, np.float32))]
+    model = _graph(nodes, initializers, 13, input_shape=[1, 1600])
+    _run_one(model)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["stft", "power spectrum", "unrecognized", "log"]
+    middle = explanation.blocks[2]
+    assert middle.data["ops"] == ["GatherElements", "ScatterElements"]
+    assert middle.summary.startswith("unrecognized: GatherElements -> ScatterElements")
+    assert "ln(unrecognized[GatherElements -> ScatterElements](|X[b,t,k]|^2) + 1e-06)" in explanation.equation["text"]
+    assert _params(explanation, "log")["epsilon"] == 1e-6
+
+
+def _run_one(model: onnx.ModelProto, samples: int = 1600) -> np.ndarray:
+    """One onnxruntime run with a batch of one (graphs whose constants fix the batch)."""
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    audio = np.random.default_rng(0).normal(0, 1, (1, samples)).astype(np.float32)
+    (output,) = session.run(None, {session.get_inputs()[0].name: audio})
+    return output
+
+
+def test_nothing_recognized_names_the_ops_not_the_identity() -> None:
+    model = _graph([helper.make_node("Sin", ["audio"], ["wave"]), helper.make_node("Cos", ["wave"], ["features"])],
+                   [], 13)
+    explanation = _explain_json_safe(model)
+    assert explanation.equation["text"] == "y[b,n] = unrecognized[Sin -> Cos](x[b,n])"
+    assert [b.kind for b in explanation.blocks] == ["unrecognized"]
+    assert explanation.unrecognized == ["Sin#0", "Cos#1"]
+
+
+def test_log_scaled_by_non_scalar_constants() -> None:
+    """A torch legacy export divides by ln 10 stored as shape [1] and multiplies by 10 stored as [1, 1]."""
+    nodes = [helper.make_node("Add", ["audio", "eps"], ["floored"]),
+             helper.make_node("Log", ["floored"], ["ln"]),
+             helper.make_node("Div", ["ln", "ln10"], ["log10"]),
+             helper.make_node("Mul", ["log10", "ten"], ["features"])]
+    initializers = [("eps", np.array(1e-10, np.float32)), ("ln10", np.array([math.log(10)], np.float32)),
+                    ("ten", np.array([[10.0]], np.float32))]
+    explanation = _explain_json_safe(_graph(nodes, initializers, 13))
+    assert _params(explanation, "log")["function"] == "10 log10"
+
+
+def test_a_recognizer_that_raises_leaves_its_span_unrecognized(monkeypatch: pytest.MonkeyPatch) -> None:
+    import toolkit.explain as explain_module
+
+    def broken(view: object, signal: object) -> None:
+        raise ValueError("cannot read this node")
+
+    others = tuple(r for r in explain_module.RECOGNIZERS if r.__name__ != "recognize_log")
+    monkeypatch.setattr(explain_module, "RECOGNIZERS", (broken, *others))
+    nodes = [helper.make_node("Clip", ["audio", "eps"], ["floored"]),
+             helper.make_node("Log", ["floored"], ["features"])]
+    explanation = explain(_graph(nodes, [("eps", np.array(1e-6, np.float32))], 13))
+    (block,) = explanation.blocks
+    assert block.kind == "unrecognized" and block.data["ops"] == ["Clip", "Log"]
+    assert "broken: ValueError: cannot read this node" in block.summary

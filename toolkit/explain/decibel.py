@@ -56,7 +56,7 @@ def _scale_chain(view: GraphView, tensor: str) -> tuple[list[onnx.NodeProto], st
         step = affine_step(view, node, view.forward(tensor)[0]) if node else None
         if step is None or step[1].size != 1:
             break
-        kind, value = step[0], float(step[1])
+        kind, value = step[0], float(step[1].reshape(-1)[0])
         multiplier, offset = (multiplier * value, None) if kind == "mul" else (multiplier, value)
         nodes += [*path, node]
         tensor = node.output[0]

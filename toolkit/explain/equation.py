@@ -56,10 +56,9 @@ def _apply(state: _State, formula: Formula, input_kind: str) -> None:
         state.symbol, state.value = None, (text, latex)
 
 
-def fallback_formula(block: Block) -> Formula:
-    """An unrecognized node keeps its op name: Op(x)."""
-    op = block.data.get("op", block.kind)
-    return Formula(text=f"{op}({{x}})", latex=rf"\mathrm{{{op}}}\left({{x}}\right)")
+def _named(kind: str) -> Formula:
+    """A block without a formula of its own appears by its kind: kind(x)."""
+    return Formula(text=f"{kind}({{x}})", latex=rf"\mathrm{{{kind}}}\left({{x}}\right)")
 
 
 def compose(blocks: list[Block], input_name: str = "x") -> dict[str, object]:
@@ -67,7 +66,7 @@ def compose(blocks: list[Block], input_name: str = "x") -> dict[str, object]:
     state = _State(value=_indexed((input_name, input_name), "b,n"), symbol=(input_name, input_name), index="b,n")
     previous = "input"
     for block in blocks:
-        _apply(state, block.formula or fallback_formula(block), previous)
+        _apply(state, block.formula or _named(block.kind), previous)
         previous = block.kind
     output = _indexed(("y", "y"), state.index)
     lines = [(f"{output[0]} = {state.value[0]}", f"{output[1]} = {state.value[1]}"), *reversed(state.lines)]

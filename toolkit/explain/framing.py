@@ -14,7 +14,7 @@ _MAX_FIR_TAPS = 8  # longer stride-1 Convs are not called a prefilter
 
 def recognize_fir(view: GraphView, signal: Signal) -> Match | None:
     """A stride-1, one-channel Conv with a short kernel: an FIR filter; [-a, 1] is pre-emphasis by a."""
-    if signal.form != "real" or signal.domain != "time":
+    if signal.form != "real" or signal.domain == "spectral":
         return None
     start, path = view.forward(signal.tensors[0])
     users = view.data_consumers(start)
@@ -44,7 +44,7 @@ def recognize_fir(view: GraphView, signal: Signal) -> Match | None:
 
 def recognize_pad(view: GraphView, signal: Signal) -> Match | None:
     """Pad on the samples axis only: its mode and amounts (n_fft/2 reflect is torch's center=True)."""
-    if signal.form != "real" or signal.domain != "time":
+    if signal.form != "real" or signal.domain == "spectral":
         return None
     start, path = view.forward(signal.tensors[0])
     users = view.data_consumers(start)

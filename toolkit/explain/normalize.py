@@ -68,7 +68,8 @@ def _block(view: GraphView, signal: Signal, nodes: list[onnx.NodeProto],
         scale, offset = (scale * value, offset * value) if kind == "mul" else (scale, offset + value)
     scalar = np.size(scale) == 1 and np.size(offset) == 1
     folded = f"{fmt(float(scale))} x + {fmt(float(offset))}" if scalar else "a x + b with per-element constants"
-    where = "on the samples, before the transform" if signal.domain == "time" else "on the features"
+    where = {"time": "on the samples, before the transform", "spectral": "on the features"}.get(
+        signal.domain, "on the signal")
     vectors = [Param(label, list(np.shape(constant)), "", "constant of this shape")
                for _, label, constant in steps if constant.size != 1]
     return Block(

@@ -125,7 +125,7 @@ def _output_gain(view: GraphView, outputs: tuple[str, str]) -> tuple[list[onnx.N
 
 def recognize_conv_dft(view: GraphView, signal: Signal) -> Match | None:
     """Two Convs on the same samples with window x cos and window x sin kernels: an STFT."""
-    if signal.form != "real" or signal.domain != "time":
+    if signal.form != "real" or signal.domain == "spectral":
         return None
     start, path = view.forward(signal.tensors[0])
     convs = [node for node in view.data_consumers(start) if node.op_type == "Conv" and node.input[0] == start]
@@ -183,7 +183,7 @@ def recognize_conv_dft(view: GraphView, signal: Signal) -> Match | None:
 
 def recognize_stft_op(view: GraphView, signal: Signal) -> Match | None:
     """ONNX's STFT op (opset 17): frame step, window and frame length read from its constant inputs."""
-    if signal.form != "real" or signal.domain != "time":
+    if signal.form != "real" or signal.domain == "spectral":
         return None
     start, path = view.forward(signal.tensors[0])
     node = next((n for n in view.data_consumers(start) if n.op_type == "STFT" and n.input[0] == start), None)
