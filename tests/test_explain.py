@@ -206,7 +206,7 @@ def test_stft_op_and_mel_weight_matrix() -> None:
     stft = _params(explanation, "stft")
     assert (stft["n_fft"], stft["hop"], stft["bins"], stft["window"]) == (400, 160, 201, "hann")
     assert (stft["window length"], stft["window offset"], stft["window symmetry"]) == (400, 0, "periodic")
-    assert _params(explanation, "power spectrum")["layout"].startswith("re, im on a last axis")
+    assert _params(explanation, "power spectrum")["layout"] == "re, im stacked on axis -1 (of size 2)"
     mel = _params(explanation, "mel filterbank")
     assert (mel["bands"], mel["sample rate"], mel["fmin"], mel["fmax"]) == (64, 16000, 125.0, 7600.0)
     block = explanation.block("mel filterbank")
@@ -617,3 +617,61 @@ def test_a_recognizer_that_raises_leaves_its_span_unrecognized(monkeypatch: pyte
     (block,) = explanation.blocks
     assert block.kind == "unrecognized" and block.data["ops"] == ["Clip", "Log"]
     assert "broken: ValueError: cannot read this node" in block.summary
+
+
+# ---------------------------------------------------------------- general recognizers
+
+
+def _bfloat16(values: np.ndarray) -> np.ndarray:
+    """float32 values rounded to the nearest bfloat16 (as a weight made in bfloat16 and cast up)."""
+    bits = np.asarray(values, np.float32).view(np.uint32)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).astype(np.uint32).view(np.float32)
+
+
+def test_single_conv_dft_with_sqrt_hann_window() -> None:
+    """One Conv of 2 x bins channels (cos rows, then sin rows), reshaped to [b, 2, bins, t], then |X|^2."""
+    n_fft, hop, bins = 64, 16, 33
+    (_, cos_w), (_, sin_w) = _dft_weights(np.sqrt(_periodic_hann(n_fft)), n_fft)
+    nodes = [
+        helper.make_node("Unsqueeze", ["audio", "axis1"], ["mono"]),
+        helper.make_node("Conv", ["mono", "kernel"], ["image"], strides=[hop]),
+        helper.make_node("Reshape", ["image", "shape"], ["complex"]),
+        helper.make_node("ReduceSumSquare", ["complex"], ["power"], axes=[1], keepdims=0),
+        helper.make_node("Add", ["power", "eps"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["features"]),
+    ]
+    initializers = [("axis1", np.array([1], np.int64)), ("kernel", np.concatenate([cos_w, sin_w])),
+                    ("shape", np.array([0, 2, bins, -1], np.int64)), ("eps", np.array(1e-6, np.float32))]
+    model = _graph(nodes, initializers, 13)
+    assert _run(model).shape == (2, bins, 107)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["stft", "power spectrum", "log"]
+    stft = _params(explanation, "stft")
+    assert (stft["n_fft"], stft["hop"], stft["bins"], stft["window"]) == (64, 16, 33, "sqrt-hann")
+    assert stft["window symmetry"] == "periodic"
+    assert _params(explanation, "power spectrum")["layout"] == "re, im stacked on axis 1 (of size 2)"
+
+
+def test_bfloat16_window_and_filterbank_are_named_with_their_rounding() -> None:
+    """GigaAM v3 stores a Hann window and an HTK filterbank as bfloat16 values cast to float32."""
+    params = MelParams(sample_rate=16000, n_fft=320, win_length=320, n_mels=64, fmin=0.0, fmax=8000.0,
+                       mel_scale="htk", mel_norm=None)
+    nodes = [
+        helper.make_node("STFT", ["audio", "step", "window"], ["spec"], onesided=1),
+        helper.make_node("ReduceSumSquare", ["spec"], ["power"], axes=[-1], keepdims=0),
+        helper.make_node("MatMul", ["power", "bank"], ["mel"]),
+        helper.make_node("Clip", ["mel", "low"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["features"]),
+    ]
+    initializers = [("step", np.array(160, np.int64)), ("window", _bfloat16(_periodic_hann(320))),
+                    ("bank", _bfloat16(mel_filterbank(params))), ("low", np.array(1e-9, np.float32))]
+    model = _graph(nodes, initializers, 17)
+    assert _run(model).shape == (2, 10, 64)
+    explanation = _explain_json_safe(model)
+    stft = explanation.block("stft")
+    assert (stft.param("window"), stft.param("window length"), stft.param("window symmetry")) == (
+        "hann", 320, "periodic")
+    assert "bfloat16" in next(p.note for p in stft.params if p.name == "window")
+    mel = _params(explanation, "mel filterbank")
+    assert (mel["scale"], mel["norm"], mel["fmin"], mel["fmax"]) == ("htk", "none", 0.0, 8000.0)
+    assert 0 < mel["fit error"] < 2.0**-7
