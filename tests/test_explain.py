@@ -527,7 +527,9 @@ def test_dft_op_on_framed_input() -> None:
     (power,) = session.run(None, {"audio": frames})
     np.testing.assert_allclose(power, np.abs(np.fft.rfft(frames * _periodic_hann(64), axis=-1)) ** 2, rtol=1e-3)
     explanation = _explain_json_safe(model)
-    assert [b.kind for b in explanation.blocks] == ["affine", "dft", "power spectrum"]
+    assert [b.kind for b in explanation.blocks] == ["window", "dft", "power spectrum"]
+    window = _params(explanation, "window")
+    assert (window["window"], window["window length"], window["window symmetry"]) == ("hann", 64, "periodic")
     dft = _params(explanation, "dft")
     assert (dft["axis"], dft["onesided"], dft["inverse"]) == (2, True, False)
 
@@ -675,3 +677,102 @@ def test_bfloat16_window_and_filterbank_are_named_with_their_rounding() -> None:
     mel = _params(explanation, "mel filterbank")
     assert (mel["scale"], mel["norm"], mel["fmin"], mel["fmax"]) == ("htk", "none", 0.0, 8000.0)
     assert 0 < mel["fit error"] < 2.0**-7
+
+
+def test_dc_removal_and_edge_padded_pre_emphasis() -> None:
+    """Kaldi's order on the whole signal: x - mean(x), then x[n] - a x[n - 1] with a Pad of 1 / -1 (edge)."""
+    nodes = [
+        helper.make_node("ReduceMean", ["audio"], ["mean"], axes=[-1]),
+        helper.make_node("Sub", ["audio", "mean"], ["centred"]),
+        helper.make_node("Pad", ["centred", "shift"], ["delayed"], mode="edge"),
+        helper.make_node("Mul", ["coefficient", "delayed"], ["scaled"]),
+        helper.make_node("Sub", ["centred", "scaled"], ["features"]),
+    ]
+    initializers = [("shift", np.array([0, 1, 0, -1], np.int64)), ("coefficient", np.array(0.9, np.float32))]
+    model = _graph(nodes, initializers, 13)
+    audio = np.random.default_rng(4).normal(size=(1, 50)).astype(np.float32)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    centred = audio - audio.mean(axis=-1, keepdims=True)
+    expected = centred - 0.9 * np.concatenate([centred[:, :1], centred[:, :-1]], axis=-1)
+    np.testing.assert_allclose(session.run(None, {"audio": audio})[0], expected, atol=1e-5)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["dc removal", "pre-emphasis"]
+    assert _params(explanation, "dc removal")["scope"] == "each whole signal (per batch item)"
+    emphasis = _params(explanation, "pre-emphasis")
+    assert emphasis["coefficient"] == 0.9 and emphasis["first sample"].endswith("(edge padding)")
+
+
+def _lengths_model(nodes: list[onnx.NodeProto], initializers: list[tuple[str, np.ndarray]]) -> onnx.ModelProto:
+    """A graph with a second input, lens [batch] int64, as ASR front ends take."""
+    graph = helper.make_graph(
+        nodes, "test",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", "samples"]),
+         helper.make_tensor_value_info("lens", TensorProto.INT64, ["batch"])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "samples"])],
+        initializer=[numpy_helper.from_array(value, name) for name, value in initializers],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)], ir_version=8)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _mask_nodes(lengths: str, mask: str) -> list[onnx.NodeProto]:
+    """mask[b, i] = i < lengths[b], positions counted along the samples axis of audio."""
+    return [
+        helper.make_node("Shape", ["audio"], [f"{mask}_shape"], start=1, end=2),
+        helper.make_node("Squeeze", [f"{mask}_shape"], [f"{mask}_n"]),
+        helper.make_node("Range", ["zero", f"{mask}_n", "one"], [f"{mask}_positions"]),
+        helper.make_node("Unsqueeze", [lengths, "axis1"], [f"{mask}_lengths"]),
+        helper.make_node("Less", [f"{mask}_positions", f"{mask}_lengths"], [mask]),
+    ]
+
+
+def test_sliced_pre_emphasis_length_mask_and_masked_standardization() -> None:
+    """NeMo's order: x[1:] - a x[:-1] after the kept first sample, masked by lens, then (x - mean) / (std + eps)
+    with the statistics over positions < (lens + 8) / 2 and the variance divided by n - 1."""
+    big = np.iinfo(np.int64).max
+    nodes = [
+        helper.make_node("Slice", ["audio", "i0", "i1", "axis1"], ["head"]),
+        helper.make_node("Slice", ["audio", "i1", "end", "axis1"], ["lead"]),
+        helper.make_node("Slice", ["audio", "i0", "m1", "axis1"], ["lag"]),
+        helper.make_node("Mul", ["coefficient", "lag"], ["scaled"]),
+        helper.make_node("Sub", ["lead", "scaled"], ["emphasized"]),
+        helper.make_node("Concat", ["head", "emphasized"], ["e"], axis=-1),
+        *_mask_nodes("lens", "wave_mask"),
+        helper.make_node("Where", ["wave_mask", "e", "zero_f"], ["x"]),
+        helper.make_node("Add", ["lens", "eight"], ["lens8"]),
+        helper.make_node("Div", ["lens8", "two"], ["frames"]),
+        *_mask_nodes("frames", "mask"),
+        helper.make_node("Cast", ["mask_lengths"], ["count"], to=TensorProto.FLOAT),
+        helper.make_node("Where", ["mask", "x", "zero_f"], ["kept"]),
+        helper.make_node("ReduceSum", ["kept", "axis_last"], ["total"], keepdims=1),
+        helper.make_node("Div", ["total", "count"], ["mean"]),
+        helper.make_node("Sub", ["x", "mean"], ["d"]),
+        helper.make_node("Where", ["mask", "d", "zero_f"], ["kept_d"]),
+        helper.make_node("ReduceSumSquare", ["kept_d"], ["squares"], axes=[-1], keepdims=1),
+        helper.make_node("Sub", ["count", "one_f"], ["dof"]),
+        helper.make_node("Div", ["squares", "dof"], ["var"]),
+        helper.make_node("Sqrt", ["var"], ["std"]),
+        helper.make_node("Add", ["std", "eps"], ["scale"]),
+        helper.make_node("Div", ["d", "scale"], ["z"]),
+        helper.make_node("Where", ["mask", "z", "zero_f"], ["features"]),
+    ]
+    i64, f32 = np.int64, np.float32
+    initializers = [("i0", np.array([0], i64)), ("i1", np.array([1], i64)), ("end", np.array([big], i64)),
+                    ("m1", np.array([-1], i64)), ("axis1", np.array([1], i64)), ("axis_last", np.array([-1], i64)),
+                    ("zero", np.array(0, i64)), ("one", np.array(1, i64)), ("eight", np.array(8, i64)),
+                    ("two", np.array(2, i64)), ("coefficient", np.array(0.95, f32)), ("zero_f", np.array(0, f32)),
+                    ("one_f", np.array(1, f32)), ("eps", np.array(1e-5, f32))]
+    model = _lengths_model(nodes, initializers)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    audio = np.random.default_rng(5).normal(size=(2, 40)).astype(np.float32)
+    (features,) = session.run(None, {"audio": audio, "lens": np.array([40, 30], np.int64)})
+    assert np.all(features[1, 19:] == 0) and np.all(np.isfinite(features))
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["pre-emphasis", "length mask", "normalization"]
+    emphasis = _params(explanation, "pre-emphasis")
+    assert emphasis["coefficient"] == 0.95 and emphasis["first sample"] == "the first sample is kept unchanged"
+    assert _params(explanation, "length mask")["length"] == "lens"
+    norm = _params(explanation, "normalization")
+    assert norm["variance"] == "unbiased: / (n - 1)" and norm["epsilon"] == 1e-5
+    assert norm["masked"] == "(lens + 8) / 2" and norm["scope"] == "global (every non-batch axis)"

@@ -13,7 +13,7 @@ from typing import Any
 
 import onnx
 
-from toolkit.explain import decibel, framing, melbank, normalize, spectrum, stft
+from toolkit.explain import decibel, framing, masks, melbank, normalize, spectrum, stft
 from toolkit.explain.block import Block, Recognizer, Signal
 from toolkit.explain.dimflow import propagate
 from toolkit.explain.equation import compose
@@ -29,6 +29,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
     *spectrum.RECOGNIZERS,
     *melbank.RECOGNIZERS,
     *decibel.RECOGNIZERS,
+    *masks.RECOGNIZERS,
     *normalize.RECOGNIZERS,
 )
 

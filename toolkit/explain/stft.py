@@ -321,4 +321,29 @@ def recognize_dft_op(view: GraphView, signal: Signal) -> Match | None:
     return Match(block, signal.then((node.output[0],), "stacked", domain="spectral", complex_axis=-1, **context))
 
 
-RECOGNIZERS = (recognize_conv_dft, recognize_stft_op, recognize_dft_op)
+def recognize_window(view: GraphView, signal: Signal) -> Match | None:
+    """Framed samples times a constant vector along the last axis that fits a named window: the analysis
+    window applied before a DFT op (when no STFT op or DFT kernel carries it)."""
+    if signal.form != "real" or signal.domain == "spectral":
+        return None
+    start, path = view.forward(signal.tensors[0])
+    users = view.data_consumers(start)
+    other = view.other_input(users[0], start) if len(users) == 1 and users[0].op_type == "Mul" else None
+    taps = view.const(other) if other else None
+    if taps is None or taps.size < 8 or taps.size != taps.shape[-1] or (view.rank(start) or 3) < 3:
+        return None
+    fit = fit_window(taps.reshape(-1), tolerance(taps, WINDOW_TOLERANCE))
+    if fit is None:
+        return None
+    where = window_formula(fit)
+    block = Block(
+        kind="window",
+        nodes=node_names(view, [*path, users[0]]),
+        summary=f"Analysis window on each frame: {fit.describe()}.",
+        params=_window_params(fit, taps.reshape(-1).astype(np.float64), taps),
+        formula=Formula(text="w[j] {x}", latex=r"w_j\, {x}", where=(where[0],), where_latex=(where[1],)),
+    )
+    return Match(block, signal.then((users[0].output[0],), window=fit.describe()))
+
+
+RECOGNIZERS = (recognize_conv_dft, recognize_stft_op, recognize_window, recognize_dft_op)

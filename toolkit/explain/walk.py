@@ -8,7 +8,7 @@ treated as not recognizing, and its error is kept with the span, so no input end
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import onnx
 
@@ -38,16 +38,17 @@ def ancestors(view: GraphView, tensor: str) -> set[int]:
     return found
 
 
-def _ask(recognizers: tuple[Recognizer, ...], view: GraphView, signal: Signal,
-         errors: list[str]) -> Match | None:
-    """The first recognizer's match; a recognizer that raises counts as no match and its error is noted."""
+def _ask(recognizers: tuple[Recognizer, ...], view: GraphView, signal: Signal, errors: list[str],
+         accept: Callable[[Match], bool]) -> Match | None:
+    """The first recognizer's match that `accept` takes; a recognizer that raises counts as no match and its
+    error is noted."""
     for recognize in recognizers:
         try:
             match = recognize(view, signal)
         except Exception as error:  # any failure inside a recognizer means "not recognized here"
             errors.append(f"{recognize.__name__}: {type(error).__name__}: {error}")
             continue
-        if match is not None:
+        if match is not None and accept(match):
             return match
     return None
 
@@ -67,12 +68,25 @@ def unrecognized_block(view: GraphView, nodes: list[onnx.NodeProto], errors: lis
     )
 
 
-def _is_cut(view: GraphView, signal: Signal, tensor: str, before: list[onnx.NodeProto],
-            after: list[onnx.NodeProto]) -> bool:
-    """True when nothing after `tensor` reads the signal or a value computed before `tensor` except `tensor`
-    itself: a block found there is on the signal path, not on a side branch of an unrecognized span."""
-    earlier = {*signal.tensors, *(name for node in before for name in node.output)} - {tensor}
-    return not any(name in earlier for node in after for name in node.input)
+_FLOATS = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
+                     onnx.TensorProto.BFLOAT16})
+
+
+def _is_cut(view: GraphView, earlier: set[str], after: list[onnx.NodeProto]) -> bool:
+    """True when no node in `after` reads a signal value in `earlier`: what was recognized is on the signal
+    path, not a side branch. Shapes, indices and masks (non-float tensors, Shape and Size) may be shared."""
+    values = {name for name in earlier if view.elem_types.get(name, onnx.TensorProto.FLOAT) in _FLOATS}
+    readers = [node for node in after if node.op_type not in ("Shape", "Size")]
+    return not any(name in values for node in readers for name in node.input)
+
+
+def _on_path(view: GraphView, signal: Signal, match: Match, claimed: set[int]) -> bool:
+    """A match at the signal is on its path when nothing else reads the signal or the match's inner values."""
+    inside = set(match.block.nodes)
+    nodes = [n for n in view.nodes if view.name(n) in inside]
+    earlier = {*signal.tensors, *(name for node in nodes for name in node.output)} - set(match.signal.tensors)
+    after = [n for n in descendants(view, signal.tensors) if id(n) not in claimed and view.name(n) not in inside]
+    return _is_cut(view, earlier, after)
 
 
 def _skip(view: GraphView, signal: Signal, recognizers: tuple[Recognizer, ...], claimed: set[int],
@@ -88,9 +102,11 @@ def _skip(view: GraphView, signal: Signal, recognizers: tuple[Recognizer, ...], 
             upstream = ancestors(view, tensor)
             before = [n for n in downstream if id(n) in upstream]
             after = [n for n in downstream if id(n) not in upstream]
-            if not _is_cut(view, signal, tensor, before, after):
+            earlier = {*signal.tensors, *(name for n in before for name in n.output)} - {tensor}
+            if not _is_cut(view, earlier, after):
                 continue
-            match = _ask(recognizers, view, Signal((tensor,), "real", "unknown", signal.context), [])
+            candidate = Signal((tensor,), "real", "unknown", signal.context)
+            match = _ask(recognizers, view, candidate, [], lambda m, c=candidate: _on_path(view, c, m, claimed))
             if match is not None:
                 return before, match
     return downstream, None
@@ -108,7 +124,7 @@ def walk(view: GraphView, signal: Signal, recognizers: tuple[Recognizer, ...]) -
                 blocks[-1].nodes += [view.name(node) for _, path in ends for node in path]
             break
         errors: list[str] = []
-        match = _ask(recognizers, view, signal, errors)
+        match = _ask(recognizers, view, signal, errors, lambda m, s=signal: _on_path(view, s, m, claimed))
         if match is None:
             skipped, match = _skip(view, signal, recognizers, claimed, errors)
             if not skipped:
