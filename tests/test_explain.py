@@ -776,3 +776,27 @@ def test_sliced_pre_emphasis_length_mask_and_masked_standardization() -> None:
     norm = _params(explanation, "normalization")
     assert norm["variance"] == "unbiased: / (n - 1)" and norm["epsilon"] == 1e-5
     assert norm["masked"] == "(lens + 8) / 2" and norm["scope"] == "global (every non-batch axis)"
+
+
+def test_pad_to_fixed_length_and_a_slice_of_the_stacked_stft() -> None:
+    """Whisper's head: zero padding up to C samples (amounts (C - samples) x one-hot), an STFT op, the last
+    frame dropped from the stacked output, then the power."""
+    nodes = [
+        helper.make_node("Shape", ["audio"], ["shape"], start=1, end=2),
+        helper.make_node("Sub", ["total", "shape"], ["missing"]),
+        helper.make_node("Mul", ["missing", "one_hot"], ["amounts"]),
+        helper.make_node("Pad", ["audio", "amounts"], ["padded"]),
+        helper.make_node("STFT", ["padded", "step", "window"], ["spec"], onesided=1),
+        helper.make_node("Slice", ["spec", "i0", "m1", "axis1"], ["kept"]),
+        helper.make_node("ReduceSumSquare", ["kept"], ["features"], axes=[-1], keepdims=0),
+    ]
+    i64 = np.int64
+    initializers = [("total", np.array([1600], i64)), ("one_hot", np.array([0, 0, 0, 1], i64)),
+                    ("step", np.array(160, i64)), ("window", _periodic_hann(400).astype(np.float32)),
+                    ("i0", np.array([0], i64)), ("m1", np.array([-1], i64)), ("axis1", np.array([1], i64))]
+    model = _graph(nodes, initializers, 17)
+    assert _run(model, samples=1000).shape == (2, 7, 201)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["padding", "stft", "slice", "power spectrum"]
+    assert _params(explanation, "padding")["to length"] == 1600
+    assert _params(explanation, "slice")["kept"] == ["axis 1: [0:-1]"]

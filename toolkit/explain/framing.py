@@ -9,6 +9,7 @@ import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Param, Signal, fmt, node_names
 from toolkit.explain.graph import GraphView, attribute
+from toolkit.explain.walk import ancestors
 
 _MAX_FIR_TAPS = 8  # longer stride-1 Convs are not called a prefilter
 
@@ -63,8 +64,9 @@ def recognize_pad(view: GraphView, signal: Signal) -> Match | None:
     block = Block(
         kind="padding",
         nodes=node_names(view, [*path, node]),
-        summary=f"{mode.capitalize()} padding of the samples: {before} before, {after} after (torch's "
-                f"center=True pads n_fft/2 each side so frame t is centred on sample hop x t).",
+        summary=f"{mode.capitalize()} padding of the samples: {before} before, {after} after"
+                + (" (as torch's center=True pads n_fft/2 each side, so frame t is centred on sample hop x t)."
+                   if before == after and before else "."),
         params=[Param("mode", mode), Param("before", before, "samples"), Param("after", after, "samples")],
         formula=Formula(text=f"pad_{mode}({{s}}, {before}, {after})[b, n]",
                         latex=rf"\mathrm{{pad}}_{{\mathrm{{{mode}}}}}({{s}}, {before}, {after})_{{b,n}}",
@@ -73,9 +75,54 @@ def recognize_pad(view: GraphView, signal: Signal) -> Match | None:
     return Match(block, signal.then((node.output[0],), samples=f"samples + {before + after}"))
 
 
+def _fixed_length(view: GraphView, node: onnx.NodeProto, start: str) -> int | None:
+    """C when a Pad's amounts are (C - Shape(x)[k]) times a constant one-hot: zero padding up to C samples."""
+    product = view.producer.get(node.input[1]) if len(node.input) > 1 else None
+    if product is None or product.op_type != "Mul":
+        return None
+    unit = next((view.const(name) for name in product.input if view.const(name) is not None), None)
+    difference = next((view.producer.get(name) for name in product.input if view.const(name) is None), None)
+    if unit is None or difference is None or difference.op_type != "Sub":
+        return None
+    one_hot = sorted(int(v) for v in unit.reshape(-1)) == [0] * (unit.size - 1) + [1]
+    total, shape = view.scalar(difference.input[0]), view.producer.get(difference.input[1])
+    if not one_hot or total is None or shape is None or shape.op_type != "Shape" or shape.input[0] != start:
+        return None
+    return int(total)
+
+
+def recognize_pad_to_length(view: GraphView, signal: Signal) -> Match | None:
+    """Pad(x, (C - samples) x one-hot): zero padding of every input up to C samples (Whisper's 30 s)."""
+    if signal.form != "real" or signal.domain == "spectral":
+        return None
+    start, path = view.forward(signal.tensors[0])
+    node = next((n for n in view.data_consumers(start) if n.op_type == "Pad" and n.input[0] == start), None)
+    length = _fixed_length(view, node, start) if node is not None else None
+    if length is None:
+        return None
+    block = Block(
+        kind="padding",
+        nodes=node_names(view, [*path, *_pad_amount_nodes(view, node, start), node]),
+        summary=f"Zero padding of the samples up to a fixed length of {length} (shorter inputs are extended; a "
+                "longer one makes the pad amounts negative, which crops it).",
+        params=[Param("mode", "constant"), Param("to length", length, "samples")],
+        formula=Formula(text=f"pad_to({{s}}, {length})[b, n]", latex=rf"\mathrm{{pad}}_{{{length}}}({{s}})_{{b,n}}",
+                        name="xp", index="b,n"),
+    )
+    return Match(block, signal.then((node.output[0],), samples=str(length)))
+
+
+def _pad_amount_nodes(view: GraphView, node: onnx.NodeProto, start: str) -> list[onnx.NodeProto]:
+    """The Shape, Sub and Mul that compute a Pad's amounts from the signal's length."""
+    upstream = ancestors(view, start)
+    return [n for n in view.nodes if id(n) in ancestors(view, node.input[1]) and id(n) not in upstream
+            and not all(name in view.constants for name in n.output)]
+
+
 def recognize_slice(view: GraphView, signal: Signal) -> Match | None:
-    """A Slice with constant bounds: which range of which axis is kept (Whisper drops the last frame)."""
-    if signal.form != "real":
+    """A Slice with constant bounds: which range of which axis is kept (Whisper drops the last frame); a
+    stacked complex value stays stacked."""
+    if signal.form not in ("real", "stacked"):
         return None
     start, path = view.forward(signal.tensors[0])
     users = view.data_consumers(start)
@@ -95,7 +142,7 @@ def recognize_slice(view: GraphView, signal: Signal) -> Match | None:
         formula=Formula(text="{x}", latex="{x}", where=(f"cropped to {', '.join(kept)}",),
                         where_latex=(rf"\text{{cropped to {', '.join(kept)}}}",)),
     )
-    return Match(block, signal.then((node.output[0],)))
+    return Match(block, signal.then((node.output[0],), signal.form))
 
 
 
@@ -233,4 +280,5 @@ def recognize_dc_removal(view: GraphView, signal: Signal) -> Match | None:
     return None
 
 
-RECOGNIZERS = (recognize_fir, recognize_dc_removal, recognize_shift_emphasis, recognize_pad, recognize_slice)
+RECOGNIZERS = (recognize_fir, recognize_dc_removal, recognize_shift_emphasis, recognize_pad, recognize_pad_to_length,
+               recognize_slice)
