@@ -206,7 +206,7 @@ def test_stft_op_and_mel_weight_matrix() -> None:
     stft = _params(explanation, "stft")
     assert (stft["n_fft"], stft["hop"], stft["bins"], stft["window"]) == (400, 160, 201, "hann")
     assert (stft["window length"], stft["window offset"], stft["window symmetry"]) == (400, 0, "periodic")
-    assert _params(explanation, "power spectrum")["layout"].startswith("re, im on a last axis")
+    assert _params(explanation, "power spectrum")["layout"] == "re, im stacked on axis -1 (of size 2)"
     mel = _params(explanation, "mel filterbank")
     assert (mel["bands"], mel["sample rate"], mel["fmin"], mel["fmax"]) == (64, 16000, 125.0, 7600.0)
     block = explanation.block("mel filterbank")
@@ -527,7 +527,9 @@ def test_dft_op_on_framed_input() -> None:
     (power,) = session.run(None, {"audio": frames})
     np.testing.assert_allclose(power, np.abs(np.fft.rfft(frames * _periodic_hann(64), axis=-1)) ** 2, rtol=1e-3)
     explanation = _explain_json_safe(model)
-    assert [b.kind for b in explanation.blocks] == ["affine", "dft", "power spectrum"]
+    assert [b.kind for b in explanation.blocks] == ["window", "dft", "power spectrum"]
+    window = _params(explanation, "window")
+    assert (window["window"], window["window length"], window["window symmetry"]) == ("hann", 64, "periodic")
     dft = _params(explanation, "dft")
     assert (dft["axis"], dft["onesided"], dft["inverse"]) == (2, True, False)
 
@@ -541,3 +543,260 @@ def test_sample_rate_pinned_by_slaney_norm_or_reported_ambiguous() -> None:
     assert abs(normalized.fmin - 100) < 0.01 and abs(normalized.fmax - 900) < 0.01
     plain = fit_filterbank(mel_filterbank(MelParams(n_mels=10, fmin=100.0, fmax=900.0, mel_norm=None)), 512)
     assert {plain.sample_rate, *(rate for rate, _, _ in plain.others)} >= {8000, 16000}
+
+
+# ---------------------------------------------------------------- truthful: what is not recognized is named
+
+
+def test_unrecognized_chain_in_the_middle_is_kept_and_named() -> None:
+    """STFT, power, then a GatherElements -> ScatterElements permutation of bins, then a log."""
+    bins, frames = 33, 49
+    index = np.tile(np.arange(bins)[::-1, None], (1, 1, frames)).reshape(1, bins, frames).astype(np.int64)
+    nodes = [
+        helper.make_node("Unsqueeze", ["audio", "axis1"], ["mono"]),
+        *_conv_pair_nodes("mono", 64, 32),
+        helper.make_node("Mul", ["re", "re"], ["re2"]),
+        helper.make_node("Mul", ["im", "im"], ["im2"]),
+        helper.make_node("Add", ["re2", "im2"], ["power"]),
+        helper.make_node("GatherElements", ["power", "index"], ["gathered"], axis=1),
+        helper.make_node("ScatterElements", ["gathered", "index", "gathered"], ["scattered"], axis=1),
+        helper.make_node("Add", ["scattered", "eps"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["features"]),
+    ]
+    initializers = [("axis1", np.array([1], np.int64)), *_dft_weights(_periodic_hann(64), 64), ("index", index),
+                    ("eps", np.array(1e-6, np.float32))]
+    model = _graph(nodes, initializers, 13, input_shape=[1, 1600])
+    _run_one(model)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["stft", "power spectrum", "unrecognized", "log"]
+    middle = explanation.blocks[2]
+    assert middle.data["ops"] == ["GatherElements", "ScatterElements"]
+    assert middle.summary.startswith("unrecognized: GatherElements -> ScatterElements")
+    assert "ln(unrecognized[GatherElements -> ScatterElements](|X[b,t,k]|^2) + 1e-06)" in explanation.equation["text"]
+    assert _params(explanation, "log")["epsilon"] == 1e-6
+
+
+def _run_one(model: onnx.ModelProto, samples: int = 1600) -> np.ndarray:
+    """One onnxruntime run with a batch of one (graphs whose constants fix the batch)."""
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    audio = np.random.default_rng(0).normal(0, 1, (1, samples)).astype(np.float32)
+    (output,) = session.run(None, {session.get_inputs()[0].name: audio})
+    return output
+
+
+def test_nothing_recognized_names_the_ops_not_the_identity() -> None:
+    model = _graph([helper.make_node("Sin", ["audio"], ["wave"]), helper.make_node("Cos", ["wave"], ["features"])],
+                   [], 13)
+    explanation = _explain_json_safe(model)
+    assert explanation.equation["text"] == "y[b,n] = unrecognized[Sin -> Cos](x[b,n])"
+    assert [b.kind for b in explanation.blocks] == ["unrecognized"]
+    assert explanation.unrecognized == ["Sin#0", "Cos#1"]
+
+
+def test_log_scaled_by_non_scalar_constants() -> None:
+    """A torch legacy export divides by ln 10 stored as shape [1] and multiplies by 10 stored as [1, 1]."""
+    nodes = [helper.make_node("Add", ["audio", "eps"], ["floored"]),
+             helper.make_node("Log", ["floored"], ["ln"]),
+             helper.make_node("Div", ["ln", "ln10"], ["log10"]),
+             helper.make_node("Mul", ["log10", "ten"], ["features"])]
+    initializers = [("eps", np.array(1e-10, np.float32)), ("ln10", np.array([math.log(10)], np.float32)),
+                    ("ten", np.array([[10.0]], np.float32))]
+    explanation = _explain_json_safe(_graph(nodes, initializers, 13))
+    assert _params(explanation, "log")["function"] == "10 log10"
+
+
+def test_a_recognizer_that_raises_leaves_its_span_unrecognized(monkeypatch: pytest.MonkeyPatch) -> None:
+    import toolkit.explain as explain_module
+
+    def broken(view: object, signal: object) -> None:
+        raise ValueError("cannot read this node")
+
+    others = tuple(r for r in explain_module.RECOGNIZERS if r.__name__ != "recognize_log")
+    monkeypatch.setattr(explain_module, "RECOGNIZERS", (broken, *others))
+    nodes = [helper.make_node("Clip", ["audio", "eps"], ["floored"]),
+             helper.make_node("Log", ["floored"], ["features"])]
+    explanation = explain(_graph(nodes, [("eps", np.array(1e-6, np.float32))], 13))
+    (block,) = explanation.blocks
+    assert block.kind == "unrecognized" and block.data["ops"] == ["Clip", "Log"]
+    assert "broken: ValueError: cannot read this node" in block.summary
+
+
+# ---------------------------------------------------------------- general recognizers
+
+
+def _bfloat16(values: np.ndarray) -> np.ndarray:
+    """float32 values rounded to the nearest bfloat16 (as a weight made in bfloat16 and cast up)."""
+    bits = np.asarray(values, np.float32).view(np.uint32)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).astype(np.uint32).view(np.float32)
+
+
+def test_single_conv_dft_with_sqrt_hann_window() -> None:
+    """One Conv of 2 x bins channels (cos rows, then sin rows), reshaped to [b, 2, bins, t], then |X|^2."""
+    n_fft, hop, bins = 64, 16, 33
+    (_, cos_w), (_, sin_w) = _dft_weights(np.sqrt(_periodic_hann(n_fft)), n_fft)
+    nodes = [
+        helper.make_node("Unsqueeze", ["audio", "axis1"], ["mono"]),
+        helper.make_node("Conv", ["mono", "kernel"], ["image"], strides=[hop]),
+        helper.make_node("Reshape", ["image", "shape"], ["complex"]),
+        helper.make_node("ReduceSumSquare", ["complex"], ["power"], axes=[1], keepdims=0),
+        helper.make_node("Add", ["power", "eps"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["features"]),
+    ]
+    initializers = [("axis1", np.array([1], np.int64)), ("kernel", np.concatenate([cos_w, sin_w])),
+                    ("shape", np.array([0, 2, bins, -1], np.int64)), ("eps", np.array(1e-6, np.float32))]
+    model = _graph(nodes, initializers, 13)
+    assert _run(model).shape == (2, bins, 107)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["stft", "power spectrum", "log"]
+    stft = _params(explanation, "stft")
+    assert (stft["n_fft"], stft["hop"], stft["bins"], stft["window"]) == (64, 16, 33, "sqrt-hann")
+    assert stft["window symmetry"] == "periodic"
+    assert _params(explanation, "power spectrum")["layout"] == "re, im stacked on axis 1 (of size 2)"
+
+
+def test_bfloat16_window_and_filterbank_are_named_with_their_rounding() -> None:
+    """GigaAM v3 stores a Hann window and an HTK filterbank as bfloat16 values cast to float32."""
+    params = MelParams(sample_rate=16000, n_fft=320, win_length=320, n_mels=64, fmin=0.0, fmax=8000.0,
+                       mel_scale="htk", mel_norm=None)
+    nodes = [
+        helper.make_node("STFT", ["audio", "step", "window"], ["spec"], onesided=1),
+        helper.make_node("ReduceSumSquare", ["spec"], ["power"], axes=[-1], keepdims=0),
+        helper.make_node("MatMul", ["power", "bank"], ["mel"]),
+        helper.make_node("Clip", ["mel", "low"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["features"]),
+    ]
+    initializers = [("step", np.array(160, np.int64)), ("window", _bfloat16(_periodic_hann(320))),
+                    ("bank", _bfloat16(mel_filterbank(params))), ("low", np.array(1e-9, np.float32))]
+    model = _graph(nodes, initializers, 17)
+    assert _run(model).shape == (2, 10, 64)
+    explanation = _explain_json_safe(model)
+    stft = explanation.block("stft")
+    assert (stft.param("window"), stft.param("window length"), stft.param("window symmetry")) == (
+        "hann", 320, "periodic")
+    assert "bfloat16" in next(p.note for p in stft.params if p.name == "window")
+    mel = _params(explanation, "mel filterbank")
+    assert (mel["scale"], mel["norm"], mel["fmin"], mel["fmax"]) == ("htk", "none", 0.0, 8000.0)
+    assert 0 < mel["fit error"] < 2.0**-7
+
+
+def test_dc_removal_and_edge_padded_pre_emphasis() -> None:
+    """Kaldi's order on the whole signal: x - mean(x), then x[n] - a x[n - 1] with a Pad of 1 / -1 (edge)."""
+    nodes = [
+        helper.make_node("ReduceMean", ["audio"], ["mean"], axes=[-1]),
+        helper.make_node("Sub", ["audio", "mean"], ["centred"]),
+        helper.make_node("Pad", ["centred", "shift"], ["delayed"], mode="edge"),
+        helper.make_node("Mul", ["coefficient", "delayed"], ["scaled"]),
+        helper.make_node("Sub", ["centred", "scaled"], ["features"]),
+    ]
+    initializers = [("shift", np.array([0, 1, 0, -1], np.int64)), ("coefficient", np.array(0.9, np.float32))]
+    model = _graph(nodes, initializers, 13)
+    audio = np.random.default_rng(4).normal(size=(1, 50)).astype(np.float32)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    centred = audio - audio.mean(axis=-1, keepdims=True)
+    expected = centred - 0.9 * np.concatenate([centred[:, :1], centred[:, :-1]], axis=-1)
+    np.testing.assert_allclose(session.run(None, {"audio": audio})[0], expected, atol=1e-5)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["dc removal", "pre-emphasis"]
+    assert _params(explanation, "dc removal")["scope"] == "each whole signal (per batch item)"
+    emphasis = _params(explanation, "pre-emphasis")
+    assert emphasis["coefficient"] == 0.9 and emphasis["first sample"].endswith("(edge padding)")
+
+
+def _lengths_model(nodes: list[onnx.NodeProto], initializers: list[tuple[str, np.ndarray]]) -> onnx.ModelProto:
+    """A graph with a second input, lens [batch] int64, as ASR front ends take."""
+    graph = helper.make_graph(
+        nodes, "test",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", "samples"]),
+         helper.make_tensor_value_info("lens", TensorProto.INT64, ["batch"])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "samples"])],
+        initializer=[numpy_helper.from_array(value, name) for name, value in initializers],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)], ir_version=8)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _mask_nodes(lengths: str, mask: str) -> list[onnx.NodeProto]:
+    """mask[b, i] = i < lengths[b], positions counted along the samples axis of audio."""
+    return [
+        helper.make_node("Shape", ["audio"], [f"{mask}_shape"], start=1, end=2),
+        helper.make_node("Squeeze", [f"{mask}_shape"], [f"{mask}_n"]),
+        helper.make_node("Range", ["zero", f"{mask}_n", "one"], [f"{mask}_positions"]),
+        helper.make_node("Unsqueeze", [lengths, "axis1"], [f"{mask}_lengths"]),
+        helper.make_node("Less", [f"{mask}_positions", f"{mask}_lengths"], [mask]),
+    ]
+
+
+def test_sliced_pre_emphasis_length_mask_and_masked_standardization() -> None:
+    """NeMo's order: x[1:] - a x[:-1] after the kept first sample, masked by lens, then (x - mean) / (std + eps)
+    with the statistics over positions < (lens + 8) / 2 and the variance divided by n - 1."""
+    big = np.iinfo(np.int64).max
+    nodes = [
+        helper.make_node("Slice", ["audio", "i0", "i1", "axis1"], ["head"]),
+        helper.make_node("Slice", ["audio", "i1", "end", "axis1"], ["lead"]),
+        helper.make_node("Slice", ["audio", "i0", "m1", "axis1"], ["lag"]),
+        helper.make_node("Mul", ["coefficient", "lag"], ["scaled"]),
+        helper.make_node("Sub", ["lead", "scaled"], ["emphasized"]),
+        helper.make_node("Concat", ["head", "emphasized"], ["e"], axis=-1),
+        *_mask_nodes("lens", "wave_mask"),
+        helper.make_node("Where", ["wave_mask", "e", "zero_f"], ["x"]),
+        helper.make_node("Add", ["lens", "eight"], ["lens8"]),
+        helper.make_node("Div", ["lens8", "two"], ["frames"]),
+        *_mask_nodes("frames", "mask"),
+        helper.make_node("Cast", ["mask_lengths"], ["count"], to=TensorProto.FLOAT),
+        helper.make_node("Where", ["mask", "x", "zero_f"], ["kept"]),
+        helper.make_node("ReduceSum", ["kept", "axis_last"], ["total"], keepdims=1),
+        helper.make_node("Div", ["total", "count"], ["mean"]),
+        helper.make_node("Sub", ["x", "mean"], ["d"]),
+        helper.make_node("Where", ["mask", "d", "zero_f"], ["kept_d"]),
+        helper.make_node("ReduceSumSquare", ["kept_d"], ["squares"], axes=[-1], keepdims=1),
+        helper.make_node("Sub", ["count", "one_f"], ["dof"]),
+        helper.make_node("Div", ["squares", "dof"], ["var"]),
+        helper.make_node("Sqrt", ["var"], ["std"]),
+        helper.make_node("Add", ["std", "eps"], ["scale"]),
+        helper.make_node("Div", ["d", "scale"], ["z"]),
+        helper.make_node("Where", ["mask", "z", "zero_f"], ["features"]),
+    ]
+    i64, f32 = np.int64, np.float32
+    initializers = [("i0", np.array([0], i64)), ("i1", np.array([1], i64)), ("end", np.array([big], i64)),
+                    ("m1", np.array([-1], i64)), ("axis1", np.array([1], i64)), ("axis_last", np.array([-1], i64)),
+                    ("zero", np.array(0, i64)), ("one", np.array(1, i64)), ("eight", np.array(8, i64)),
+                    ("two", np.array(2, i64)), ("coefficient", np.array(0.95, f32)), ("zero_f", np.array(0, f32)),
+                    ("one_f", np.array(1, f32)), ("eps", np.array(1e-5, f32))]
+    model = _lengths_model(nodes, initializers)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    audio = np.random.default_rng(5).normal(size=(2, 40)).astype(np.float32)
+    (features,) = session.run(None, {"audio": audio, "lens": np.array([40, 30], np.int64)})
+    assert np.all(features[1, 19:] == 0) and np.all(np.isfinite(features))
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["pre-emphasis", "length mask", "normalization"]
+    emphasis = _params(explanation, "pre-emphasis")
+    assert emphasis["coefficient"] == 0.95 and emphasis["first sample"] == "the first sample is kept unchanged"
+    assert _params(explanation, "length mask")["length"] == "lens"
+    norm = _params(explanation, "normalization")
+    assert norm["variance"] == "unbiased: / (n - 1)" and norm["epsilon"] == 1e-5
+    assert norm["masked"] == "(lens + 8) / 2" and norm["scope"] == "global (every non-batch axis)"
+
+
+def test_pad_to_fixed_length_and_a_slice_of_the_stacked_stft() -> None:
+    """Whisper's head: zero padding up to C samples (amounts (C - samples) x one-hot), an STFT op, the last
+    frame dropped from the stacked output, then the power."""
+    nodes = [
+        helper.make_node("Shape", ["audio"], ["shape"], start=1, end=2),
+        helper.make_node("Sub", ["total", "shape"], ["missing"]),
+        helper.make_node("Mul", ["missing", "one_hot"], ["amounts"]),
+        helper.make_node("Pad", ["audio", "amounts"], ["padded"]),
+        helper.make_node("STFT", ["padded", "step", "window"], ["spec"], onesided=1),
+        helper.make_node("Slice", ["spec", "i0", "m1", "axis1"], ["kept"]),
+        helper.make_node("ReduceSumSquare", ["kept"], ["features"], axes=[-1], keepdims=0),
+    ]
+    i64 = np.int64
+    initializers = [("total", np.array([1600], i64)), ("one_hot", np.array([0, 0, 0, 1], i64)),
+                    ("step", np.array(160, i64)), ("window", _periodic_hann(400).astype(np.float32)),
+                    ("i0", np.array([0], i64)), ("m1", np.array([-1], i64)), ("axis1", np.array([1], i64))]
+    model = _graph(nodes, initializers, 17)
+    assert _run(model, samples=1000).shape == (2, 7, 201)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["padding", "stft", "slice", "power spectrum"]
+    assert _params(explanation, "padding")["to length"] == 1600
+    assert _params(explanation, "slice")["kept"] == ["axis 1: [0:-1]"]

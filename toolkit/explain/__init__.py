@@ -13,13 +13,14 @@ from typing import Any
 
 import onnx
 
-from toolkit.explain import decibel, framing, melbank, normalize, spectrum, stft
-from toolkit.explain.block import Block, Recognizer, Signal, node_names
+from toolkit.explain import decibel, framing, masks, melbank, normalize, spectrum, stft
+from toolkit.explain.block import Block, Recognizer, Signal
 from toolkit.explain.dimflow import propagate
 from toolkit.explain.equation import compose
 from toolkit.explain.equivalents import Equivalent, cheaper_equivalents
 from toolkit.explain.findings import Finding, find_all
-from toolkit.explain.graph import GraphView, build_view
+from toolkit.explain.graph import build_view
+from toolkit.explain.walk import walk
 
 # Asked in this order at every step; the first that recognizes the next nodes wins.
 RECOGNIZERS: tuple[Recognizer, ...] = (
@@ -28,6 +29,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
     *spectrum.RECOGNIZERS,
     *melbank.RECOGNIZERS,
     *decibel.RECOGNIZERS,
+    *masks.RECOGNIZERS,
     *normalize.RECOGNIZERS,
 )
 
@@ -56,34 +58,6 @@ class Explanation:
         }
 
 
-def _unrecognized_block(view: GraphView, path: list[onnx.NodeProto], node: onnx.NodeProto) -> Block:
-    return Block(kind="unrecognized", nodes=node_names(view, [*path, node]),
-                 summary=f"{node.op_type} node {view.name(node)}: not recognized as a known signal-processing block",
-                 data={"op": node.op_type})
-
-
-def _walk(view: GraphView, signal: Signal) -> list[Block]:
-    """Blocks along the signal path, in order; an unclaimed single-reader node becomes an unrecognized block."""
-    blocks: list[Block] = []
-    for _ in range(len(view.nodes) + 1):
-        ends = [view.forward(tensor) for tensor in signal.tensors]
-        if all(not view.data_consumers(end) for end, _ in ends):
-            if blocks:  # trailing layout (an output Cast or Reshape) belongs to the last block
-                blocks[-1].nodes += [view.name(node) for _, path in ends for node in path]
-            break
-        match = next((m for m in (recognize(view, signal) for recognize in RECOGNIZERS) if m is not None), None)
-        if match is not None:
-            blocks.append(match.block)
-            signal = match.signal
-            continue
-        (_, path), users = ends[0], view.data_consumers(ends[0][0])
-        if len(ends) != 1 or len(users) != 1 or len(users[0].output) != 1:
-            break
-        blocks.append(_unrecognized_block(view, path, users[0]))
-        signal = signal.then((users[0].output[0],))
-    return blocks
-
-
 def explain(model: onnx.ModelProto) -> Explanation:
     """Recognize the blocks of `model`, recover their parameters, and collect findings and cheaper equivalents."""
     view = build_view(model)
@@ -91,7 +65,7 @@ def explain(model: onnx.ModelProto) -> Explanation:
     if not view.inputs:
         blocks: list[Block] = []
     else:
-        blocks = _walk(view, Signal((view.inputs[0].name,)))
+        blocks = walk(view, Signal((view.inputs[0].name,)), RECOGNIZERS)
     claimed = {name for block in blocks if block.kind != "unrecognized" for name in block.nodes}
     unrecognized = [view.name(node) for node in view.nodes
                     if view.name(node) not in claimed and node.op_type != "Constant"

@@ -13,8 +13,8 @@ import math
 import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Param, Signal, fmt, node_names
-from toolkit.explain.dimflow import reduced_axes
-from toolkit.explain.graph import GraphView, tolerance
+from toolkit.explain.dimflow import axes_input, reduced_axes
+from toolkit.explain.graph import GraphView, attribute, tolerance
 from toolkit.explain.normalize import affine_step
 
 # multiplier a of ln(x) -> (plain text, LaTeX, what it means)
@@ -56,7 +56,7 @@ def _scale_chain(view: GraphView, tensor: str) -> tuple[list[onnx.NodeProto], st
         step = affine_step(view, node, view.forward(tensor)[0]) if node else None
         if step is None or step[1].size != 1:
             break
-        kind, value = step[0], float(step[1])
+        kind, value = step[0], float(step[1].reshape(-1)[0])
         multiplier, offset = (multiplier * value, None) if kind == "mul" else (multiplier, value)
         nodes += [*path, node]
         tensor = node.output[0]
@@ -154,11 +154,19 @@ ROLE_TEXT = {"batch": "batch items", "frames": "frames", "features": "MatMul out
              "channels": "channels"}
 
 
+def _reduces_everything(view: GraphView, reduce: onnx.NodeProto) -> bool:
+    """A Reduce* with no axes (and noop_with_empty_axes unset) reduces every axis, whatever the rank."""
+    return axes_input(view, reduce) is None and not (len(reduce.input) > 1 and reduce.input[1]) and not attribute(
+        reduce, "noop_with_empty_axes", 0)
+
+
 def _scope(view: GraphView, tensor: str, reduce: onnx.NodeProto) -> tuple[str, list[str], bool]:
     """(short scope, reduced axes described, whether outputs depend on other frames or batch items)."""
     axes = view.axes.get(tensor)
     rank = len(axes) if axes is not None else view.rank(tensor)
     reduced = reduced_axes(view, reduce, rank) if rank is not None else None
+    if reduced is None and rank is None and _reduces_everything(view, reduce):
+        return "the whole tensor", ["every axis (no axes given)"], True
     if reduced is None:
         return "unknown axes", [], True
     described = [

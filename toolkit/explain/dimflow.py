@@ -70,7 +70,7 @@ def _first(view: GraphView, node: onnx.NodeProto, inputs: list[Axes | None]) -> 
     return None if inputs[0] is None else [inputs[0]] * len(node.output)
 
 
-def _axes_input(view: GraphView, node: onnx.NodeProto) -> list[int] | None:
+def axes_input(view: GraphView, node: onnx.NodeProto) -> list[int] | None:
     """Axes from input 1 (newer opsets) or the `axes` attribute (older); None when absent."""
     if len(node.input) > 1 and node.input[1]:
         value = view.const(node.input[1])
@@ -80,7 +80,7 @@ def _axes_input(view: GraphView, node: onnx.NodeProto) -> list[int] | None:
 
 
 def _unsqueeze(view: GraphView, node: onnx.NodeProto, inputs: list[Axes | None]) -> list[Axes] | None:
-    axes = _axes_input(view, node)
+    axes = axes_input(view, node)
     if inputs[0] is None or axes is None:
         return None
     rank = len(inputs[0]) + len(axes)
@@ -90,7 +90,7 @@ def _unsqueeze(view: GraphView, node: onnx.NodeProto, inputs: list[Axes | None])
 
 
 def _squeeze(view: GraphView, node: onnx.NodeProto, inputs: list[Axes | None]) -> list[Axes] | None:
-    axes = _axes_input(view, node)
+    axes = axes_input(view, node)
     if inputs[0] is None or axes is None:
         return None
     removed = {a % len(inputs[0]) for a in axes}
@@ -141,7 +141,7 @@ def _reduce(view: GraphView, node: onnx.NodeProto, inputs: list[Axes | None]) ->
 def reduced_axes(view: GraphView, node: onnx.NodeProto, rank: int) -> set[int] | None:
     """The axes a Reduce* node reduces (all of them when no axes are given), or None if not constant."""
     has_axes_input = len(node.input) > 1 and node.input[1]
-    axes = _axes_input(view, node)
+    axes = axes_input(view, node)
     if has_axes_input and axes is None:
         return None
     if not axes:
@@ -179,7 +179,7 @@ def _axes_input_at(view: GraphView, node: onnx.NodeProto, index: int, rank: int)
 
 def _stft(view: GraphView, node: onnx.NodeProto, inputs: list[Axes | None]) -> list[Axes] | None:
     data = inputs[0]
-    if data is None or len(data) != 3:
+    if data is None or len(data) not in (2, 3):  # [batch, samples] or [batch, samples, 1]
         return None
     by = view.name(node)
     return [[data[0].with_role("batch", by), data[1].derived("frames", by), Axis(role="bins", role_by=by), NEW]]

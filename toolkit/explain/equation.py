@@ -30,10 +30,15 @@ def _indexed(symbol: tuple[str, str], index: str) -> tuple[str, str]:
     return f"{symbol[0]}[{index}]", f"{symbol[1]}_{{{index}}}"
 
 
+def _fresh(state: _State, name: str) -> str:
+    """`name`, or `name2`, `name3`, ... when an earlier line already defines it."""
+    taken = {line[0].split("[")[0] for line in state.lines}
+    return name if name not in taken else next(f"{name}{i}" for i in range(2, 99) if f"{name}{i}" not in taken)
+
+
 def _name_current(state: _State, name: str) -> None:
     """Bind the current compound value to a fresh symbol and refer to it from now on."""
-    taken = {line[0].split("[")[0] for line in state.lines}
-    symbol = name if name not in taken else next(f"{name}{i}" for i in range(2, 99) if f"{name}{i}" not in taken)
+    symbol = _fresh(state, name)
     lhs = _indexed((symbol, symbol), state.index)
     state.lines.append((f"{lhs[0]} = {state.value[0]}", f"{lhs[1]} = {state.value[1]}"))
     state.symbol, state.value = (symbol, symbol), lhs
@@ -49,17 +54,17 @@ def _apply(state: _State, formula: Formula, input_kind: str) -> None:
     state.index = formula.index or state.index
     state.where += list(zip(formula.where, formula.where_latex or formula.where, strict=False))
     if formula.name:
-        lhs = _indexed((formula.name, formula.name), state.index)
+        symbol = _fresh(state, formula.name)
+        lhs = _indexed((symbol, symbol), state.index)
         state.lines.append((f"{lhs[0]} = {text}", f"{lhs[1]} = {latex}"))
-        state.symbol, state.value = (formula.name, formula.name), lhs
+        state.symbol, state.value = (symbol, symbol), lhs
     else:
         state.symbol, state.value = None, (text, latex)
 
 
-def fallback_formula(block: Block) -> Formula:
-    """An unrecognized node keeps its op name: Op(x)."""
-    op = block.data.get("op", block.kind)
-    return Formula(text=f"{op}({{x}})", latex=rf"\mathrm{{{op}}}\left({{x}}\right)")
+def _named(kind: str) -> Formula:
+    """A block without a formula of its own appears by its kind: kind(x)."""
+    return Formula(text=f"{kind}({{x}})", latex=rf"\mathrm{{{kind}}}\left({{x}}\right)")
 
 
 def compose(blocks: list[Block], input_name: str = "x") -> dict[str, object]:
@@ -67,7 +72,7 @@ def compose(blocks: list[Block], input_name: str = "x") -> dict[str, object]:
     state = _State(value=_indexed((input_name, input_name), "b,n"), symbol=(input_name, input_name), index="b,n")
     previous = "input"
     for block in blocks:
-        _apply(state, block.formula or fallback_formula(block), previous)
+        _apply(state, block.formula or _named(block.kind), previous)
         previous = block.kind
     output = _indexed(("y", "y"), state.index)
     lines = [(f"{output[0]} = {state.value[0]}", f"{output[1]} = {state.value[1]}"), *reversed(state.lines)]

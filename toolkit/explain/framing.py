@@ -5,16 +5,18 @@ the signal (torch's center=True reflect padding), and slices that crop frames or
 from __future__ import annotations
 
 import numpy as np
+import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Param, Signal, fmt, node_names
 from toolkit.explain.graph import GraphView, attribute
+from toolkit.explain.walk import ancestors
 
 _MAX_FIR_TAPS = 8  # longer stride-1 Convs are not called a prefilter
 
 
 def recognize_fir(view: GraphView, signal: Signal) -> Match | None:
     """A stride-1, one-channel Conv with a short kernel: an FIR filter; [-a, 1] is pre-emphasis by a."""
-    if signal.form != "real" or signal.domain != "time":
+    if signal.form != "real" or signal.domain == "spectral":
         return None
     start, path = view.forward(signal.tensors[0])
     users = view.data_consumers(start)
@@ -44,7 +46,7 @@ def recognize_fir(view: GraphView, signal: Signal) -> Match | None:
 
 def recognize_pad(view: GraphView, signal: Signal) -> Match | None:
     """Pad on the samples axis only: its mode and amounts (n_fft/2 reflect is torch's center=True)."""
-    if signal.form != "real" or signal.domain != "time":
+    if signal.form != "real" or signal.domain == "spectral":
         return None
     start, path = view.forward(signal.tensors[0])
     users = view.data_consumers(start)
@@ -62,8 +64,9 @@ def recognize_pad(view: GraphView, signal: Signal) -> Match | None:
     block = Block(
         kind="padding",
         nodes=node_names(view, [*path, node]),
-        summary=f"{mode.capitalize()} padding of the samples: {before} before, {after} after (torch's "
-                f"center=True pads n_fft/2 each side so frame t is centred on sample hop x t).",
+        summary=f"{mode.capitalize()} padding of the samples: {before} before, {after} after"
+                + (" (as torch's center=True pads n_fft/2 each side, so frame t is centred on sample hop x t)."
+                   if before == after and before else "."),
         params=[Param("mode", mode), Param("before", before, "samples"), Param("after", after, "samples")],
         formula=Formula(text=f"pad_{mode}({{s}}, {before}, {after})[b, n]",
                         latex=rf"\mathrm{{pad}}_{{\mathrm{{{mode}}}}}({{s}}, {before}, {after})_{{b,n}}",
@@ -72,9 +75,54 @@ def recognize_pad(view: GraphView, signal: Signal) -> Match | None:
     return Match(block, signal.then((node.output[0],), samples=f"samples + {before + after}"))
 
 
+def _fixed_length(view: GraphView, node: onnx.NodeProto, start: str) -> int | None:
+    """C when a Pad's amounts are (C - Shape(x)[k]) times a constant one-hot: zero padding up to C samples."""
+    product = view.producer.get(node.input[1]) if len(node.input) > 1 else None
+    if product is None or product.op_type != "Mul":
+        return None
+    unit = next((view.const(name) for name in product.input if view.const(name) is not None), None)
+    difference = next((view.producer.get(name) for name in product.input if view.const(name) is None), None)
+    if unit is None or difference is None or difference.op_type != "Sub":
+        return None
+    one_hot = sorted(int(v) for v in unit.reshape(-1)) == [0] * (unit.size - 1) + [1]
+    total, shape = view.scalar(difference.input[0]), view.producer.get(difference.input[1])
+    if not one_hot or total is None or shape is None or shape.op_type != "Shape" or shape.input[0] != start:
+        return None
+    return int(total)
+
+
+def recognize_pad_to_length(view: GraphView, signal: Signal) -> Match | None:
+    """Pad(x, (C - samples) x one-hot): zero padding of every input up to C samples (Whisper's 30 s)."""
+    if signal.form != "real" or signal.domain == "spectral":
+        return None
+    start, path = view.forward(signal.tensors[0])
+    node = next((n for n in view.data_consumers(start) if n.op_type == "Pad" and n.input[0] == start), None)
+    length = _fixed_length(view, node, start) if node is not None else None
+    if length is None:
+        return None
+    block = Block(
+        kind="padding",
+        nodes=node_names(view, [*path, *_pad_amount_nodes(view, node, start), node]),
+        summary=f"Zero padding of the samples up to a fixed length of {length} (shorter inputs are extended; a "
+                "longer one makes the pad amounts negative, which crops it).",
+        params=[Param("mode", "constant"), Param("to length", length, "samples")],
+        formula=Formula(text=f"pad_to({{s}}, {length})[b, n]", latex=rf"\mathrm{{pad}}_{{{length}}}({{s}})_{{b,n}}",
+                        name="xp", index="b,n"),
+    )
+    return Match(block, signal.then((node.output[0],), samples=str(length)))
+
+
+def _pad_amount_nodes(view: GraphView, node: onnx.NodeProto, start: str) -> list[onnx.NodeProto]:
+    """The Shape, Sub and Mul that compute a Pad's amounts from the signal's length."""
+    upstream = ancestors(view, start)
+    return [n for n in view.nodes if id(n) in ancestors(view, node.input[1]) and id(n) not in upstream
+            and not all(name in view.constants for name in n.output)]
+
+
 def recognize_slice(view: GraphView, signal: Signal) -> Match | None:
-    """A Slice with constant bounds: which range of which axis is kept (Whisper drops the last frame)."""
-    if signal.form != "real":
+    """A Slice with constant bounds: which range of which axis is kept (Whisper drops the last frame); a
+    stacked complex value stays stacked."""
+    if signal.form not in ("real", "stacked"):
         return None
     start, path = view.forward(signal.tensors[0])
     users = view.data_consumers(start)
@@ -94,7 +142,143 @@ def recognize_slice(view: GraphView, signal: Signal) -> Match | None:
         formula=Formula(text="{x}", latex="{x}", where=(f"cropped to {', '.join(kept)}",),
                         where_latex=(rf"\text{{cropped to {', '.join(kept)}}}",)),
     )
-    return Match(block, signal.then((node.output[0],)))
+    return Match(block, signal.then((node.output[0],), signal.form))
 
 
-RECOGNIZERS = (recognize_fir, recognize_pad, recognize_slice)
+
+
+def _last_axis(view: GraphView, tensor: str, axes: np.ndarray | None) -> bool:
+    """True when `axes` (None: the op's default) name only the last axis of `tensor`."""
+    rank = view.rank(tensor)
+    values = [int(a) for a in axes.reshape(-1)] if axes is not None else None
+    return values is not None and len(values) == 1 and (values[0] == -1 or (rank is not None and values[0] == rank - 1))
+
+
+def _shifted(view: GraphView, node: onnx.NodeProto, source: str) -> tuple[int, str] | None:
+    """(k, edge) when `node` reads source[..., n + k] along the last axis: a Slice starting at k (edge "cut"),
+    or a Pad of p before and -p after (k = -p; edge = the Pad's mode)."""
+    if node.input[0] != source:
+        return None
+    if node.op_type == "Slice":
+        values = [view.const(name) for name in node.input[1:5]]
+        steps = values[3] if len(values) > 3 else None
+        if any(v is None for v in values[:2]) or (steps is not None and np.any(steps != 1)):
+            return None
+        axes = values[2] if len(values) > 2 else np.array([-1])
+        return (int(values[0].reshape(-1)[0]), "cut") if _last_axis(view, source, axes) else None
+    pads = view.const(node.input[1]) if node.op_type == "Pad" and len(node.input) > 1 else None
+    if pads is None or pads.size < 2:
+        return None
+    rank = pads.size // 2
+    before, after = int(pads[rank - 1]), int(pads[-1])
+    others = [int(p) for i, p in enumerate(pads) if i not in (rank - 1, pads.size - 1)]
+    if any(others) or before != -after or before <= 0:
+        return None
+    mode = attribute(node, "mode", b"constant")
+    return -before, mode.decode() if isinstance(mode, bytes) else str(mode)
+
+
+def _views(view: GraphView, start: str) -> dict[str, tuple[int, str | None, list[onnx.NodeProto]]]:
+    """Every tensor that is `start` itself or a one-node shift of it: tensor -> (k, edge, nodes)."""
+    found: dict[str, tuple[int, str | None, list[onnx.NodeProto]]] = {start: (0, None, [])}
+    for node in view.data_consumers(start):
+        shift = _shifted(view, node, start) if node.op_type in ("Slice", "Pad") else None
+        if shift is not None:
+            found[node.output[0]] = (*shift, [node])
+    return found
+
+
+def _scaled(view: GraphView, views: dict) -> list[tuple[str, float, str, onnx.NodeProto]]:
+    """(product, a, shifted tensor, Mul) for every Mul of a shifted view by a scalar constant a."""
+    products = []
+    for tensor in views:
+        for node in view.data_consumers(tensor):
+            other = view.other_input(node, tensor) if node.op_type == "Mul" else None
+            value = view.scalar(other) if other else None
+            if value is not None:
+                products.append((node.output[0], value, tensor, node))
+    return products
+
+
+def _first_kept(view: GraphView, node: onnx.NodeProto, views: dict) -> onnx.NodeProto | None:
+    """Concat(x[..., 0:1], x[..., 1:] - a x[..., :-1]) on the last axis: the first sample is kept as it is."""
+    concat = next((n for n in view.data_consumers(node.output[0]) if n.op_type == "Concat"), None)
+    if concat is None or list(concat.input[1:]) != [node.output[0]] or concat.input[0] not in views:
+        return None
+    head = views[concat.input[0]][2]
+    ends = view.const(head[0].input[2]) if head and head[0].op_type == "Slice" else None
+    return concat if ends is not None and int(ends.reshape(-1)[0]) == 1 and attribute(concat, "axis") in (
+        -1, (view.rank(node.output[0]) or 0) - 1) else None
+
+
+_EDGES = {"edge": "x[-1] = x[0] (edge padding)", "constant": "x[-1] = 0 (zero padding)",
+          "kept": "the first sample is kept unchanged"}
+
+
+def recognize_shift_emphasis(view: GraphView, signal: Signal) -> Match | None:
+    """y[n] = x[n] - a x[n - 1] written with shifted views (Slice or a Pad of 1 before and -1 after), a Mul and
+    a Sub: pre-emphasis by a, whatever axis layout (whole signal, or per frame when framed first)."""
+    if signal.form != "real" or signal.domain == "spectral":
+        return None
+    start, path = view.forward(signal.tensors[0])
+    views = _views(view, start)
+    for product, coefficient, scaled, mul in _scaled(view, views):
+        for node in view.data_consumers(product):
+            if node.op_type != "Sub" or node.input[1] != product or node.input[0] not in views:
+                continue
+            lead, lag = views[node.input[0]], views[scaled]
+            if lead[0] - lag[0] != 1:
+                continue
+            concat = _first_kept(view, node, views)
+            edge = "kept" if concat is not None else lag[1] if lag[1] != "cut" else None
+            if edge is None:
+                continue
+            head = views[concat.input[0]][2] if concat is not None else []
+            nodes = [*path, *lead[2], *lag[2], mul, node, *head, *([concat] if concat is not None else [])]
+            output = (concat or node).output[0]
+            return Match(_emphasis_block(view, nodes, coefficient, edge), signal.then((output,)))
+    return None
+
+
+def _emphasis_block(view: GraphView, nodes: list[onnx.NodeProto], coefficient: float, edge: str) -> Block:
+    a = fmt(float(f"{coefficient:.7g}"))
+    return Block(
+        kind="pre-emphasis",
+        nodes=node_names(view, nodes),
+        summary=f"Pre-emphasis: y[n] = x[n] - {a} x[n - 1] along the last axis, a first-order high-pass; at n = 0 "
+                f"{_EDGES[edge]}.",
+        params=[Param("coefficient", float(f"{coefficient:.7g}")), Param("first sample", _EDGES[edge])],
+        formula=Formula(text=f"{{s}}[b, n] - {a} {{s}}[b, n - 1]", latex=f"{{s}}_{{b,n}} - {a}\\, {{s}}_{{b,n-1}}",
+                        name="e", index="b,n", where=(f"e at n = 0: {_EDGES[edge]}",),
+                        where_latex=(rf"\text{{e at n = 0: {_EDGES[edge]}}}",)),
+    )
+
+
+def recognize_dc_removal(view: GraphView, signal: Signal) -> Match | None:
+    """x - mean(x) over the last axis (ReduceMean then Sub): the DC offset of each row removed; rank 2 rows
+    are whole signals, rank 3 rows are frames (Kaldi's remove_dc_offset)."""
+    if signal.form != "real" or signal.domain == "spectral":
+        return None
+    start, path = view.forward(signal.tensors[0])
+    for mean in (n for n in view.data_consumers(start) if n.op_type == "ReduceMean" and n.input[0] == start):
+        axes = view.const(mean.input[1]) if len(mean.input) > 1 and mean.input[1] else attribute(mean, "axes")
+        sub = next((n for n in view.data_consumers(start)
+                    if n.op_type == "Sub" and list(n.input) == [start, mean.output[0]]), None)
+        if sub is None or axes is None or not _last_axis(view, start, np.asarray(axes)):
+            continue
+        rank = view.rank(start)
+        scope = {2: "each whole signal (per batch item)", 3: "each frame"}.get(rank, "each row of the last axis")
+        block = Block(
+            kind="dc removal",
+            nodes=node_names(view, [*path, mean, sub]),
+            summary=f"DC-offset removal: the mean over the last axis is subtracted from {scope}.",
+            params=[Param("scope", scope, note=f"mean over the last axis of a rank-{rank or '?'} tensor")],
+            formula=Formula(text="{s}[b, n] - mean_n {s}[b, n]", latex=r"{s}_{b,n} - \overline{{s}_{b,\cdot}}",
+                            name="d", index="b,n"),
+        )
+        return Match(block, signal.then((sub.output[0],)))
+    return None
+
+
+RECOGNIZERS = (recognize_fir, recognize_dc_removal, recognize_shift_emphasis, recognize_pad, recognize_pad_to_length,
+               recognize_slice)

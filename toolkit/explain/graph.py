@@ -92,10 +92,25 @@ class GraphView:
         return self.ranks.get(tensor, len(axes) if axes is not None else None)
 
 
+BFLOAT16_EPS = 2.0**-7
+
+
+def stored_as_bfloat16(array: np.ndarray) -> bool:
+    """True for float32 values that are all exactly bfloat16 (low 16 bits zero): weights made in bfloat16 and
+    cast up, whose rounding a fit must allow for."""
+    array = np.asarray(array)
+    return array.dtype == np.float32 and array.size > 1 and not np.any(array.view(np.uint32) & 0xFFFF)
+
+
 def tolerance(array: np.ndarray, floor: float) -> float:
-    """A relative fit tolerance for weights stored as `array`: `floor`, or looser for low-precision floats."""
+    """A relative fit tolerance for weights stored as `array`: `floor`, or looser for low-precision floats
+    (float16, or bfloat16 values cast to float32)."""
     dtype = np.asarray(array).dtype
-    return max(floor, 8 * float(np.finfo(dtype).eps)) if np.issubdtype(dtype, np.floating) else floor
+    if not np.issubdtype(dtype, np.floating):
+        return floor
+    if stored_as_bfloat16(array):
+        return max(floor, BFLOAT16_EPS)
+    return max(floor, 8 * float(np.finfo(dtype).eps))
 
 
 def attribute(node: onnx.NodeProto, name: str, default: object = None) -> object:

@@ -215,7 +215,7 @@ def _params(fit: MelFit, bands: int, bin_hz: float) -> list[Param]:
 
 def recognize_melbank(view: GraphView, signal: Signal) -> Match | None:
     """A MatMul of the spectrum by a constant triangular filterbank (fitted) or a MelWeightMatrix (read)."""
-    if signal.form != "real" or signal.domain != "spectral":
+    if signal.form != "real" or signal.domain == "time":
         return None
     start, path = view.forward(signal.tensors[0])
     bins = signal.context.get("bins")

@@ -8,7 +8,10 @@ import numpy as np
 import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Param, Signal, fmt, node_names
+from toolkit.explain.dimflow import axes_input, reduced_axes
 from toolkit.explain.graph import GraphView
+from toolkit.explain.masks import mask_condition
+from toolkit.explain.walk import ancestors
 
 # op -> (kind of step, whether the signal must be the first input, how the constant enters)
 _STEPS = {
@@ -68,7 +71,8 @@ def _block(view: GraphView, signal: Signal, nodes: list[onnx.NodeProto],
         scale, offset = (scale * value, offset * value) if kind == "mul" else (scale, offset + value)
     scalar = np.size(scale) == 1 and np.size(offset) == 1
     folded = f"{fmt(float(scale))} x + {fmt(float(offset))}" if scalar else "a x + b with per-element constants"
-    where = "on the samples, before the transform" if signal.domain == "time" else "on the features"
+    where = {"time": "on the samples, before the transform", "spectral": "on the features"}.get(
+        signal.domain, "on the signal")
     vectors = [Param(label, list(np.shape(constant)), "", "constant of this shape")
                for _, label, constant in steps if constant.size != 1]
     return Block(
@@ -80,4 +84,96 @@ def _block(view: GraphView, signal: Signal, nodes: list[onnx.NodeProto],
     )
 
 
-RECOGNIZERS = (recognize_affine,)
+
+
+_REDUCE = ("ReduceSum", "ReduceMean", "ReduceSumSquare")
+
+
+def _source_reduction(view: GraphView, tensor: str, data: str) -> onnx.NodeProto | None:
+    """The Reduce* that `tensor` is computed from and that reads `data` itself, a Where(mask, data, 0) of it,
+    or its square."""
+    nodes = [node for node in view.nodes if id(node) in ancestors(view, tensor)]
+    readers = {data} | {node.output[0] for node in nodes if node.op_type in ("Where", "Pow", "Mul")
+                        and data in node.input}
+    return next((node for node in nodes if node.op_type in _REDUCE and node.input[0] in readers), None)
+
+
+def _epsilon(view: GraphView, nodes: list[onnx.NodeProto]) -> tuple[float, str] | None:
+    """The constant added around the square root: (eps, "outside" sqrt(var) + eps or "inside" sqrt(var + eps))."""
+    producers = {node.output[0]: node for node in nodes}
+    for node in nodes:
+        other = view.other_input(node, node.input[0]) if node.op_type == "Add" else None
+        for operand in (node.input[0], node.input[1]) if other else ():
+            value = view.scalar(operand)
+            source = producers.get(node.input[1] if operand == node.input[0] else node.input[0])
+            if value is not None and source is not None:
+                return value, "outside" if source.op_type == "Sqrt" else "inside"
+    return None
+
+
+def _standardize_parts(view: GraphView, x: str) -> tuple[onnx.NodeProto, onnx.NodeProto] | None:
+    """(mean reduction, Div (x - mean) / std) when x is standardized: the deviation's divisor comes from a
+    square root of a reduction over x - mean."""
+    for sub in (n for n in view.data_consumers(x) if n.op_type == "Sub" and n.input[0] == x):
+        mean = _source_reduction(view, sub.input[1], x)
+        centred = sub.output[0]
+        for div in (n for n in view.data_consumers(centred) if n.op_type == "Div" and n.input[0] == centred):
+            deviation = [n for n in view.nodes if id(n) in ancestors(view, div.input[1])]
+            variance = _source_reduction(view, div.input[1], centred)
+            if mean is not None and variance is not None and any(n.op_type == "Sqrt" for n in deviation):
+                return mean, div
+    return None
+
+
+def recognize_standardize(view: GraphView, signal: Signal) -> Match | None:
+    """(x - mean) / (std + eps) with the mean and variance over some axes (masked by lengths or not): NeMo's
+    per-feature normalization, or a global one when every non-batch axis is reduced."""
+    if signal.form != "real":
+        return None
+    start, path = view.forward(signal.tensors[0])
+    parts = _standardize_parts(view, start)
+    if parts is None:
+        return None
+    mean, div = parts
+    output = div.output[0]
+    mask = next((n for n in view.data_consumers(output) if n.op_type == "Where" and n.input[1] == output
+                 and mask_condition(view, n.input[0])), None)
+    output = mask.output[0] if mask is not None else output
+    upstream = ancestors(view, start)
+    nodes = [n for n in view.nodes if id(n) in ancestors(view, output) and id(n) not in upstream
+             and not all(name in view.constants for name in n.output)]
+    return Match(_standardize_block(view, start, [*path, *nodes], mean, mask), signal.then((output,)))
+
+
+def _standardize_block(view: GraphView, x: str, nodes: list[onnx.NodeProto], mean: onnx.NodeProto,
+                       mask: onnx.NodeProto | None) -> Block:
+    rank = view.rank(x)
+    axes = sorted(reduced_axes(view, mean, rank)) if rank is not None else axes_input(view, mean)
+    scope = "global (every non-batch axis)" if axes and rank and len(axes) == rank - 1 and 0 not in axes else \
+        f"per feature (statistics over axis {', '.join(map(str, axes or ['?']))})"
+    # NeMo divides the summed squares by (count - 1): a Sub of 1 among the statistics' nodes
+    unbiased = any(n.op_type == "Sub" and view.scalar(n.input[1]) == 1 for n in nodes)
+    epsilon = _epsilon(view, nodes)
+    epsilon = None if epsilon is None else (float(f"{epsilon[0]:.6g}"), epsilon[1])
+    eps_text = "" if epsilon is None else (f" + {fmt(epsilon[0])}" if epsilon[1] == "outside" else "")
+    std = f"sqrt(var{' + ' + fmt(epsilon[0]) if epsilon and epsilon[1] == 'inside' else ''}){eps_text}"
+    length = mask_condition(view, mask.input[0])[1] if mask is not None else None
+    params = [Param("scope", scope), Param("variance", "unbiased: / (n - 1)" if unbiased else "/ n"),
+              Param("epsilon", None if epsilon is None else epsilon[0], note="" if epsilon is None
+                    else f"{epsilon[1]} the square root"),
+              Param("masked", length or "no", note="statistics and output only over positions < length" if length
+                    else "")]
+    return Block(
+        kind="normalization",
+        nodes=node_names(view, nodes),
+        summary=f"Standardization {scope}: (x - mean) / ({std}), variance "
+                f"{'unbiased (n - 1)' if unbiased else 'over n'}" + (f", over positions < {length}" if length
+                                                                     else "") + ".",
+        params=params,
+        formula=Formula(text=f"({{s}} - mean({{s}})) / ({std.replace('var', 'var({s})')})"
+                        + (f" for i < {length}, else 0" if length else ""),
+                        latex=rf"\frac{{{{s}} - \mu}}{{\sigma{eps_text}}}", reuses=True),
+    )
+
+
+RECOGNIZERS = (recognize_standardize, recognize_affine)

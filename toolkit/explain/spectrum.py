@@ -9,7 +9,7 @@ from __future__ import annotations
 import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Param, Signal, node_names
-from toolkit.explain.dimflow import reduced_axes
+from toolkit.explain.dimflow import axes_input, reduced_axes
 from toolkit.explain.graph import GraphView
 
 
@@ -46,25 +46,30 @@ def _pair_power(view: GraphView, signal: Signal) -> tuple[list[onnx.NodeProto], 
     return None if add is None else ([*re_nodes, *im_nodes, add], add.output[0])
 
 
-def _over_last_axis(view: GraphView, node: onnx.NodeProto, tensor: str) -> bool:
+def _over_axis(view: GraphView, node: onnx.NodeProto, tensor: str, axis: int) -> bool:
+    """True when the reduction runs over `axis` only (-1: the last axis, also when the rank is unknown)."""
     rank = view.rank(tensor)
-    axes = reduced_axes(view, node, rank) if rank is not None else None
-    return axes == {rank - 1} if axes is not None else False
+    if rank is None:
+        return axis == -1 and axes_input(view, node) == [-1]
+    axes = reduced_axes(view, node, rank)
+    return axes == {axis % rank}
 
 
 def _stacked(view: GraphView, signal: Signal) -> tuple[list[onnx.NodeProto], str, int] | None:
-    """Power (exponent 2) or magnitude (1) over the last axis of a stacked [..., 2] complex tensor."""
+    """Power (exponent 2) or magnitude (1) over the axis of 2 (re, im) of a stacked complex tensor: the last
+    axis for the STFT and DFT ops, the one the transform names in its context (a Conv's [2, bins] channels)."""
     end, path = view.forward(signal.tensors[0])
+    axis = signal.context.get("complex_axis", -1)
     for node in view.data_consumers(end):
         exponent = {"ReduceSumSquare": 2, "ReduceL2": 1}.get(node.op_type)
-        if exponent and _over_last_axis(view, node, end):
+        if exponent and _over_axis(view, node, end, axis):
             return [*path, node], node.output[0], exponent
     square = _square(view, end)
     if square is None:
         return None
     nodes, squared = square
     summed = next((n for n in view.data_consumers(squared) if n.op_type == "ReduceSum"), None)
-    if summed is None or not _over_last_axis(view, summed, squared):
+    if summed is None or not _over_axis(view, summed, squared, axis):
         return None
     return [*path, *nodes, summed], summed.output[0], 2
 
@@ -95,8 +100,8 @@ def recognize_spectrum(view: GraphView, signal: Signal) -> Match | None:
         ),
         params=[
             Param("exponent", exponent, "", "|X|^exponent"),
-            Param("layout", {"pair": "separate re and im tensors", "stacked": "re, im on a last axis of 2"}[
-                signal.form]),
+            Param("layout", "separate re and im tensors" if signal.form == "pair"
+                  else f"re, im stacked on axis {signal.context.get('complex_axis', -1)} (of size 2)"),
         ],
         formula=Formula(
             text="|{x}|^2" if exponent == 2 else "|{x}|",

@@ -6,11 +6,13 @@ the cosine kernel is the window itself (cos 0 = 1), and every other row must the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Param, Signal, node_names
-from toolkit.explain.graph import GraphView, attribute, tolerance
+from toolkit.explain.graph import GraphView, attribute, stored_as_bfloat16, tolerance
 from toolkit.explain.windows import TOLERANCE as WINDOW_TOLERANCE
 from toolkit.explain.windows import WindowFit, fit_window, window_formula
 
@@ -71,12 +73,14 @@ def _sign_text(sign: int) -> str:
     return "e^{-i 2 pi k j / n} (forward DFT, numpy/torch)" if sign < 0 else "e^{+i 2 pi k j / n} (inverse sign)"
 
 
-def _window_params(fit: WindowFit | None, taps: np.ndarray) -> list[Param]:
+def _window_params(fit: WindowFit | None, taps: np.ndarray, stored: np.ndarray) -> list[Param]:
+    """The window's parameters; `stored` is the taps as the graph stores them (their precision bounds the fit)."""
     if fit is None:
         nonzero = np.flatnonzero(taps)
         return [Param("window", "unnamed taps", note=f"nonzero taps {nonzero[0]}..{nonzero[-1]}; no formula fits")]
     params = [
-        Param("window", fit.kind, note=f"fit error {fit.error:.1e}"),
+        Param("window", fit.kind, note=f"fit error {fit.error:.1e}"
+              + ("; the taps are bfloat16 values" if stored_as_bfloat16(stored) else "")),
         Param("window length", fit.length, "samples"),
         Param("window offset", fit.offset, "samples", "first tap of the window inside the kernel"),
     ]
@@ -123,46 +127,96 @@ def _output_gain(view: GraphView, outputs: tuple[str, str]) -> tuple[list[onnx.N
     return [*steps[0][0], *steps[1][0]], (steps[0][1], steps[1][1]), steps[0][2]
 
 
-def recognize_conv_dft(view: GraphView, signal: Signal) -> Match | None:
-    """Two Convs on the same samples with window x cos and window x sin kernels: an STFT."""
-    if signal.form != "real" or signal.domain != "time":
-        return None
-    start, path = view.forward(signal.tensors[0])
+@dataclass(frozen=True)
+class _ConvDft:
+    """What the Conv form of a DFT is made of: its nodes, kernels, the Conv giving stride and pads, and the
+    complex value after it (a (re, im) pair, or one tensor stacked on `complex_axis`)."""
+
+    nodes: list[onnx.NodeProto]
+    cos_kernel: np.ndarray
+    sin_kernel: np.ndarray
+    conv: onnx.NodeProto
+    outputs: tuple[str, ...]
+    form: str
+    complex_axis: int = -1
+    operator: str = "the two DFT Convs"
+    gain: float = 1.0
+
+
+def _conv_pair(view: GraphView, start: str) -> _ConvDft | None:
+    """Two Convs on the same samples with window x cos and window x sin kernels."""
     convs = [node for node in view.data_consumers(start) if node.op_type == "Conv" and node.input[0] == start]
     kernels = [(node, _conv_kernel(view, node)) for node in convs]
     kernels = [(node, kernel) for node, kernel in kernels if kernel is not None]
     if len(kernels) != 2 or kernels[0][1].shape != kernels[1][1].shape:
         return None
     (cos_node, cos_kernel), (sin_node, sin_kernel) = sorted(kernels, key=lambda pair: not np.any(pair[1][0]))
-    same = [attribute(cos_node, a) == attribute(sin_node, a) for a in ("strides", "pads", "auto_pad")]
-    fitted = dft_fit(cos_kernel, sin_kernel) if all(same) else None
+    if any(attribute(cos_node, a) != attribute(sin_node, a) for a in ("strides", "pads", "auto_pad")):
+        return None
+    gain_nodes, outputs, gain = _output_gain(view, (cos_node.output[0], sin_node.output[0]))
+    return _ConvDft([cos_node, sin_node, *gain_nodes], cos_kernel, sin_kernel, cos_node, outputs, "pair", gain=gain)
+
+
+def _complex_axis(view: GraphView, path: list[onnx.NodeProto], bins: int) -> int | None:
+    """The axis of size 2 that a Reshape of the Conv's [2 x bins] channels into (..., 2, bins, ...) creates."""
+    reshapes = [node for node in path if node.op_type == "Reshape"]
+    shape = view.const(reshapes[-1].input[1]) if reshapes else None
+    if shape is None:
+        return None
+    dims = [int(d) for d in shape.reshape(-1)]
+    return next((i for i in range(len(dims) - 1) if dims[i] == 2 and dims[i + 1] == bins), None)
+
+
+def _conv_single(view: GraphView, start: str) -> _ConvDft | None:
+    """One Conv whose output channels are the cos rows then the sin rows, reshaped to (..., 2, bins, ...)."""
+    node = next((n for n in view.data_consumers(start) if n.op_type == "Conv" and n.input[0] == start), None)
+    kernel = _conv_kernel(view, node) if node is not None else None
+    if kernel is None or kernel.shape[0] % 2:
+        return None
+    bins = kernel.shape[0] // 2
+    end, path = view.forward(node.output[0])
+    axis = _complex_axis(view, path, bins)
+    if axis is None:
+        return None
+    return _ConvDft([node, *path], kernel[:bins], kernel[bins:], node, (end,), "stacked", axis, "the DFT Conv")
+
+
+def recognize_conv_dft(view: GraphView, signal: Signal) -> Match | None:
+    """Strided Convs on the samples with window x cos and window x sin kernels: an STFT."""
+    if signal.form != "real" or signal.domain == "spectral":
+        return None
+    start, path = view.forward(signal.tensors[0])
+    found = _conv_pair(view, start) or _conv_single(view, start)
+    fitted = dft_fit(found.cos_kernel, found.sin_kernel) if found is not None else None
     if fitted is None:
         return None
     taps, sign, error = fitted
-    bins, n = cos_kernel.shape
-    hop = int((attribute(cos_node, "strides") or [1])[0])
-    pads = [int(p) for p in attribute(cos_node, "pads") or [0, 0]]
-    fit = fit_window(taps, tolerance(cos_kernel, WINDOW_TOLERANCE))
+    bins, n = found.cos_kernel.shape
+    hop = int((attribute(found.conv, "strides") or [1])[0])
+    pads = [int(p) for p in attribute(found.conv, "pads") or [0, 0]]
+    fit = fit_window(taps, tolerance(found.cos_kernel[0], WINDOW_TOLERANCE))
     samples = signal.context.get("samples", "samples")
-    gain_nodes, outputs, gain = _output_gain(view, (cos_node.output[0], sin_node.output[0]))
+    gain = found.gain
+    how = ("two strided Convs (real part: window x cos, imaginary part: " if found.form == "pair"
+           else "one strided Conv (channels: window x cos, then ")
     block = Block(
         kind="stft",
-        nodes=node_names(view, [*path, cos_node, sin_node, *gain_nodes]),
+        nodes=node_names(view, [*path, *found.nodes]),
         summary=(
-            f"Short-time Fourier transform written as two strided Convs (real part: window x cos, imaginary part:"
-            f" {'-' if sign < 0 else '+'}window x sin): frames of {n} samples every {hop} samples, "
-            f"{bins} {_bins_text(bins, n)} bins, window {fit.describe() if fit else 'unnamed'}."
+            f"Short-time Fourier transform written as {how}{'-' if sign < 0 else '+'}window x sin): frames of {n}"
+            f" samples every {hop} samples, {bins} {_bins_text(bins, n)} bins, window "
+            f"{fit.describe() if fit else 'unnamed'}."
         ),
         params=[
             Param("n_fft", n, "samples", "kernel length"),
             Param("hop", hop, "samples", "Conv stride"),
             Param("bins", bins, "", _bins_text(bins, n)),
-            *_window_params(fit, taps),
+            *_window_params(fit, taps, found.cos_kernel[0]),
             Param("sign", _sign_text(sign)),
             Param("padding", pads, "samples", "Conv pads (begin, end)"),
             Param("frames", _frames_text(samples, pads, n, hop)),
             Param("kernel fit error", float(f"{error:.2g}"), "", "relative max |kernel - w x basis|"),
-            *([Param("output gain", gain, "", "the same constant Mul on both outputs")] if gain_nodes else []),
+            *([Param("output gain", gain, "", "the same constant Mul on both outputs")] if gain != 1 else []),
         ],
         formula=_formula(n, str(hop), bins, sign, fit, gain),
         data={
@@ -172,18 +226,17 @@ def recognize_conv_dft(view: GraphView, signal: Signal) -> Match | None:
             "window_taps": int(np.count_nonzero(taps)),
             "dense_mul": 2 * bins * n,
             "dense_add": 2 * bins * (n - 1),
-            "operator": "the two DFT Convs",
+            "operator": found.operator,
         },
     )
-    out = signal.then(
-        outputs, "pair", domain="spectral", n_fft=n, bins=bins, hop=hop
-    )
+    out = signal.then(found.outputs, found.form, domain="spectral", n_fft=n, bins=bins, hop=hop,
+                      complex_axis=found.complex_axis)
     return Match(block, out)
 
 
 def recognize_stft_op(view: GraphView, signal: Signal) -> Match | None:
     """ONNX's STFT op (opset 17): frame step, window and frame length read from its constant inputs."""
-    if signal.form != "real" or signal.domain != "time":
+    if signal.form != "real" or signal.domain == "spectral":
         return None
     start, path = view.forward(signal.tensors[0])
     node = next((n for n in view.data_consumers(start) if n.op_type == "STFT" and n.input[0] == start), None)
@@ -209,7 +262,7 @@ def recognize_stft_op(view: GraphView, signal: Signal) -> Match | None:
             Param("n_fft", n, "samples", "frame_length"),
             Param("hop", hop, "samples", "frame_step"),
             Param("bins", bins, "", _bins_text(bins, n)),
-            *_window_params(fit, taps),
+            *_window_params(fit, taps, window if window is not None else taps),
             Param("sign", _sign_text(-1), note="fixed by the ONNX STFT definition"),
             Param("frames", _frames_text(signal.context.get("samples", "samples"), [0, 0], n, hop)),
         ],
@@ -224,7 +277,8 @@ def recognize_stft_op(view: GraphView, signal: Signal) -> Match | None:
             "operator": "the STFT op (window multiply + naive DFT)",
         },
     )
-    out = signal.then((node.output[0],), "stacked", domain="spectral", n_fft=n, bins=bins, hop=hop)
+    out = signal.then((node.output[0],), "stacked", domain="spectral", n_fft=n, bins=bins, hop=hop,
+                      complex_axis=-1)
     return Match(block, out)
 
 
@@ -264,7 +318,32 @@ def recognize_dft_op(view: GraphView, signal: Signal) -> Match | None:
         ),
     )
     context = {"n_fft": int(length)} if length is not None else {}
-    return Match(block, signal.then((node.output[0],), "stacked", domain="spectral", **context))
+    return Match(block, signal.then((node.output[0],), "stacked", domain="spectral", complex_axis=-1, **context))
 
 
-RECOGNIZERS = (recognize_conv_dft, recognize_stft_op, recognize_dft_op)
+def recognize_window(view: GraphView, signal: Signal) -> Match | None:
+    """Framed samples times a constant vector along the last axis that fits a named window: the analysis
+    window applied before a DFT op (when no STFT op or DFT kernel carries it)."""
+    if signal.form != "real" or signal.domain == "spectral":
+        return None
+    start, path = view.forward(signal.tensors[0])
+    users = view.data_consumers(start)
+    other = view.other_input(users[0], start) if len(users) == 1 and users[0].op_type == "Mul" else None
+    taps = view.const(other) if other else None
+    if taps is None or taps.size < 8 or taps.size != taps.shape[-1] or (view.rank(start) or 3) < 3:
+        return None
+    fit = fit_window(taps.reshape(-1), tolerance(taps, WINDOW_TOLERANCE))
+    if fit is None:
+        return None
+    where = window_formula(fit)
+    block = Block(
+        kind="window",
+        nodes=node_names(view, [*path, users[0]]),
+        summary=f"Analysis window on each frame: {fit.describe()}.",
+        params=_window_params(fit, taps.reshape(-1).astype(np.float64), taps),
+        formula=Formula(text="w[j] {x}", latex=r"w_j\, {x}", where=(where[0],), where_latex=(where[1],)),
+    )
+    return Match(block, signal.then((users[0].output[0],), window=fit.describe()))
+
+
+RECOGNIZERS = (recognize_conv_dft, recognize_stft_op, recognize_window, recognize_dft_op)

@@ -13,6 +13,10 @@ import numpy as np
 
 from toolkit.melgraph import WINDOW_SHAPES, window_values
 
+# The builder's shapes plus one only recognized here: sqrt-Hann, the square root of a Hann, used by
+# analysis-synthesis STFTs whose inverse applies it a second time.
+KINDS = (*WINDOW_SHAPES, "sqrt-hann")
+
 TOLERANCE = 1e-5  # relative to the largest tap: float32 storage errors are ~1e-7
 
 
@@ -62,6 +66,13 @@ def _gain_and_error(taps: np.ndarray, candidate: np.ndarray, peak: float, limit:
     return gain, float(np.max(np.abs(taps - gain * candidate)) / peak)
 
 
+def _values(kind: str, length: int, periodic: bool) -> np.ndarray:
+    """The window of `length` taps, as melgraph builds it, or the square root of its Hann."""
+    if kind == "sqrt-hann":
+        return np.sqrt(np.maximum(window_values("hann", length, periodic), 0.0))
+    return window_values(kind, length, periodic)
+
+
 def fit_window(taps: np.ndarray, limit: float = TOLERANCE) -> WindowFit | None:
     """The best-fitting named window for `taps` (float [n]) within relative error `limit`, or None."""
     taps = np.asarray(taps, dtype=np.float64)
@@ -72,10 +83,10 @@ def fit_window(taps: np.ndarray, limit: float = TOLERANCE) -> WindowFit | None:
     n = taps.size
     fits = []
     for length, offset in _candidates(n, int(nonzero[0]), int(nonzero[-1])):
-        for kind in WINDOW_SHAPES:
+        for kind in KINDS:
             for periodic in (True, False) if kind != "rectangular" else (None,):
                 candidate = np.zeros(n)
-                candidate[offset : offset + length] = window_values(kind, length, bool(periodic))
+                candidate[offset : offset + length] = _values(kind, length, bool(periodic))
                 gain, error = _gain_and_error(taps, candidate, peak, limit)
                 if error < limit:
                     fits.append(WindowFit(kind, length, offset, periodic, gain, error))
@@ -93,6 +104,7 @@ _FORMULAS: dict[str, tuple[str, str]] = {
     "hamming": ("0.54 - 0.46 cos(phi)", r"0.54 - 0.46\cos\varphi"),
     "blackman": ("0.42 - 0.5 cos(phi) + 0.08 cos(2 phi)", r"0.42 - 0.5\cos\varphi + 0.08\cos 2\varphi"),
     "povey": ("(0.5 - 0.5 cos(phi))^0.85", r"(0.5 - 0.5\cos\varphi)^{0.85}"),
+    "sqrt-hann": ("sqrt(0.5 - 0.5 cos(phi))", r"\sqrt{0.5 - 0.5\cos\varphi}"),
     "rectangular": ("1", "1"),
 }
 
