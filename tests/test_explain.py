@@ -128,10 +128,13 @@ VARIANTS = [
               mel_scale="htk", mel_norm=None, top_db=None),
     MelParams(n_fft=256, hop=80, win_length=200, window="hamming", periodic=False, n_mels=24, fmin=100.0,
               fmax=3000.0, amin=1e-5, ref=2.0, top_db=60.0),
+    # NeMo's window: torch.hann_window(400, periodic=False) centred in n_fft 512, the same taps as a periodic
+    # Hann of 399 (its last tap is 0): named as built, symmetric 400
+    MelParams(n_fft=512, hop=160, win_length=400, window="hann", periodic=False, n_mels=40),
 ]
 
 
-@pytest.mark.parametrize("params", VARIANTS, ids=["htk-1024", "hamming-256"])
+@pytest.mark.parametrize("params", VARIANTS, ids=["htk-1024", "hamming-256", "symmetric-hann-400-in-512"])
 def test_torchlibrosa_variants(params: MelParams) -> None:
     model = build_mel_model(params)
     _run(model)

@@ -304,7 +304,8 @@ def recognize_dft_op(view: GraphView, signal: Signal) -> Match | None:
             "the blocks before it."
         ),
         params=[
-            Param("length", n_text, "samples"),
+            Param("n_fft", int(length) if length is not None else n_text, "samples",
+                  note="dft_length" if length is not None else "the framed axis's length"),
             Param("axis", int(axis_value)),
             Param("onesided", onesided),
             Param("inverse", inverse),

@@ -40,9 +40,18 @@ class WindowFit:
 
 
 def _preference(fit: WindowFit, n: int) -> tuple[int, int]:
-    """torch/librosa convention (periodic, centred) first, then Kaldi's (symmetric, left-aligned), then shortest."""
+    """Taps that fit several windows exactly (a symmetric window of N is a periodic one of N - 1 and a zero tap)
+    are named the way exporters build frames: a window centred exactly in the frame first (torch pads win_length
+    to n_fft by (n_fft - win_length) / 2 each side; periodic before symmetric), then one centred to a tap
+    (periodic), then Kaldi's (symmetric, left-aligned), then the shortest."""
+    exact = 2 * fit.offset + fit.length == n
     centred = fit.offset == (n - fit.length) // 2
-    rank = 0 if centred and fit.periodic is not False else 1 if fit.offset == 0 and fit.periodic is not True else 2
+    if centred and exact:
+        rank = 0 if fit.periodic is not False else 1
+    elif centred and fit.periodic is not False:
+        rank = 2
+    else:
+        rank = 3 if fit.offset == 0 and fit.periodic is not True else 4
     return rank, fit.length
 
 
