@@ -147,6 +147,13 @@ def test_plugin_log_without_the_runner_marks_is_refused() -> None:
         emulate.parse_plugin_log(plugin_log("total=50 integer=50"))
 
 
+def test_plugin_log_with_dropped_marks_is_refused() -> None:
+    """Past the plugin's 64 marks the segments would be misaligned: refused, not counted."""
+    log = plugin_log("total=10 integer=10", "total=110 integer=110").replace("lost marks: 0", "lost marks: 2")
+    with pytest.raises(ToolkitError, match="dropped 2 of the runner's count marks"):
+        emulate.parse_plugin_log(log)
+
+
 def test_the_empty_segment_is_taken_off_and_the_median_segment_chosen() -> None:
     """Segments less the marks' own cost (the first, empty segment); per inference the median segment, whole."""
     log = plugin_log("total=10 simd_vector=4 integer=6", "total=1010 simd_vector=404 integer=606",

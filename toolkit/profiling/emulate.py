@@ -8,9 +8,10 @@ What this gives, and what it does not:
 - executed guest instructions per inference by class (AdvSIMD vector / AdvSIMD scalar / scalar FP / loads and
   stores / integer / branch / SVE / other; the total is their sum), counted by the toolkit's own TCG plugin
   (plugins/insnclass.c) with one counter set per guest thread, so concurrent threads lose nothing. The runner's
-  --count-only mode marks the start and the end of each of S segments of N inferences (after imports, session
-  creation and one warm-up inference); the plugin snapshots its counters at each mark. Per inference = the
-  median segment / N; the spread of the segments / N is its uncertainty;
+  --count-only mode makes an empty segment (the marks' own cost, taken off the others) and S segments of N
+  inferences after imports, session creation and COUNT_WARMUP warm-up inferences; the plugin snapshots its
+  counters at each mark. Per inference = the median segment / N; the spread of the segments / N is its
+  uncertainty;
 - NOT a board's speed: emulated wall time is hundreds of times a Pi's and says nothing about it. Latency on a
   board is either measured there (toolkit.profiling.ssh) or `predicted` (toolkit.profiling.predict).
 
@@ -78,7 +79,7 @@ COUNT_SETTINGS = ("the toolkit's insnclass TCG plugin, one counter set per guest
 GUEST_METHOD = "QEMU user-mode qemu-aarch64 -cpu {cpu}, instructions classed from their A64 encoding; " + COUNT_SETTINGS
 HOST_METHOD = ("QEMU user-mode qemu-x86_64 -cpu max (AVX2 + FMA, no AVX-512), instructions classed from their "
                "disassembly; " + COUNT_SETTINGS)
-MARKS_LINE = re.compile(r"^marks: (\d+)$", re.M)
+LOST_MARKS_LINE = re.compile(r"^lost marks: (\d+)$", re.M)
 COUNTS_LINE = re.compile(r"^(segment|process): (.*)$", re.M)
 
 
@@ -229,6 +230,10 @@ def parse_plugin_log(text: str) -> tuple[list[dict[str, int]], dict[str, int]]:
     if len(process) != 1:
         raise ToolkitError(f"the insnclass plugin's log has {len(process)} 'process:' lines, expected 1: the guest "
                            "did not exit normally")
+    lost = sum(int(n) for n in LOST_MARKS_LINE.findall(text))
+    if lost:
+        raise ToolkitError(f"the insnclass plugin dropped {lost} of the runner's count marks (it keeps 64): count "
+                           "fewer segments")
     segments = [_parse_counts(fields) for kind, fields in COUNTS_LINE.findall(text) if kind == "segment"]
     if len(segments) < 2:
         raise ToolkitError(f"the insnclass plugin saw {len(segments) + 1 if segments else 'fewer than 2'} of the "
