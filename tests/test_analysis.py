@@ -295,24 +295,45 @@ def test_if_on_a_length_is_decided_by_the_dims_and_reports_both_branches() -> No
     assert data["complete"] and data["depends_on_condition"] == []
 
 
-def test_if_on_run_time_data_states_no_total_but_both_costs(capsys) -> None:
+def test_if_on_run_time_data_gives_bounds_and_a_fixed_branch_gives_that_path(capsys) -> None:
     from onnx import TensorProto, helper
     from rich.console import Console
 
     from toolkit.analysis.report import print_analysis
 
     model = if_model([], [helper.make_tensor_value_info("cond", TensorProto.BOOL, [])])
-    data = analyze(model, batch=1, samples=20).to_json()
+    model.graph.input.remove(model.graph.input[-1])  # cond is computed from the audio: only data decides it
+    model.graph.node.insert(0, n("ReduceMax", ["x"], "peak", keepdims=0))
+    model.graph.node.insert(1, n("Greater", ["peak", "limit"], "cond"))
+    analysis = analyze(model, batch=1, samples=20)
+    data = analysis.to_json()
     (entry,) = [e for e in data["nodes"] if e["op_type"] == "If"]
-    assert not entry["counted"] and "known only at run time" in entry["problem"]
-    assert entry["branches"]["taken"] is None
+    assert entry["counted"] and entry["branches"]["taken"] is None
     assert entry["branches"]["then"]["dense"]["mul"] == 20
     assert entry["branches"]["else"]["dense"]["special"] == {"exp": 20}
-    assert data["depends_on_condition"] == ["y"] and not data["complete"]
-    assert data["totals"]["dense"]["mul"] == 0
+    assert data["depends_on_condition"] == ["y"] and data["complete"] and not data["exact"]
+    # at most: each kind at its dearer side (mul from then, add/div/exp from else); at least: the cheaper side
+    assert entry["dense"]["mul"] == 20 and entry["dense"]["add"] == 20 and entry["dense"]["special"] == {"exp": 20}
+    assert data["totals"]["dense"]["mul"] == 20 and data["totals_at_least"]["dense"]["mul"] == 0
+    assert data["totals_at_least"]["dense"]["special"] == {}
     print_analysis(data, Console(width=200))
     out = capsys.readouterr().out
-    assert "then branch: mul 20; else branch: add 20, div 20, exp 20" in out and "include neither branch" in out
+    assert "then branch: mul 20; else branch: add 20, div 20, exp 20" in out and "--branch y=then" in out
+    fixed = analyze(model, batch=1, samples=20, branches={"y": "else"}).to_json()
+    assert fixed["exact"] and "totals_at_least" not in fixed
+    assert fixed["totals"]["dense"]["mul"] == 0 and fixed["totals"]["dense"]["special"] == {"exp": 20}
+    assert next(e for e in fixed["nodes"] if e["op_type"] == "If")["branches"]["taken_by"] == "--branch"
+    with pytest.raises(ToolkitError, match=r"'Mul_0' is not an If whose condition the data decides \(such nodes: y\)"):
+        analyze(model, batch=1, samples=20, branches={"Mul_0": "then"})
+
+
+def test_if_on_an_input_the_user_fixes_takes_that_branch() -> None:
+    from onnx import TensorProto, helper
+
+    model = if_model([], [helper.make_tensor_value_info("cond", TensorProto.BOOL, [])])
+    data = analyze(model, batch=1, samples=20, inputs={"cond": 1}).to_json()
+    (entry,) = [e for e in data["nodes"] if e["op_type"] == "If"]
+    assert entry["branches"]["taken"] == "then" and data["exact"] and data["totals"]["dense"]["mul"] == 20
 
 
 def test_scan_over_frames_counts_the_body_once_per_frame_as_a_formula() -> None:

@@ -18,7 +18,7 @@ import onnx
 import sympy as sp
 from onnx import helper
 
-from toolkit.analysis.counts import Counts, total
+from toolkit.analysis.counts import Counts, per_kind, total
 from toolkit.analysis.dims import Dim, dim_symbol, pretty
 from toolkit.analysis.frames import Frames, find_frames
 from toolkit.analysis.ops.base import Branches, Tensor, dtype_size
@@ -64,10 +64,20 @@ class NodeReport:
     problem: str | None
     unknown_constants: tuple[str, ...] = ()  # constant inputs of unknown value: effective is an upper bound
     branches: Branches | None = None  # an If: what each branch costs, and the condition that picks one
+    # an If the data decides, no branch fixed: (dense, effective) of its cheaper side kind by kind, while
+    # dense / effective hold the dearer side: the totals are then bounds, not one path's count
+    lower: tuple[Counts, Counts] | None = None
+    chosen: str | None = None  # the branch fixed with --branch
 
     @property
     def counted(self) -> bool:
         return self.dense is not None
+
+    def at_least(self, convention: str) -> Counts:
+        """This node's smallest possible count: its count, or for a bounded If its cheaper side."""
+        if self.lower is None:
+            return getattr(self, convention)
+        return self.lower[0] if convention == "dense" else self.lower[1]
 
 
 def linear_form(expr: sp.Expr) -> sp.Expr:
@@ -90,22 +100,55 @@ def reduce_constraint(expr: sp.Expr, why: str) -> Constraint:
     return Constraint(expr, why, f"{pretty(expr)} >= 0")
 
 
-def node_report(outcome: NodeOutcome) -> NodeReport:
+def report_name(outcome: NodeOutcome) -> str:
+    return outcome.node.name or f"{outcome.node.op_type}_{outcome.index}"
+
+
+def run_time_branches(branches: Branches, chosen: str | None) -> tuple[Counts, Counts, tuple[Counts, Counts] | None]:
+    """An If the data decides: the fixed branch's (dense, effective), or each kind's dearer side with the
+    cheaper side as the lower bound."""
+    (then_dense, then_eff), (else_dense, else_eff) = branches.costs["then"], branches.costs["else"]
+    if chosen is not None:
+        return (*branches.costs[chosen], None)
+    return (per_kind(sp.Max, then_dense, else_dense), per_kind(sp.Max, then_eff, else_eff),
+            (per_kind(sp.Min, then_dense, else_dense), per_kind(sp.Min, then_eff, else_eff)))
+
+
+def node_report(outcome: NodeOutcome, chosen: str | None = None) -> NodeReport:
     node = outcome.node
     result = outcome.result
-    name = node.name or f"{node.op_type}_{outcome.index}"
+    name = report_name(outcome)
     if result is None:
         return NodeReport(outcome.index, name, node.op_type, [None] * len(node.output), "", None, None,
                           sp.Integer(0), outcome.problem)
-    problem = None
-    if result.dense is None and result.branches is not None:
-        problem = (f"its cost depends on the condition {result.branches.condition_text}, known only at run time: "
-                   "each branch's cost is reported, the total excludes both")
+    dense, effective = result.dense, result.effective if result.effective is not None else result.dense
+    lower = None
+    if dense is None and result.branches is not None:
+        dense, effective, lower = run_time_branches(result.branches, chosen)
     moved = sum((t.numel * dtype_size(t.dtype) for t in result.outputs if t.shape is not None), sp.Integer(0)) \
         if node.op_type in MOVEMENT_OPS else sp.Integer(0)
     return NodeReport(outcome.index, name, node.op_type, [t.shape for t in result.outputs], result.math,
-                      result.dense, result.effective if result.effective is not None else result.dense,
-                      moved, problem, tuple(outcome.unknown_constants), result.branches)
+                      dense, effective, moved, None, tuple(outcome.unknown_constants), result.branches, lower,
+                      chosen if result.dense is None else None)
+
+
+def run_time_ifs(propagation: Propagation) -> list[str]:
+    """The If nodes whose condition only the data decides: the ones --branch can fix."""
+    return [report_name(o) for o in propagation.nodes
+            if o.result is not None and o.result.branches is not None and o.result.dense is None]
+
+
+def branch_choices(propagation: Propagation, given: Mapping[str, str]) -> dict[str, str]:
+    """--branch NODE=then|else, checked: each names an If whose condition the data decides."""
+    open_ifs = run_time_ifs(propagation)
+    for name, branch in given.items():
+        if name not in open_ifs:
+            known = ", ".join(open_ifs) or "none in this model"
+            raise ToolkitError(f"--branch {name}={branch}: '{name}' is not an If whose condition the data decides "
+                               f"(such nodes: {known}); name one of them or drop --branch")
+        if branch not in ("then", "else"):
+            raise ToolkitError(f"--branch {name}={branch}: the branch must be 'then' or 'else'")
+    return dict(given)
 
 
 @dataclass
@@ -137,7 +180,17 @@ class Analysis:
         return total(getattr(n, convention) for n in self.nodes if n.counted)
 
     def totals(self, convention: str) -> dict[str, int]:
+        """Every counted node's count; with a bounded If (see `bounded`) this is the most any run costs."""
         return self.formula(convention).subs(self.bindings).as_ints()
+
+    def totals_at_least(self, convention: str) -> dict[str, int]:
+        """The least any run costs: each bounded If at its cheaper side, kind by kind."""
+        return total(n.at_least(convention) for n in self.nodes if n.counted).subs(self.bindings).as_ints()
+
+    @property
+    def bounded(self) -> list[NodeReport]:
+        """If nodes the data decides with no branch fixed: the totals are bounds while there are any."""
+        return [n for n in self.nodes if n.lower is not None]
 
     @property
     def not_counted(self) -> list[NodeReport]:
@@ -271,10 +324,13 @@ def input_arrays(inputs: list[Tensor], values: Mapping[str, InputValue], dims: M
 
 def analyze(model: onnx.ModelProto | str | Path | None = None, *, batch: int | None = None,
             samples: int | None = None, dims: Mapping[str, int] | None = None,
-            inputs: Mapping[str, float] | None = None, sample_rate: int = 16000) -> Analysis:
+            inputs: Mapping[str, float] | None = None, sample_rate: int = 16000,
+            branches: Mapping[str, str] | None = None) -> Analysis:
     """Analyze a model (default: the built-in mel graph) at the given input dims (default 1 x 16000).
 
     Inputs beside the audio get values where their role is known (see default_values) or given in `inputs`.
+    `branches` fixes the branch of an If whose condition the data decides (node name -> "then" / "else");
+    such an If left open makes the totals bounds (Analysis.bounded).
     """
     if not isinstance(model, onnx.ModelProto):
         model = load_model(model, limits=ANALYSIS_LIMITS)
@@ -282,7 +338,8 @@ def analyze(model: onnx.ModelProto | str | Path | None = None, *, batch: int | N
     bound = resolve_dims(declared, symbols, dims, batch, samples)
     values = default_values(declared, lengths_inputs(model), sample_rate) | given_values(declared, inputs or {})
     propagation = propagate(model, input_arrays(declared, values, bound))
-    nodes = [node_report(o) for o in propagation.nodes]
+    chosen = branch_choices(propagation, branches or {})
+    nodes = [node_report(o, chosen.get(report_name(o))) for o in propagation.nodes]
     constraints: dict[str, Constraint] = {}
     for outcome in propagation.nodes:
         for expr, why in outcome.result.constraints if outcome.result else ():

@@ -1,4 +1,5 @@
-"""`python -m toolkit analyze [MODEL] [--batch B] [--samples N] [--dim NAME=N] [--input NAME=VALUE] [--json]`."""
+"""`python -m toolkit analyze [MODEL] [--batch B] [--samples N] [--dim NAME=N] [--input NAME=VALUE]
+[--branch NODE=then|else] [--json]`."""
 
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ def input_assignment(text: str) -> tuple[str, float]:
     raise argparse.ArgumentTypeError(f"'{text}' is not NAME=NUMBER")
 
 
+def branch_assignment(text: str) -> tuple[str, str]:
+    name, _, branch = text.partition("=")
+    if not name or branch not in ("then", "else"):
+        raise argparse.ArgumentTypeError(f"'{text}' is not NODE=then or NODE=else")
+    return name, branch
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", help="an .onnx file (default: the built-in openWakeWord-style mel graph)")
     parser.add_argument("--batch", type=int, help="the first dim of the first input (default 1 where it is symbolic)")
@@ -42,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", type=input_assignment, action="append", default=[], metavar="NAME=VALUE",
                         help="the value of an input beside the audio, filled to its shape (default: lengths = the "
                              "samples, a sample rate = --sample-rate, others unknown)")
+    parser.add_argument("--branch", type=branch_assignment, action="append", default=[], metavar="NODE=then|else",
+                        help="the branch an If whose condition the data decides takes (default: none fixed, the "
+                             "totals are bounds)")
     parser.add_argument("--sample-rate", type=int, default=16000, help="for per-second figures (default 16000)")
     parser.add_argument("--json", action="store_true", help="print the JSON contract instead of tables")
 
@@ -51,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise ToolkitError(f"{flag} {value} must be at least 1")
     result = analyze(args.model, batch=args.batch, samples=args.samples, dims=dict(args.dim),
-                     inputs=dict(args.input),
-                     sample_rate=args.sample_rate)
+                     inputs=dict(args.input), sample_rate=args.sample_rate, branches=dict(args.branch))
     data = result.to_json()
     if args.json:
         json.dump(data, sys.stdout, indent=2)

@@ -78,6 +78,11 @@ class Counts:
         return out
 
 
+def per_kind(pick: type[sp.Max] | type[sp.Min], a: Counts, b: Counts) -> Counts:
+    """Each kind's larger (sp.Max) or smaller (sp.Min) count of two: a bound on either, kind by kind."""
+    return Counts({k: pick(a[k], b[k]) for k in set(a.kinds()) | set(b.kinds())})
+
+
 def total(counts: Iterable[Counts]) -> Counts:
     """Sum of many counts."""
     result = Counts()

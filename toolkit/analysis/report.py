@@ -55,14 +55,15 @@ def node_json(analysis: Analysis, node: NodeReport) -> dict[str, object]:
 
 
 def branches_json(analysis: Analysis, node: NodeReport) -> dict[str, object]:
-    """An If: the condition, the branch it takes at these dims (None: decided by data at run time), both costs."""
+    """An If: the condition, the branch it takes (by the dims, or fixed with --branch; None: decided by data at
+    run time, so the totals are bounds), both costs."""
     branches = node.branches
-    taken = None
+    taken, by = node.chosen, "--branch" if node.chosen else None
     if branches.condition is not None:
-        taken = "then" if bool(sp.sympify(branches.condition).subs(analysis.bindings)) else "else"
+        taken, by = "then" if bool(sp.sympify(branches.condition).subs(analysis.bindings)) else "else", "dims"
     costs = {label: {c: counts_json(counts.subs(analysis.bindings).as_ints()) for c, counts in
                      zip(CONVENTIONS, pair, strict=True)} for label, pair in branches.costs.items()}
-    return {"condition": branches.condition_text, "taken": taken, **costs}
+    return {"condition": branches.condition_text, "taken": taken, "taken_by": by, **costs}
 
 
 def exact(value: Fraction) -> int | str:
@@ -114,12 +115,15 @@ def analysis_json(analysis: Analysis) -> dict[str, object]:
         "totals": {c: counts_json(analysis.totals(c)) for c in CONVENTIONS},
         "formulas": {c: formula_json(analysis.formula(c)) for c in CONVENTIONS},
         "not_counted": [n.name for n in analysis.not_counted],
-        "depends_on_condition": [n.name for n in analysis.not_counted if n.branches is not None],
+        "depends_on_condition": [n.name for n in analysis.bounded],
+        "exact": not analysis.bounded,
         "weights_not_read": unread_weights(analysis.model),
         "effective_upper_bound": [n.name for n in analysis.nodes if n.unknown_constants],
         "complete": not analysis.not_counted and not any(n.unknown_constants for n in analysis.nodes),
         "convention": "README.md#counting-convention",
     }
+    if analysis.bounded:
+        result["totals_at_least"] = {c: counts_json(analysis.totals_at_least(c)) for c in CONVENTIONS}
     if analysis.frames is not None:
         result.update(frames_json(analysis))
     return result
@@ -147,7 +151,8 @@ def totals_table(data: dict[str, object]) -> Table:
     dense, effective = flatten(data["totals"]["dense"]), flatten(data["totals"]["effective"])
     formulas = flatten(data["formulas"]["dense"])
     excluded = f" excluding {len(data['not_counted'])} node(s) not counted" if data["not_counted"] else ""
-    table = Table(title=escape(f"totals at {data['dims']}{excluded}"))
+    bound = ", at most (each If the data decides at its dearer side)" if data["depends_on_condition"] else ""
+    table = Table(title=escape(f"totals at {data['dims']}{excluded}{bound}"))
     for column in ("kind", "dense", "effective", "dense formula"):
         table.add_column(column, overflow="fold")
     for kind, value in dense.items():
@@ -161,7 +166,10 @@ def print_branches(node: dict[str, object], console: Console) -> None:
     branches = node["branches"]
     costs = "; ".join(f"{label} branch: {kinds_text(branches[label]['dense'])}" for label in ("then", "else"))
     if branches["taken"] is None:
-        verdict = "the totals depend on it: they include neither branch"
+        verdict = (f"the data decides it at run time: the totals are bounds, each kind at its dearer or cheaper "
+                   f"side; --branch {node['name']}=then (or else) gives one path's exact total")
+    elif branches["taken_by"] == "--branch":
+        verdict = f"the {branches['taken']} branch is fixed with --branch, and the totals include it"
     else:
         verdict = f"at these dims it takes the {branches['taken']} branch, which the totals include"
     console.print(f"[bold]If[/] {escape(node['name'])}, condition {escape(branches['condition'])}: {escape(costs)}; "
@@ -207,6 +215,9 @@ def print_analysis(data: dict[str, object], console: Console) -> None:
     for node in data["nodes"]:
         if "branches" in node:
             print_branches(node, console)
+    if data["depends_on_condition"]:
+        console.print(f"[yellow]totals at least[/] (each If the data decides at its cheaper side): "
+                      f"dense {escape(kinds_text(data['totals_at_least']['dense']))}", highlight=False)
     if data["not_counted"]:
         console.print(f"[yellow]not counted[/]: {escape(', '.join(data['not_counted']))}")
     if data["weights_not_read"]:

@@ -154,10 +154,14 @@ def onnx_counts(path: str) -> Json:
             "batch": workload["batch"], "samples": workload["samples"],
             "dense": analysis.totals("dense"), "effective": analysis.totals("effective"),
             "not_counted": [n.name for n in analysis.not_counted], "nodes": node_table(analysis),
+            "bounded_by": [n.name for n in analysis.bounded],
         }
     partial = any(w["not_counted"] for w in workloads.values())
-    status = "partial" if partial else "counted"
-    note = "partial: the nodes in not_counted have no cost rule yet; totals are lower bounds" if partial else ""
+    bounded = any(w["bounded_by"] for w in workloads.values())
+    status = "partial" if partial else "bounded" if bounded else "counted"
+    note = ("partial: the nodes in not_counted have no cost rule yet; totals are lower bounds" if partial else
+            "bounded: the If nodes in bounded_by are decided by data; totals are upper bounds (each kind at the "
+            "dearer branch)" if bounded else "")
     return {"status": status, "note": note, "workloads": workloads}
 
 

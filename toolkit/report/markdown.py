@@ -307,7 +307,8 @@ def measured_vs_analytic(data: Json) -> list[str]:
         def cell(r: Json) -> str:
             if convention not in r:
                 return r.get("counts", NONE)
-            bound = ">= " if r["counts"] == "partial" else ""  # nodes without a rule: the numbers are lower bounds
+            # nodes without a rule: the numbers are lower bounds; an If the data decides: upper bounds
+            bound = {"partial": ">= ", "bounded": "<= "}.get(r["counts"], "")
             return bound + show(r[convention][field])
         return cell
 
