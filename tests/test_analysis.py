@@ -436,3 +436,35 @@ def test_input_values_given_override_the_defaults() -> None:
 def test_bad_input_values_are_refused_in_one_line(given: dict, says: str) -> None:
     with pytest.raises(ToolkitError, match=re.escape(says)):
         analyze(lengths_and_rate_model(), samples=300, inputs=given)
+
+
+def test_heavy_ops_agree_with_onnxruntime_s_real_shapes() -> None:
+    """Conv, MatMul, Gemm (alpha, beta, C) and STFT on a [1, 64] signal: analyze's mul equals the products
+    from the shapes onnxruntime ran (its trace leaves out the B it packs ahead), checked by hand."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from toolkit.analysis import crosscheck
+
+    weights = {"w": np.ones((4, 1, 8)), "m": np.ones((4, 3)), "gw": np.ones((3, 4)), "gc": np.ones(4),
+               "win": np.hanning(8), "axes": np.array([1]), "last": np.array([-1]), "step": np.array(4)}
+    inits = [numpy_helper.from_array(v.astype(np.int64 if k in ("axes", "last", "step") else np.float32), k)
+             for k, v in weights.items()]
+    nodes = [n("Unsqueeze", ["x", "axes"], "x3"), n("Conv", ["x3", "w"], "c", strides=[4]),
+             n("Transpose", ["c"], "ct", perm=[0, 2, 1]), n("MatMul", ["ct", "m"], "y"),
+             n("Unsqueeze", ["x", "last"], "xs"), n("STFT", ["xs", "step", "win"], "s"),
+             n("Gemm", ["g", "gw", "gc"], "z", alpha=2.0, beta=0.5)]
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in ("y", "s", "z")]
+    graph = helper.make_graph(nodes, "heavy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "N"]),
+                                              helper.make_tensor_value_info("g", TensorProto.FLOAT, [2, 3])],
+                              outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    analysis = analyze(model, samples=64)
+    rows = {r.op_type: r for r in crosscheck.heavy_nodes(analysis)}
+    # 15 frames: Conv 4 x 15 x 8; MatMul 15 x 3 x 4; STFT 15 x (8 window + 5 bins x 2 x 8); Gemm 2 x 4 x (3 + 2)
+    assert {op: r.onnxruntime for op, r in rows.items()} == {"Conv": 480, "MatMul": 180, "STFT": 1320, "Gemm": 40}
+    assert all(r.equal for r in rows.values())
+    assert crosscheck.crosscheck_json(list(rows.values()))["equal"]
+    matmul = next(node for node in model.graph.node if node.op_type == "MatMul")
+    assert crosscheck.products(matmul, [(1, 16, 4), (4, 3)], [(1, 16, 3)]) == 192  # one frame more: 16 x 3 x 4
+    assert not crosscheck.HeavyNode(3, "y", "MatMul", 180, 192).equal

@@ -10,6 +10,7 @@ import sys
 from rich.console import Console
 
 from toolkit.analysis import analyze
+from toolkit.analysis.crosscheck import crosscheck_json, heavy_nodes
 from toolkit.analysis.report import print_analysis
 from toolkit.errors import ToolkitError
 
@@ -53,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch", type=branch_assignment, action="append", default=[], metavar="NODE=then|else",
                         help="the branch an If whose condition the data decides takes (default: none fixed, the "
                              "totals are bounds)")
+    parser.add_argument("--against-onnxruntime", action="store_true",
+                        help="also run the graph in onnxruntime and compare each Conv / MatMul / Gemm / STFT's "
+                             "multiplications with those its real shapes give (exit 1 on a difference)")
     parser.add_argument("--sample-rate", type=int, default=16000, help="for per-second figures (default 16000)")
     parser.add_argument("--json", action="store_true", help="print the JSON contract instead of tables")
 
@@ -64,9 +68,11 @@ def run(args: argparse.Namespace) -> int:
     result = analyze(args.model, batch=args.batch, samples=args.samples, dims=dict(args.dim),
                      inputs=dict(args.input), sample_rate=args.sample_rate, branches=dict(args.branch))
     data = result.to_json()
+    if args.against_onnxruntime:
+        data["against_onnxruntime"] = crosscheck_json(heavy_nodes(result))
     if args.json:
         json.dump(data, sys.stdout, indent=2)
         print()
     else:
         print_analysis(data, Console())
-    return 0
+    return 0 if data.get("against_onnxruntime", {}).get("equal", True) else 1

@@ -176,6 +176,20 @@ def print_branches(node: dict[str, object], console: Console) -> None:
                   f"{verdict}", highlight=False)
 
 
+def print_crosscheck(check: dict[str, object], console: Console) -> None:
+    """analyze's heavy-op multiplications beside those from onnxruntime's real shapes, and the verdict."""
+    table = Table(title="heavy ops: multiplications, analyze vs onnxruntime's real shapes")
+    for column in ("node", "op", "analyze", "onnxruntime", ""):
+        table.add_column(column, overflow="fold")
+    for row in check["nodes"]:
+        theirs = "-" if row["onnxruntime"] is None else f"{row['onnxruntime']:,}"
+        verdict = "equal" if row["equal"] else row.get("note") or "DIFFERENT"
+        table.add_row(escape(row["name"]), row["op_type"], f"{row['analyze']:,}", theirs, escape(verdict))
+    console.print(table)
+    verdict = "all equal" if check["equal"] else "[red]they differ[/]"
+    console.print(f"[bold]against onnxruntime[/]: {check['compared']} node(s) compared, {verdict}")
+
+
 def print_analysis(data: dict[str, object], console: Console) -> None:
     """Terminal view: contract, per-node table, totals, per frame and per second."""
     for tensor in data["inputs"]:
@@ -215,6 +229,8 @@ def print_analysis(data: dict[str, object], console: Console) -> None:
     for node in data["nodes"]:
         if "branches" in node:
             print_branches(node, console)
+    if "against_onnxruntime" in data:
+        print_crosscheck(data["against_onnxruntime"], console)
     if data["depends_on_condition"]:
         console.print(f"[yellow]totals at least[/] (each If the data decides at its cheaper side): "
                       f"dense {escape(kinds_text(data['totals_at_least']['dense']))}", highlight=False)
