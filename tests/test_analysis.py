@@ -468,3 +468,20 @@ def test_heavy_ops_agree_with_onnxruntime_s_real_shapes() -> None:
     matmul = next(node for node in model.graph.node if node.op_type == "MatMul")
     assert crosscheck.products(matmul, [(1, 16, 4), (4, 3)], [(1, 16, 3)]) == 192  # one frame more: 16 x 3 x 4
     assert not crosscheck.HeavyNode(3, "y", "MatMul", 180, 192).equal
+
+
+def test_a_body_reading_the_enclosing_graph_waits_for_that_tensor() -> None:
+    """The If is listed before the Mul whose output its branch reads (Silero VAD's nested Ifs read the
+    outputs of earlier Ifs this way): the If must run after the Mul, and is then counted with its shape."""
+    from onnx import TensorProto, helper
+
+    def branch(name: str, op: str):
+        return helper.make_graph([n(op, ["t", "t"], f"{name}_out")], name, [],
+                                 [helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT, None)])
+
+    model = shape_graph([n("If", ["cond"], "y", then_branch=branch("then", "Mul"), else_branch=branch("else", "Add")),
+                         n("Mul", ["x", "x"], "t")], {})
+    model.graph.input.append(helper.make_tensor_value_info("cond", TensorProto.BOOL, []))
+    data = analyze(model, batch=2, samples=10, inputs={"cond": 1}).to_json()
+    (entry,) = [e for e in data["nodes"] if e["op_type"] == "If"]
+    assert entry["counted"] and entry["output_shapes"] == [[2, 10]] and data["totals"]["dense"]["mul"] == 40

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -174,26 +175,48 @@ def check_inputs_provided(graph: onnx.GraphProto, available: set[str]) -> None:
                                    "initializer or node provides; the model is incomplete")
 
 
-def graph_order(graph: onnx.GraphProto, available: set[str]) -> list[int]:
-    """Node indices in an order where every input is produced first (ONNX asks for it; some tools skip it).
+def body_reads(node: onnx.NodeProto) -> set[str]:
+    """Every name the node's bodies (If branches, Loop and Scan bodies, nested ones too) read: a body may read
+    the enclosing graph's tensors, which must then be computed before the node runs."""
+    names: set[str] = set()
+    for attribute in node.attribute:
+        graphs = [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs)
+        for graph in graphs:
+            for inner in graph.node:
+                names.update(name for name in inner.input if name)
+                names |= body_reads(inner)
+    return names
 
-    Stable: a sorted graph keeps its order. A cycle is an error naming a node on it.
+
+def graph_order(graph: onnx.GraphProto, available: set[str]) -> list[int]:
+    """Node indices in an order where every input, a body's reads included, is produced first (ONNX asks for
+    it; some tools skip it).
+
+    Stable: of the nodes ready, the first in the file goes first, so a sorted graph keeps its order. A cycle is
+    an error naming a node on it.
     """
     producers = {name: i for i, node in enumerate(graph.node) for name in node.output if name}
-    waiting = {i: {producers[name] for name in node.input if name and name not in available and name in producers}
+    waiting = {i: {producers[name] for name in {*node.input, *body_reads(node)}
+                   if name and name not in available and name in producers and producers[name] != i}
                for i, node in enumerate(graph.node)}
+    users: dict[int, list[int]] = {}
+    for i, needs in waiting.items():
+        for j in needs:
+            users.setdefault(j, []).append(i)
+    ready = [i for i, needs in waiting.items() if not needs]
+    heapq.heapify(ready)
     order: list[int] = []
-    done: set[int] = set()
-    while len(order) < len(graph.node):
-        ready = [i for i in sorted(waiting) if waiting[i] <= done]
-        if not ready:
-            stuck = graph.node[min(waiting)]
-            raise ToolkitError(f"the graph has a cycle through node '{stuck.name or stuck.op_type}'; "
-                               "an ONNX graph must be acyclic")
-        for i in ready:
-            order.append(i)
-            done.add(i)
-            del waiting[i]
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for user in users.get(i, []):
+            waiting[user].discard(i)
+            if not waiting[user]:
+                heapq.heappush(ready, user)
+    if len(order) < len(graph.node):
+        stuck = graph.node[min(set(range(len(graph.node))) - set(order))]
+        raise ToolkitError(f"the graph has a cycle through node '{stuck.name or stuck.op_type}'; "
+                           "an ONNX graph must be acyclic")
     return order
 
 
