@@ -13,7 +13,7 @@ from typing import Any
 
 import onnx
 
-from toolkit.explain import decibel, framing, masks, melbank, normalize, spectrum, stft
+from toolkit.explain import decibel, framing, loop_framing, masks, melbank, normalize, spectrum, stft
 from toolkit.explain.block import Block, Recognizer, Signal
 from toolkit.explain.dimflow import propagate
 from toolkit.explain.equation import compose
@@ -26,6 +26,7 @@ from toolkit.explain.walk import walk
 RECOGNIZERS: tuple[Recognizer, ...] = (
     *stft.RECOGNIZERS,
     *framing.RECOGNIZERS,
+    *loop_framing.RECOGNIZERS,
     *spectrum.RECOGNIZERS,
     *melbank.RECOGNIZERS,
     *decibel.RECOGNIZERS,

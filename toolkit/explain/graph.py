@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
@@ -184,8 +185,9 @@ def _free_names(graph: onnx.GraphProto) -> list[str]:
 
 def evaluate(view: GraphView, nodes: list[onnx.NodeProto], feeds: dict[str, np.ndarray],
              outputs: list[str]) -> list[np.ndarray]:
-    """Run `nodes` (in graph order) on `feeds` with onnx's reference evaluator, every other tensor they read
-    taken from the folded constants; raises when one is neither fed nor constant."""
+    """Run `nodes` (in graph order) on `feeds` with onnxruntime (it runs any Scan, where the reference
+    evaluator scans axis 0 only), every other tensor they read taken from the folded constants; raises when
+    one is neither fed nor constant."""
     produced = {name for node in nodes for name in node.output}
     needed = dict.fromkeys(name for node in nodes for name in view.reads(node)
                            if name and name not in produced and name not in feeds)
@@ -200,7 +202,8 @@ def evaluate(view: GraphView, nodes: list[onnx.NodeProto], feeds: dict[str, np.n
         [numpy_helper.from_array(view.constants[name], name) for name in needed],
     )
     model = helper.make_model(graph, opset_imports=view.model.opset_import, ir_version=view.model.ir_version)
-    return [np.asarray(value) for value in ReferenceEvaluator(model).run(outputs, feeds)]
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return [np.asarray(value) for value in session.run(outputs, feeds)]
 
 
 def _opset(model: onnx.ModelProto) -> int:
