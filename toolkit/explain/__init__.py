@@ -13,7 +13,7 @@ from typing import Any
 
 import onnx
 
-from toolkit.explain import decibel, framing, loop_framing, masks, melbank, normalize, spectrum, stft
+from toolkit.explain import decibel, framing, kernel_dft, loop_framing, masks, melbank, normalize, spectrum, stft
 from toolkit.explain.block import Block, Recognizer, Signal
 from toolkit.explain.dimflow import propagate
 from toolkit.explain.equation import compose
@@ -24,6 +24,7 @@ from toolkit.explain.walk import walk
 
 # Asked in this order at every step; the first that recognizes the next nodes wins.
 RECOGNIZERS: tuple[Recognizer, ...] = (
+    *kernel_dft.RECOGNIZERS,
     *stft.RECOGNIZERS,
     *framing.RECOGNIZERS,
     *loop_framing.RECOGNIZERS,
