@@ -154,7 +154,7 @@ def _halves(view: GraphView, tensor: str, bins: int, axis: int) -> tuple[list[on
         if node.op_type == "Split" and len(node.output) == 2 and even and _same_axis(
                 int(attribute(node, "axis", 0)), axis, rank):
             return [node], (node.output[0], node.output[1])
-    reached = _sliced(view, tensor, axis, rank, (0, 2 * bins), [])
+    reached = _sliced(view, tensor, axis, rank, (0, 2 * bins), [])[::-1]  # the deepest of a chain of Slices first
     first = next((found for found in reached if found[0] == (0, bins)), None)
     second = next((found for found in reached if found[0] == (bins, 2 * bins)), None)
     if first is None or second is None:
