@@ -16,7 +16,7 @@ from onnx.reference import ReferenceEvaluator
 
 # Ops that only move data; a path through them is the same signal in another layout.
 LAYOUT_OPS = frozenset({"Unsqueeze", "Squeeze", "Transpose", "Reshape", "Identity", "Flatten"})
-_FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
+FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
                           onnx.TensorProto.BFLOAT16})
 # Folding evaluates these constant subgraphs; larger tensors are left alone so folding stays cheap.
 _FOLD_LIMIT = 1 << 22
@@ -71,7 +71,7 @@ class GraphView:
         """True for data movement whose other inputs (axes, shapes) are constants, and float-to-float Casts
         (a precision change, not a new operation on the signal)."""
         if node.op_type == "Cast":
-            return self.elem_types.get(node.input[0]) in _FLOAT_TYPES and attribute(node, "to") in _FLOAT_TYPES
+            return self.elem_types.get(node.input[0]) in FLOAT_TYPES and attribute(node, "to") in FLOAT_TYPES
         return node.op_type in LAYOUT_OPS and all(self.const(name) is not None for name in node.input[1:] if name)
 
     def is_same_type_cast(self, node: onnx.NodeProto) -> bool:

@@ -16,7 +16,7 @@ import onnx
 from onnx import helper
 
 from toolkit.explain.block import Block, Formula, Match, Param, Signal, node_names
-from toolkit.explain.graph import GraphView, evaluate
+from toolkit.explain.graph import FLOAT_TYPES, GraphView, evaluate
 from toolkit.explain.walk import ancestors, descendants
 
 LOOPS = frozenset({"Scan", "Loop"})
@@ -27,8 +27,6 @@ _MOVES = frozenset({"Slice", "Reshape", "Concat", "Unsqueeze", "Squeeze", "Trans
 # Two probe lengths: the frame count at both tells the rule; index values stay exact in float32.
 PROBES = (4000, 4321)
 _MAX_SPAN = 64  # nodes between the signal and the loop; a longer span is not a framing preamble
-_FLOATS = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
-                     onnx.TensorProto.BFLOAT16})
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ def _loop_span(view: GraphView, tensor: str) -> tuple[onnx.NodeProto, list[onnx.
         return None
     upstream = set().union(*(ancestors(view, name) for name in loop.output if name))
     span = [node for node in downstream if id(node) in upstream]
-    moves_only = all(node.op_type in _MOVES or view.elem_types.get(node.output[0]) not in _FLOATS
+    moves_only = all(node.op_type in _MOVES or view.elem_types.get(node.output[0]) not in FLOAT_TYPES
                      for node in span if node is not loop)
     return (loop, span) if moves_only and len(span) <= _MAX_SPAN else None
 
@@ -79,7 +77,10 @@ def _framed_output(view: GraphView, tensor: str, span: list[onnx.NodeProto],
                    loop: onnx.NodeProto) -> tuple[str, list[Frames]] | None:
     """The loop output holding the frames, and what the probes of both lengths show in it."""
     outputs = [name for name in loop.output if name]
-    runs = [evaluate(view, span, {tensor: _probe(view, tensor, n)}, outputs) for n in PROBES]
+    try:
+        runs = [evaluate(view, span, {tensor: _probe(view, tensor, n)}, outputs) for n in PROBES]
+    except Exception:  # a loop that reads other inputs, or that the probe cannot run, is not framing read here
+        return None
     for index, name in enumerate(outputs):
         seen = [read_frames(run[index]) for run in runs]
         if all(frames is not None for frames in seen) and len({(f.length, f.hop, f.first) for f in seen}) == 1:

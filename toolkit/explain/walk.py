@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Recognizer, Signal
-from toolkit.explain.graph import GraphView
+from toolkit.explain.graph import FLOAT_TYPES, GraphView
 
 
 def descendants(view: GraphView, tensors: Iterable[str]) -> list[onnx.NodeProto]:
@@ -68,14 +68,10 @@ def unrecognized_block(view: GraphView, nodes: list[onnx.NodeProto], errors: lis
     )
 
 
-_FLOATS = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
-                     onnx.TensorProto.BFLOAT16})
-
-
 def _is_cut(view: GraphView, earlier: set[str], after: list[onnx.NodeProto]) -> bool:
     """True when no node in `after` reads a signal value in `earlier`: what was recognized is on the signal
     path, not a side branch. Shapes, indices and masks (non-float tensors, Shape and Size) may be shared."""
-    values = {name for name in earlier if view.elem_types.get(name, onnx.TensorProto.FLOAT) in _FLOATS}
+    values = {name for name in earlier if view.elem_types.get(name, onnx.TensorProto.FLOAT) in FLOAT_TYPES}
     readers = [node for node in after if node.op_type not in ("Shape", "Size")]
     return not any(name in values for node in readers for name in view.reads(node))
 
