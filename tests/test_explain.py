@@ -995,3 +995,12 @@ def test_a_model_wrapped_in_an_if_is_an_unrecognized_span_not_the_identity() -> 
     assert not explanation.equation["text"].startswith("y[b,n] = x[b,n]")
     assert "If" in explanation.blocks[0].data["ops"]
     assert explanation.verdict().startswith("no log-mel front end was recognized")
+
+
+def test_every_transform_form_carries_its_window_taps() -> None:
+    """Later stages (the report's window plot) read the recovered window from the block, not the graph."""
+    for model in (default_model(), _stft_melweight_model()):
+        block = explain(model).block("stft")
+        assert block is not None and block.data["window"].shape == (block.data["n_fft"],)
+    np.testing.assert_allclose(explain(_stft_melweight_model()).block("stft").data["window"], _periodic_hann(400),
+                               atol=1e-7)

@@ -210,7 +210,7 @@ def _dft_block(view: GraphView, signal: Signal, nodes: list[onnx.NodeProto], fou
               if found.gain != 1 else []),
         ],
         formula=dft_formula(n, reads, bins, sign, fit, found.gain),
-        data={"form": found.reader.op_type.lower(), "n_fft": n, "bins": bins,
+        data={"form": found.reader.op_type.lower(), "n_fft": n, "bins": bins, "window": taps,
               "window_taps": int(np.count_nonzero(taps)), "dense_mul": 2 * bins * n, "dense_add": 2 * bins * (n - 1),
               "operator": f"the two DFT {found.reader.op_type}s" if found.kernel_nodes == 2
               else f"the DFT {found.reader.op_type}"},

@@ -128,6 +128,7 @@ def recognize_stft_op(view: GraphView, signal: Signal) -> Match | None:
         data={
             "form": "op",
             "n_fft": n,
+            "window": taps,
             "bins": bins,
             "window_taps": int(np.count_nonzero(taps)),
             "dense_mul": n + bins * 2 * n,
