@@ -803,3 +803,204 @@ def test_pad_to_fixed_length_and_a_slice_of_the_stacked_stft() -> None:
     assert [b.kind for b in explanation.blocks] == ["padding", "stft", "slice", "power spectrum"]
     assert _params(explanation, "padding")["to length"] == 1600
     assert _params(explanation, "slice")["kept"] == ["axis 1: [0:-1]"]
+
+
+# ---------------------------------------------------------------- framing by a loop, DFT by MatMul
+
+
+def _scan_framing_nodes(frame: int, hop: int) -> tuple[list[onnx.NodeProto], list[tuple[str, np.ndarray]]]:
+    """WeSpeaker-style sliding buffer: a Scan whose state is the last frame - hop samples, joined to the next
+    hop of samples each iteration; only whole frames (snip edges). Output "frames" [batch, T, frame]."""
+    i64 = np.int64
+    body = helper.make_graph(
+        [helper.make_node("Concat", ["previous", "current"], ["frame"], axis=-1),
+         helper.make_node("Slice", ["frame", "hop_start", "end", "last"], ["next"])],
+        "sliding_buffer",
+        [helper.make_tensor_value_info("previous", TensorProto.FLOAT, [None, frame - hop]),
+         helper.make_tensor_value_info("current", TensorProto.FLOAT, [None, hop])],
+        [helper.make_tensor_value_info("next", TensorProto.FLOAT, [None, frame - hop]),
+         helper.make_tensor_value_info("frame", TensorProto.FLOAT, [None, frame])],
+    )
+    nodes = [
+        helper.make_node("Shape", ["audio"], ["shape"], start=1),
+        helper.make_node("Sub", ["shape", "frame_length"], ["beyond"]),
+        helper.make_node("Mod", ["beyond", "hop"], ["tail"]),
+        helper.make_node("Sub", ["shape", "tail"], ["used"]),
+        helper.make_node("Slice", ["audio", "zero", "buffered", "one"], ["first"]),
+        helper.make_node("Slice", ["audio", "buffered", "used", "one"], ["rest"]),
+        helper.make_node("Reshape", ["rest", "chunks"], ["chunked"]),
+        helper.make_node("Scan", ["first", "chunked"], ["last_state", "frames"], body=body, num_scan_inputs=1,
+                         scan_input_axes=[1], scan_output_axes=[1]),
+    ]
+    initializers = [("frame_length", np.array([frame], i64)), ("hop", np.array([hop], i64)),
+                    ("zero", np.array([0], i64)), ("one", np.array([1], i64)),
+                    ("buffered", np.array([frame - hop], i64)), ("chunks", np.array([0, -1, hop], i64)),
+                    ("hop_start", np.array([hop], i64)), ("end", np.array([2**62], i64)),
+                    ("last", np.array([-1], i64))]
+    return nodes, initializers
+
+
+def _loop_framing_nodes(frame: int, hop: int) -> tuple[list[onnx.NodeProto], list[tuple[str, np.ndarray]]]:
+    """A Loop over frame indices that slices x[i hop : i hop + frame] from its counter (reading the audio from
+    the outer scope); its stacked output [T, batch, frame] is transposed to "frames" [batch, T, frame]."""
+    i64 = np.int64
+    body = helper.make_graph(
+        [helper.make_node("Mul", ["i", "hop_scalar"], ["begin_scalar"]),
+         helper.make_node("Unsqueeze", ["begin_scalar", "zero"], ["begin"]),
+         helper.make_node("Add", ["begin", "frame_length"], ["stop"]),
+         helper.make_node("Slice", ["audio", "begin", "stop", "one"], ["frame"]),
+         helper.make_node("Identity", ["condition"], ["again"])],
+        "slicer",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("condition", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("again", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("frame", TensorProto.FLOAT, [None, frame])],
+    )
+    nodes = [
+        helper.make_node("Shape", ["audio"], ["shape"], start=1),
+        helper.make_node("Sub", ["shape", "frame_length"], ["beyond"]),
+        helper.make_node("Div", ["beyond", "hop"], ["steps"]),
+        helper.make_node("Add", ["steps", "one"], ["count"]),
+        helper.make_node("Squeeze", ["count", "zero"], ["trips"]),
+        helper.make_node("Loop", ["trips", "true"], ["stacked"], body=body),
+        helper.make_node("Transpose", ["stacked"], ["frames"], perm=[1, 0, 2]),
+    ]
+    initializers = [("frame_length", np.array([frame], i64)), ("hop", np.array([hop], i64)),
+                    ("hop_scalar", np.array(hop, i64)), ("zero", np.array([0], i64)), ("one", np.array([1], i64)),
+                    ("true", np.array(True))]
+    return nodes, initializers
+
+
+def _reference_frames(audio: np.ndarray, frame: int, hop: int) -> np.ndarray:
+    return np.lib.stride_tricks.sliding_window_view(audio, frame, axis=1)[:, ::hop]
+
+
+@pytest.mark.parametrize("framing", [_scan_framing_nodes, _loop_framing_nodes])
+def test_framing_by_a_loop_recovers_hop_and_frame_length(framing) -> None:
+    nodes, initializers = framing(64, 16)
+    model = _graph([*nodes, helper.make_node("Mul", ["frames", "window"], ["features"])],
+                   [*initializers, ("window", _periodic_hann(64).astype(np.float32))], 17)
+    audio = np.random.default_rng(4).normal(size=(2, 300)).astype(np.float32)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (windowed,) = session.run(None, {"audio": audio})
+    np.testing.assert_allclose(windowed, _reference_frames(audio, 64, 16) * _periodic_hann(64), rtol=1e-6)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["framing", "window"]
+    framed = _params(explanation, "framing")
+    assert (framed["frame length"], framed["hop"], framed["first sample"]) == (64, 16, 0)
+    assert framed["frames"] == "floor((samples - 64) / 16) + 1"
+    assert framed["operator"] == {"_scan_framing_nodes": "Scan", "_loop_framing_nodes": "Loop"}[framing.__name__]
+    assert explanation.unrecognized == []
+
+
+def _dft_matrices(window: np.ndarray, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """[n_fft, bins] window x cos and -window x sin, as a MatMul of frames by them computes the rfft."""
+    cos_w, sin_w = (w[:, 0, :].T for _, w in _dft_weights(window, n_fft))
+    return cos_w, sin_w
+
+
+def _matmul_dft_nodes(form: str, bins: int) -> list[onnx.NodeProto]:
+    """The DFT of "frames" into "re" and "im": two MatMuls, or one by [n, 2 x bins] split in halves."""
+    if form == "two matmuls":
+        return [helper.make_node("MatMul", ["frames", "cos_m"], ["re"]),
+                helper.make_node("MatMul", ["frames", "sin_m"], ["im"])]
+    split = (helper.make_node("Split", ["both", "halves"], ["re", "im"], axis=-1) if form == "one matmul, split"
+             else helper.make_node("Slice", ["both", "zero", "bins", "last"], ["re"]))
+    nodes = [helper.make_node("MatMul", ["frames", "both_m"], ["both"]), split]
+    if form == "one matmul, sliced":
+        nodes.append(helper.make_node("Slice", ["both", "bins", "end", "last"], ["im"]))
+    return nodes
+
+
+@pytest.mark.parametrize("form", ["two matmuls", "one matmul, split", "one matmul, sliced"])
+def test_matmul_dft_after_loop_framing(form: str) -> None:
+    n_fft, hop, bands = 256, 64, 16
+    bins = n_fft // 2 + 1
+    cos_m, sin_m = _dft_matrices(_periodic_hann(n_fft), n_fft)
+    filters = mel_filterbank(MelParams(sample_rate=16000, n_fft=n_fft, win_length=n_fft, n_mels=bands,
+                                       fmin=0.0, fmax=8000.0, mel_scale="htk", mel_norm=None)).astype(np.float32)
+    framing, framing_initializers = _scan_framing_nodes(n_fft, hop)
+    nodes = [
+        *framing,
+        *_matmul_dft_nodes(form, bins),
+        helper.make_node("Mul", ["re", "re"], ["re2"]),
+        helper.make_node("Mul", ["im", "im"], ["im2"]),
+        helper.make_node("Add", ["re2", "im2"], ["power"]),
+        helper.make_node("MatMul", ["power", "filters"], ["mel"]),
+        helper.make_node("Add", ["mel", "eps"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["features"]),
+    ]
+    i64 = np.int64
+    initializers = [*framing_initializers, ("cos_m", cos_m), ("sin_m", sin_m),
+                    ("both_m", np.concatenate([cos_m, sin_m], axis=1)), ("halves", np.array([bins, bins], i64)),
+                    ("bins", np.array([bins], i64)), ("filters", filters), ("eps", np.array(1e-6, np.float32))]
+    model = _graph(nodes, initializers, 17)
+    audio = np.random.default_rng(5).normal(size=(2, 1000)).astype(np.float32)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (features,) = session.run(None, {"audio": audio})
+    spectrum = np.abs(np.fft.rfft(_reference_frames(audio, n_fft, hop) * _periodic_hann(n_fft), axis=-1)) ** 2
+    np.testing.assert_allclose(features, np.log(spectrum @ filters + 1e-6), atol=2e-3)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["framing", "stft", "power spectrum", "mel filterbank", "log"]
+    stft = _params(explanation, "stft")
+    assert (stft["n_fft"], stft["bins"], stft["hop"]) == (n_fft, bins, hop)
+    assert (stft["window"], stft["window length"], stft["window symmetry"]) == ("hann", n_fft, "periodic")
+    assert stft["sign"].startswith("e^{-i")
+    assert explanation.block("stft").data["form"] == "matmul"
+    assert _params(explanation, "mel filterbank")["bands"] == bands
+    assert explanation.front_end and explanation.unrecognized == []
+
+
+def test_single_conv_dft_split_by_slices_and_its_magnitude() -> None:
+    """Silero VAD's form: one Conv of 2 x bins channels, the real and imaginary halves cut by Slices (one of
+    them a no-op on another axis), then sqrt(re^2 + im^2); no mel filterbank, so not a log-mel front end."""
+    n_fft, hop = 64, 32
+    bins = n_fft // 2 + 1
+    (_, cos_w), (_, sin_w) = _dft_weights(_periodic_hann(n_fft), n_fft)
+    i64 = np.int64
+    nodes = [
+        helper.make_node("Unsqueeze", ["audio", "one"], ["mono"]),
+        helper.make_node("Conv", ["mono", "basis"], ["both"], kernel_shape=[n_fft], strides=[hop]),
+        helper.make_node("Slice", ["both", "zero", "bins", "one"], ["re_cut"]),
+        helper.make_node("Slice", ["re_cut", "zero", "end", "two"], ["re"]),
+        helper.make_node("Slice", ["both", "bins", "end", "one"], ["im"]),
+        helper.make_node("Pow", ["re", "two_f"], ["re2"]),
+        helper.make_node("Pow", ["im", "two_f"], ["im2"]),
+        helper.make_node("Add", ["re2", "im2"], ["power"]),
+        helper.make_node("Sqrt", ["power"], ["features"]),
+    ]
+    initializers = [("one", np.array([1], i64)), ("two", np.array([2], i64)), ("zero", np.array([0], i64)),
+                    ("bins", np.array([bins], i64)), ("end", np.array([2**63 - 1], i64)),
+                    ("basis", np.concatenate([cos_w, sin_w])), ("two_f", np.array(2.0, np.float32))]
+    model = _graph(nodes, initializers, 15)
+    assert _run(model).shape == (2, bins, (1760 - n_fft) // hop + 1)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["stft", "magnitude spectrum"]
+    stft = _params(explanation, "stft")
+    assert (stft["n_fft"], stft["hop"], stft["bins"], stft["window"]) == (n_fft, hop, bins, "hann")
+    assert not explanation.front_end and explanation.missing() == ["mel filterbank", "log"]
+    assert explanation.verdict().startswith("no log-mel front end was recognized: no mel filterbank, no log")
+
+
+def test_a_model_wrapped_in_an_if_is_an_unrecognized_span_not_the_identity() -> None:
+    """Silero VAD's whole graph sits in the branches of an If: the If reads the audio from inside them."""
+    branch = helper.make_graph([helper.make_node("Relu", ["audio"], ["out"])], "branch", [],
+                               [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", "samples"])])
+    model = _graph([helper.make_node("ReduceMax", ["audio"], ["peak"], keepdims=0),
+                    helper.make_node("Greater", ["peak", "zero"], ["positive"]),
+                    helper.make_node("If", ["positive"], ["features"], then_branch=branch, else_branch=branch)],
+                   [("zero", np.array(0.0, np.float32))], 13)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["unrecognized"]
+    assert not explanation.equation["text"].startswith("y[b,n] = x[b,n]")
+    assert "If" in explanation.blocks[0].data["ops"]
+    assert explanation.verdict().startswith("no log-mel front end was recognized")
+
+
+def test_every_transform_form_carries_its_window_taps() -> None:
+    """Later stages (the report's window plot) read the recovered window from the block, not the graph."""
+    for model in (default_model(), _stft_melweight_model()):
+        block = explain(model).block("stft")
+        assert block is not None and block.data["window"].shape == (block.data["n_fft"],)
+    np.testing.assert_allclose(explain(_stft_melweight_model()).block("stft").data["window"], _periodic_hann(400),
+                               atol=1e-7)

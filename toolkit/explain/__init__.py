@@ -13,7 +13,7 @@ from typing import Any
 
 import onnx
 
-from toolkit.explain import decibel, framing, masks, melbank, normalize, spectrum, stft
+from toolkit.explain import decibel, framing, kernel_dft, loop_framing, masks, melbank, normalize, spectrum, stft
 from toolkit.explain.block import Block, Recognizer, Signal
 from toolkit.explain.dimflow import propagate
 from toolkit.explain.equation import compose
@@ -22,10 +22,16 @@ from toolkit.explain.findings import Finding, find_all
 from toolkit.explain.graph import build_view
 from toolkit.explain.walk import walk
 
+# The blocks that make a log-mel front end, by the kinds that can stand for each.
+_FRONT_END = (("transform", ("stft", "dft")), ("spectrum", ("power spectrum", "magnitude spectrum")),
+              ("mel filterbank", ("mel filterbank",)), ("log", ("log",)))
+
 # Asked in this order at every step; the first that recognizes the next nodes wins.
 RECOGNIZERS: tuple[Recognizer, ...] = (
+    *kernel_dft.RECOGNIZERS,
     *stft.RECOGNIZERS,
     *framing.RECOGNIZERS,
+    *loop_framing.RECOGNIZERS,
     *spectrum.RECOGNIZERS,
     *melbank.RECOGNIZERS,
     *decibel.RECOGNIZERS,
@@ -44,12 +50,32 @@ class Explanation:
     equivalents: list[Equivalent]
     unrecognized: list[str]
 
+    @property
+    def front_end(self) -> bool:
+        """True when the chain holds a transform, a spectrum, a mel filterbank and a log."""
+        return not self.missing()
+
+    def missing(self) -> list[str]:
+        """The parts of a log-mel front end no block stands for."""
+        kinds = {block.kind for block in self.blocks}
+        return [part for part, names in _FRONT_END if not kinds.intersection(names)]
+
+    def verdict(self) -> str:
+        """One plain sentence: whether this graph is a log-mel front end, and if not, what is missing."""
+        spans = sum(block.kind == "unrecognized" for block in self.blocks)
+        if self.front_end:
+            return f"a log-mel front end was recognized ({spans} unrecognized span(s) in its chain)"
+        found = [block.kind for block in self.blocks if block.kind != "unrecognized"]
+        return (f"no log-mel front end was recognized: no {', no '.join(self.missing())}; "
+                f"recognized blocks: {', '.join(found) or 'none'}; {spans} unrecognized span(s) kept as they are")
+
     def block(self, kind: str) -> Block | None:
         """The first block of a kind ("stft", "power spectrum", "mel filterbank", "log", ...), if any."""
         return next((block for block in self.blocks if block.kind == kind), None)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "front_end": {"recognized": self.front_end, "missing": self.missing(), "verdict": self.verdict()},
             "blocks": [block.to_json() for block in self.blocks],
             "equation": self.equation,
             "findings": [finding.to_json() for finding in self.findings],

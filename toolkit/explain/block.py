@@ -44,7 +44,8 @@ class Formula:
 
 @dataclass
 class Block:
-    """One recognized stage: what it is, which nodes make it, its parameters, and its formula."""
+    """One recognized stage: what it is, which nodes make it, its parameters, and its formula; `data` holds
+    what later stages read without re-deriving it (a transform's n_fft, bins and window taps as a float array)."""
 
     kind: str
     nodes: list[str]

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+import onnxruntime as ort
+from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 # Ops that only move data; a path through them is the same signal in another layout.
 LAYOUT_OPS = frozenset({"Unsqueeze", "Squeeze", "Transpose", "Reshape", "Identity", "Flatten"})
-_FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
+FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
                           onnx.TensorProto.BFLOAT16})
 # Folding evaluates these constant subgraphs; larger tensors are left alone so folding stays cheap.
 _FOLD_LIMIT = 1 << 22
@@ -36,6 +37,13 @@ class GraphView:
     ranks: dict[str, int] = field(default_factory=dict)
     # Filled by explain() from dimflow.propagate: which input dim each axis carries, and its role.
     axes: dict[str, list] = field(default_factory=dict)
+    # Outer-scope names each node's subgraphs read (If, Loop, Scan bodies), by id(node).
+    implicit: dict[int, list[str]] = field(default_factory=dict)
+
+    def reads(self, node: onnx.NodeProto) -> list[str]:
+        """Every tensor the node reads: its inputs and the outer-scope names its subgraphs use, so a model
+        wrapped in an If still depends on its input."""
+        return [*node.input, *self.implicit.get(id(node), [])]
 
     def name(self, node: onnx.NodeProto) -> str:
         """The node's name, or `Op#index` for unnamed nodes, so every report line points at one node."""
@@ -63,7 +71,7 @@ class GraphView:
         """True for data movement whose other inputs (axes, shapes) are constants, and float-to-float Casts
         (a precision change, not a new operation on the signal)."""
         if node.op_type == "Cast":
-            return self.elem_types.get(node.input[0]) in _FLOAT_TYPES and attribute(node, "to") in _FLOAT_TYPES
+            return self.elem_types.get(node.input[0]) in FLOAT_TYPES and attribute(node, "to") in FLOAT_TYPES
         return node.op_type in LAYOUT_OPS and all(self.const(name) is not None for name in node.input[1:] if name)
 
     def is_same_type_cast(self, node: onnx.NodeProto) -> bool:
@@ -145,13 +153,57 @@ def build_view(model: onnx.ModelProto) -> GraphView:
         view.constants[tensor.name] = numpy_helper.to_array(tensor)
         view.elem_types[tensor.name] = tensor.data_type
     for node in view.nodes:
+        view.implicit[id(node)] = implicit_inputs(node)
         for name in node.output:
             view.producer[name] = node
-        for name in dict.fromkeys(node.input):
+        for name in dict.fromkeys(view.reads(node)):
             if name:
                 view.consumers.setdefault(name, []).append(node)
     _fold_constants(view, _opset(model))
     return view
+
+
+def implicit_inputs(node: onnx.NodeProto) -> list[str]:
+    """Outer-scope names that a node's subgraph attributes read without listing them as inputs."""
+    found: list[str] = []
+    for attr in node.attribute:
+        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+        for graph in graphs:
+            found += _free_names(graph)
+    return list(dict.fromkeys(found))
+
+
+def _free_names(graph: onnx.GraphProto) -> list[str]:
+    """Names a (sub)graph reads that it does not define itself."""
+    defined = {value.name for value in graph.input} | {tensor.name for tensor in graph.initializer}
+    free: list[str] = []
+    for node in graph.node:
+        free += [name for name in [*node.input, *implicit_inputs(node)] if name and name not in defined]
+        defined.update(node.output)
+    return free
+
+
+def evaluate(view: GraphView, nodes: list[onnx.NodeProto], feeds: dict[str, np.ndarray],
+             outputs: list[str]) -> list[np.ndarray]:
+    """Run `nodes` (in graph order) on `feeds` with onnxruntime (it runs any Scan, where the reference
+    evaluator scans axis 0 only), every other tensor they read taken from the folded constants; raises when
+    one is neither fed nor constant."""
+    produced = {name for node in nodes for name in node.output}
+    needed = dict.fromkeys(name for node in nodes for name in view.reads(node)
+                           if name and name not in produced and name not in feeds)
+    missing = [name for name in needed if name not in view.constants]
+    if missing:
+        raise ValueError(f"not constant: {', '.join(missing)}")
+    graph = helper.make_graph(
+        nodes, "probe",
+        [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(value.dtype), value.shape)
+         for name, value in feeds.items()],
+        [helper.make_empty_tensor_value_info(name) for name in outputs],
+        [numpy_helper.from_array(view.constants[name], name) for name in needed],
+    )
+    model = helper.make_model(graph, opset_imports=view.model.opset_import, ir_version=view.model.ir_version)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return [np.asarray(value) for value in session.run(outputs, feeds)]
 
 
 def _opset(model: onnx.ModelProto) -> int:
@@ -164,7 +216,7 @@ def _fold_constants(view: GraphView, opset: int) -> None:
         if node.domain not in ("", "ai.onnx") or node.op_type in ("RandomNormal", "RandomUniform"):
             continue
         inputs = [name for name in node.input if name]
-        if not all(name in view.constants for name in inputs):
+        if not all(name in view.constants for name in view.reads(node) if name):
             continue
         if sum(view.constants[name].size for name in inputs) > _FOLD_LIMIT:
             continue

@@ -24,7 +24,8 @@ def _counts(counts: dict[str, int] | None) -> str:
 
 def render_text(explanation: Explanation, source: str) -> str:
     """The report for a terminal, in the order a reader asks: what, as math, what to fix, what is cheaper."""
-    lines = [f"explain {source}", "", "Blocks (signal path from the input):"]
+    lines = [f"explain {source}", "", f"Front end: {explanation.verdict()}.", "",
+             "Blocks (signal path from the input):"]
     for index, block in enumerate(explanation.blocks, 1):
         lines += _block(index, block)
     lines += ["", "Equation:", f"  {explanation.equation['text']}", "", "LaTeX:", f"  {explanation.equation['latex']}"]

@@ -1,15 +1,13 @@
-"""Recognize the Fourier transform stage: a framed DFT written as strided Convs, or ONNX's STFT and DFT ops.
+"""Recognize the Fourier transform stage by ONNX's STFT and DFT ops and the window before a DFT op; the helpers
+every transform form shares (the kernel fit, the window's parameters, the formula) live here too.
 
-A Conv pair is a DFT when, row by row, its kernels are one window times cos and sin of 2 pi k j / n: row 0 of
-the cosine kernel is the window itself (cos 0 = 1), and every other row must then match to float32 precision.
+Kernels are a DFT when, row by row, they are one window times cos and sin of 2 pi k j / n: row 0 of the cosine
+kernel is the window itself (cos 0 = 1), and every other row must then match to float32 precision.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Param, Signal, node_names
 from toolkit.explain.graph import GraphView, attribute, stored_as_bfloat16, tolerance
@@ -43,37 +41,17 @@ def dft_fit(cos_kernel: np.ndarray, sin_kernel: np.ndarray) -> tuple[np.ndarray,
     return (window, sign, error / peak) if error / peak < limit else None
 
 
-def _conv_kernel(view: GraphView, node: onnx.NodeProto) -> np.ndarray | None:
-    """The [out, n] kernel of a plain 1-D Conv (one input channel, group 1, no dilation, no bias), else None."""
-    weight = view.const(node.input[1])
-    plain = (
-        weight is not None
-        and weight.ndim == 3
-        and weight.shape[1] == 1
-        and attribute(node, "group", 1) == 1
-        and all(d == 1 for d in attribute(node, "dilations", [1]))
-        and _zero_bias(view, node)
-    )
-    return weight[:, 0, :] if plain else None
-
-
-def _zero_bias(view: GraphView, node: onnx.NodeProto) -> bool:
-    """True when the Conv has no bias or a constant all-zero one."""
-    if len(node.input) < 3 or not node.input[2]:
-        return True
-    bias = view.const(node.input[2])
-    return bias is not None and not np.any(bias)
-
-
-def _bins_text(bins: int, n: int) -> str:
+def bins_text(bins: int, n: int) -> str:
+    """Which bins a transform of `bins` outputs of an n-point DFT keeps."""
     return "one-sided (0..n_fft/2)" if bins == n // 2 + 1 else "full (0..n_fft-1)" if bins == n else "first bins"
 
 
-def _sign_text(sign: int) -> str:
+def sign_text(sign: int) -> str:
+    """The exponent's sign in words."""
     return "e^{-i 2 pi k j / n} (forward DFT, numpy/torch)" if sign < 0 else "e^{+i 2 pi k j / n} (inverse sign)"
 
 
-def _window_params(fit: WindowFit | None, taps: np.ndarray, stored: np.ndarray) -> list[Param]:
+def window_params(fit: WindowFit | None, taps: np.ndarray, stored: np.ndarray) -> list[Param]:
     """The window's parameters; `stored` is the taps as the graph stores them (their precision bounds the fit)."""
     if fit is None:
         nonzero = np.flatnonzero(taps)
@@ -93,13 +71,15 @@ def _window_params(fit: WindowFit | None, taps: np.ndarray, stored: np.ndarray) 
     return params
 
 
-def _formula(n: int, hop: str, bins: int, sign: int, fit: WindowFit | None, gain: float = 1.0) -> Formula:
-    minus = "-" if sign < 0 else ""
+def dft_formula(n: int, reads: str, bins: int, sign: int, fit: WindowFit | None, gain: float = 1.0) -> Formula:
+    """X[b,t,k] as a sum over the frame; `reads` is the input index frame t position j reads ("160t + j", or
+    "t, j" for frames made before)."""
+    minus, index = "-" if sign < 0 else "", reads.replace(" ", "")
     scale = "" if gain == 1 else f"{gain:.9g} "
     where = window_formula(fit) if fit else ("w[j] = the kernel's row-0 taps", "w_j = \\text{row-0 taps}")
     return Formula(
-        text=f"{scale}sum_{{j=0}}^{{{n - 1}}} w[j] {{s}}[b, {hop}t + j] e^({minus}2 pi i jk/{n}), k = 0..{bins - 1}",
-        latex=rf"{scale}\sum_{{j=0}}^{{{n - 1}}} w_j\, {{s}}_{{b,{hop}t+j}}\, e^{{{minus}2\pi i jk/{n}}}",
+        text=f"{scale}sum_{{j=0}}^{{{n - 1}}} w[j] {{s}}[b, {reads}] e^({minus}2 pi i jk/{n}), k = 0..{bins - 1}",
+        latex=rf"{scale}\sum_{{j=0}}^{{{n - 1}}} w_j\, {{s}}_{{b,{index}}}\, e^{{{minus}2\pi i jk/{n}}}",
         name="X",
         index="b,t,k",
         where=(where[0],),
@@ -107,131 +87,9 @@ def _formula(n: int, hop: str, bins: int, sign: int, fit: WindowFit | None, gain
     )
 
 
-def _frames_text(samples: str, pads: list[int], n: int, hop: int) -> str:
+def frames_text(samples: str, pads: list[int], n: int, hop: int) -> str:
     padded = f"{samples} + {sum(pads)}" if sum(pads) else samples
     return f"floor(({padded} - {n}) / {hop}) + 1"
-
-
-def _output_gain(view: GraphView, outputs: tuple[str, str]) -> tuple[list[onnx.NodeProto], tuple[str, ...], float]:
-    """A Mul by the same constant on both outputs (an fp16 variant's unscale), absorbed as a gain; else 1."""
-    steps = []
-    for tensor in outputs:
-        end, path = view.forward(tensor)
-        users = view.data_consumers(end)
-        value = view.scalar(view.other_input(users[0], end) or "") if len(users) == 1 else None
-        if users[0].op_type != "Mul" or value is None:
-            return [], outputs, 1.0
-        steps.append(([*path, users[0]], users[0].output[0], value))
-    if steps[0][2] != steps[1][2]:
-        return [], outputs, 1.0
-    return [*steps[0][0], *steps[1][0]], (steps[0][1], steps[1][1]), steps[0][2]
-
-
-@dataclass(frozen=True)
-class _ConvDft:
-    """What the Conv form of a DFT is made of: its nodes, kernels, the Conv giving stride and pads, and the
-    complex value after it (a (re, im) pair, or one tensor stacked on `complex_axis`)."""
-
-    nodes: list[onnx.NodeProto]
-    cos_kernel: np.ndarray
-    sin_kernel: np.ndarray
-    conv: onnx.NodeProto
-    outputs: tuple[str, ...]
-    form: str
-    complex_axis: int = -1
-    operator: str = "the two DFT Convs"
-    gain: float = 1.0
-
-
-def _conv_pair(view: GraphView, start: str) -> _ConvDft | None:
-    """Two Convs on the same samples with window x cos and window x sin kernels."""
-    convs = [node for node in view.data_consumers(start) if node.op_type == "Conv" and node.input[0] == start]
-    kernels = [(node, _conv_kernel(view, node)) for node in convs]
-    kernels = [(node, kernel) for node, kernel in kernels if kernel is not None]
-    if len(kernels) != 2 or kernels[0][1].shape != kernels[1][1].shape:
-        return None
-    (cos_node, cos_kernel), (sin_node, sin_kernel) = sorted(kernels, key=lambda pair: not np.any(pair[1][0]))
-    if any(attribute(cos_node, a) != attribute(sin_node, a) for a in ("strides", "pads", "auto_pad")):
-        return None
-    gain_nodes, outputs, gain = _output_gain(view, (cos_node.output[0], sin_node.output[0]))
-    return _ConvDft([cos_node, sin_node, *gain_nodes], cos_kernel, sin_kernel, cos_node, outputs, "pair", gain=gain)
-
-
-def _complex_axis(view: GraphView, path: list[onnx.NodeProto], bins: int) -> int | None:
-    """The axis of size 2 that a Reshape of the Conv's [2 x bins] channels into (..., 2, bins, ...) creates."""
-    reshapes = [node for node in path if node.op_type == "Reshape"]
-    shape = view.const(reshapes[-1].input[1]) if reshapes else None
-    if shape is None:
-        return None
-    dims = [int(d) for d in shape.reshape(-1)]
-    return next((i for i in range(len(dims) - 1) if dims[i] == 2 and dims[i + 1] == bins), None)
-
-
-def _conv_single(view: GraphView, start: str) -> _ConvDft | None:
-    """One Conv whose output channels are the cos rows then the sin rows, reshaped to (..., 2, bins, ...)."""
-    node = next((n for n in view.data_consumers(start) if n.op_type == "Conv" and n.input[0] == start), None)
-    kernel = _conv_kernel(view, node) if node is not None else None
-    if kernel is None or kernel.shape[0] % 2:
-        return None
-    bins = kernel.shape[0] // 2
-    end, path = view.forward(node.output[0])
-    axis = _complex_axis(view, path, bins)
-    if axis is None:
-        return None
-    return _ConvDft([node, *path], kernel[:bins], kernel[bins:], node, (end,), "stacked", axis, "the DFT Conv")
-
-
-def recognize_conv_dft(view: GraphView, signal: Signal) -> Match | None:
-    """Strided Convs on the samples with window x cos and window x sin kernels: an STFT."""
-    if signal.form != "real" or signal.domain == "spectral":
-        return None
-    start, path = view.forward(signal.tensors[0])
-    found = _conv_pair(view, start) or _conv_single(view, start)
-    fitted = dft_fit(found.cos_kernel, found.sin_kernel) if found is not None else None
-    if fitted is None:
-        return None
-    taps, sign, error = fitted
-    bins, n = found.cos_kernel.shape
-    hop = int((attribute(found.conv, "strides") or [1])[0])
-    pads = [int(p) for p in attribute(found.conv, "pads") or [0, 0]]
-    fit = fit_window(taps, tolerance(found.cos_kernel[0], WINDOW_TOLERANCE))
-    samples = signal.context.get("samples", "samples")
-    gain = found.gain
-    how = ("two strided Convs (real part: window x cos, imaginary part: " if found.form == "pair"
-           else "one strided Conv (channels: window x cos, then ")
-    block = Block(
-        kind="stft",
-        nodes=node_names(view, [*path, *found.nodes]),
-        summary=(
-            f"Short-time Fourier transform written as {how}{'-' if sign < 0 else '+'}window x sin): frames of {n}"
-            f" samples every {hop} samples, {bins} {_bins_text(bins, n)} bins, window "
-            f"{fit.describe() if fit else 'unnamed'}."
-        ),
-        params=[
-            Param("n_fft", n, "samples", "kernel length"),
-            Param("hop", hop, "samples", "Conv stride"),
-            Param("bins", bins, "", _bins_text(bins, n)),
-            *_window_params(fit, taps, found.cos_kernel[0]),
-            Param("sign", _sign_text(sign)),
-            Param("padding", pads, "samples", "Conv pads (begin, end)"),
-            Param("frames", _frames_text(samples, pads, n, hop)),
-            Param("kernel fit error", float(f"{error:.2g}"), "", "relative max |kernel - w x basis|"),
-            *([Param("output gain", gain, "", "the same constant Mul on both outputs")] if gain != 1 else []),
-        ],
-        formula=_formula(n, str(hop), bins, sign, fit, gain),
-        data={
-            "form": "conv",
-            "n_fft": n,
-            "bins": bins,
-            "window_taps": int(np.count_nonzero(taps)),
-            "dense_mul": 2 * bins * n,
-            "dense_add": 2 * bins * (n - 1),
-            "operator": found.operator,
-        },
-    )
-    out = signal.then(found.outputs, found.form, domain="spectral", n_fft=n, bins=bins, hop=hop,
-                      complex_axis=found.complex_axis)
-    return Match(block, out)
 
 
 def recognize_stft_op(view: GraphView, signal: Signal) -> Match | None:
@@ -256,20 +114,21 @@ def recognize_stft_op(view: GraphView, signal: Signal) -> Match | None:
         nodes=node_names(view, [*path, node]),
         summary=(
             f"Short-time Fourier transform by ONNX's STFT op: frames of {n} samples every {hop} samples, "
-            f"{bins} {_bins_text(bins, n)} bins, window {fit.describe() if fit else 'unnamed'}."
+            f"{bins} {bins_text(bins, n)} bins, window {fit.describe() if fit else 'unnamed'}."
         ),
         params=[
             Param("n_fft", n, "samples", "frame_length"),
             Param("hop", hop, "samples", "frame_step"),
-            Param("bins", bins, "", _bins_text(bins, n)),
-            *_window_params(fit, taps, window if window is not None else taps),
-            Param("sign", _sign_text(-1), note="fixed by the ONNX STFT definition"),
-            Param("frames", _frames_text(signal.context.get("samples", "samples"), [0, 0], n, hop)),
+            Param("bins", bins, "", bins_text(bins, n)),
+            *window_params(fit, taps, window if window is not None else taps),
+            Param("sign", sign_text(-1), note="fixed by the ONNX STFT definition"),
+            Param("frames", frames_text(signal.context.get("samples", "samples"), [0, 0], n, hop)),
         ],
-        formula=_formula(n, str(hop), bins, -1, fit),
+        formula=dft_formula(n, f"{hop}t + j", bins, -1, fit),
         data={
             "form": "op",
             "n_fft": n,
+            "window": taps,
             "bins": bins,
             "window_taps": int(np.count_nonzero(taps)),
             "dense_mul": n + bins * 2 * n,
@@ -309,7 +168,7 @@ def recognize_dft_op(view: GraphView, signal: Signal) -> Match | None:
             Param("axis", int(axis_value)),
             Param("onesided", onesided),
             Param("inverse", inverse),
-            Param("sign", _sign_text(1 if inverse else -1), note="fixed by the ONNX DFT definition"),
+            Param("sign", sign_text(1 if inverse else -1), note="fixed by the ONNX DFT definition"),
         ],
         formula=Formula(
             text=f"{'I' if inverse else ''}DFT_{n_text}({{x}})",
@@ -341,10 +200,10 @@ def recognize_window(view: GraphView, signal: Signal) -> Match | None:
         kind="window",
         nodes=node_names(view, [*path, users[0]]),
         summary=f"Analysis window on each frame: {fit.describe()}.",
-        params=_window_params(fit, taps.reshape(-1).astype(np.float64), taps),
+        params=window_params(fit, taps.reshape(-1).astype(np.float64), taps),
         formula=Formula(text="w[j] {x}", latex=r"w_j\, {x}", where=(where[0],), where_latex=(where[1],)),
     )
     return Match(block, signal.then((users[0].output[0],), window=fit.describe()))
 
 
-RECOGNIZERS = (recognize_conv_dft, recognize_stft_op, recognize_window, recognize_dft_op)
+RECOGNIZERS = (recognize_stft_op, recognize_window, recognize_dft_op)

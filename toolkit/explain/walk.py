@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterable
 import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Recognizer, Signal
-from toolkit.explain.graph import GraphView
+from toolkit.explain.graph import FLOAT_TYPES, GraphView
 
 
 def descendants(view: GraphView, tensors: Iterable[str]) -> list[onnx.NodeProto]:
     """Nodes that read any of `tensors`, directly or through other nodes, in graph order."""
     reached, found = set(tensors), []
     for node in view.nodes:
-        if any(name in reached for name in node.input):
+        if any(name in reached for name in view.reads(node)):
             found.append(node)
             reached.update(node.output)
     return found
@@ -34,7 +34,7 @@ def ancestors(view: GraphView, tensor: str) -> set[int]:
         node = view.producer.get(stack.pop())
         if node is not None and id(node) not in found:
             found.add(id(node))
-            stack.extend(name for name in node.input if name)
+            stack.extend(name for name in view.reads(node) if name)
     return found
 
 
@@ -68,16 +68,12 @@ def unrecognized_block(view: GraphView, nodes: list[onnx.NodeProto], errors: lis
     )
 
 
-_FLOATS = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
-                     onnx.TensorProto.BFLOAT16})
-
-
 def _is_cut(view: GraphView, earlier: set[str], after: list[onnx.NodeProto]) -> bool:
     """True when no node in `after` reads a signal value in `earlier`: what was recognized is on the signal
     path, not a side branch. Shapes, indices and masks (non-float tensors, Shape and Size) may be shared."""
-    values = {name for name in earlier if view.elem_types.get(name, onnx.TensorProto.FLOAT) in _FLOATS}
+    values = {name for name in earlier if view.elem_types.get(name, onnx.TensorProto.FLOAT) in FLOAT_TYPES}
     readers = [node for node in after if node.op_type not in ("Shape", "Size")]
-    return not any(name in values for node in readers for name in node.input)
+    return not any(name in values for node in readers for name in view.reads(node))
 
 
 def _on_path(view: GraphView, signal: Signal, match: Match, claimed: set[int]) -> bool:
