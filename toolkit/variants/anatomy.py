@@ -47,6 +47,12 @@ class Located:
     def kind(self) -> str:
         return self.block.kind
 
+    @property
+    def label(self) -> str:
+        """The kind, or for an unrecognized span its ops: "unrecognized[Slice -> Concat]"."""
+        ops = " -> ".join(self.block.data.get("ops", []))
+        return f"unrecognized[{ops}]" if self.kind == "unrecognized" else self.kind
+
 
 @dataclass(frozen=True)
 class Dft:
@@ -107,10 +113,7 @@ class Anatomy:
 
     def chain(self) -> str:
         """The chain as explain read it, e.g. "padding -> stft -> power spectrum -> unrecognized[Scan]"."""
-        return " -> ".join(
-            f"unrecognized[{' -> '.join(b.block.data['ops'])}]" if b.kind == "unrecognized" else b.kind
-            for b in self.blocks
-        ) or "no blocks"
+        return " -> ".join(located.label for located in self.blocks) or "no blocks"
 
     def require_dft(self) -> Dft:
         """The transform block, or NotApplicable naming the chain explain found instead (or the gain a rescaled

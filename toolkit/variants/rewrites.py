@@ -127,7 +127,7 @@ def _bin_range(parts: Anatomy, dft: Dft, trim: bool) -> tuple[int, int]:
         return 0, dft.bins
     mel = parts.require_mel()
     between = parts.blocks[parts.blocks.index(dft.located) + 1 : parts.blocks.index(mel.located)]
-    others = [b.kind for b in between if b.kind not in SPECTRAL_BLOCKS]
+    others = [b.label for b in between if b.kind not in SPECTRAL_BLOCKS]
     if others:
         raise NotApplicable(f"{', '.join(others)} lies between the DFT and the mel filterbank: bins are not trimmed")
     rows = mel.weight.shape[0]
