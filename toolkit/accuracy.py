@@ -9,11 +9,12 @@ Two error measures, and one check:
   and p99 (p99 is an element that occurs: numpy's percentile with method "higher", so an inf is reported, never
   interpolated away), per output; the worst output's numbers are the variant's.
 - relative mel error: of the mel energies, the tensor where explain's mel filterbank block ends (read through
-  toolkit.variants.anatomy). Both sides are floored at amin first (the log floors next), then |v - r| / r. For
-  ONNX variants the energies come from an accuracy-only copy of the model that also outputs that tensor (the
-  original's tensor by name, which every ONNX variant keeps; a variant without it is located afresh); for
-  TFLite variants written by meltoolkit, from the tensor named `mel_energies` read with LiteRT's
-  preserve-all-tensors option. A graph without a mel block has no mel error (None).
+  toolkit.variants.anatomy; without a mel block, the tensor its log block reads). Both sides are floored at
+  amin first (the log floors next), then |v - r| / r. For ONNX variants the energies come from an
+  accuracy-only copy of the model that also outputs that tensor (the original's tensor by name, which every
+  ONNX variant keeps; a variant without it is located afresh); for TFLite variants written by meltoolkit, from
+  the tensor named `mel_energies` read with LiteRT's preserve-all-tensors option. A graph with neither block
+  has no mel error (None).
 - integer outputs (the features' lengths) must equal the original's exactly: a mismatch fails the gate, and
   the reason says which output, on how many signals, and the first values.
 
@@ -314,14 +315,13 @@ def runner_outputs(arrays: Mapping[str, np.ndarray], variant: str) -> dict[str, 
 
 
 def mel_taps(model: onnx.ModelProto) -> tuple[str, ...]:
-    """Where the mel energies can be read, by explain's blocks: where the mel block ends, then the floored
-    energies the log block's Log reads (a quantizer may fold the floor into the MatMul and keep only that name)."""
+    """Where the mel energies can be read, by explain's blocks: where the mel block ends, the tensor the log block
+    reads (a graph whose filterbank explain cannot name still has it), and the floored energies its Log reads (a
+    quantizer may fold the floor into the MatMul and keep only that name); () without either block."""
     parts = anatomy(model)
-    if parts.mel is None:
-        return ()
     log = parts.find("log")
-    logs = [node.input[0] for node in log.nodes if node.op_type == "Log"] if log is not None else []
-    return (parts.mel.output, *logs[:1])
+    entry = [log.nodes[0].input[0], *(node.input[0] for node in log.nodes if node.op_type == "Log")] if log else []
+    return tuple(dict.fromkeys([*([parts.mel.output] if parts.mel else []), *entry]))
 
 
 def mel_tensor(model: onnx.ModelProto, preferred: Sequence[str] = ()) -> str | None:
