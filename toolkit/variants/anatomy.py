@@ -185,13 +185,18 @@ def _mel(located: Located, view: GraphView) -> Mel:
     return Mel(located, node, operand, value if operand == 1 else value.T)
 
 
+# explain's stft block "form" -> how its kernels are read from the model
+DFT_FORMS = {"conv": _conv_dft, "op": _op_dft}
+
+
 def anatomy(model: onnx.ModelProto) -> Anatomy:
     """explain's blocks of `model` located on its nodes, with the transform and mel blocks' weights read out."""
     view, blocks = recognize(model)
     located = [_locate(model, view, block) for block in blocks]
     stft = next((b for b in located if b.kind == "stft"), None)
     mel = next((b for b in located if b.kind == "mel filterbank"), None)
-    dft = None if stft is None else (_op_dft if stft.block.data["form"] == "op" else _conv_dft)(stft, view)
+    reader = None if stft is None else DFT_FORMS.get(stft.block.data.get("form"))
+    dft = None if reader is None else reader(stft, view)  # a form no reader knows: no transform to rewrite
     return Anatomy(located, dft, None if mel is None else _mel(mel, view))
 
 
