@@ -162,8 +162,12 @@ def test_compare_refuses_mismatched_outputs() -> None:
         accuracy.compare({"a": np.zeros(3)}, {}, {"a": -30.0})
 
 
-def test_mel_probe_outputs_the_tensor_before_the_floor() -> None:
-    probe = accuracy.with_mel_output(default_model())
+def test_mel_probe_outputs_the_tensor_where_the_mel_block_ends() -> None:
+    model = default_model()
+    assert accuracy.mel_tensor(model) == "mel_spectrogram"
+    assert accuracy.mel_taps(model) == ("mel_spectrogram", "onnx::Log_24")  # the MatMul's, the Clip's output
+    assert accuracy.mel_tensor(model, ("no-such-tensor",)) == "mel_spectrogram"
+    probe = accuracy.with_mel_output(model, accuracy.mel_tensor(model))
     assert [output.name for output in probe.graph.output] == ["output", "mel_spectrogram"]
 
 

@@ -18,13 +18,22 @@ from toolkit.errors import ToolkitError
 from toolkit.melgraph import MelParams, build_mel_model, default_model, mel_filterbank, padded_window
 from toolkit.variants import VARIANTS, Variant, build_variants, rewrites, tflite
 from toolkit.variants import fp16 as fp16_variants
-from toolkit.variants.anatomy import find_db_tail, find_dft_pair, initializers, run_onnx
+from toolkit.variants.anatomy import anatomy, run_onnx
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Variant]:
     variants = build_variants(default_model(), tmp_path_factory.mktemp("variants"))
     return {variant.name: variant for variant in variants}
+
+
+def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Every initializer and Constant-node value by tensor name."""
+    values = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    return values
 
 
 def _load(variant: Variant) -> onnx.ModelProto:
@@ -62,7 +71,7 @@ def test_builders_that_do_not_apply_are_skipped_and_the_others_still_run(tmp_pat
     variants = {v.name: v for v in build_variants(model, tmp_path, names=["original", "dft-400tap", "tflite"])}
     assert variants["original"].status == "built"
     assert variants["dft-400tap"].status == "skipped"
-    assert variants["dft-400tap"].reason.startswith("found 0 DFT-like Convs")
+    assert variants["dft-400tap"].reason == "no STFT block (Conv DFT or STFT op) on the signal path; explain read: log"
     assert variants["tflite"].status == "skipped" and variants["tflite"].path is None
 
 
@@ -115,8 +124,9 @@ def test_rewrites_follow_other_parameters() -> None:
     for name, (steps, _) in rewrites.REWRITES.items():
         rewritten = rewrites.apply(model, steps)
         assert rewrites.max_db_difference(model, rewritten) <= rewrites.VERIFY_TOLERANCE_DB, name
-    pair = find_dft_pair(rewrites.drop_zero_taps(build_mel_model(params)))
-    assert pair.real_weight.shape == (257, 1, 320)  # Hamming has no zero sample: all 320 window taps kept
+    trimmed = rewrites.apply(model, rewrites.REWRITES["dft-400tap"][0])
+    # Hamming has no zero sample: all 320 window taps kept
+    assert [w.shape for w in _weights_of(trimmed, "Conv")] == [(257, 1, 320), (257, 1, 320)]
 
 
 def test_a_wrong_rewrite_is_refused_with_its_error() -> None:
@@ -131,12 +141,13 @@ def test_a_wrong_rewrite_is_refused_with_its_error() -> None:
         rewrites.apply(default_model(), [louder_mel])
 
 
-def test_db_tail_is_read_from_the_graph() -> None:
-    tail = find_db_tail(build_mel_model(MelParams(amin=1e-6, top_db=60.0, ref=10.0)))
-    assert tail.amin == pytest.approx(1e-6)
-    assert tail.scale == pytest.approx(10 / np.log(10), rel=1e-6)
-    assert tail.offset == pytest.approx(-10.0, rel=1e-6)
-    assert tail.top_db == pytest.approx(60.0)
+def test_log_and_clamp_parameters_are_read_from_the_graph() -> None:
+    parts = anatomy(build_mel_model(MelParams(amin=1e-6, top_db=60.0, ref=10.0)))
+    log = parts.find("log").block.data
+    assert log["floor"] == "max" and log["amin"] == pytest.approx(1e-6)
+    assert log["multiplier"] == pytest.approx(10 / np.log(10), rel=1e-6)
+    assert log["offset"] == pytest.approx(-10.0, rel=1e-6)
+    assert parts.find("top-db clamp").block.param("top") == pytest.approx(60.0)
 
 
 def test_quantized_variants_quantize_what_they_say(built: dict[str, Variant]) -> None:
@@ -155,10 +166,10 @@ def test_quantized_variants_quantize_what_they_say(built: dict[str, Variant]) ->
 
 
 def test_fp16_dft_prescale_keeps_full_scale_int16_in_fp16_range(built: dict[str, Variant]) -> None:
-    pair = find_dft_pair(default_model())
-    scale = fp16_variants.dft_prescale(pair.real_weight, pair.imag_weight)
+    real, imag = (weight for _, weight in anatomy(default_model()).dft.convs)
+    scale = fp16_variants.dft_prescale(real, imag)
     assert scale == 2.0**-8
-    worst = 32768 * np.abs(pair.real_weight).sum(axis=(1, 2)).max() * scale
+    worst = 32768 * np.abs(real).sum(axis=(1, 2)).max() * scale
     assert fp16_variants.FP16_MAX / 4 < worst <= fp16_variants.FP16_MAX / 2
     weights = _weights_of(_load(built["fp16-dft"]), "Conv")
     assert [w.dtype for w in weights] == [np.float16, np.float16]

@@ -8,10 +8,13 @@ Two error measures, and one check:
 - dB error: |variant - original| of each float output of the graph (the features), element by element; max
   and p99 (p99 is an element that occurs: numpy's percentile with method "higher", so an inf is reported, never
   interpolated away), per output; the worst output's numbers are the variant's.
-- relative mel error: of the mel energies, the tensor the graph floors before the Log. Both sides are
-  floored at amin first (the graph does the same next), then |v - r| / r. For ONNX variants the energies
-  come from an accuracy-only copy of the model that also outputs that tensor; for TFLite variants written
-  by meltoolkit, from the tensor named `mel_energies` read with LiteRT's preserve-all-tensors option.
+- relative mel error: of the mel energies, the tensor where explain's mel filterbank block ends (read through
+  toolkit.variants.anatomy; without a mel block, the tensor its log block reads). Both sides are floored at
+  amin first (the log floors next), then |v - r| / r. For ONNX variants the energies come from an
+  accuracy-only copy of the model that also outputs that tensor (the original's tensor by name, which every
+  ONNX variant keeps; a variant without it is located afresh); for TFLite variants written by meltoolkit, from
+  the tensor named `mel_energies` read with LiteRT's preserve-all-tensors option. A graph with neither block
+  has no mel error (None).
 - integer outputs (the features' lengths) must equal the original's exactly: a mismatch fails the gate, and
   the reason says which output, on how many signals, and the first values.
 
@@ -33,7 +36,7 @@ from onnx import TensorProto, helper
 
 from toolkit.errors import ToolkitError
 from toolkit.load import FeedPlan
-from toolkit.variants.anatomy import run_session, session
+from toolkit.variants.anatomy import anatomy, run_session, session
 from toolkit.variants.tflite import run_tflite
 
 SAMPLE_RATE = 16000
@@ -311,68 +314,85 @@ def runner_outputs(arrays: Mapping[str, np.ndarray], variant: str) -> dict[str, 
     return {signal: [outputs[k] for k in sorted(outputs)] for signal, outputs in found.items()}
 
 
-def _mel_tensor(model: onnx.ModelProto) -> str:
-    """The tensor the first Log's floor (Clip or Max) reads: the mel energies; the Log's input if unfloored."""
-    producers = {output: node for node in model.graph.node for output in node.output}
-    log = next((node for node in model.graph.node if node.op_type == "Log"), None)
-    if log is None:
-        raise ToolkitError("the model has no Log node, so no mel energies before the log to compare")
-    floor = producers.get(log.input[0])
-    return floor.input[0] if floor is not None and floor.op_type in ("Clip", "Max") else log.input[0]
+def mel_taps(model: onnx.ModelProto) -> tuple[str, ...]:
+    """Where the mel energies can be read, by explain's blocks: where the mel block ends, the tensor the log block
+    reads (a graph whose filterbank explain cannot name still has it), and the floored energies its Log reads (a
+    quantizer may fold the floor into the MatMul and keep only that name); () without either block."""
+    parts = anatomy(model)
+    log = parts.find("log")
+    entry = [log.nodes[0].input[0], *(node.input[0] for node in log.nodes if node.op_type == "Log")] if log else []
+    return tuple(dict.fromkeys([*([parts.mel.output] if parts.mel else []), *entry]))
 
 
-def with_mel_output(model: onnx.ModelProto) -> onnx.ModelProto:
-    """An accuracy-only copy of `model` that also outputs the mel energies (as its last output)."""
+def mel_tensor(model: onnx.ModelProto, preferred: Sequence[str] = ()) -> str | None:
+    """The mel energies: the first of `preferred` (the original's taps) the model computes, else the first of its
+    own; None when explain finds no mel block."""
+    computed = {name for node in model.graph.node for name in node.output}
+    return next((name for name in preferred if name in computed), None) or next(iter(mel_taps(model)), None)
+
+
+def with_mel_output(model: onnx.ModelProto, tensor: str) -> onnx.ModelProto:
+    """An accuracy-only copy of `model` that also outputs `tensor`, the mel energies (as its last output)."""
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
-    name = _mel_tensor(probe)
     inferred = onnx.shape_inference.infer_shapes(probe)
     types = {info.name: info.type.tensor_type.elem_type for info in inferred.graph.value_info}
-    probe.graph.output.append(helper.make_tensor_value_info(name, types.get(name, TensorProto.FLOAT), None))
+    probe.graph.output.append(helper.make_tensor_value_info(tensor, types.get(tensor, TensorProto.FLOAT), None))
     return probe
 
 
 @dataclass(frozen=True)
 class SignalOutputs:
     """One variant's outputs on the signal set, each signal name -> its graph outputs in order (the first: the
-    features) and its mel energies; the outputs' names."""
+    features) and its mel energies (None without a mel block); the outputs' names; where a variant of it may
+    read its mel energies (mel_taps)."""
 
     outputs: dict[str, list[np.ndarray]]
-    mel: dict[str, np.ndarray]
+    mel: dict[str, np.ndarray] | None
     names: list[str]
+    mel_taps: tuple[str, ...] = ()
 
 
-def _run_onnx_file(path: Path, signals: Mapping[str, np.ndarray], plan: FeedPlan | None) -> SignalOutputs:
+def _run_onnx_file(path: Path, signals: Mapping[str, np.ndarray], plan: FeedPlan | None,
+                   preferred: Sequence[str]) -> SignalOutputs:
     """Each signal through the accuracy-only copy of the ONNX model (mel energies as an extra output), every
     input fed by `plan` (default: the model's own)."""
     model = onnx.load(str(path))
-    probe = session(with_mel_output(model), plan)
+    names = [output.name for output in model.graph.output]
+    taps = tuple(preferred) or mel_taps(model)
+    tensor = mel_tensor(model, taps)
+    if tensor is None:
+        fed = session(model, plan)
+        return SignalOutputs({name: run_session(fed, audio) for name, audio in signals.items()}, None, names)
+    probe = session(with_mel_output(model, tensor), plan)
     results = {name: run_session(probe, audio) for name, audio in signals.items()}
     outputs = {name: result[:-1] for name, result in results.items()}
     mel = {name: result[-1].astype(np.float32) for name, result in results.items()}
-    return SignalOutputs(outputs, mel, [output.name for output in model.graph.output])
+    return SignalOutputs(outputs, mel, names, taps)
 
 
-def _run_tflite_file(path: Path, signals: Mapping[str, np.ndarray], plan: FeedPlan | None) -> SignalOutputs:
+def _run_tflite_file(path: Path, signals: Mapping[str, np.ndarray], plan: FeedPlan | None,
+                     preferred: Sequence[str]) -> SignalOutputs:
     """Each signal through LiteRT, reading the `mel_energies` tensor."""
-    del plan  # the TFLite variant takes the audio only
+    del plan, preferred  # the TFLite variant takes the audio only, and names its mel energies itself
     results = {name: run_tflite(path, audio, with_mel=True) for name, audio in signals.items()}
     return SignalOutputs({n: [r[0]] for n, r in results.items()}, {n: r[1] for n, r in results.items()}, [])
 
 
-RUNNERS: dict[str, Callable[[Path, Mapping[str, np.ndarray], FeedPlan | None], SignalOutputs]] = {
+RUNNERS: dict[str, Callable[[Path, Mapping[str, np.ndarray], FeedPlan | None, Sequence[str]], SignalOutputs]] = {
     "onnx": _run_onnx_file,
     "tflite": _run_tflite_file,
 }
 
 
 def run_signals(path: str | Path, model_format: str, signals: Mapping[str, np.ndarray],
-                plan: FeedPlan | None = None) -> SignalOutputs:
+                plan: FeedPlan | None = None, mel: Sequence[str] = ()) -> SignalOutputs:
     """Run a variant file over the signals in this process (CPU), one signal per call (batch 1), its other
-    inputs fed by `plan` (default: the model's own feed plan)."""
+    inputs fed by `plan` (default: the model's own feed plan), its mel energies read at the first tensor of `mel`
+    it computes (default: where its own mel block ends)."""
     if model_format not in RUNNERS:
         raise ToolkitError(f"unknown model format {model_format!r}; use one of {', '.join(RUNNERS)}")
-    return RUNNERS[model_format](Path(path), signals, plan)
+    return RUNNERS[model_format](Path(path), signals, plan, mel)
 
 
 def measure(
@@ -380,6 +400,6 @@ def measure(
     plan: FeedPlan | None = None,
 ) -> AccuracyReport:
     """The accuracy report of one variant file against the original's outputs on the same signals."""
-    outputs = run_signals(path, model_format, signals, plan)
+    outputs = run_signals(path, model_format, signals, plan, reference.mel_taps)
     return compare(reference.outputs, outputs.outputs, signal_levels(), reference.mel, outputs.mel,
                    names=reference.names)

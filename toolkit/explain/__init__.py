@@ -19,7 +19,7 @@ from toolkit.explain.dimflow import propagate
 from toolkit.explain.equation import compose
 from toolkit.explain.equivalents import Equivalent, cheaper_equivalents
 from toolkit.explain.findings import Finding, find_all
-from toolkit.explain.graph import build_view
+from toolkit.explain.graph import GraphView, build_view
 from toolkit.explain.walk import walk
 
 # The blocks that make a log-mel front end, by the kinds that can stand for each.
@@ -84,14 +84,18 @@ class Explanation:
         }
 
 
-def explain(model: onnx.ModelProto) -> Explanation:
-    """Recognize the blocks of `model`, recover their parameters, and collect findings and cheaper equivalents."""
+def recognize(model: onnx.ModelProto) -> tuple[GraphView, list[Block]]:
+    """The graph view and the blocks along the signal path: the one description of the chain that explain and
+    the variants (toolkit.variants.anatomy) both read, without findings or equivalents."""
     view = build_view(model)
     view.axes = propagate(view)
-    if not view.inputs:
-        blocks: list[Block] = []
-    else:
-        blocks = walk(view, Signal((view.inputs[0].name,)), RECOGNIZERS)
+    blocks = walk(view, Signal((view.inputs[0].name,)), RECOGNIZERS) if view.inputs else []
+    return view, blocks
+
+
+def explain(model: onnx.ModelProto) -> Explanation:
+    """Recognize the blocks of `model`, recover their parameters, and collect findings and cheaper equivalents."""
+    view, blocks = recognize(model)
     claimed = {name for block in blocks if block.kind != "unrecognized" for name in block.nodes}
     unrecognized = [view.name(node) for node in view.nodes
                     if view.name(node) not in claimed and node.op_type != "Constant"

@@ -96,6 +96,8 @@ def recognize_log(view: GraphView, signal: Signal) -> Match | None:
         + ".",
         params=_log_params(floor, text, multiplier, offset, ref),
         formula=_log_formula(floor, text, latex, offset, ref),
+        data={"floor": floor[0] if floor else None, "amin": floor[1] if floor else 0.0,
+              "upper": floor[2] if floor else None, "multiplier": multiplier, "offset": offset or 0.0},
     )
     return Match(block, signal.then((end,), log_multiplier=multiplier, log_text=text))
 

@@ -20,13 +20,12 @@ import onnx
 from toolkit.analysis import analyze
 from toolkit.errors import ToolkitError
 from toolkit.explain import explain
-from toolkit.explain.graph import build_view
-from toolkit.explain.stft import dft_fit
 from toolkit.files import write_text_atomic
 from toolkit.pipeline.sources import EVIDENCE
 from toolkit.report import FILES, gather, markdown, terminal
 from toolkit.report.html import ModelView, TargetView, all_plots, config_text, plain, render_html
 from toolkit.targets import load_target
+from toolkit.variants.anatomy import anatomy
 
 Json = dict[str, Any]
 FORMATS = ("html", "md")
@@ -51,47 +50,19 @@ def targets_with_results(build: Path) -> list[str]:
 # ---------------------------------------------------------------- the model
 
 
-def recovered_window(model: onnx.ModelProto, blocks: list[Any]) -> np.ndarray | None:
-    """The analysis window as the graph holds it: the taps fitted out of the DFT Convs, or the STFT op's window."""
-    stft = next((b for b in blocks if b.kind == "stft"), None)
-    if stft is None:
-        return None
-    view = build_view(model)
-    nodes = [n for n in view.nodes if view.name(n) in stft.nodes]
-    kernels = [view.const(n.input[1])[:, 0, :] for n in nodes if n.op_type == "Conv"]
-    if len(kernels) == 2:
-        cos_kernel, sin_kernel = sorted(kernels, key=lambda k: not np.any(k[0]))
-        fitted = dft_fit(cos_kernel, sin_kernel)
-        return None if fitted is None else np.asarray(fitted[0], dtype=np.float64)
-    windows = [view.const(n.input[2]) for n in nodes if n.op_type == "STFT" and len(n.input) > 2]
-    return np.asarray(windows[0], dtype=np.float64) if windows and windows[0] is not None else None
-
-
-def recovered_filterbank(model: onnx.ModelProto, blocks: list[Any]) -> np.ndarray | None:
-    """The [bins, bands] constant of the mel block's MatMul."""
-    mel = next((b for b in blocks if b.kind == "mel filterbank"), None)
-    if mel is None:
-        return None
-    view = build_view(model)
-    for node in (n for n in view.nodes if view.name(n) in mel.nodes and n.op_type == "MatMul"):
-        weights = next((view.const(name) for name in node.input if view.const(name) is not None), None)
-        if weights is not None and weights.ndim == 2:
-            return np.asarray(weights, dtype=np.float64)
-    return None
-
-
 def model_view(path: Path) -> ModelView:
     """Counts at one second of audio, the equation, and the window and filterbank explain recognized."""
     model = onnx.load(str(path))
     explanation = explain(model)
+    parts = anatomy(model)
     mel = explanation.block("mel filterbank")
     rate = int(mel.param("sample rate")) if mel is not None else REFERENCE_SAMPLES
     return ModelView(
         analysis=analyze(model, batch=1, samples=REFERENCE_SAMPLES, sample_rate=rate).to_json(),
         equation=explanation.equation["text"],
         blocks=[{"kind": b.kind, "summary": b.summary} for b in explanation.blocks],
-        window=recovered_window(model, explanation.blocks),
-        filterbank=recovered_filterbank(model, explanation.blocks),
+        window=None if parts.dft is None else parts.dft.window,
+        filterbank=None if parts.mel is None else np.asarray(parts.mel.weight, dtype=np.float64),
         sample_rate=rate,
         notes=[f"model file: {path}"] + [f"finding [{f.kind}]: {f.message}" for f in explanation.findings],
     )

@@ -1,9 +1,12 @@
-"""Locate the parts of a log-mel graph (DFT Convs, power, mel MatMul, dB tail) in any model laid out like it.
+"""The anatomy of a front end: explain's blocks located in the model, with the weights each one reads.
 
-Rewrites and the TFLite writer need the weights, not the parameters: they read them from the model itself,
-so a user's file with other windows or filterbanks is rewritten faithfully, and a file that is not laid
-out like the mel graph raises NotApplicable with a sentence saying which part is missing (its variant is
-skipped). Sessions made here feed every graph input by the model's feed plan (toolkit.load.feed_plan).
+explain recognizes the chain once (toolkit.explain.recognize: framing, STFT op / Conv DFT, power, mel, log,
+top-dB clamp... each block with the nodes it spans and its parameters); anatomy() puts those blocks back on the
+model's own nodes and reads the weights from the model itself (DFT kernels or the STFT window, the mel
+filterbank, the floor and dB scale), so rewrites, the TFLite writer, fp16, the accuracy stage and the report all
+read one description. A variant that needs a block the chain lacks raises NotApplicable with one sentence
+naming the chain as explain read it (its variant is skipped). Sessions made here feed every graph input by the
+model's feed plan (toolkit.load.feed_plan).
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import numpy_helper
 
 from toolkit.errors import ToolkitError
+from toolkit.explain import recognize
+from toolkit.explain.block import Block
+from toolkit.explain.graph import GraphView, attribute
+from toolkit.explain.stft import _basis as dft_basis  # the one basis explain fits kernels against
 from toolkit.load import FeedPlan, feed_plan
 
 # the one feed maker lives in the bench runner, which carries it to boards; it imports nothing from the toolkit,
@@ -30,89 +36,168 @@ class NotApplicable(ToolkitError):
 
 
 @dataclass(frozen=True)
-class DftPair:
-    """The two Convs computing the real and imaginary DFT of each frame: weights [bins, 1, taps]."""
+class Located:
+    """One of explain's blocks with its nodes in the model (graph order) and the tensors it hands on."""
 
-    real: onnx.NodeProto
-    imag: onnx.NodeProto
-    real_weight: np.ndarray
-    imag_weight: np.ndarray
-    hop: int
+    block: Block
+    nodes: list[onnx.NodeProto]
+    outputs: tuple[str, ...]  # values of the block read after it (or graph outputs), in node order
 
     @property
-    def signal(self) -> str:
-        """The tensor both Convs read: the audio as [batch, 1, samples]."""
-        return self.real.input[0]
+    def kind(self) -> str:
+        return self.block.kind
+
+    @property
+    def label(self) -> str:
+        """The kind, or for an unrecognized span its ops: "unrecognized[Slice -> Concat]"."""
+        ops = " -> ".join(self.block.data.get("ops", []))
+        return f"unrecognized[{ops}]" if self.kind == "unrecognized" else self.kind
 
 
 @dataclass(frozen=True)
-class MelStage:
-    """The MatMul from the power spectrum [B, 1, T, bins] to mel energies [B, 1, T, n_mels]."""
+class Dft:
+    """The transform block: a Conv pair ("pair"), one Conv of cos then sin rows ("stacked"), or the STFT op
+    ("op"). `cos` / `sin` are the [bins, n_fft] kernels as the graph computes them (for the op: built from its
+    window, the sine part signed as the op's imaginary output); `transform` are the nodes a rewrite replaces (the
+    Conv(s) or STFT and the layout after them inside the block, `after`), keeping the path to `source`."""
 
+    located: Located
+    form: str
+    source: str
+    transform: list[onnx.NodeProto]
+    after: list[onnx.NodeProto]
+    convs: list[tuple[onnx.NodeProto, np.ndarray]]
+    cos: np.ndarray
+    sin: np.ndarray
+    window: np.ndarray
+    hop: int
+    pads: tuple[int, int]
+    gain: float
+    shapes: dict[str, np.ndarray]  # output of each Reshape in `after` -> its constant target shape
+
+    @property
+    def bins(self) -> int:
+        return self.cos.shape[0]
+
+    @property
+    def n_fft(self) -> int:
+        return self.cos.shape[1]
+
+
+@dataclass(frozen=True)
+class Mel:
+    """The mel block's MatMul: `weight` [bins, bands] as stored, read as input `operand` of `node`
+    (1: x @ weight; 0: weight.T @ x); `output` is where the mel energies leave the block."""
+
+    located: Located
     node: onnx.NodeProto
+    operand: int
     weight: np.ndarray
 
     @property
-    def power(self) -> str:
-        """The power-spectrum tensor the MatMul reads."""
-        return self.node.input[0]
+    def output(self) -> str:
+        return self.located.outputs[0]
 
 
-def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
-    """Every initializer and Constant-node value by tensor name, as numpy arrays."""
-    values = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    return values
+@dataclass(frozen=True)
+class Anatomy:
+    """The chain of located blocks, with the transform, mel and log blocks read out (None when absent)."""
+
+    blocks: list[Located]
+    dft: Dft | None
+    mel: Mel | None
+
+    def find(self, kind: str) -> Located | None:
+        """The first block of `kind`, if the chain has one."""
+        return next((located for located in self.blocks if located.kind == kind), None)
+
+    def chain(self) -> str:
+        """The chain as explain read it, e.g. "padding -> stft -> power spectrum -> unrecognized[Scan]"."""
+        return " -> ".join(located.label for located in self.blocks) or "no blocks"
+
+    def require_dft(self) -> Dft:
+        """The transform block, or NotApplicable naming the chain explain found instead (or the gain a rescaled
+        DFT carries, as fp16-dft writes: such a transform is left as it is)."""
+        if self.dft is None:
+            raise NotApplicable(f"no STFT block (Conv DFT or STFT op) on the signal path; explain read: {self.chain()}")
+        if self.dft.gain != 1.0:
+            raise NotApplicable(f"the DFT carries an output gain of {self.dft.gain:g} (a rescaled DFT): left as it is")
+        return self.dft
+
+    def require_mel(self) -> Mel:
+        """The mel block, or NotApplicable naming the chain."""
+        if self.mel is None:
+            raise NotApplicable(f"no mel filterbank block on the signal path; explain read: {self.chain()}")
+        return self.mel
 
 
-def _attribute(node: onnx.NodeProto, name: str, default: object) -> object:
-    """One attribute's value, or `default` when the node does not set it."""
-    for attribute in node.attribute:
-        if attribute.name == name:
-            return onnx.helper.get_attribute_value(attribute)
-    return default
+def _locate(model: onnx.ModelProto, view: GraphView, block: Block) -> Located:
+    """The block on the model's own nodes (the view's are shape-inferred copies, in the same order)."""
+    names = set(block.nodes)
+    nodes = [node for seen, node in zip(view.nodes, model.graph.node, strict=True) if view.name(seen) in names]
+    inside = {id(node) for node in nodes}
+    graph_outputs = {output.name for output in model.graph.output}
+    read_after = {name for node in model.graph.node if id(node) not in inside for name in node.input}
+    outputs = tuple(name for node in nodes for name in node.output if name in read_after | graph_outputs)
+    return Located(block, nodes, outputs)
 
 
-def _is_dft_conv(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> bool:
-    """A bias-free, ungrouped 1-D Conv with a constant [bins, 1, taps] weight and no padding."""
-    if node.op_type != "Conv" or len(node.input) != 2 or node.input[1] not in constants:
-        return False
-    weight = constants[node.input[1]]
-    plain = _attribute(node, "group", 1) == 1 and not any(_attribute(node, "pads", []))
-    return plain and weight.ndim == 3 and weight.shape[1] == 1
+def _conv_dft(located: Located, view: GraphView) -> Dft:
+    """The Conv form: the kernels of the pair (cos first: its row 0 is the window) or of the one stacked Conv."""
+    convs = [(node, view.constants[node.input[1]]) for node in located.nodes if node.op_type == "Conv"]
+    first = convs[0][0]
+    after = located.nodes[located.nodes.index(first) + 1:]
+    after = [node for node in after if node.op_type != "Conv"]
+    if len(convs) == 2:
+        convs.sort(key=lambda pair: not np.any(pair[1][0]))
+        cos, sin, form = convs[0][1][:, 0, :], convs[1][1][:, 0, :], "pair"
+    else:
+        kernel = convs[0][1][:, 0, :]
+        bins = kernel.shape[0] // 2
+        cos, sin, form = kernel[:bins], kernel[bins:], "stacked"
+    pads = [int(p) for p in attribute(first, "pads") or [0, 0]]
+    gain = next((float(p.value) for p in located.block.params if p.name == "output gain"), 1.0)
+    shapes = {node.output[0]: view.constants[node.input[1]] for node in after if node.op_type == "Reshape"}
+    return Dft(located, form, first.input[0], [node for node, _ in convs] + after, after if form == "stacked" else [],
+               convs, cos, sin, np.asarray(cos[0], dtype=np.float64), int((attribute(first, "strides") or [1])[0]),
+               (pads[0], pads[-1]), gain, shapes)
 
 
-def find_dft_pair(model: onnx.ModelProto) -> DftPair:
-    """The real/imag DFT Convs: two such Convs on one input; the imaginary one has an all-zero row 0."""
-    constants = initializers(model)
-    convs = [node for node in model.graph.node if _is_dft_conv(node, constants)]
-    if len(convs) != 2 or convs[0].input[0] != convs[1].input[0]:
-        raise NotApplicable(
-            f"found {len(convs)} DFT-like Convs ([bins, 1, taps] weights); the rewrite needs exactly two on "
-            "the same input (real and imaginary DFT), as in openWakeWord's melspectrogram.onnx"
-        )
-    first, second = convs
-    imag_first = not constants[first.input[1]][0].any()
-    real, imag = (second, first) if imag_first else (first, second)
-    strides = list(_attribute(real, "strides", [1]))
-    return DftPair(real, imag, constants[real.input[1]], constants[imag.input[1]], int(strides[0]))
+def _op_dft(located: Located, view: GraphView) -> Dft:
+    """The STFT op: kernels built from its window (all ones when it has none) as the op's real and imaginary
+    parts, window x cos and -window x sin."""
+    node = next(node for node in located.nodes if node.op_type == "STFT")
+    block = located.block
+    n, bins = int(block.param("n_fft")), int(block.param("bins"))
+    stored = view.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    window = np.ones(n) if stored is None else np.asarray(stored, dtype=np.float64).reshape(-1)
+    cos_basis, sin_basis = dft_basis(bins, n)
+    cos, sin = (window * cos_basis).astype(np.float32), (-window * sin_basis).astype(np.float32)
+    return Dft(located, "op", node.input[0], [node], [], [], cos, sin, window, int(block.param("hop")), (0, 0), 1.0,
+               {})
 
 
-def find_mel_stage(model: onnx.ModelProto) -> MelStage:
-    """The MatMul whose constant right operand maps the DFT bins to mel bands."""
-    constants = initializers(model)
-    matmuls = [
-        node
-        for node in model.graph.node
-        if node.op_type == "MatMul" and node.input[1] in constants and constants[node.input[1]].ndim == 2
-    ]
-    if len(matmuls) != 1:
-        raise NotApplicable(
-            f"found {len(matmuls)} MatMuls with a constant 2-D weight; the rewrite needs exactly one mel MatMul"
-        )
-    return MelStage(matmuls[0], constants[matmuls[0].input[1]])
+def _mel(located: Located, view: GraphView) -> Mel:
+    """The MatMul of the mel block and its constant operand as [bins, bands]."""
+    node = next(node for node in located.nodes if node.op_type == "MatMul")
+    operand = 1 if view.const(node.input[1]) is not None else 0
+    value = view.constants[node.input[operand]]
+    return Mel(located, node, operand, value if operand == 1 else value.T)
+
+
+# explain's stft block "form" -> how its kernels are read from the model
+DFT_FORMS = {"conv": _conv_dft, "op": _op_dft}
+
+
+def anatomy(model: onnx.ModelProto) -> Anatomy:
+    """explain's blocks of `model` located on its nodes, with the transform and mel blocks' weights read out."""
+    view, blocks = recognize(model)
+    located = [_locate(model, view, block) for block in blocks]
+    stft = next((b for b in located if b.kind == "stft"), None)
+    mel = next((b for b in located if b.kind == "mel filterbank"), None)
+    reader = None if stft is None else DFT_FORMS.get(stft.block.data.get("form"))
+    dft = None if reader is None else reader(stft, view)  # a form no reader knows: no transform to rewrite
+    return Anatomy(located, dft, None if mel is None else _mel(mel, view))
 
 
 def nonzero_range(weight: np.ndarray, axis: int) -> tuple[int, int]:
@@ -140,14 +225,6 @@ def prune(model: onnx.ModelProto) -> onnx.ModelProto:
     graph.initializer.extend(live)
     del graph.value_info[:]
     return model
-
-
-def replace_initializer(model: onnx.ModelProto, name: str, value: np.ndarray) -> None:
-    """Swap the initializer `name` for `value` (added when absent)."""
-    graph = model.graph
-    kept = [tensor for tensor in graph.initializer if tensor.name != name]
-    del graph.initializer[:]
-    graph.initializer.extend([*kept, numpy_helper.from_array(value, name)])
 
 
 def plan_feed(plan: FeedPlan, audio: np.ndarray, names: set[str] | None = None) -> Feed:
@@ -183,61 +260,3 @@ def run_session(fed: FedSession, audio: np.ndarray) -> list[np.ndarray]:
 def run_onnx(model: onnx.ModelProto | str, audio: np.ndarray) -> list[np.ndarray]:
     """Every graph output for one [batch, samples] clip (a fresh session: one-off runs only)."""
     return run_session(session(model), audio)
-
-
-@dataclass(frozen=True)
-class DbTail:
-    """What follows the mel MatMul: db = scale * ln(max(mel, amin)) + offset, then max(db, max(db) - top_db)."""
-
-    amin: float
-    scale: float
-    offset: float
-    top_db: float | None
-
-
-def _consumers(model: onnx.ModelProto, tensor: str) -> list[onnx.NodeProto]:
-    """The nodes that read `tensor`, in graph order."""
-    return [node for node in model.graph.node if tensor in node.input]
-
-
-def _operand(node: onnx.NodeProto, tensor: str, constants: dict[str, np.ndarray]) -> float:
-    """The constant scalar `node` combines `tensor` with (as its second input, so Sub and Div keep their order)."""
-    if node.input[0] != tensor or len(node.input) < 2 or node.input[1] not in constants:
-        raise NotApplicable(f"{node.op_type} node {node.name!r} in the dB stage has no constant second operand")
-    return float(constants[node.input[1]])
-
-
-# op -> (scale, offset, amin) -> new state, for the ops between the mel MatMul and the top_db clamp
-_TAIL_STEPS = {
-    "Clip": lambda s, o, a, c: (s, o, c),
-    "Max": lambda s, o, a, c: (s, o, c),
-    "Mul": lambda s, o, a, c: (s * c, o * c, a),
-    "Div": lambda s, o, a, c: (s / c, o / c, a),
-    "Sub": lambda s, o, a, c: (s, o - c, a),
-    "Add": lambda s, o, a, c: (s, o + c, a),
-}
-
-
-def find_db_tail(model: onnx.ModelProto) -> DbTail:
-    """Read the floor, dB scale and offset, and top_db clamp from the nodes after the mel MatMul."""
-    constants = initializers(model)
-    tensor = find_mel_stage(model).node.output[0]
-    scale, offset, amin = 1.0, 0.0, 0.0
-    while True:
-        readers = _consumers(model, tensor)
-        if len(readers) != 1 or readers[0].op_type not in (*_TAIL_STEPS, "Log"):
-            break
-        node = readers[0]
-        if node.op_type != "Log":
-            scale, offset, amin = _TAIL_STEPS[node.op_type](scale, offset, amin, _operand(node, tensor, constants))
-        tensor = node.output[0]
-    reduce = [node for node in _consumers(model, tensor) if node.op_type == "ReduceMax"]
-    top_db = None
-    if reduce:
-        subtract = [node for node in _consumers(model, reduce[0].output[0]) if node.op_type == "Sub"]
-        if len(subtract) != 1:
-            raise NotApplicable("the ReduceMax of the dB values is not followed by one Sub of top_db")
-        top_db = _operand(subtract[0], reduce[0].output[0], constants)
-    if not amin > 0:
-        raise NotApplicable("no positive floor (Clip min) found before the Log of the mel energies")
-    return DbTail(amin, scale, offset, top_db)

@@ -63,9 +63,10 @@ def _row(variant: Variant, report: accuracy.AccuracyReport | None) -> str:
     overall = report.overall
     worst = max(report.by_level, key=lambda label: report.by_level[label].max_abs_db) if overall.max_abs_db else "-"
     differ = f"; integer outputs differ: {'; '.join(report.mismatches)}" if report.mismatches else ""
+    mel = "-" if overall.max_rel_mel is None else f"{overall.max_rel_mel:.4g}"  # no mel block: not measured
     return (
         f"{variant.name:30} {variant.format:6} {'yes' if variant.exact else 'no':5} "
-        f"{overall.max_abs_db:12.4g} {overall.p99_abs_db:12.4g} {overall.max_rel_mel:12.4g}  {worst}{differ}"
+        f"{overall.max_abs_db:12.4g} {overall.p99_abs_db:12.4g} {mel:>12}  {worst}{differ}"
     )
 
 

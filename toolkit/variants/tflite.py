@@ -1,12 +1,16 @@
 """A TFLite twin of the mel graph, written as a flatbuffer with the `tflite` package's schema builders.
 
-No TensorFlow: the weights are read from the ONNX model (DFT kernels, mel filterbank, floor, dB scale,
-top_db) and laid out as 9 TFLite ops that LiteRT runs:
+No TensorFlow: the blocks explain recognized (toolkit.variants.anatomy) give the weights, read from the ONNX
+model (DFT kernels or the STFT op's window, mel filterbank) and the log and top-dB parameters (floor,
+multiplier, offset, top), laid out as 9 TFLite ops that LiteRT runs:
 
   RESHAPE [1, S] -> [1, 1, S, 1]; STRIDED_SLICE to the window's nonzero taps; CONV_2D with the real and
   imaginary kernels of the used bins stacked (one Conv, stride = hop); MUL x*x; BATCH_MATMUL with the mel
   filterbank stacked twice (re^2 @ M + im^2 @ M = |X|^2 @ M); MAXIMUM floor; LOG; MUL by the dB scale;
   REDUCE_MAX over everything, SUB top_db, MAXIMUM (the clamp).
+
+That is the chain it emits: stft -> power spectrum -> mel filterbank -> log [-> top-dB clamp over the whole
+tensor], one input and one output [1, 1, frames, bands]; any other chain is NotApplicable with the chain named.
 
 The input is [1, samples] with shape signature [1, -1]: written for 1760 samples (openWakeWord's chunk),
 other lengths (e.g. 16000) run after `interpreter.resize_tensor_input(0, [1, n])` + `allocate_tensors()`.
@@ -32,16 +36,7 @@ from tflite.TensorType import TensorType
 from toolkit.errors import ToolkitError
 from toolkit.files import write_bytes_atomic
 from toolkit.load import feed_plan
-from toolkit.variants.anatomy import (
-    DbTail,
-    Feed,
-    NotApplicable,
-    find_db_tail,
-    find_dft_pair,
-    find_mel_stage,
-    nonzero_range,
-    run_onnx,
-)
+from toolkit.variants.anatomy import Anatomy, Feed, Located, NotApplicable, anatomy, nonzero_range, run_onnx
 from toolkit.variants.rewrites import VERIFY_TOLERANCE_DB, verify_inputs
 
 # the package re-exports each table's class under the module's name; the builder functions live in the modules
@@ -187,16 +182,42 @@ def _f32(value: float) -> np.ndarray:
     return np.array(value, dtype=np.float32)
 
 
+# the block kinds the writer emits, in order; the clamp is optional
+CHAIN = ("stft", "power spectrum", "mel filterbank", "log")
+CLAMP = "top-db clamp"
+
+
+def _chain(parts: Anatomy) -> tuple[Located, Located | None]:
+    """The log block and the clamp (or None), once the chain is the one the writer emits."""
+    kinds = [located.kind for located in parts.blocks]
+    if kinds not in (list(CHAIN), [*CHAIN, CLAMP]):
+        raise NotApplicable(f"the TFLite writer emits {' -> '.join(CHAIN)} [-> {CLAMP}]; explain read: "
+                            f"{parts.chain()}")
+    log = parts.blocks[len(CHAIN) - 1]
+    if log.block.data["floor"] != "max" or log.block.data["upper"] is not None:
+        raise NotApplicable("the TFLite writer floors the mel energies by max(x, amin); this log block's floor is "
+                            f"{log.block.data['floor'] or 'absent'}")
+    clamp = parts.find(CLAMP)
+    if clamp is not None and clamp.block.param("scope") != "the whole tensor":
+        raise NotApplicable(f"the TFLite writer clamps under one maximum over the whole tensor; this clamp's is "
+                            f"over {clamp.block.param('scope')}")
+    return log, clamp
+
+
 def mel_graph(model: onnx.ModelProto) -> _Graph:
-    """The TFLite ops computing what `model` computes, from `model`'s own weights."""
-    pair, mel, tail = find_dft_pair(model), find_mel_stage(model), find_db_tail(model)
-    taps = pair.real_weight.shape[2]
-    tap_lo, tap_hi = nonzero_range(np.concatenate([pair.real_weight, pair.imag_weight]), axis=2)
+    """The TFLite ops computing what `model` computes, from the blocks explain found and `model`'s own weights."""
+    parts = anatomy(model)
+    log, clamp = _chain(parts)
+    dft, mel = parts.require_dft(), parts.require_mel()
+    if dft.pads != (0, 0):
+        raise NotApplicable(f"the DFT Conv pads the samples by {list(dft.pads)}; the TFLite writer does not")
+    taps = dft.n_fft
+    tap_lo, tap_hi = nonzero_range(np.concatenate([dft.cos, dft.sin]), axis=1)
     bin_lo, bin_hi = nonzero_range(mel.weight, axis=0)
-    kernels = np.concatenate([pair.real_weight[bin_lo:bin_hi], pair.imag_weight[bin_lo:bin_hi]])
-    filters = kernels[:, :, tap_lo:tap_hi].transpose(0, 2, 1)[:, None, :, :]  # OHWI [2 bins, 1, taps, 1]
+    kernels = np.concatenate([dft.cos[bin_lo:bin_hi], dft.sin[bin_lo:bin_hi]])
+    filters = kernels[:, None, tap_lo:tap_hi, None]  # OHWI [2 bins, 1, taps, 1]
     mel_stacked = np.concatenate([mel.weight[bin_lo:bin_hi]] * 2).astype(np.float32)
-    frames = (NOMINAL_SAMPLES - taps) // pair.hop + 1
+    frames = (NOMINAL_SAMPLES - taps) // dft.hop + 1
     channels, n_mels = filters.shape[0], mel.weight.shape[1]
 
     g = _Graph()
@@ -227,7 +248,7 @@ def mel_graph(model: onnx.ModelProto) -> _Graph:
             g.constant("dft_bias", np.zeros(channels, np.float32)),
         ],
         g.activation("dft", *spectrum_shape),
-        _conv_options(pair.hop),
+        _conv_options(dft.hop),
     )
     x = g.op(BuiltinOperator.MUL, [x, x], g.activation("dft_squared", *spectrum_shape), _MUL)
     mel_shape = ([1, 1, frames, n_mels], [1, 1, -1, n_mels])
@@ -237,28 +258,32 @@ def mel_graph(model: onnx.ModelProto) -> _Graph:
         g.activation(MEL_TENSOR, *mel_shape),
         _BATCH_MATMUL,
     )
-    return _db_ops(g, x, tail, mel_shape)
+    top = None if clamp is None else float(clamp.block.param("top"))
+    return _db_ops(g, x, log.block.data, top, mel_shape)
 
 
-def _db_ops(g: _Graph, mel: int, tail: DbTail, shape: tuple[list[int], list[int]]) -> _Graph:
-    """Floor, log, dB scale and offset, then the top_db clamp against one max over the whole output."""
+def _db_ops(g: _Graph, mel: int, log: dict, top: float | None, shape: tuple[list[int], list[int]]) -> _Graph:
+    """Floor, log, multiplier and offset (explain's log block), then the top clamp against one max over the whole
+    output."""
     x = g.op(
         BuiltinOperator.MAXIMUM,
-        [mel, g.constant("amin", _f32(tail.amin))],
+        [mel, g.constant("amin", _f32(log["amin"]))],
         g.activation("floored", *shape),
         _NO_OPTIONS,
     )
     x = g.op(BuiltinOperator.LOG, [x], g.activation("ln", *shape), _NO_OPTIONS)
     x = g.op(
-        BuiltinOperator.MUL, [x, g.constant("db_scale", _f32(tail.scale))], g.activation("db_scaled", *shape), _MUL
+        BuiltinOperator.MUL, [x, g.constant("db_scale", _f32(log["multiplier"]))], g.activation("db_scaled", *shape),
+        _MUL,
     )
-    if tail.offset != 0.0:
-        x = g.op(BuiltinOperator.SUB, [x, g.constant("db_ref", _f32(-tail.offset))], g.activation("db", *shape), _SUB)
-    if tail.top_db is not None:
+    if log["offset"] != 0.0:
+        x = g.op(BuiltinOperator.SUB, [x, g.constant("db_ref", _f32(-log["offset"]))], g.activation("db", *shape),
+                 _SUB)
+    if top is not None:
         axes = g.constant("all_axes", _i32(range(len(shape[0]))))
         peak = g.op(BuiltinOperator.REDUCE_MAX, [x, axes], g.activation("db_max", [], []), _REDUCE_ALL)
         floor = g.op(
-            BuiltinOperator.SUB, [peak, g.constant("top_db", _f32(tail.top_db))], g.activation("db_floor", [], []), _SUB
+            BuiltinOperator.SUB, [peak, g.constant("top_db", _f32(top))], g.activation("db_floor", [], []), _SUB
         )
         x = g.op(BuiltinOperator.MAXIMUM, [x, floor], g.activation("clamped", *shape), _NO_OPTIONS)
     return g
@@ -400,7 +425,11 @@ def to_tflite(model: onnx.ModelProto) -> bytes:
     _check_one_in_one_out(model)
     data = _serialize(mel_graph(model))
     for audio in verify_inputs():
-        difference = float(np.max(np.abs(run_tflite(data, audio)[0] - run_onnx(model, audio)[0])))
+        ours, theirs = run_tflite(data, audio)[0], run_onnx(model, audio)[0]
+        if ours.shape != theirs.shape:
+            raise NotApplicable(f"the TFLite writer outputs [1, 1, frames, bands] {list(ours.shape)}; this graph "
+                                f"outputs {list(theirs.shape)}")
+        difference = float(np.max(np.abs(ours - theirs)))
         if not difference <= VERIFY_TOLERANCE_DB:
             raise ToolkitError(
                 f"the TFLite model differs from the ONNX model by {difference:.3g} dB on random audio "
