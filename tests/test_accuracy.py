@@ -177,3 +177,21 @@ def test_gate_takes_the_target_files_policy(reports: dict[str, accuracy.Accuracy
     assert accuracy.gate(reports["tflite"], policy) == (True, [])
     passed, reasons = accuracy.gate(reports["fp16-dft"], policy)
     assert not passed and any("max relative mel-energy error" in reason for reason in reasons)
+
+
+def test_mel_energies_far_below_the_peak_are_compared_at_float32_resolution() -> None:
+    """A loud band at 1e6 and a far band at 1e-3 (below 2^-23 x 1e6): float32 rounding noise of 50 % in the far
+    band is not an error; 10 % in the loud band is, and so is a far band raised above the resolution."""
+    from toolkit.accuracy import compare
+
+    reference = np.array([[1e6, 1e-3, 10.0]])
+    features = {"s": np.zeros((1, 3), np.float32)}
+    levels = {"s": -10.0}
+
+    def mel_error(variant: np.ndarray) -> float:
+        return compare(features, features, levels, {"s": reference}, {"s": variant}).overall.max_rel_mel
+
+    assert mel_error(np.array([[1e6, 1.5e-3, 10.0]])) == 0.0  # both sides floored at 2^-23 x 1e6 = 0.119
+    assert mel_error(np.array([[1.1e6, 1e-3, 10.0]])) == pytest.approx(0.1)
+    assert mel_error(np.array([[1e6, 1e-3, 11.0]])) == pytest.approx(0.1)
+    assert mel_error(np.array([[1e6, 1.0, 10.0]])) == pytest.approx((1.0 - 2**-23 * 1e6) / (2**-23 * 1e6))
