@@ -15,7 +15,7 @@ import onnx
 
 from toolkit.explain import decibel, framing, kernel_dft, loop_framing, masks, melbank, normalize, spectrum, stft
 from toolkit.explain.block import Block, Recognizer, Signal
-from toolkit.explain.dimflow import propagate
+from toolkit.explain.dimflow import holds_samples, propagate
 from toolkit.explain.equation import compose
 from toolkit.explain.equivalents import Equivalent, cheaper_equivalents
 from toolkit.explain.findings import Finding, find_all
@@ -91,7 +91,8 @@ def explain(model: onnx.ModelProto) -> Explanation:
     if not view.inputs:
         blocks: list[Block] = []
     else:
-        blocks = walk(view, Signal((view.inputs[0].name,)), RECOGNIZERS)
+        audio = view.inputs[0]
+        blocks = walk(view, Signal((audio.name,), domain="time" if holds_samples(audio) else "unknown"), RECOGNIZERS)
     claimed = {name for block in blocks if block.kind != "unrecognized" for name in block.nodes}
     unrecognized = [view.name(node) for node in view.nodes
                     if view.name(node) not in claimed and node.op_type != "Constant"
