@@ -95,3 +95,51 @@ def test_dc_removal_on_the_samples_past_data_movement_still_is() -> None:
     np.testing.assert_allclose(_run(model, {"x": audio}), joined - joined.mean(-1, keepdims=True), atol=1e-5)
     explanation = explain(model)
     assert _kinds(explanation) == ["unrecognized", "dc removal"]
+
+
+def _branch(name: str, nodes: list[onnx.NodeProto], output: str) -> onnx.GraphProto:
+    return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)])
+
+
+def _rate_switch(condition: list[onnx.NodeProto]) -> onnx.ModelProto:
+    """A whole model inside an If on `cond` (Silero VAD's layout): reflect padding in the then branch, DC
+    removal in the else branch."""
+    then = _branch("then", [helper.make_node("Pad", ["x", "pads"], ["padded"], mode="reflect")], "padded")
+    other = _branch("else", _centre("x", "centred"), "centred")
+    nodes = [*condition, helper.make_node("If", ["cond"], ["y"], name="rate_if", then_branch=then, else_branch=other)]
+    rate = helper.make_tensor_value_info("sr", TensorProto.INT64, [])
+    constants = {"pads": np.array([0, 4, 0, 4], np.int64), "rate": np.array(16000, np.int64),
+                 "one": np.array(1, np.int64)}
+    return _model(nodes, constants,
+                  ["batch", "samples"], (rate,))
+
+
+_EQUAL_RATE = [helper.make_node("Equal", ["sr", "rate"], ["cond"])]
+
+
+def test_an_if_on_the_sample_rate_is_explained_through_the_branch_taken() -> None:
+    """The default sample rate (16000) takes the then branch; --input sr=8000 the else branch."""
+    model = _rate_switch(_EQUAL_RATE)
+    audio = np.random.default_rng(2).normal(size=(1, 32)).astype(np.float32)
+    assert _run(model, {"x": audio, "sr": np.array(16000, np.int64)}).shape == (1, 40)
+    default = explain(model)
+    assert _kinds(default) == ["padding"]
+    assert [(c.node, c.taken) for c in default.branches] == [("rate_if", "then")]
+    assert "then branch of the If rate_if: Equal(sr, 16000) is true with sr = 16000" in default.verdict()
+    given = explain(model, {"sr": 8000})
+    assert _kinds(given) == ["dc removal"]
+    assert given.branches[0].taken == "else" and "sr = 8000 (given with --input)" in given.verdict()
+
+
+def test_an_if_the_audio_decides_is_not_explained_and_never_raises() -> None:
+    """A condition on the audio's length is unknown before a run: the If stays one unrecognized span and
+    the verdict says neither branch is explained."""
+    length = [helper.make_node("Shape", ["x"], ["shape"]),
+              helper.make_node("Gather", ["shape", "one"], ["count"]),
+              helper.make_node("Greater", ["count", "rate"], ["cond"])]
+    explanation = explain(_rate_switch(length))
+    assert [b.kind for b in explanation.blocks] == ["unrecognized"]
+    assert "If" in explanation.blocks[0].data["ops"]
+    assert explanation.branches[0].taken is None
+    assert "their branches are not explained" in explanation.verdict()
+    assert "neither of its branches is explained" in explanation.branches[0].sentence()

@@ -8,18 +8,19 @@ their parameters, the whole model as one equation, deployment findings and cheap
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import onnx
 
 from toolkit.explain import decibel, framing, kernel_dft, loop_framing, masks, melbank, normalize, spectrum, stft
 from toolkit.explain.block import Block, Recognizer, Signal
+from toolkit.explain.branches import BranchChoice, known_inputs, resolve_branches
 from toolkit.explain.dimflow import holds_samples, propagate
 from toolkit.explain.equation import compose
 from toolkit.explain.equivalents import Equivalent, cheaper_equivalents
 from toolkit.explain.findings import Finding, find_all
-from toolkit.explain.graph import build_view
 from toolkit.explain.walk import walk
 
 # The blocks that make a log-mel front end, by the kinds that can stand for each.
@@ -49,6 +50,7 @@ class Explanation:
     findings: list[Finding]
     equivalents: list[Equivalent]
     unrecognized: list[str]
+    branches: list[BranchChoice] = field(default_factory=list)
 
     @property
     def front_end(self) -> bool:
@@ -63,11 +65,21 @@ class Explanation:
     def verdict(self) -> str:
         """One plain sentence: whether this graph is a log-mel front end, and if not, what is missing."""
         spans = sum(block.kind == "unrecognized" for block in self.blocks)
+        branches = self._branches_text()
         if self.front_end:
-            return f"a log-mel front end was recognized ({spans} unrecognized span(s) in its chain)"
+            return f"a log-mel front end was recognized ({spans} unrecognized span(s) in its chain){branches}"
         found = [block.kind for block in self.blocks if block.kind != "unrecognized"]
         return (f"no log-mel front end was recognized: no {', no '.join(self.missing())}; "
-                f"recognized blocks: {', '.join(found) or 'none'}; {spans} unrecognized span(s) kept as they are")
+                f"recognized blocks: {', '.join(found) or 'none'}; {spans} unrecognized span(s) kept as they are"
+                f"{branches}")
+
+    def _branches_text(self) -> str:
+        """The verdict's note on Ifs: each branch explained, and how many Ifs are left with neither."""
+        taken = [f"; {choice.sentence()}" for choice in self.branches if choice.taken is not None]
+        open_ifs = sum(choice.taken is None for choice in self.branches)
+        left = f"; {open_ifs} If(s) the known inputs do not decide: their branches are not explained" \
+            if open_ifs else ""
+        return "".join(taken) + left
 
     def block(self, kind: str) -> Block | None:
         """The first block of a kind ("stft", "power spectrum", "mel filterbank", "log", ...), if any."""
@@ -81,12 +93,18 @@ class Explanation:
             "findings": [finding.to_json() for finding in self.findings],
             "equivalents": [equivalent.to_json() for equivalent in self.equivalents],
             "unrecognized": self.unrecognized,
+            "branches": [choice.to_json() for choice in self.branches],
         }
 
 
-def explain(model: onnx.ModelProto) -> Explanation:
-    """Recognize the blocks of `model`, recover their parameters, and collect findings and cheaper equivalents."""
-    view = build_view(model)
+def explain(model: onnx.ModelProto, inputs: Mapping[str, float] | None = None,
+            sample_rate: int = 16000) -> Explanation:
+    """Recognize the blocks of `model`, recover their parameters, and collect findings and cheaper equivalents.
+
+    An If whose condition the known inputs decide (`inputs` given like analyze's --input, a sample rate input
+    `sample_rate` by default) is explained through the branch it takes; see toolkit.explain.branches.
+    """
+    view, branches = resolve_branches(model, known_inputs(model, inputs or {}, sample_rate))
     view.axes = propagate(view)
     if not view.inputs:
         blocks: list[Block] = []
@@ -103,4 +121,5 @@ def explain(model: onnx.ModelProto) -> Explanation:
         findings=find_all(view),
         equivalents=cheaper_equivalents(blocks),
         unrecognized=unrecognized,
+        branches=branches,
     )
