@@ -2,8 +2,10 @@
 
 `explain(model)` walks the signal path from the graph input, asking each block recognizer in turn (framing,
 transform, spectrum, mel filterbank, log, top-dB clamp, affine) whether the next nodes are its block; nodes no
-recognizer claims are reported as unrecognized, never forced into a block. The result carries the blocks with
-their parameters, the whole model as one equation, deployment findings and cheaper equivalents with counts.
+recognizer claims are reported as unrecognized, never forced into a block. Time-domain blocks are named only on
+the samples (Signal.on_samples); an If the known inputs decide is walked through the branch it takes. The result
+carries the blocks with their parameters, the whole model as one equation, deployment findings and cheaper
+equivalents with counts.
 """
 
 from __future__ import annotations
