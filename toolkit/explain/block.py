@@ -75,7 +75,8 @@ class Block:
 class Signal:
     """The value flowing between blocks: one real tensor, or a complex value as a (re, im) pair or stacked.
 
-    `domain` is "time" before the transform and "spectral" after; `context` carries facts later blocks need
+    `domain` is "time" on the samples before the transform, "spectral" after it, and "unknown" past nodes no
+    recognizer explains that compute new values (a Gemm, a Relu); `context` carries facts later blocks need
     (n_fft, bins, the dB multiplier) without them re-deriving anything.
     """
 
@@ -83,6 +84,13 @@ class Signal:
     form: str = "real"
     domain: str = "time"
     context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def on_samples(self) -> bool:
+        """True while the value is the audio's samples (or frames of them) before the transform, reached only
+        through data movement and earlier time-domain blocks: the one place time-domain blocks (DC removal,
+        pre-emphasis, padding) may be named, so a layer norm deep in a classifier is not called DC removal."""
+        return self.form == "real" and self.domain == "time"
 
     def then(self, tensors: tuple[str, ...], form: str = "real", **context: Any) -> Signal:
         """The next signal, keeping the domain unless context says otherwise."""

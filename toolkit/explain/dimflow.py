@@ -234,3 +234,24 @@ def propagate(view: GraphView) -> dict[str, Axes]:
         for name, result in zip(node.output, results or [], strict=False):
             axes[name] = result
     return axes
+
+
+def holds_samples(value: onnx.ValueInfoProto) -> bool:
+    """True when a graph input can be audio: [samples], [batch, samples], [batch, 1, samples] or of unknown
+    shape. A [1, 16, 96] input (openWakeWord's classifiers) holds features, so the walk from it does not start
+    on the samples."""
+    tensor_type = value.type.tensor_type
+    if not tensor_type.HasField("shape"):
+        return True
+    return all(dim.HasField("dim_value") and dim.dim_value == 1 for dim in tensor_type.shape.dim[1:-1])
+
+
+def along_samples(view: GraphView, tensor: str, axis: int) -> bool:
+    """False when the axis is known to carry input dims other than the audio's samples (the first input's last
+    dim): a mean over the batch or a feature axis is no DC removal. Unknown axes are left to the domain."""
+    axes = view.axes.get(tensor)
+    audio = view.axes.get(view.inputs[0].name) if view.inputs else None
+    if axes is None or not audio or not -len(axes) <= axis < len(axes):
+        return True
+    sources = axes[axis].sources
+    return not sources or (view.inputs[0].name, len(audio) - 1) in sources

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 
 from toolkit.explain.block import Block, Formula, Match, Param, Signal, fmt, node_names
+from toolkit.explain.dimflow import along_samples
 from toolkit.explain.graph import GraphView, attribute
 from toolkit.explain.walk import ancestors
 
@@ -16,7 +17,7 @@ _MAX_FIR_TAPS = 8  # longer stride-1 Convs are not called a prefilter
 
 def recognize_fir(view: GraphView, signal: Signal) -> Match | None:
     """A stride-1, one-channel Conv with a short kernel: an FIR filter; [-a, 1] is pre-emphasis by a."""
-    if signal.form != "real" or signal.domain == "spectral":
+    if not signal.on_samples:
         return None
     start, path = view.forward(signal.tensors[0])
     users = view.data_consumers(start)
@@ -46,7 +47,7 @@ def recognize_fir(view: GraphView, signal: Signal) -> Match | None:
 
 def recognize_pad(view: GraphView, signal: Signal) -> Match | None:
     """Pad on the samples axis only: its mode and amounts (n_fft/2 reflect is torch's center=True)."""
-    if signal.form != "real" or signal.domain == "spectral":
+    if not signal.on_samples:
         return None
     start, path = view.forward(signal.tensors[0])
     users = view.data_consumers(start)
@@ -56,7 +57,7 @@ def recognize_pad(view: GraphView, signal: Signal) -> Match | None:
         return None
     rank = pads.size // 2
     touched = [i for i in range(rank) if pads[i] or pads[i + rank]]
-    if touched != [rank - 1]:
+    if touched != [rank - 1] or not along_samples(view, start, -1):
         return None
     before, after = int(pads[rank - 1]), int(pads[-1])
     mode = attribute(node, "mode", b"constant")
@@ -93,7 +94,7 @@ def _fixed_length(view: GraphView, node: onnx.NodeProto, start: str) -> int | No
 
 def recognize_pad_to_length(view: GraphView, signal: Signal) -> Match | None:
     """Pad(x, (C - samples) x one-hot): zero padding of every input up to C samples (Whisper's 30 s)."""
-    if signal.form != "real" or signal.domain == "spectral":
+    if not signal.on_samples:
         return None
     start, path = view.forward(signal.tensors[0])
     node = next((n for n in view.data_consumers(start) if n.op_type == "Pad" and n.input[0] == start), None)
@@ -218,9 +219,11 @@ _EDGES = {"edge": "x[-1] = x[0] (edge padding)", "constant": "x[-1] = 0 (zero pa
 def recognize_shift_emphasis(view: GraphView, signal: Signal) -> Match | None:
     """y[n] = x[n] - a x[n - 1] written with shifted views (Slice or a Pad of 1 before and -1 after), a Mul and
     a Sub: pre-emphasis by a, whatever axis layout (whole signal, or per frame when framed first)."""
-    if signal.form != "real" or signal.domain == "spectral":
+    if not signal.on_samples:
         return None
     start, path = view.forward(signal.tensors[0])
+    if not along_samples(view, start, -1):
+        return None
     views = _views(view, start)
     for product, coefficient, scaled, mul in _scaled(view, views):
         for node in view.data_consumers(product):
@@ -257,14 +260,15 @@ def _emphasis_block(view: GraphView, nodes: list[onnx.NodeProto], coefficient: f
 def recognize_dc_removal(view: GraphView, signal: Signal) -> Match | None:
     """x - mean(x) over the last axis (ReduceMean then Sub): the DC offset of each row removed; rank 2 rows
     are whole signals, rank 3 rows are frames (Kaldi's remove_dc_offset)."""
-    if signal.form != "real" or signal.domain == "spectral":
+    if not signal.on_samples:
         return None
     start, path = view.forward(signal.tensors[0])
     for mean in (n for n in view.data_consumers(start) if n.op_type == "ReduceMean" and n.input[0] == start):
         axes = view.const(mean.input[1]) if len(mean.input) > 1 and mean.input[1] else attribute(mean, "axes")
         sub = next((n for n in view.data_consumers(start)
                     if n.op_type == "Sub" and list(n.input) == [start, mean.output[0]]), None)
-        if sub is None or axes is None or not _last_axis(view, start, np.asarray(axes)):
+        if sub is None or axes is None or not _last_axis(view, start, np.asarray(axes)) \
+                or not along_samples(view, start, -1):
             continue
         rank = view.rank(start)
         scope = {2: "each whole signal (per batch item)", 3: "each frame"}.get(rank, "each row of the last axis")

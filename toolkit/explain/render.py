@@ -28,6 +28,8 @@ def render_text(explanation: Explanation, source: str) -> str:
              "Blocks (signal path from the input):"]
     for index, block in enumerate(explanation.blocks, 1):
         lines += _block(index, block)
+    if explanation.branches:
+        lines += ["", "Ifs:", *(f"  - {choice.sentence()}" for choice in explanation.branches)]
     lines += ["", "Equation:", f"  {explanation.equation['text']}", "", "LaTeX:", f"  {explanation.equation['latex']}"]
     lines += ["", "Findings:", *(f"  - [{f.kind}] {f.message}" for f in explanation.findings or [])]
     lines += ["", "Cheaper equivalents (per frame):"]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 import onnx
 
+from toolkit.analysis import MOVEMENT_OPS
 from toolkit.explain.block import Block, Formula, Match, Recognizer, Signal
 from toolkit.explain.graph import FLOAT_TYPES, GraphView
 
@@ -85,11 +86,20 @@ def _on_path(view: GraphView, signal: Signal, match: Match, claimed: set[int]) -
     return _is_cut(view, earlier, after)
 
 
+def _domain_after(view: GraphView, signal: Signal, skipped: list[onnx.NodeProto]) -> str:
+    """The signal's domain past unrecognized nodes: kept when every one that makes a signal (float) value only
+    moves data (slices, concatenations, gathers, pads: Kaldi's edge handling), else unknown, so what follows a
+    Gemm is not taken for the samples. Shape and index arithmetic does not count."""
+    values = [node for node in skipped
+              if any(view.elem_types.get(name, onnx.TensorProto.FLOAT) in FLOAT_TYPES for name in node.output)]
+    return signal.domain if all(node.op_type in MOVEMENT_OPS for node in values) else "unknown"
+
+
 def _skip(view: GraphView, signal: Signal, recognizers: tuple[Recognizer, ...], claimed: set[int],
           errors: list[str]) -> tuple[list[onnx.NodeProto], Match | None]:
     """The unclaimed nodes up to the first later tensor a recognizer claims, and that match (None: no later
-    match, and every remaining node that depends on the signal is returned). Past unrecognized nodes the
-    domain (time or spectral) is unknown."""
+    match, and every remaining node that depends on the signal is returned). Past the skipped nodes the domain
+    is the signal's only if they merely move data (see _domain_after)."""
     downstream = [node for node in descendants(view, signal.tensors) if id(node) not in claimed]
     for node in downstream:
         for tensor in node.output:
@@ -101,7 +111,7 @@ def _skip(view: GraphView, signal: Signal, recognizers: tuple[Recognizer, ...], 
             earlier = {*signal.tensors, *(name for n in before for name in n.output)} - {tensor}
             if not _is_cut(view, earlier, after):
                 continue
-            candidate = Signal((tensor,), "real", "unknown", signal.context)
+            candidate = Signal((tensor,), "real", _domain_after(view, signal, before), signal.context)
             match = _ask(recognizers, view, candidate, [], lambda m, c=candidate: _on_path(view, c, m, claimed))
             if match is not None:
                 return before, match

@@ -191,7 +191,7 @@ DFT_FORMS = {"conv": _conv_dft, "op": _op_dft}
 
 def anatomy(model: onnx.ModelProto) -> Anatomy:
     """explain's blocks of `model` located on its nodes, with the transform and mel blocks' weights read out."""
-    view, blocks = recognize(model)
+    view, blocks, _ = recognize(model)
     located = [_locate(model, view, block) for block in blocks]
     stft = next((b for b in located if b.kind == "stft"), None)
     mel = next((b for b in located if b.kind == "mel filterbank"), None)
