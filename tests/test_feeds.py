@@ -168,3 +168,31 @@ def test_a_quick_host_profile_of_a_two_input_front_end_exports_it(tmp_path: Path
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "## Inputs fed" in report and "| waveforms_lens | lengths | int64 | [batch] |" in report
     assert "| tflite | yes | - | - | - | - | skipped: the TFLite writer emits one input" in report
+
+
+def test_a_sample_rate_input_is_fed_the_signals_rate_and_a_refusal_is_one_line() -> None:
+    """An int64 `sr` beside the audio is fed 16000 (the signal set's rate), not zeros; a model onnxruntime
+    cannot run on the clip gives a ToolkitError naming the feed, not onnxruntime's exception."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    from toolkit.errors import ToolkitError
+    from toolkit.load import feed_plan
+    from toolkit.variants.anatomy import run_session, session
+
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["sr"], ["srf"], to=TensorProto.FLOAT), helper.make_node("Mul", ["x", "srf"], ["y"]),
+         helper.make_node("Reshape", ["y", "shape"], ["z"])], "rate",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "N"]),
+         helper.make_tensor_value_info("sr", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+        [onnx.numpy_helper.from_array(np.array([2, 256], np.int64), "shape")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    rate = next(entry for entry in feed_plan(model) if entry.name == "sr")
+    assert (rate.role, rate.value) == ("rate", 16000.0)
+    fed = session(model)
+    (out,) = run_session(fed, np.ones((1, 512), np.float32))
+    assert out.shape == (2, 256) and float(out[0, 0]) == 16000.0
+    with pytest.raises(ToolkitError, match=r"could not run the model on 500 samples \(fed x as audio, sr as rate\)"):
+        run_session(fed, np.ones((1, 500), np.float32))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -275,7 +276,7 @@ class InputFeed:
     """
 
     name: str
-    role: str  # "audio" | "lengths" | "initializer" (not fed: the engine uses it) | "zeros" | "given"
+    role: str  # "audio" | "lengths" | "rate" | "initializer" (not fed: the engine uses it) | "zeros" | "given"
     dtype: str  # numpy's name for the element type
     shape: tuple[int | str, ...]
     value: float | list[float] | None
@@ -287,6 +288,9 @@ class InputFeed:
 
 
 FeedPlan = tuple[InputFeed, ...]
+# an input holding the sample rate, by its name (Silero VAD's `sr`): analyze and the feed plan both use it
+RATE_NAME = re.compile(r"(^|_)(sr|sample_?rate|rate)($|_)", re.IGNORECASE)
+SIGNAL_RATE = 16000  # the rate the signal set and the workloads are made at
 FEED_EXAMPLE = "give a number or comma-separated numbers, e.g. --input mask=0 or --input gains=1,0.5"
 
 
@@ -355,6 +359,10 @@ def _feed(value: onnx.ValueInfoProto, audio: onnx.ValueInfoProto, given: dict[st
         return InputFeed(value.name, "lengths", dtype.name, shape, None,
                          "the number of samples fed: an integer input of shape [batch] or [batch, 1], or named "
                          "like *len*")
+    if dtype.kind in "iu" and RATE_NAME.search(value.name):
+        return InputFeed(value.name, "rate", dtype.name, shape, float(SIGNAL_RATE),
+                         f"a sample rate (an integer input named like sr / sample_rate): {SIGNAL_RATE}, the rate of "
+                         "the signals and workloads; set it with --input NAME=VALUE")
     return InputFeed(value.name, "zeros", dtype.name, shape, 0.0,
                      "no value known: zeros of its declared shape (dims of the audio's names follow the audio, "
                      "other unknown dims are 1); set it with --input NAME=VALUE")

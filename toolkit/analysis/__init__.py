@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +24,9 @@ from toolkit.analysis.ops.base import Branches, Tensor, dtype_size
 from toolkit.analysis.propagate import NodeOutcome, Propagation, declared_inputs, propagate
 from toolkit.analysis.values import is_integer_dtype, settle
 from toolkit.errors import ToolkitError
-from toolkit.load import ANALYSIS_LIMITS, lengths_inputs, load_model
+from toolkit.load import ANALYSIS_LIMITS, RATE_NAME, lengths_inputs, load_model
 
 CONVENTIONS = ("dense", "effective")
-RATE_NAME = re.compile(r"(^|_)(sr|sample_?rate|rate)($|_)", re.IGNORECASE)
 MOVEMENT_OPS = {"Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather",
                 "Split", "Pad", "Identity", "Expand", "Tile", "Shape", "Size", "Constant", "ConstantOfShape",
                 "Dropout", "Where", "Range", "GatherElements", "GatherND", "ScatterElements", "ScatterND"}

@@ -10,8 +10,9 @@ bundle.json (written by toolkit.profiling.bundle.make_bundle):
     target          name of the target file the matrix came from (informational)
     variants        [{"name", "file" (relative to the bundle), "format": "onnx" | "tflite", "sha256"}]
     inputs          what each graph input is fed, and why (toolkit.load.feed_plan): [{"name", "role": "audio" |
-                    "lengths" (the number of samples fed) | "initializer" (not fed) | "zeros" | "given", "dtype",
-                    "shape" (ints, "batch" and "samples": the audio's dims), "value" (zeros, given), "why"}];
+                    "lengths" (the number of samples fed) | "initializer" (not fed) | "rate" | "zeros" | "given",
+                    "dtype", "shape" (ints, "batch" and "samples": the audio's dims), "value" (rate, zeros, given),
+                    "why"}];
                     LiteRT is fed the audio only
     matrix          {"providers": [onnxruntime EP names], "intra_op_threads": [int],
                      "graph_optimization": ["disable" | "basic" | "extended" | "all"],

@@ -248,13 +248,24 @@ def session(model: onnx.ModelProto | str, plan: FeedPlan | None = None) -> FedSe
     """A CPU onnxruntime session with the default optimizations, from a model or a path, fed by `plan`
     (default: the model's own feed plan, no --input values)."""
     proto = onnx.load(model) if isinstance(model, str) else model
-    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # its errors come back as exceptions, and run_session words them
+    sess = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return FedSession(sess, feed_plan(proto) if plan is None else plan)
 
 
 def run_session(fed: FedSession, audio: np.ndarray) -> list[np.ndarray]:
-    """Every graph output for one [batch, samples] clip, on a session made once by the caller."""
-    return fed.session.run(None, fed.feed(audio.astype(np.float32)))
+    """Every graph output for one [batch, samples] clip, on a session made once by the caller. onnxruntime's
+    refusal (an input it cannot take) is the user's to fix, so it comes back as one line naming the feed."""
+    try:
+        return fed.session.run(None, fed.feed(audio.astype(np.float32)))
+    except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidArgument,
+            ort.capi.onnxruntime_pybind11_state.RuntimeException) as error:
+        message = " ".join(str(error).split())[-300:]
+        fed_as = ", ".join(f"{e.name} as {e.role}" for e in fed.plan)
+        raise ToolkitError(f"onnxruntime could not run the model on {audio.shape[-1]} samples (fed {fed_as}): "
+                           f"{message}; check the input sizes it takes (analyze) and the other inputs' values "
+                           "(--input NAME=VALUE)") from None
 
 
 def run_onnx(model: onnx.ModelProto | str, audio: np.ndarray) -> list[np.ndarray]:
