@@ -195,3 +195,17 @@ def test_mel_energies_far_below_the_peak_are_compared_at_float32_resolution() ->
     assert mel_error(np.array([[1.1e6, 1e-3, 10.0]])) == pytest.approx(0.1)
     assert mel_error(np.array([[1e6, 1e-3, 11.0]])) == pytest.approx(0.1)
     assert mel_error(np.array([[1e6, 1.0, 10.0]])) == pytest.approx((1.0 - 2**-23 * 1e6) / (2**-23 * 1e6))
+
+
+def test_signals_and_calibration_audio_are_the_same_samples_at_the_graph_s_full_scale() -> None:
+    """--audio-scale unit feeds the same int16 samples divided by 32768: levels stay dBFS of the graph's full
+    scale, and a -30 dBFS noise clip has an RMS of 0.0316 in [-1, 1] units."""
+    from toolkit.load import AUDIO_SCALES
+    from toolkit.variants import quantize
+
+    int16, unit = accuracy.signal_set(2048), accuracy.signal_set(2048, AUDIO_SCALES["unit"])
+    assert all(np.array_equal(unit[name] * 32768.0, int16[name]) for name in int16)
+    assert float(np.abs(unit["square-clipped-0dBFS"]).max()) == 1.0
+    assert float(np.sqrt(np.mean(unit["noise-30dBFS"] ** 2))) == pytest.approx(10 ** -1.5, rel=0.01)
+    clips, unit_clips = quantize.calibration_set(), quantize.calibration_set(full_scale=1.0)
+    assert all(np.array_equal(u * 32768.0, c) for u, c in zip(unit_clips, clips, strict=True))

@@ -36,12 +36,11 @@ import onnx
 from onnx import TensorProto, helper
 
 from toolkit.errors import ToolkitError
-from toolkit.load import FeedPlan
+from toolkit.load import FULL_SCALE, FeedPlan
 from toolkit.variants.anatomy import anatomy, run_session, session
 from toolkit.variants.tflite import run_tflite
 
 SAMPLE_RATE = 16000
-FULL_SCALE = 32768.0
 DEFAULT_AMIN = 1e-10
 FLOAT32_RESOLUTION = 2.0**-23  # float32's relative spacing: its rounding noise beside a peak
 SILENCE = -math.inf
@@ -111,13 +110,15 @@ SIGNALS: dict[str, tuple[Shape, float]] = {
 UNSCALED = {"silence", "square-clipped-0dBFS"}
 
 
-def _to_int16_scale(values: np.ndarray) -> np.ndarray:
-    """Round and clip to int16 values, as float32 [1, samples] (what openWakeWord feeds the graph)."""
-    return np.clip(np.round(values * FULL_SCALE), -32768, 32767).astype(np.float32)[None, :]
+def at_scale(values: np.ndarray, full_scale: float = FULL_SCALE) -> np.ndarray:
+    """Audio in [-1, 1] rounded and clipped to int16 values, then fed at `full_scale` (AUDIO_SCALES), as float32
+    [1, samples]: the same samples for every graph, in the units the graph takes."""
+    int16 = np.clip(np.round(values * FULL_SCALE), -32768, 32767)
+    return (int16 * (full_scale / FULL_SCALE)).astype(np.float32)[None, :]
 
 
-def signal_set(samples: int = 16000) -> dict[str, np.ndarray]:
-    """The fixed, deterministic accuracy signals: name -> float32 [1, samples] at int16 scale."""
+def signal_set(samples: int = 16000, full_scale: float = FULL_SCALE) -> dict[str, np.ndarray]:
+    """The fixed, deterministic accuracy signals: name -> float32 [1, samples], full scale `full_scale`."""
     if samples < 512:
         raise ToolkitError(f"samples={samples} gives no frame; use at least 512 (one 32 ms frame)")
     signals = {}
@@ -125,7 +126,7 @@ def signal_set(samples: int = 16000) -> dict[str, np.ndarray]:
         values = shape(samples, np.random.default_rng(1000 + index))
         if name not in UNSCALED:
             values = values / np.sqrt(np.mean(values**2)) * 10.0 ** (level / 20.0)
-        signals[name] = _to_int16_scale(values)
+        signals[name] = at_scale(values, full_scale)
     return signals
 
 

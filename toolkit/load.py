@@ -291,6 +291,10 @@ FeedPlan = tuple[InputFeed, ...]
 # an input holding the sample rate, by its name (Silero VAD's `sr`): analyze and the feed plan both use it
 RATE_NAME = re.compile(r"(^|_)(sr|sample_?rate|rate)($|_)", re.IGNORECASE)
 SIGNAL_RATE = 16000  # the rate the signal set and the workloads are made at
+FULL_SCALE = 32768.0  # int16 full scale: the signals are int16 samples, fed at the graph's full scale
+# what full scale is in the units a graph takes (--audio-scale): openWakeWord's graphs take int16 values as
+# floats, most ASR front ends (onnx-asr, torchaudio and librosa exports) take [-1, 1]
+AUDIO_SCALES = {"int16": FULL_SCALE, "unit": 1.0}
 FEED_EXAMPLE = "give a number or comma-separated numbers, e.g. --input mask=0 or --input gains=1,0.5"
 
 

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(target=args.target, model=args.model, variants=tuple(args.only), quick=args.quick,
                         resume=args.resume, board=args.board, imported=args.imported, emulate=args.emulate,
                         count_host=not args.quick if args.count_host is None else args.count_host,
-                        inputs=tuple(args.input),
+                        inputs=tuple(args.input), audio_scale=args.audio_scale,
                         build_root=args.build, artifacts_root=args.artifacts)
     result = run_pipeline(settings)
     data = gather(result.folder)

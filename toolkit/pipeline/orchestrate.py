@@ -23,7 +23,7 @@ import toolkit
 from toolkit import accuracy
 from toolkit.errors import ToolkitError
 from toolkit.files import sha256_file
-from toolkit.load import FeedPlan, feed_plan, load_model, parse_inputs
+from toolkit.load import AUDIO_SCALES, FeedPlan, feed_plan, load_model, parse_inputs
 from toolkit.pipeline import stages
 from toolkit.pipeline.ledger import Json, Ledger, Stopwatch, run_identity
 from toolkit.pipeline.sources import choose_source
@@ -48,6 +48,7 @@ class Settings:
     emulate: bool = False
     count_host: bool = False  # count this host's instructions under qemu-x86_64 to hold predictions against it
     inputs: tuple[str, ...] = ()  # --input NAME=VALUE: what a graph input other than the audio is fed
+    audio_scale: str = "int16"  # --audio-scale: the units the audio input takes (toolkit.load.AUDIO_SCALES)
     build_root: Path = BUILD_ROOT
     artifacts_root: Path = ARTIFACTS_ROOT
 
@@ -69,6 +70,11 @@ class Run:
     def path(self, name: str) -> Path:
         """A file or folder of this run's build folder."""
         return self.folder / name
+
+    @property
+    def full_scale(self) -> float:
+        """Full scale in the units the audio input takes: the signals and calibration audio are fed at it."""
+        return AUDIO_SCALES[self.settings.audio_scale]
 
 
 Stage = Callable[[Run], None]
@@ -109,6 +115,7 @@ def identity(settings: Settings, target: Target, names: list[str], source: str) 
         "imported": settings.imported,
         "count_host": settings.count_host,
         "inputs": list(settings.inputs),
+        "audio_scale": settings.audio_scale,
         "signals": {"samples": stages.SIGNAL_SAMPLES, "count": len(accuracy.SIGNALS)},
         "toolkit": toolkit.__version__,
     }

@@ -66,7 +66,8 @@ def _say(message: str) -> None:
 
 def build(run: Run) -> None:
     """Build every variant; the original must be written, the others may fail with their reason."""
-    built = build_variants(run.model, run.path("variants"), names=run.variant_names, plan=run.plan)
+    built = build_variants(run.model, run.path("variants"), names=run.variant_names, plan=run.plan,
+                           full_scale=run.full_scale)
     if built[0].status != "built":
         raise ToolkitError(f"could not write the input model to {run.path('variants')}: {built[0].reason}")
     records = []
@@ -100,7 +101,7 @@ def _measure(reference: accuracy.SignalOutputs, variant: Json, signals: dict[str
 def gate(run: Run) -> None:
     """Every built variant against the original on the fixed signal set, in this process; the gate's verdict."""
     variants = built_variants(run)
-    signals = accuracy.signal_set(SIGNAL_SAMPLES)
+    signals = accuracy.signal_set(SIGNAL_SAMPLES, run.full_scale)
     reference = accuracy.run_signals(variants[0]["path"], "onnx", signals, run.plan)
     results = {}
     for index, variant in enumerate(variants, 1):
@@ -328,7 +329,7 @@ def profile(run: Run) -> None:
     count instructions where the source allows and predict from them; prediction error where both exist."""
     chosen = passing(run)
     bundle_dir = run.path("bundle")
-    signals = accuracy.signal_set(SIGNAL_SAMPLES)
+    signals = accuracy.signal_set(SIGNAL_SAMPLES, run.full_scale)
     make_bundle([(v["name"], v["path"], v["format"]) for v in chosen], run.target, signals, bundle_dir,
                 inputs=[entry.to_json() for entry in run.plan])
     plan = streaming_plan(bundle_dir)

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from toolkit.errors import ToolkitError
-from toolkit.load import FeedPlan, feed_plan
+from toolkit.load import FULL_SCALE, FeedPlan, feed_plan
 from toolkit.variants import fp16, quantize, rewrites, simplify, tflite
 from toolkit.variants.anatomy import Feed, NotApplicable, plan_feed
 
@@ -118,10 +118,12 @@ def build_variants(
     calibration: Sequence[np.ndarray] | None = None,
     names: Sequence[str] | None = None,
     plan: FeedPlan | None = None,
+    full_scale: float = FULL_SCALE,
 ) -> list[Variant]:
     """Build `names` (default: every variant) of `model` into out_dir, reporting progress on stderr.
 
-    `calibration` is the audio static quantization calibrates on (default: quantize.calibration_set()), fed
+    `calibration` is the audio static quantization calibrates on (default: quantize.calibration_set() at
+    `full_scale`, the units the audio input takes), fed
     with the other inputs as `plan` says (default: the model's feed plan, no --input values).
     """
     chosen = list(names) if names is not None else list(VARIANTS)
@@ -130,7 +132,7 @@ def build_variants(
         raise ToolkitError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    clips = quantize.calibration_set() if calibration is None else calibration
+    clips = quantize.calibration_set(full_scale=full_scale) if calibration is None else calibration
     plan = feed_plan(model) if plan is None else plan
     feeds = [plan_feed(plan, clip) for clip in clips]
     variants = []

@@ -16,7 +16,7 @@ from pathlib import Path
 from toolkit import accuracy
 from toolkit.errors import ToolkitError
 from toolkit.files import write_bytes_atomic
-from toolkit.load import FeedPlan, feed_plan, load_model, parse_inputs
+from toolkit.load import AUDIO_SCALES, FeedPlan, feed_plan, load_model, parse_inputs
 from toolkit.variants import VARIANTS, Variant, build_variants
 
 MAX_SAMPLES = 10 * 60 * 16000  # per accuracy signal: about 38 MB of float32, times the signal set
@@ -40,6 +40,11 @@ def add_input_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
                         help="feed graph input NAME this number or comma-separated numbers (default: lengths get "
                              "the number of samples, other inputs their initializer or zeros; repeatable)")
+    parser.add_argument("--audio-scale", choices=list(AUDIO_SCALES), default="int16",
+                        help="the units the audio input takes: int16 = int16 values as floats, full scale 32768 "
+                             "(openWakeWord); unit = [-1, 1] (most ASR front ends: onnx-asr, torchaudio, librosa). "
+                             "The signal set and the quantizers' calibration audio are fed in these units "
+                             "(default int16)")
 
 
 def feed_lines(plan: FeedPlan) -> list[str]:
@@ -81,10 +86,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     # the original comes first: it is the reference every error is measured against
     others = [name for name in (args.only or VARIANTS) if name != "original"]
-    variants = build_variants(model, out, names=["original", *others], plan=plan)
+    full_scale = AUDIO_SCALES[args.audio_scale]
+    variants = build_variants(model, out, names=["original", *others], plan=plan, full_scale=full_scale)
     if variants[0].status != "built":
         raise ToolkitError(f"could not write the original model to {out}: {variants[0].reason}")
-    signals = accuracy.signal_set(args.samples)
+    signals = accuracy.signal_set(args.samples, full_scale)
     reference = accuracy.run_signals(variants[0].path, "onnx", signals, plan)
     reports: dict[str, accuracy.AccuracyReport | None] = {}
     for index, variant in enumerate(variants, 1):

@@ -16,15 +16,17 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 
 from toolkit.errors import ToolkitError
 from toolkit.files import atomic_path
+from toolkit.load import FULL_SCALE
 from toolkit.variants.anatomy import Feed, NotApplicable
 
 CALIBRATION_SAMPLES = 1760
 CALIBRATION_LEVELS_DBFS = (-80.0, -60.0, -40.0, -20.0, -6.0)
-FULL_SCALE = 32768.0
 
 
-def calibration_set(samples: int = CALIBRATION_SAMPLES, seed: int = 7) -> list[np.ndarray]:
-    """Generated int16-scale audio at several levels (noise and tone pairs), disjoint from the accuracy set.
+def calibration_set(samples: int = CALIBRATION_SAMPLES, seed: int = 7, full_scale: float = FULL_SCALE
+                    ) -> list[np.ndarray]:
+    """Generated audio (int16 samples fed at `full_scale`) at several levels (noise and tone pairs), disjoint
+    from the accuracy set.
 
     Each level gives white noise and a 2-tone chord at that RMS level, so calibration sees the spread of
     power the graph meets in use; the seed differs from the accuracy signal set's.
@@ -37,7 +39,8 @@ def calibration_set(samples: int = CALIBRATION_SAMPLES, seed: int = 7) -> list[n
     for level in CALIBRATION_LEVELS_DBFS:
         rms = FULL_SCALE * 10.0 ** (level / 20.0)
         for shape in (rng.standard_normal(samples), chord):
-            clips.append(np.clip(np.round(rms * shape), -32768, 32767).astype(np.float32)[None, :])
+            int16 = np.clip(np.round(rms * shape), -32768, 32767)
+            clips.append((int16 * (full_scale / FULL_SCALE)).astype(np.float32)[None, :])
     return clips
 
 
