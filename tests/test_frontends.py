@@ -50,3 +50,16 @@ def test_the_mel_front_end_passes_analyze_and_explain(tmp_path: Path) -> None:
     assert (line, problems) == ("26,377,986 mul, 29 of 29 nodes counted", [])
     line, problems = frontends.check_explain(path, dict(spec.expected))
     assert problems == [] and line.startswith("stft, power spectrum, mel filterbank, log, top-db clamp")
+
+
+def manifest(passed: bool) -> dict[str, object]:
+    """The parts of manifest.json the profile check reads, for a Whisper graph's 30 s window."""
+    audio = {"evidence": "explained", "audio_ms": 30000.0, "kind": "fixed window", "reason": "pads to 480000"}
+    return {"model": {"variant": "simplified"}, "accuracy": {"gate": {"passed": passed}},
+            "choice": {"policy": {"max_chunk_ms": 3000.0}, "inference_audio": audio}}
+
+
+def test_the_profile_line_names_the_exported_variant_and_its_budget() -> None:
+    assert frontends.exported(manifest(True)) == (
+        "exported simplified (gate passed; budget 3000 ms per 30000 ms fixed window)", [])
+    assert frontends.exported(manifest(False))[1] == ["profile: the exported simplified did not pass the gate"]

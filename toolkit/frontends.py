@@ -240,10 +240,18 @@ def check_profile(model: Path, work: Path) -> tuple[str, list[str]]:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
         return f"failed (exit {done.returncode})", [f"profile: exited {done.returncode}: {last}"]
-    manifest = json.loads((artifacts / "x86-host" / "manifest.json").read_text(encoding="utf-8"))
-    chosen = manifest.get("variant", {})
-    name = chosen.get("name", "?") if isinstance(chosen, dict) else str(chosen)
-    return f"exported {name}", []
+    return exported(json.loads((artifacts / "x86-host" / "manifest.json").read_text(encoding="utf-8")))
+
+
+def exported(manifest: dict[str, Any]) -> tuple[str, list[str]]:
+    """What the manifest says was exported, against which budget; a variant that did not pass the gate is a
+    problem."""
+    choice, name = manifest["choice"], manifest["model"]["variant"]
+    audio = choice["inference_audio"]
+    budget = f"budget {choice['policy']['max_chunk_ms']:g} ms per {audio['audio_ms']:g} ms {audio['kind']}"
+    if not manifest["accuracy"]["gate"]["passed"]:
+        return f"exported {name}, which FAILED the gate", [f"profile: the exported {name} did not pass the gate"]
+    return f"exported {name} (gate passed; {budget})", []
 
 
 def check_front_end(name: str, work: Path, profile: bool) -> Outcome:
