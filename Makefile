@@ -22,10 +22,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check toolkit tests benchmarks
 
 # The README's test command, and CI's: the system packages the tests drive (qemu, debootstrap, sshd, chromium),
-# lint, the short runs whose summaries CI prints (a quick host profile with its report, a quick benchmark), then
-# the whole suite. pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+# lint, the short runs whose summaries CI prints (a quick host profile with its report, a quick benchmark), the
+# whole suite, then the published models (frontends, below; after the suite, so a model's problem never hides the
+# suite's result). pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 test: system-deps lint ci-report ci-bench ci-arm
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected: failing"; exit 1; fi; exit $$rc
+	$(MAKE) --no-print-directory frontends
 
 system-deps: ci-deps browser-deps
 
@@ -107,11 +109,18 @@ ci-arm: $(STAMP) arm-rootfs
 	$(PY) -m toolkit profile --target rpi4 --quick --only dft-400tap-fused-mel-sparse --only tflite \
 		--build build/ci-arm --artifacts build/ci-arm/artifacts
 
-# frontends: the toolkit on onnx-asr 0.12.0's published front ends (toolkit/frontends.py): pip installs the package
-# into MELTOOLKIT_CACHE (never the repository), then checks each graph against its publisher's NumPy reference and
-# runs analyze, explain and a quick host profile on it; build/frontends/report.md is the table the README quotes.
-# FRONTENDS_ARGS=--no-profile skips the profiles.
-FRONTENDS_ARGS ?=
+# frontends: the toolkit on published models (toolkit/frontends.py): onnx-asr 0.12.0's 15 front ends, openWakeWord
+# 0.5.1's mel, embedding and hey_jarvis models and Silero VAD 6.2.3, pip-installed without dependencies into
+# MELTOOLKIT_CACHE (never the repository). Every model gets analyze and explain (each onnx-asr graph also its
+# publisher's NumPy reference): 1.2 min for all 19 here. The quick host profile is what costs: 9 min on all 16 front
+# ends (a whisper STFT-op graph alone about 2.7 min, its 30 s window taking ~180 ms per inference), so `make test`
+# profiles one model of each form: kaldi (STFT op), nemo80_conv (one Conv DFT), wespeaker (DFT op), whisper80_conv
+# (padded to a 30 s window: the budget follows the window; ~10 ms per inference) and openWakeWord's mel (two Conv
+# DFTs: every rewrite and TFLite): 3.2 min with the checks, measured here on 2 cores with other work beside.
+# FRONTENDS_ARGS= profiles every front end, --no-profile none, --only NAME checks one model. Exits 1 when any check
+# finds a problem.
+FRONTENDS_ARGS ?= --profile kaldi --profile nemo80_conv --profile wespeaker --profile whisper80_conv \
+	--profile oww_melspectrogram
 .PHONY: frontends
 frontends: $(STAMP)
 	MELTOOLKIT_CACHE=$(MELTOOLKIT_CACHE) $(PY) -m toolkit.frontends $(FRONTENDS_ARGS)

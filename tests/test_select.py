@@ -45,7 +45,7 @@ def stream(name: str, share: float, threads: int = 1, spinning: bool = True) -> 
 def decide(medians: dict[str, float], passed: dict[str, bool], policy: Policy = POLICY,
            evidence: str = "measured-on-host", sizes: dict[str, int] | None = None,
            streams: list[Json] | None = None, runs: list[Json] | None = None,
-           predictions: list[Json] | None = None) -> Json:
+           predictions: list[Json] | None = None, audio: Json | None = None) -> Json:
     names = list(medians)
     variants = [variant(n, (sizes or {}).get(n, 1000)) for n in names]
     accuracy = {n: verdict(passed[n], 0.0 if passed[n] else 50.0) for n in names}
@@ -53,7 +53,7 @@ def decide(medians: dict[str, float], passed: dict[str, bool], policy: Policy = 
                 "predictions": {"rows": predictions or []}}
     profile = {"runs": runs if runs is not None else [run(n, m) for n, m in medians.items()],
                "streaming": streams or []}
-    return choose(variants, accuracy, platform, profile, policy)
+    return choose(variants, accuracy, platform, profile, policy, audio)
 
 
 def test_fastest_eligible_wins_and_beats_original() -> None:
@@ -147,6 +147,28 @@ def test_one_second_run_joined_to_its_chunk_candidate() -> None:
     assert doc["chosen"]["second_median_ms"] == 4.0
     assert doc["chosen"]["realtime_factor"] == pytest.approx(0.5 / 80)
     assert doc["checks"] == list(CHECKS)
+
+
+WINDOW = {"audio_ms": 30000.0, "kind": "fixed window", "reason": "the graph pads every input to 480000 samples"}
+
+
+def test_a_graph_padding_to_a_fixed_window_gets_the_budget_of_that_window() -> None:
+    """Whisper's 180 ms per 30 s window is over 0.1 x 80 ms but within 0.1 x 30 s; its CPU share is its CPU time
+    per inference over the window, not the back-to-back stream's."""
+    streams = [{**stream("original", 0.97), "cpu_s": 2.4, "chunks": 12}]  # 200 ms of CPU per inference
+    over = decide({"original": 180.0}, {"original": True}, streams=streams)
+    assert over["chosen"] is None
+    assert over["rejected"][0]["fails"][0] == "median 180.000 ms > budget 8.000 ms (realtime_budget 0.1 x 80 ms)"
+    doc = decide({"original": 180.0}, {"original": True}, streams=streams, audio=WINDOW)
+    chosen = doc["chosen"]
+    assert chosen["realtime_factor"] == pytest.approx(180.0 / 30000.0)
+    assert (chosen["cpu_share"], chosen["streams_per_core"]) == (pytest.approx(0.2 / 30), 150)
+    assert doc["policy"]["max_chunk_ms"] == pytest.approx(3000.0) and doc["inference_audio"] == WINDOW
+    assert "= 0.0060 of the 30000 ms window one inference covers (budget 0.1)" in doc["reasons"][1]
+    assert "budget 3000 ms: the graph pads every input to 480000 samples" in doc["reasons"]
+    assert doc["reasons"][-1].startswith("run once per 30000 ms window it takes 0.67% of one core")
+    slow = decide({"original": 3500.0}, {"original": True}, streams=streams, audio=WINDOW)
+    assert slow["rejected"][0]["fails"][0] == "median 3500.000 ms > budget 3000.000 ms (realtime_budget 0.1 x 30000 ms)"
 
 
 def test_prediction_decides_when_nothing_was_measured_on_the_board() -> None:

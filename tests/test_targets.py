@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.errors import ToolkitError
-from toolkit.targets import FLOP_RULES, TARGETS_DIR, known_targets, load_target
+from toolkit.targets import CHUNK_MS, FLOP_RULES, TARGETS_DIR, known_targets, load_target
 
 HOST_TEXT = (TARGETS_DIR / "x86-host.toml").read_text()
 
@@ -113,7 +113,8 @@ def test_board_file_loads_every_fact(tmp_path: Path) -> None:
     target = load_target(write(tmp_path, BOARD))
     assert target.cpu.cores == 4 and target.cpu.isa_flags == ("fp", "asimd")
     assert target.emulation.qemu_cpu == "cortex-a72"
-    assert target.policy.max_chunk_ms == pytest.approx(20.0)
+    assert target.policy.budget_ms(CHUNK_MS) == pytest.approx(20.0)  # 0.25 of the 80 ms step
+    assert target.policy.budget_ms(30000.0) == pytest.approx(7500.0)  # of a 30 s window
     assert target.policy.max_model_bytes == 2_000_000
     assert target.peak_mults_per_s() == pytest.approx(4 * 1.8e9 * 8)
     assert target.detected == ()

@@ -1,4 +1,5 @@
-"""The toolkit on front ends it did not write: onnx-asr 0.12.0's published log-mel graphs (`make frontends`).
+"""The toolkit on models it did not write: onnx-asr 0.12.0's published log-mel graphs, openWakeWord 0.5.1's
+models and Silero VAD 6.2.3 (`make frontends`).
 
 Why: a recognizer or cost rule that fits only our own graph is not done. onnx-asr (MIT) ships the front ends of
 Kaldi, NeMo, Whisper, GigaAM and WeSpeaker models as ONNX files beside a NumPy reference implementation of each
@@ -12,8 +13,13 @@ Kaldi, NeMo, Whisper, GigaAM and WeSpeaker models as ONNX files beside a NumPy r
                and never describes the graph as the identity
     profile    `profile --target x86-host --quick` exports an artifact whose variant passed the gate
 
-The package is fetched with pip into the toolkit's cache folder (never into the repository); tests never
-download, and build their own small graphs instead.
+openWakeWord's and Silero's models are not all front ends, so each gets the checks that fit what it is (MODELS):
+its mel front end explain's n_fft, hop and bands and a quick profile; the embedding CNN, the hey_jarvis
+classifier (with its If) and the VAD (an If on the sample rate around its LSTM) analyze complete at their own
+input shapes and explain without a traceback or an identity. There is no NumPy reference for them.
+
+The packages are fetched with pip --no-deps into the toolkit's cache folder (never into the repository); tests
+never download, and build their own small graphs instead.
 """
 
 from __future__ import annotations
@@ -36,8 +42,6 @@ from toolkit.errors import ToolkitError
 from toolkit.files import write_text_atomic
 from toolkit.profiling.emulate import cache_dir
 
-PACKAGE = "onnx-asr"
-VERSION = "0.12.0"
 SAMPLES = 16000
 REFERENCE_TOLERANCE = 5e-3
 # graph name -> (reference class in numpy_preprocessor.py, the name it is built with)
@@ -50,22 +54,67 @@ REFERENCES: dict[str, tuple[str, str]] = {
 }
 
 
-def package_dir(cache: Path | None = None) -> Path:
-    """onnx-asr installed (without its dependencies) under the cache folder, installed first when missing."""
-    target = (cache or cache_dir()) / f"{PACKAGE}-{VERSION}"
-    if not (target / "onnx_asr" / "preprocessors" / "numpy_preprocessor.py").is_file():
-        print(f"frontends: pip install {PACKAGE}=={VERSION} into {target}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Package:
+    """A PyPI package whose wheel ships models, pinned; `marker` is a file that proves it is installed."""
+
+    name: str
+    version: str
+    marker: str
+
+
+ONNX_ASR = Package("onnx-asr", "0.12.0", "onnx_asr/preprocessors/numpy_preprocessor.py")
+OPENWAKEWORD = Package("openwakeword", "0.5.1", "openwakeword/resources/models/melspectrogram.onnx")
+SILERO_VAD = Package("silero-vad", "6.2.3", "silero_vad/data/silero_vad.onnx")
+ONNX_ASR_DATA = "onnx_asr/preprocessors/data"
+OWW_MODELS = "openwakeword/resources/models"
+
+
+@dataclass(frozen=True)
+class Model:
+    """A published model that is not an onnx-asr front end, and the checks that fit what it is: the analyze
+    arguments it is counted at, the parameters explain must recover (none for a model that is no front end),
+    and whether a quick profile runs on it (front ends only: the profile's signal set is audio)."""
+
+    package: Package
+    path: str
+    what: str
+    analyze_args: tuple[str, ...] = ()
+    expected: tuple[tuple[str, Any], ...] = ()
+    profile: bool = False
+
+
+MODELS: dict[str, Model] = {
+    "oww_melspectrogram": Model(OPENWAKEWORD, f"{OWW_MODELS}/melspectrogram.onnx", "openWakeWord's log-mel front end",
+                                ("--samples", str(SAMPLES)),
+                                (("n_fft", 512), ("hop", 160), ("window length", 400), ("bands", 32)), profile=True),
+    "oww_embedding_model": Model(OPENWAKEWORD, f"{OWW_MODELS}/embedding_model.onnx",
+                                 "openWakeWord's embedding CNN over 76 x 32 mel frames"),
+    "oww_hey_jarvis": Model(OPENWAKEWORD, f"{OWW_MODELS}/hey_jarvis_v0.1.onnx",
+                            "openWakeWord's hey_jarvis classifier (an If on its score)"),
+    "silero_vad": Model(SILERO_VAD, "silero_vad/data/silero_vad.onnx",
+                        "Silero VAD (an If on the sample rate around its LSTM)"),
+}
+
+
+def package_dir(package: Package, cache: Path | None = None) -> Path:
+    """`package` installed (without its dependencies) under the cache folder, installed first when missing."""
+    spec = f"{package.name}=={package.version}"
+    target = (cache or cache_dir()) / f"{package.name}-{package.version}"
+    if not (target / package.marker).is_file():
+        print(f"frontends: pip install {spec} into {target}", file=sys.stderr)
         done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-                               str(target), f"{PACKAGE}=={VERSION}"], check=False)
+                               str(target), spec], check=False)
         if done.returncode != 0:
-            raise ToolkitError(f"pip could not install {PACKAGE}=={VERSION} (exit {done.returncode}); its messages "
-                               "are above")
+            raise ToolkitError(f"pip could not install {spec} (exit {done.returncode}); its messages are above")
     return target
 
 
 def graph_path(package: Path, name: str) -> Path:
-    """The published ONNX file of one front end."""
-    return package / "onnx_asr" / "preprocessors" / "data" / f"{name}.onnx"
+    """The published ONNX file of one onnx-asr front end."""
+    return package / ONNX_ASR_DATA / f"{name}.onnx"
 
 
 def reference(package: Path, name: str) -> Any:
@@ -157,13 +206,15 @@ def check_reference(model: Path, ref: Any) -> tuple[str, list[str]]:
     return f"{agreement}: max abs error {error:.2g}, lengths {'equal' if lengths_equal else 'DIFFER'}", problems
 
 
-def check_analyze(model: Path) -> tuple[str, list[str]]:
-    """analyze counts every node at one second of audio."""
-    report = cli_json("analyze", str(model), "--samples", str(SAMPLES))
+def check_analyze(model: Path, args: Sequence[str] = ("--samples", str(SAMPLES))) -> tuple[str, list[str]]:
+    """analyze counts every node (a front end at one second of audio, another model at its own shape)."""
+    report = cli_json("analyze", str(model), *args)
     mul = report["totals"]["dense"]["mul"]
     missing = [node["op"] if isinstance(node, dict) and "op" in node else str(node) for node in report["not_counted"]]
     problems = [] if report["complete"] else [f"analyze: not counted: {', '.join(missing)}"]
-    return f"{mul:,} mul{'' if report['complete'] else ' (incomplete: ' + ', '.join(missing) + ')'}", problems
+    counted = sum(1 for node in report["nodes"] if node["counted"])
+    state = "" if report["complete"] else f" (incomplete: {', '.join(missing)})"
+    return f"{mul:,} mul, {counted} of {len(report['nodes'])} nodes counted{state}", problems
 
 
 def check_explain(model: Path, expected: dict[str, Any]) -> tuple[str, list[str]]:
@@ -189,25 +240,51 @@ def check_profile(model: Path, work: Path) -> tuple[str, list[str]]:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
         return f"failed (exit {done.returncode})", [f"profile: exited {done.returncode}: {last}"]
-    manifest = json.loads((artifacts / "x86-host" / "manifest.json").read_text(encoding="utf-8"))
-    chosen = manifest.get("variant", {})
-    name = chosen.get("name", "?") if isinstance(chosen, dict) else str(chosen)
-    return f"exported {name}", []
+    return exported(json.loads((artifacts / "x86-host" / "manifest.json").read_text(encoding="utf-8")))
 
 
-def run(names: Sequence[str], work: Path, profile: bool) -> list[Outcome]:
-    """Every check on every named front end, with progress on stderr."""
-    package = package_dir()
+def exported(manifest: dict[str, Any]) -> tuple[str, list[str]]:
+    """What the manifest says was exported, against which budget; a variant that did not pass the gate is a
+    problem."""
+    choice, name = manifest["choice"], manifest["model"]["variant"]
+    audio = choice["inference_audio"]
+    budget = f"budget {choice['policy']['max_chunk_ms']:g} ms per {audio['audio_ms']:g} ms {audio['kind']}"
+    if not manifest["accuracy"]["gate"]["passed"]:
+        return f"exported {name}, which FAILED the gate", [f"profile: the exported {name} did not pass the gate"]
+    return f"exported {name} (gate passed; {budget})", []
+
+
+def check_front_end(name: str, work: Path, profile: bool) -> Outcome:
+    """An onnx-asr front end: against its reference, analyze, explain's parameters, and the profile if asked."""
+    package = package_dir(ONNX_ASR)
+    model, ref, outcome = graph_path(package, name), reference(package, name), Outcome(name)
+    outcome.check("reference", lambda: check_reference(model, ref))
+    outcome.check("analyze", lambda: check_analyze(model))
+    outcome.check("explain", lambda: check_explain(model, expected_parameters(ref)))
+    if profile:
+        outcome.check("profile", lambda: check_profile(model, work / name))
+    return outcome
+
+
+def check_model(name: str, work: Path, profile: bool) -> Outcome:
+    """A model of MODELS: analyze at its own arguments, explain, and the profile where it is a front end."""
+    spec, outcome = MODELS[name], Outcome(name)
+    model = package_dir(spec.package) / spec.path
+    outcome.lines["what"] = spec.what
+    outcome.check("analyze", lambda: check_analyze(model, spec.analyze_args))
+    outcome.check("explain", lambda: check_explain(model, dict(spec.expected)))
+    if profile and spec.profile:
+        outcome.check("profile", lambda: check_profile(model, work / name))
+    return outcome
+
+
+def run(names: Sequence[str], work: Path, profiled: set[str]) -> list[Outcome]:
+    """Every check on every named model, with progress on stderr; the quick profile on those in `profiled`."""
     outcomes = []
     for index, name in enumerate(names, 1):
         print(f"frontends: [{index}/{len(names)}] {name}", file=sys.stderr)
-        model, ref, outcome = graph_path(package, name), reference(package, name), Outcome(name)
-        outcome.check("reference", lambda m=model, r=ref: check_reference(m, r))
-        outcome.check("analyze", lambda m=model: check_analyze(m))
-        outcome.check("explain", lambda m=model, r=ref: check_explain(m, expected_parameters(r)))
-        if profile:
-            outcome.check("profile", lambda m=model, n=name: check_profile(m, work / n))
-        outcomes.append(outcome)
+        check = check_front_end if name in REFERENCES else check_model
+        outcomes.append(check(name, work, name in profiled))
     return outcomes
 
 
@@ -216,20 +293,33 @@ def markdown(outcomes: Sequence[Outcome]) -> str:
     labels = list(dict.fromkeys(label for o in outcomes for label in o.lines))
     rows = [f"| front end | {' | '.join(labels)} | problems |", "|---" * (len(labels) + 2) + "|"]
     for o in outcomes:
-        cells = [o.lines.get(label, "").replace("|", "/") for label in labels]
+        cells = [o.lines.get(label, "-").replace("|", "/") for label in labels]
         rows.append(f"| {o.name} | {' | '.join(cells)} | {'; '.join(o.problems).replace('|', '/') or 'none'} |")
     return "\n".join(rows) + "\n"
 
 
+def profiled_names(names: Sequence[str], args: argparse.Namespace) -> set[str]:
+    """The models the quick profile runs on: none with --no-profile, the --profile ones, else all checked."""
+    if args.no_profile:
+        return set()
+    return set(args.profile) if args.profile else set(names)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m toolkit.frontends [--only NAME] [--no-profile]`: exit 1 when any check found a problem."""
+    """`python -m toolkit.frontends [--only NAME] [--profile NAME] [--no-profile]`: exit 1 when any check found a
+    problem."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", action="append", choices=sorted(REFERENCES), help="check this front end only")
+    names = [*sorted(REFERENCES), *MODELS]
+    parser.add_argument("--only", action="append", choices=names, help="check this model only (repeatable)")
+    parser.add_argument("--profile", action="append", choices=names, default=[],
+                        help="run the quick profile on this model only (repeatable; default: every model checked "
+                             "that is a front end)")
     parser.add_argument("--no-profile", action="store_true", help="skip the quick profiles (the slow part)")
     parser.add_argument("--out", type=Path, default=Path("build/frontends"), help="folder for report.md")
     args = parser.parse_args(argv)
+    checked = args.only or names
     try:
-        outcomes = run(args.only or sorted(REFERENCES), args.out, not args.no_profile)
+        outcomes = run(checked, args.out, profiled_names(checked, args))
     except ToolkitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -237,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(args.out / "report.md", table)
     print(table)
     failed = [o.name for o in outcomes if o.problems]
-    print(f"frontends: {len(outcomes) - len(failed)} of {len(outcomes)} front ends pass every check"
+    print(f"frontends: {len(outcomes) - len(failed)} of {len(outcomes)} models pass every check"
           + (f"; problems in {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 

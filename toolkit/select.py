@@ -7,6 +7,11 @@ this host and its outputs where the runs ran stay within the dB tolerances, its 
 target or a prediction for it, its median is within the real-time budget, its file within the size limit, and
 its measured CPU share of one core while streaming at 12.5 chunks/s within max_stream_cpu_share.
 
+The budget is realtime_budget x the audio one inference covers (counts.json `inference_audio`,
+toolkit/pipeline/workload.py): the 80 ms streaming step, or the whole window of a graph that pads every input to a
+fixed length (Whisper's 30 s), which is run once per window. For such a graph the CPU share is the share at that
+cadence: the stream's CPU time per inference / the window.
+
 The fastest eligible median wins, except that candidates within the measurement spread of the fastest (their
 medians differ by less than the larger p90 - median of the two) are near-ties: among them the lower streaming
 CPU share wins, then fewer threads. Where CPU share cannot be measured (emulation) the choice says so and takes
@@ -26,6 +31,7 @@ from pathlib import Path
 
 from toolkit.pipeline.ledger import Json, read_json, write_json
 from toolkit.pipeline.sources import CHOOSABLE, EMULATED_TIME, PREDICTED
+from toolkit.pipeline.workload import STEP, streaming_step
 from toolkit.targets import CHUNK_MS, Policy, Target, load_target
 
 STREAM = "stream"
@@ -54,11 +60,13 @@ class Candidate:
     stream_p99_ms: float | None
     bytes: int
     evidence: str
+    audio_ms: float
 
     @property
     def realtime_factor(self) -> float:
-        """Median latency / the chunk's 80 ms."""
-        return self.median_ms / CHUNK_MS
+        """Median latency / the audio one inference covers (the chunk's 80 ms step unless the graph pads to a
+        fixed window)."""
+        return self.median_ms / self.audio_ms
 
     def label(self) -> str:
         """'variant on provider, N threads, spinning, opt' for sentences."""
@@ -82,6 +90,7 @@ class Inputs:
     platform: dict[str, Json]
     policy: Policy
     latency_evidence: str
+    audio: Json
 
 
 def _gate(c: Candidate, i: Inputs) -> str | None:
@@ -100,9 +109,9 @@ def _evidence(c: Candidate, i: Inputs) -> str | None:
 
 
 def _budget(c: Candidate, i: Inputs) -> str | None:
-    limit = i.policy.max_chunk_ms
+    limit = i.policy.budget_ms(c.audio_ms)
     return None if c.median_ms <= limit else (f"median {c.median_ms:.3f} ms > budget {limit:.3f} ms "
-                                              f"(realtime_budget {i.policy.realtime_budget:g} x {CHUNK_MS:g} ms)")
+                                              f"(realtime_budget {i.policy.realtime_budget:g} x {c.audio_ms:g} ms)")
 
 
 def _size(c: Candidate, i: Inputs) -> str | None:
@@ -114,8 +123,12 @@ def _stream_cpu(c: Candidate, i: Inputs) -> str | None:
     limit = i.policy.max_stream_cpu_share
     if c.cpu_share is None or c.cpu_share <= limit:
         return None
-    return (f"streaming at 12.5 chunks/s it takes {c.cpu_share:.1%} of one core > max_stream_cpu_share "
-            f"{limit:.0%}")
+    return f"{_cadence(c)} it takes {c.cpu_share:.1%} of one core > max_stream_cpu_share {limit:.0%}"
+
+
+def _cadence(c: Candidate) -> str:
+    """How the graph is run in the CPU share's sentence."""
+    return "streaming at 12.5 chunks/s" if c.audio_ms == CHUNK_MS else f"run once per {c.audio_ms:g} ms window"
 
 
 CHECKS: dict[str, Callable[[Candidate, Inputs], str | None]] = {
@@ -137,7 +150,17 @@ def _same_config(run: Json, other: Json, fields: tuple[str, ...]) -> bool:
     return all(run.get(f) == other.get(f) for f in fields)
 
 
-def candidates(profile: Json, sizes: dict[str, int], evidence: str) -> list[Candidate]:
+def cadence_share(stream: Json, audio_ms: float) -> tuple[float, int | None]:
+    """(CPU share of one core, streams per core) when run once per `audio_ms`: the measured share for the
+    streaming step; for a fixed window, the stream's CPU time per inference / the window (a graph slower than
+    the 80 ms cadence ran its chunks back to back, so its measured share says nothing about its real cadence)."""
+    if audio_ms == CHUNK_MS:
+        return stream["cpu_share"], stream["streams_per_core"]
+    share = stream["cpu_s"] / stream["chunks"] / (audio_ms / 1000.0)
+    return share, math.floor(1.0 / share) if share > 0 else None
+
+
+def candidates(profile: Json, sizes: dict[str, int], evidence: str, audio_ms: float) -> list[Candidate]:
     """One candidate per finished streaming-chunk run, joined with its one-second run and its streaming run."""
     runs = [r for r in profile["runs"] if r["status"] == "ok"]
     config = ("variant", "engine", "provider", "threads", "spinning", "optimization")
@@ -147,20 +170,21 @@ def candidates(profile: Json, sizes: dict[str, int], evidence: str) -> list[Cand
         stream = next((s for s in profile.get("streaming", []) if s["status"] == "ok"
                        and _same_config(s, run, config[:5])), None)
         stats = run["latency_ms"]
+        share, per_core = cadence_share(stream, audio_ms) if stream else (None, None)
         found.append(Candidate(
             variant=run["variant"], format=run["format"], engine=run["engine"], provider=run["provider"],
             threads=int(run["threads"]), spinning=run["spinning"], optimization=run["optimization"], key=run["key"],
             median_ms=stats["median"], p90_ms=stats["p90"], min_ms=stats["min"],
             second_median_ms=second["latency_ms"]["median"] if second else None,
-            cpu_share=stream["cpu_share"] if stream else None,
-            streams_per_core=stream["streams_per_core"] if stream else None,
+            cpu_share=share, streams_per_core=per_core,
             stream_p99_ms=stream["latency_ms"]["p99"] if stream else None,
-            bytes=sizes[run["variant"]], evidence=evidence,
+            bytes=sizes[run["variant"]], evidence=evidence, audio_ms=audio_ms,
         ))
     return found
 
 
-def predicted_candidates(predictions: list[Json], sizes: dict[str, int], formats: dict[str, str]) -> list[Candidate]:
+def predicted_candidates(predictions: list[Json], sizes: dict[str, int], formats: dict[str, str],
+                         audio_ms: float) -> list[Candidate]:
     """One candidate per variant with a predicted chunk latency (emulated boards); its configuration is the one
     the instructions were counted in (one intra-op thread), its median the prediction (a throughput bound, no
     spread). CPU share cannot be measured under emulation, so the configuration is given with spinning off: an
@@ -177,7 +201,7 @@ def predicted_candidates(predictions: list[Json], sizes: dict[str, int], formats
             optimization=config["optimization"], key=f"predicted|{name}|{STREAM}", median_ms=p["latency_ms"],
             p90_ms=None, min_ms=None,
             second_median_ms=second["latency_ms"] if second else None, cpu_share=None, streams_per_core=None,
-            stream_p99_ms=None, bytes=sizes[name], evidence=PREDICTED,
+            stream_p99_ms=None, bytes=sizes[name], evidence=PREDICTED, audio_ms=audio_ms,
         ))
     return found
 
@@ -213,6 +237,13 @@ def _latency_words(c: Candidate) -> str:
     return f"{'predicted' if c.evidence == PREDICTED else 'median'} {c.median_ms:.4f} ms"
 
 
+def _audio_words(c: Candidate) -> str:
+    """'the chunk's 80 ms' or 'the 30000 ms window one inference covers' for sentences."""
+    if c.audio_ms == CHUNK_MS:
+        return f"the chunk's {CHUNK_MS:g} ms"
+    return f"the {c.audio_ms:g} ms window one inference covers"
+
+
 def _tie_reason(chosen: Candidate, fastest: Candidate) -> str:
     """Why a near-tie of the fastest was taken instead of it."""
     share = "unknown" if fastest.cpu_share is None else f"{fastest.cpu_share:.1%}"
@@ -243,7 +274,7 @@ def _cpu_reason(chosen: Candidate, cpu_rejected: list[Candidate], policy: Policy
                 "spinning off (spinning workers busy-wait between chunks); measure it with HOST=user@board")
     if chosen.cpu_share is None:
         return "streaming CPU share was not measured for this configuration"
-    text = (f"streaming at 12.5 chunks/s it takes {chosen.cpu_share:.2%} of one core ({chosen.streams_per_core} "
+    text = (f"{_cadence(chosen)} it takes {chosen.cpu_share:.2%} of one core ({chosen.streams_per_core} "
             f"such streams per core; limit max_stream_cpu_share {policy.max_stream_cpu_share:.0%})")
     if cpu_rejected:
         best = min(cpu_rejected, key=rank_key)
@@ -263,10 +294,12 @@ def _reasons(chosen: Candidate, fastest: Candidate, eligible: list[Candidate], o
         f"p99 {overall.get('p99_abs_db', 0):.4g} <= {policy.p99_abs_db_error:g}, relative mel error "
         f"{overall.get('max_rel_mel', 0):.4g} <= {policy.max_rel_mel_error:g}",
         f"{how} on the 1760-sample chunk of {len(eligible)} eligible configurations: {_latency_words(chosen)} "
-        f"= {chosen.realtime_factor:.4f} of the chunk's {CHUNK_MS:g} ms (budget {policy.realtime_budget:g})"
+        f"= {chosen.realtime_factor:.4f} of {_audio_words(chosen)} (budget {policy.realtime_budget:g})"
         if chosen is fastest else _tie_reason(chosen, fastest),
         _speedup(chosen, original),
     ]
+    if inputs.audio["kind"] != STEP:
+        reasons.append(f"budget {policy.budget_ms(chosen.audio_ms):g} ms: {inputs.audio['reason']}")
     if chosen.evidence == PREDICTED:
         reasons.append("latency predicted, not measured: a throughput bound from emulated instruction counts and "
                        "the core's pipe rates (real latency is usually higher: README 'Predictions and their error' "
@@ -310,24 +343,30 @@ def excluded(variants: list[Json], accuracy: dict[str, Json], profiled: set[str]
     return rows
 
 
-def choose(variants: list[Json], accuracy: dict[str, Json], platform: Json, profile: Json, policy: Policy) -> Json:
-    """choice.json: the chosen candidate and why, the runners-up, the original's best, what was excluded."""
+def choose(variants: list[Json], accuracy: dict[str, Json], platform: Json, profile: Json, policy: Policy,
+           audio: Json | None = None) -> Json:
+    """choice.json: the chosen candidate and why, the runners-up, the original's best, what was excluded.
+    `audio` is the audio one inference covers (workload.InferenceAudio as JSON; the streaming step if None)."""
     sizes = {v["name"]: v["bytes"] for v in variants if v["status"] == "built"}
     formats = {v["name"]: v["format"] for v in variants}
-    inputs = Inputs(accuracy, platform["accuracy"], policy, platform["latency_evidence"])
+    audio = audio or streaming_step("not stated").to_json()
+    inputs = Inputs(accuracy, platform["accuracy"], policy, platform["latency_evidence"], audio)
+    audio_ms = float(audio["audio_ms"])
     emulated = inputs.latency_evidence == EMULATED_TIME  # emulated wall time is never a candidate's latency
-    found = [] if emulated else candidates(profile, sizes, inputs.latency_evidence)
+    found = [] if emulated else candidates(profile, sizes, inputs.latency_evidence, audio_ms)
     if inputs.latency_evidence not in CHOOSABLE:  # nothing measured on the target: its predictions decide
-        found += predicted_candidates(platform.get("predictions", {}).get("rows", []), sizes, formats)
+        found += predicted_candidates(platform.get("predictions", {}).get("rows", []), sizes, formats, audio_ms)
     rejected = [{**c.to_json(), "fails": failures(c, inputs)} for c in found if failures(c, inputs)]
     eligible = [c for c in found if not failures(c, inputs)]
     cpu_rejected = [c for c in found if failures(c, inputs) == [_stream_cpu(c, inputs)]]
     originals = sorted((c for c in found if c.variant == "original"), key=rank_key)
     original = originals[0] if originals else None
     document: Json = {
-        "policy": {**asdict(policy), "max_chunk_ms": policy.max_chunk_ms}, "checks": list(CHECKS),
-        "rule": "lowest median on the streaming chunk; near-ties (within the larger p90 - median): lower "
-                "streaming CPU share, then fewer threads; over max_stream_cpu_share never chosen",
+        "policy": {**asdict(policy), "max_chunk_ms": policy.budget_ms(audio_ms)}, "inference_audio": audio,
+        "checks": list(CHECKS),
+        "rule": "lowest median on the streaming chunk within realtime_budget x the audio one inference covers; "
+                "near-ties (within the larger p90 - median): lower streaming CPU share, then fewer threads; over "
+                "max_stream_cpu_share never chosen",
         "latency_evidence": inputs.latency_evidence, "candidates": len(found), "eligible": len(eligible),
         "original_best": original.to_json() if original else None,
         "excluded": excluded(variants, accuracy, {c.variant for c in found}), "rejected": rejected,
@@ -353,7 +392,8 @@ def select_folder(folder: Path, target: Target) -> Json:
     accuracy = read_json(folder / "accuracy.json", "the accuracy stage")["variants"]
     platform = read_json(folder / "platform.json", "the profile stage")
     profile = read_json(folder / "profile.json", "the profile stage")
-    document = choose(variants, accuracy, platform, profile, target.policy)
+    audio = read_json(folder / "counts.json", "the counts stage").get("inference_audio")
+    document = choose(variants, accuracy, platform, profile, target.policy, audio)
     write_json(folder / "choice.json", document)
     return document
 

@@ -62,7 +62,9 @@ Every key a target file may hold (any other key is an error naming the key and i
     max_abs_db_error    float  max |dB error| against the original over the signal set
     p99_abs_db_error    float  99th percentile of |dB error|
     max_rel_mel_error   float  max relative error of the mel energies before the log
-    realtime_budget     float  in (0, 1]: streaming-chunk median latency / the chunk's 80 ms duration
+    realtime_budget     float  in (0, 1]: median latency / the audio one inference covers: the 80 ms streaming
+                        step of the 1760-sample chunk, or the whole window of a graph that pads every input to
+                        a fixed length (Whisper's 30 s; toolkit/pipeline/workload.py)
     max_model_bytes     int, optional   model file size limit
     max_stream_cpu_share  float, optional, in (0, 1] (default 0.25): a configuration whose measured CPU share
                         of one core while streaming 1760-sample chunks at 12.5 per second exceeds this is never
@@ -293,10 +295,9 @@ class Policy:
     max_model_bytes: int | None = None
     max_stream_cpu_share: float = DEFAULT_MAX_STREAM_CPU_SHARE
 
-    @property
-    def max_chunk_ms(self) -> float:
-        """The streaming chunk's median latency limit in ms."""
-        return self.realtime_budget * CHUNK_MS
+    def budget_ms(self, audio_ms: float) -> float:
+        """The median latency limit of one inference that covers `audio_ms` of audio."""
+        return self.realtime_budget * audio_ms
 
 
 @dataclass(frozen=True)

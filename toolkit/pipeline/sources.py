@@ -37,6 +37,7 @@ ESTIMATED = "target-file-estimate"
 TARGET_FILE = "target-file"
 FILE = "file"
 SETTING = "setting"
+EXPLAINED = "explained"
 
 # evidence label -> what it means, for manifests and reports
 EVIDENCE: dict[str, str] = {
@@ -53,6 +54,8 @@ EVIDENCE: dict[str, str] = {
     TARGET_FILE: "a fact copied from the target file; target.cpu.sources says where each [cpu] fact comes from",
     FILE: "a property of the exported model file itself (its size and sha256)",
     SETTING: "a setting: the chosen configuration or the target's policy, not a measurement",
+    EXPLAINED: "recovered from the graph's structure and weights by toolkit.explain (the fixed length it pads "
+               "every input to, which the real-time budget is a fraction of)",
 }
 # what --quick counts under emulation: the chunk the choice is made on (each count is 3 emulated runs)
 QUICK_COUNT_WORKLOADS = ("stream",)

@@ -5,7 +5,8 @@
     accuracy.json    every built variant against the original on the signal set (this host, in process): errors
                      overall / by input level / by signal, the gate's verdict and reasons
     counts.json      analytic counts of every built variant at each workload, per node, with the graph's edges
-                     (to map onnxruntime's fused kernels back to model nodes)
+                     (to map onnxruntime's fused kernels back to model nodes); "inference_audio": the audio one
+                     inference of the original covers, which the budget is a fraction of (workload.py)
     bundle/, profile.json, profile.outputs.npz    the bench bundle of the variants that passed, the runner's result
     platform.json    the source and its evidence labels; the dB errors of the outputs made where the runs ran;
                      instruction counts (emulated-instructions), predicted latencies (predicted) and, where the
@@ -33,6 +34,7 @@ from toolkit.export import export_folder
 from toolkit.files import sha256_file
 from toolkit.pipeline.ledger import Json, read_json, write_json
 from toolkit.pipeline.sources import BOARD, EMULATED, HOST, PREDICTED, SOURCES, Request, evidence_of
+from toolkit.pipeline.workload import inference_audio
 from toolkit.profiling import emulate, runner
 from toolkit.profiling.bundle import STREAMING, WORKLOADS, make_bundle
 from toolkit.profiling.emulate import InstructionCounts
@@ -182,8 +184,11 @@ def count(run: Run) -> None:
     for variant in built_variants(run):
         results[variant["name"]] = _variant_counts(variant)
         _say(f"[counts] {variant['name']}: {results[variant['name']]['status']}")
+    audio = inference_audio(onnx.load(built_variants(run)[0]["path"]))
+    _say(f"[counts] one inference covers {audio.audio_ms:g} ms of audio ({audio.kind}): {audio.reason}")
     write_json(run.path("counts.json"), {"evidence": "counted", "convention": "README.md#counting-convention",
-                                         "workloads": list(WORKLOADS), "variants": results})
+                                         "workloads": list(WORKLOADS), "variants": results,
+                                         "inference_audio": audio.to_json()})
 
 
 # ---------------------------------------------------------------- profile
