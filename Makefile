@@ -72,12 +72,18 @@ browser-deps:
 # Markdown reports are kept in build/ci/report/.
 HOST ?=
 RESUME ?=
+# PIPELINE=openwakeword profiles the whole wake-word chain (pipelines/*.toml, toolkit/wakeword/); its models come
+# from STAGES="embedding=a.onnx classifier=b.onnx ..." or, for stages not given, the pipeline's PyPI package
+# installed with pip --no-deps into MELTOOLKIT_CACHE.
+PIPELINE ?=
+STAGES ?=
 BENCH_QUICK ?=
 .PHONY: ci-report
 # A board target with no HOST runs under emulation: the rootfs and QEMU's plugins are made first (cached).
 EMULATED := $(if $(HOST),,$(if $(filter x86-host,$(TARGET)),,arm-rootfs))
 profile: $(STAMP) $(EMULATED)
-	$(PY) -m toolkit profile $(MODEL) --target $(TARGET) $(if $(HOST),--host $(HOST)) $(if $(RESUME),--resume)
+	$(PY) -m toolkit profile $(MODEL) --target $(TARGET) $(if $(HOST),--host $(HOST)) $(if $(RESUME),--resume) \
+		$(if $(PIPELINE),--pipeline $(PIPELINE) $(foreach s,$(STAGES),--stage $(s)))
 
 export: $(STAMP)
 	$(PY) -m toolkit export --target $(TARGET)

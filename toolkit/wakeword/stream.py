@@ -86,7 +86,7 @@ class Chain:
         self.inputs = [np.empty(0)] * len(self.stages)
         self.outputs = [np.empty(0)] * len(self.stages)
 
-    def _run(self, index: int, x: np.ndarray) -> np.ndarray:
+    def run_stage(self, index: int, x: np.ndarray) -> np.ndarray:
         """One stage on its window: rows x row_size per model, transformed, side by side when fanned out."""
         run = self.stages[index]
         stage = run.stage
@@ -107,7 +107,7 @@ class Chain:
             buffer = np.concatenate([self.buffers[index], new])[-run.stage.window:]
             self.buffers[index] = buffer
             x = buffer.reshape(run.stage.input_shape)
-            new = self._run(index, x)
+            new = self.run_stage(index, x)
             self.inputs[index], self.outputs[index] = x, new
         return new.reshape(-1)
 

@@ -1,0 +1,143 @@
+"""`python -m toolkit profile --pipeline NAME --target T [--stage name=path ...]`: the whole wake-word chain.
+
+Variants per stage, each stage's gate, each gated variant streamed alone at the cadence per engine
+configuration, the choice under the pipeline gate, the original and the chosen chain streamed with N = 1, 2, 4,
+8 classifiers, then artifacts/<target>/wakeword-<pipeline>/. Results go to build/<target>/wakeword-<pipeline>/
+results.json; the report section is printed on stdout, progress on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit.accuracy import signal_set
+from toolkit.errors import ToolkitError
+from toolkit.files import write_json_atomic
+from toolkit.targets import Target, load_target
+from toolkit.wakeword.choose import choose, fit, sweep
+from toolkit.wakeword.export import export, markdown
+from toolkit.wakeword.models import StageModel, parse_stage_args, stage_models
+from toolkit.wakeword.spec import Pipeline, load_pipeline
+from toolkit.wakeword.stream import DEFAULT_CONFIG, METHOD
+from toolkit.wakeword.variants import (
+    FIRST_STAGE_VARIANTS,
+    LATER_STAGE_VARIANTS,
+    StageVariant,
+    build_stage,
+    candidates,
+    cheapest,
+    gate_stage,
+    measure_stage,
+    stage_configs,
+    trace,
+)
+
+SIGNAL_SECONDS = 4.0
+SECONDS = {"stage": 3.0, "sweep": 10.0}
+QUICK_SECONDS = {"stage": 0.5, "sweep": 1.0}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The pipeline options of `profile` (toolkit.pipeline.command adds them to its own)."""
+    parser.add_argument("--pipeline", help="profile a wake-word pipeline (pipelines/NAME.toml or a .toml file) "
+                                           "instead of one model")
+    parser.add_argument("--stage", action="append", default=[], metavar="NAME=PATH",
+                        help="with --pipeline: a stage's model file (repeat for each classifier; mel=builtin runs "
+                             "the built-in mel graph); stages not given come from the pipeline's [package]")
+
+
+def _progress(message: str) -> None:
+    print(f"[wakeword] {message}", file=sys.stderr, flush=True)
+
+
+def _wanted(first: bool, only: tuple[str, ...]) -> tuple[str, ...]:
+    """The stage's variant names, narrowed by --only (the original always stays)."""
+    names = FIRST_STAGE_VARIANTS if first else LATER_STAGE_VARIANTS
+    return tuple(n for n in names if not only or n == "original" or n in only)
+
+
+def _variants(pipeline: Pipeline, models: dict[str, list[StageModel]], build: Path,
+              only: tuple[str, ...]) -> dict[str, list[StageVariant]]:
+    per_stage = {}
+    for index, stage in enumerate(pipeline.stages):
+        names = _wanted(index == 0, only)
+        per_stage[stage.name] = build_stage(stage, index == 0, models[stage.name], build / "variants", names)
+    return per_stage
+
+
+def _gate_and_measure(pipeline: Pipeline, per_stage: dict[str, list[StageVariant]], recorded: Any, target: Target,
+                      seconds: float) -> None:
+    """Each built variant's stage gate; each passing one streamed alone per engine configuration."""
+    configs = stage_configs(target)
+    for stage in pipeline.stages:
+        for variant in per_stage[stage.name]:
+            gate_stage(variant, stage, recorded)
+            if variant.passed:
+                variant.measured = [measure_stage(variant, stage, recorded, c, pipeline.rate_hz, seconds)
+                                    for c in configs]
+            _progress(f"{stage.name} {variant.name}: {variant.status}"
+                      + (f", max |error| {variant.max_abs_error:.3g}, {'pass' if variant.passed else 'fail'}"
+                         if variant.max_abs_error is not None else f" {variant.reason}"))
+
+
+def _choice_entry(variant: StageVariant, models: list[StageModel]) -> dict[str, Any]:
+    best = cheapest(variant)
+    return {"variant": variant.name, "config": best["config"], "cpu_share": best["cpu_share"],
+            "files": [str(f) for f in variant.files], "models": [m.label for m in models]}
+
+
+def profile_pipeline(pipeline: Pipeline, target: Target, models: dict[str, list[StageModel]], build: Path,
+                     only: tuple[str, ...] = (), quick: bool = False) -> dict[str, Any]:
+    """Every step up to the results document (not exported)."""
+    if target.kind != "host":
+        raise ToolkitError(f"target {target.name!r} is a board: streaming a wake-word pipeline over SSH or under "
+                           "emulation is not built yet; use a host target (x86-host)")
+    seconds = QUICK_SECONDS if quick else SECONDS
+    signals = signal_set(round(SIGNAL_SECONDS * pipeline.sample_rate))
+    per_stage = _variants(pipeline, models, build, only)
+    originals = {s: next(v for v in variants if v.name == "original") for s, variants in per_stage.items()}
+    original_files = {s: v.files for s, v in originals.items()}
+    _progress(f"tracing the original pipeline over {len(signals)} signals")
+    recorded = trace(pipeline, original_files, signals)
+    _gate_and_measure(pipeline, per_stage, recorded, target, seconds["stage"])
+    combo, gate, tried = choose(pipeline, {s: candidates(v) for s, v in per_stage.items()}, signals, recorded)
+    chosen_configs = {s: cheapest(v)["config"] for s, v in combo.items()}
+    _progress("streaming the original and the chosen pipeline with N = 1, 2, 4, 8 classifiers")
+    streams = {"original": sweep(pipeline, original_files, {s: DEFAULT_CONFIG for s in per_stage}, seconds["sweep"]),
+               "chosen": sweep(pipeline, {s: v.files for s, v in combo.items()}, chosen_configs, seconds["sweep"])}
+    budget = target.policy.max_stream_cpu_share
+    fits = {label: fit(measured, budget) for label, measured in streams.items()}
+    held = next((m for m in streams["chosen"] if m["wake_words"] == pipeline.policy.wake_words), None)
+    return {
+        "pipeline": pipeline.name, "target": target.name, "kind": target.kind, "measured_on": target.cpu.model,
+        "rate_hz": pipeline.rate_hz, "chunk_samples": pipeline.chunk_samples, "quick": quick,
+        "signals": list(signals), "signal_seconds": SIGNAL_SECONDS,
+        "stages": {s.name: {"models": [m.label for m in models[s.name]], "tolerance": s.max_abs_error,
+                            "variants": [v.to_dict() for v in per_stage[s.name]]} for s in pipeline.stages},
+        "choice": {s: _choice_entry(v, models[s]) for s, v in combo.items()},
+        "pipeline_gate": gate, "tried": tried, "streams": streams, "fit": fits,
+        "policy": {"max_stream_cpu_share": budget, "wake_words": pipeline.policy.wake_words,
+                   "max_abs_score_error": pipeline.policy.max_abs_score_error},
+        "meets_policy": bool(held and held["cpu_share"] <= budget and gate["passed"]),
+        "original_max_score": float(np.max(recorded.scores)),
+        "method": METHOD,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    pipeline = load_pipeline(args.pipeline)
+    target = load_target(args.target)
+    models = stage_models(pipeline, parse_stage_args(args.stage, pipeline))
+    build = Path(args.build) / target.name / f"wakeword-{pipeline.name}"
+    doc = profile_pipeline(pipeline, target, models, build, tuple(args.only), args.quick)
+    write_json_atomic(build / "results.json", doc)
+    out = Path(args.artifacts) / target.name / f"wakeword-{pipeline.name}"
+    export(doc, out)
+    print(markdown(doc))
+    print(f"artifacts: {out}")
+    return 0

@@ -1,0 +1,158 @@
+"""Each stage's variants, its own gate, and its CPU share at the streaming cadence per engine configuration.
+
+The first stage (the mel front end) gets every ONNX variant toolkit.variants builds for a mel graph; the later
+stages get the builders that apply to any graph: original, onnxsim-simplified and dynamic int8. TFLite is
+skipped with its reason: the streaming executor runs onnxruntime sessions. A stage's gate compares a variant's
+output (after the stage's transform) with the original's on the inputs the original pipeline gave that stage
+over the signal set, so a stage is judged on its own error, not on its upstream's.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit.profiling.runner import paced, provider_missing, streaming_configs
+from toolkit.targets import Target
+from toolkit.variants import VARIANTS, build_one, build_variants
+from toolkit.wakeword.models import StageModel
+from toolkit.wakeword.spec import Pipeline, Stage
+from toolkit.wakeword.stream import DEFAULT_CONFIG, Chain, Config, chunks_of, open_chain, open_sessions
+
+FIRST_STAGE_VARIANTS = tuple(name for name, spec in VARIANTS.items() if spec.format == "onnx")
+LATER_STAGE_VARIANTS = ("original", "simplified", "int8-dynamic")
+NOT_STREAMED = {name: "the streaming executor runs onnxruntime sessions; LiteRT files are profiled by the runner"
+                for name, spec in VARIANTS.items() if spec.format != "onnx"}
+
+
+@dataclass
+class StageVariant:
+    """One variant of a stage: a file per model, its status, its gate and its measured configurations."""
+
+    stage: str
+    name: str
+    status: str  # built | skipped | failed
+    reason: str
+    files: list[Path]
+    exact: bool
+    max_abs_error: float | None = None
+    passed: bool = False
+    measured: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "variant": self.name, "status": self.status, "reason": self.reason,
+                "files": [str(f) for f in self.files], "exact": self.exact, "max_abs_error": self.max_abs_error,
+                "passed": self.passed, "measured": self.measured or []}
+
+
+def _build_model(first: bool, model: StageModel, out: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    """name -> toolkit.variants.Variant for one model of a stage."""
+    if first:
+        return {v.name: v for v in build_variants(model.model, out, names=list(names))}
+    return {name: build_one(name, model.model, out, []) for name in names}
+
+
+def build_stage(stage: Stage, first: bool, models: list[StageModel], out: Path,
+                names: tuple[str, ...] | None = None) -> list[StageVariant]:
+    """Every variant of a stage, built for each of its models (a fanned-out stage's variant is that variant of
+    every classifier; it is built only when it builds for all of them)."""
+    wanted = names or (FIRST_STAGE_VARIANTS if first else LATER_STAGE_VARIANTS)
+    built = [_build_model(first, model, out / stage.name / model.label, wanted) for model in models]
+    variants = []
+    for name in wanted:
+        per_model = [b[name] for b in built]
+        bad = next((v for v in per_model if v.status != "built"), None)
+        files = [Path(v.path) for v in per_model] if bad is None else []
+        variants.append(StageVariant(stage.name, name, bad.status if bad else "built", bad.reason if bad else "",
+                                     files, VARIANTS[name].exact))
+    return variants
+
+
+@dataclass
+class Trace:
+    """What the original pipeline fed each stage and what each stage gave, chunk by chunk over the signal set."""
+
+    inputs: dict[str, list[np.ndarray]]
+    outputs: dict[str, list[np.ndarray]]
+    scores: np.ndarray  # [chunks of all signals, models]
+
+
+def trace(pipeline: Pipeline, files: dict[str, list[Path]], signals: dict[str, np.ndarray],
+          configs: dict[str, Config] | None = None) -> Trace:
+    """Run the chain over every signal (a fresh chain each), recording each stage's inputs and outputs."""
+    inputs: dict[str, list[np.ndarray]] = {s.name: [] for s in pipeline.stages}
+    outputs: dict[str, list[np.ndarray]] = {s.name: [] for s in pipeline.stages}
+    scores = []
+    for audio in signals.values():
+        chain = open_chain(pipeline, files, configs or {})
+        for chunk in chunks_of(audio, pipeline):
+            scores.append(chain.step(chunk))
+            for stage, x, y in zip(pipeline.stages, chain.inputs, chain.outputs, strict=True):
+                inputs[stage.name].append(x)
+                outputs[stage.name].append(y)
+    return Trace(inputs, outputs, np.stack(scores))
+
+
+def _stage_chain(variant: StageVariant, stage: Stage, config: Config) -> Chain:
+    """A one-stage chain on the variant's files, to run it on recorded inputs."""
+    return Chain([open_sessions(stage, variant.files, config)])
+
+
+def gate_stage(variant: StageVariant, stage: Stage, recorded: Trace) -> None:
+    """Largest |output difference| from the original's on the recorded inputs; passes within the stage's
+    max_abs_error."""
+    if variant.status != "built":
+        return
+    chain = _stage_chain(variant, stage, DEFAULT_CONFIG)
+    errors = [np.abs(chain.run_stage(0, x) - y).max() for x, y in
+              zip(recorded.inputs[stage.name], recorded.outputs[stage.name], strict=True)]
+    variant.max_abs_error = float(max(errors))
+    variant.passed = variant.max_abs_error <= stage.max_abs_error
+
+
+def stage_configs(target: Target) -> list[Config]:
+    """The target's streaming configurations (provider x threads x spinning at the first optimization level)."""
+    matrix = target.matrix
+    bundle = {"matrix": {"providers": list(matrix.providers), "intra_op_threads": list(matrix.intra_op_threads),
+                         "graph_optimization": list(matrix.graph_optimization),
+                         "allow_spinning": list(matrix.allow_spinning)}}
+    return streaming_configs(bundle, {"format": "onnx"})
+
+
+def measure_stage(variant: StageVariant, stage: Stage, recorded: Trace, config: Config, rate_hz: float,
+                  seconds: float) -> dict[str, Any]:
+    """The stage alone at the cadence, fed its recorded inputs in order: process CPU time / wall time."""
+    missing = provider_missing(config)
+    if missing:
+        return {"config": config, "status": "unavailable", "reason": missing}
+    chain = _stage_chain(variant, stage, config)
+    inputs = recorded.inputs[stage.name]
+    for x in inputs[:3]:
+        chain.run_stage(0, x)
+    chunks = max(1, round(seconds * rate_hz))
+    stream = paced(lambda i: chain.run_stage(0, inputs[i % len(inputs)]), rate_hz, chunks)
+    return {"config": config, "status": "ok", "cpu_share": stream["cpu_share"],
+            "median_ms": float(np.median(stream["latencies_ms"])), "chunks": chunks}
+
+
+def cheapest(variant: StageVariant) -> dict[str, Any] | None:
+    """The variant's measured configuration with the lowest CPU share."""
+    ok = [m for m in variant.measured or [] if m["status"] == "ok"]
+    return min(ok, key=lambda m: m["cpu_share"]) if ok else None
+
+
+def candidates(variants: list[StageVariant], limit: int = 3) -> list[StageVariant]:
+    """Gated, measured variants of one stage, cheapest first (at most `limit`)."""
+    usable = [v for v in variants if v.passed and cheapest(v) is not None]
+    return sorted(usable, key=lambda v: cheapest(v)["cpu_share"])[:limit]
+
+
+def combinations(per_stage: dict[str, list[StageVariant]]) -> list[dict[str, StageVariant]]:
+    """Every combination of the stages' candidates, by the sum of their cheapest CPU shares."""
+    names = list(per_stage)
+    combos = [dict(zip(names, pick, strict=True)) for pick in itertools.product(*per_stage.values())]
+    return sorted(combos, key=lambda c: sum(cheapest(v)["cpu_share"] for v in c.values()))
