@@ -24,8 +24,10 @@ from toolkit.files import sha256_file
 from toolkit.melgraph import default_model, save_model
 from toolkit.wakeword import command
 from toolkit.wakeword.choose import fit, pipeline_gate
+from toolkit.wakeword.emulated import predicted_sweep
 from toolkit.wakeword.spec import PIPELINES_DIR, load_pipeline
 from toolkit.wakeword.stream import open_chain, scores, settle_chunks
+from toolkit.wakeword.variants import StageVariant
 
 SHIPPED = (PIPELINES_DIR / "openwakeword.toml").read_text()
 
@@ -240,10 +242,27 @@ def test_bad_stage_arguments_exit_2_with_one_line(args: list[str], message: str,
     assert message in err and err.count("\n") == 1
 
 
-def test_missing_stage_file_and_board_target_exit_2(models: dict[str, list[Path]], tmp_path: Path,
+def test_missing_stage_file_and_ssh_board_exit_2(models: dict[str, list[Path]], tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     args = ["profile", "--pipeline", "openwakeword", "--build", str(tmp_path), "--artifacts", str(tmp_path)]
     assert main([*args, *_stage_args(models)[:-2], "--stage", "classifier=/nonexistent.onnx"]) == 2
     assert "stage model '/nonexistent.onnx' is not a file" in capsys.readouterr().err
-    assert main([*args, "--target", "zero2w", *_stage_args(models)]) == 2
-    assert "target 'zero2w' is a board" in capsys.readouterr().err
+    assert main([*args, "--target", "zero2w", "--host", "pi@board", *_stage_args(models)]) == 2
+    assert "over SSH is not built yet" in capsys.readouterr().err
+
+
+def test_predicted_sweep_adds_the_stages_files_for_each_n() -> None:
+    pipeline = load_pipeline("openwakeword")
+
+    def variant(stage: str, *ms: float) -> StageVariant:
+        measured = [{"files": [{"predicted_ms": m} for m in ms]}]
+        return StageVariant(stage, "original", "built", "", [], True, 0.0, True, measured)
+
+    combo = {"mel": variant("mel", 2.0), "embedding": variant("embedding", 20.0),
+             "classifier": variant("classifier", 1.0, 2.0)}
+    rows = predicted_sweep(pipeline, combo, (1, 8), "cortex-a53")
+    assert rows[0]["latency_ms"]["p99"] == pytest.approx(23.0)
+    eight = rows[1]
+    assert eight["stage_cpu_share"]["classifier"] == pytest.approx(12.0 * 12.5 / 1000)  # 4 x 1 ms + 4 x 2 ms
+    assert eight["cpu_share"] == pytest.approx(34.0 * 12.5 / 1000)
+    assert eight["label"] == "predicted" and "cortex-a53" in eight["method"]

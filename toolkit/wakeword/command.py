@@ -2,14 +2,17 @@
 
 Variants per stage, each stage's gate, each gated variant streamed alone at the cadence per engine
 configuration, the choice under the pipeline gate, the original and the chosen chain streamed with N = 1, 2, 4,
-8 classifiers, then artifacts/<target>/wakeword-<pipeline>/. Results go to build/<target>/wakeword-<pipeline>/
-results.json; the report section is printed on stdout, progress on stderr.
+8 classifiers, then artifacts/<target>/wakeword-<pipeline>/. On a board target with no --host, every CPU share
+and latency is predicted from instructions counted under emulation (toolkit.wakeword.emulated), labelled so.
+Results go to build/<target>/wakeword-<pipeline>/results.json; the report section is printed on stdout,
+progress on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +21,21 @@ import numpy as np
 from toolkit.accuracy import signal_set
 from toolkit.errors import ToolkitError
 from toolkit.files import write_json_atomic
+from toolkit.profiling import emulate
+from toolkit.profiling.predict import LABEL
 from toolkit.targets import Target, load_target
-from toolkit.wakeword.choose import choose, fit, sweep
+from toolkit.wakeword.choose import WAKE_WORD_COUNTS, choose, fit, sweep
+from toolkit.wakeword.emulated import METHOD as EMULATED_METHOD
+from toolkit.wakeword.emulated import predict_variant, predicted_sweep
 from toolkit.wakeword.export import export, markdown
 from toolkit.wakeword.models import StageModel, parse_stage_args, stage_models
-from toolkit.wakeword.spec import Pipeline, load_pipeline
+from toolkit.wakeword.spec import Pipeline, Stage, load_pipeline
 from toolkit.wakeword.stream import DEFAULT_CONFIG, METHOD
 from toolkit.wakeword.variants import (
     FIRST_STAGE_VARIANTS,
     LATER_STAGE_VARIANTS,
     StageVariant,
+    Trace,
     build_stage,
     candidates,
     cheapest,
@@ -70,16 +78,34 @@ def _variants(pipeline: Pipeline, models: dict[str, list[StageModel]], build: Pa
     return per_stage
 
 
-def _gate_and_measure(pipeline: Pipeline, per_stage: dict[str, list[StageVariant]], recorded: Any, target: Target,
-                      seconds: float) -> None:
-    """Each built variant's stage gate; each passing one streamed alone per engine configuration."""
+Measurer = Callable[[StageVariant, Stage, bool], list[dict[str, Any]]]  # variant, stage, first -> measured
+
+
+def _host_measurer(pipeline: Pipeline, recorded: Trace, target: Target, seconds: float) -> Measurer:
+    """Each variant streamed alone on this host per engine configuration of the target's matrix."""
     configs = stage_configs(target)
-    for stage in pipeline.stages:
+    return lambda variant, stage, first: [measure_stage(variant, stage, recorded, c, pipeline.rate_hz, seconds)
+                                          for c in configs]
+
+
+def _board_measurer(pipeline: Pipeline, target: Target, build: Path) -> tuple[Measurer, emulate.Guest]:
+    """Each variant's models counted under emulation and predicted on the board's core."""
+    missing = emulate.emulation_missing()
+    if missing:
+        raise ToolkitError(f"target {target.name!r}: no board to stream on and no emulation here: {missing}")
+    guest = emulate.Guest.for_target(target)
+    return (lambda variant, stage, first: predict_variant(variant, stage, first, pipeline, target, guest,
+                                                          build / "bundles")), guest
+
+
+def _gate_and_measure(pipeline: Pipeline, per_stage: dict[str, list[StageVariant]], recorded: Trace,
+                      measurer: Measurer) -> None:
+    """Each built variant's stage gate; each passing one measured (or predicted)."""
+    for index, stage in enumerate(pipeline.stages):
         for variant in per_stage[stage.name]:
             gate_stage(variant, stage, recorded)
             if variant.passed:
-                variant.measured = [measure_stage(variant, stage, recorded, c, pipeline.rate_hz, seconds)
-                                    for c in configs]
+                variant.measured = measurer(variant, stage, index == 0)
             _progress(f"{stage.name} {variant.name}: {variant.status}"
                       + (f", max |error| {variant.max_abs_error:.3g}, {'pass' if variant.passed else 'fail'}"
                          if variant.max_abs_error is not None else f" {variant.reason}"))
@@ -92,11 +118,12 @@ def _choice_entry(variant: StageVariant, models: list[StageModel]) -> dict[str, 
 
 
 def profile_pipeline(pipeline: Pipeline, target: Target, models: dict[str, list[StageModel]], build: Path,
-                     only: tuple[str, ...] = (), quick: bool = False) -> dict[str, Any]:
-    """Every step up to the results document (not exported)."""
-    if target.kind != "host":
-        raise ToolkitError(f"target {target.name!r} is a board: streaming a wake-word pipeline over SSH or under "
-                           "emulation is not built yet; use a host target (x86-host)")
+                     only: tuple[str, ...] = (), quick: bool = False, board: str | None = None) -> dict[str, Any]:
+    """Every step up to the results document (not exported): streamed on a host target, predicted from emulated
+    instruction counts on a board target."""
+    if board:
+        raise ToolkitError(f"--host {board}: streaming a wake-word pipeline on a board over SSH is not built yet; "
+                           "leave --host out to predict it under emulation")
     seconds = QUICK_SECONDS if quick else SECONDS
     signals = signal_set(round(SIGNAL_SECONDS * pipeline.sample_rate))
     per_stage = _variants(pipeline, models, build, only)
@@ -104,17 +131,32 @@ def profile_pipeline(pipeline: Pipeline, target: Target, models: dict[str, list[
     original_files = {s: v.files for s, v in originals.items()}
     _progress(f"tracing the original pipeline over {len(signals)} signals")
     recorded = trace(pipeline, original_files, signals)
-    _gate_and_measure(pipeline, per_stage, recorded, target, seconds["stage"])
+    guest = None
+    if target.kind == "host":
+        measurer = _host_measurer(pipeline, recorded, target, seconds["stage"])
+    else:
+        measurer, guest = _board_measurer(pipeline, target, build)
+    _gate_and_measure(pipeline, per_stage, recorded, measurer)
     combo, gate, tried = choose(pipeline, {s: candidates(v) for s, v in per_stage.items()}, signals, recorded)
-    chosen_configs = {s: cheapest(v)["config"] for s, v in combo.items()}
-    _progress("streaming the original and the chosen pipeline with N = 1, 2, 4, 8 classifiers")
-    streams = {"original": sweep(pipeline, original_files, {s: DEFAULT_CONFIG for s in per_stage}, seconds["sweep"]),
-               "chosen": sweep(pipeline, {s: v.files for s, v in combo.items()}, chosen_configs, seconds["sweep"])}
+    _progress("the original and the chosen pipeline with N = 1, 2, 4, 8 classifiers")
+    if guest is None:
+        chosen_configs = {s: cheapest(v)["config"] for s, v in combo.items()}
+        streams = {"original": sweep(pipeline, original_files, {s: DEFAULT_CONFIG for s in per_stage},
+                                     seconds["sweep"]),
+                   "chosen": sweep(pipeline, {s: v.files for s, v in combo.items()}, chosen_configs,
+                                   seconds["sweep"])}
+        measured_on, method = f"streamed on this host, {target.cpu.model}", METHOD
+    else:
+        streams = {label: predicted_sweep(pipeline, c, WAKE_WORD_COUNTS, guest.qemu_cpu)
+                   for label, c in (("original", originals), ("chosen", combo))}
+        measured_on = f"predicted for {target.cpu.model} from counts under qemu-aarch64 -cpu {guest.qemu_cpu}"
+        method = EMULATED_METHOD.format(cpu=guest.qemu_cpu)
     budget = target.policy.max_stream_cpu_share
     fits = {label: fit(measured, budget) for label, measured in streams.items()}
     held = next((m for m in streams["chosen"] if m["wake_words"] == pipeline.policy.wake_words), None)
     return {
-        "pipeline": pipeline.name, "target": target.name, "kind": target.kind, "measured_on": target.cpu.model,
+        "pipeline": pipeline.name, "target": target.name, "kind": target.kind, "measured_on": measured_on,
+        "evidence": "measured" if guest is None else LABEL,
         "rate_hz": pipeline.rate_hz, "chunk_samples": pipeline.chunk_samples, "quick": quick,
         "signals": list(signals), "signal_seconds": SIGNAL_SECONDS,
         "stages": {s.name: {"models": [m.label for m in models[s.name]], "tolerance": s.max_abs_error,
@@ -125,7 +167,7 @@ def profile_pipeline(pipeline: Pipeline, target: Target, models: dict[str, list[
                    "max_abs_score_error": pipeline.policy.max_abs_score_error},
         "meets_policy": bool(held and held["cpu_share"] <= budget and gate["passed"]),
         "original_max_score": float(np.max(recorded.scores)),
-        "method": METHOD,
+        "method": method,
     }
 
 
@@ -134,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     target = load_target(args.target)
     models = stage_models(pipeline, parse_stage_args(args.stage, pipeline))
     build = Path(args.build) / target.name / f"wakeword-{pipeline.name}"
-    doc = profile_pipeline(pipeline, target, models, build, tuple(args.only), args.quick)
+    doc = profile_pipeline(pipeline, target, models, build, tuple(args.only), args.quick, args.board)
     write_json_atomic(build / "results.json", doc)
     out = Path(args.artifacts) / target.name / f"wakeword-{pipeline.name}"
     export(doc, out)

@@ -43,9 +43,10 @@ def _stream_rows(doc: dict[str, Any]) -> list[str]:
     for label, streams in doc["streams"].items():
         for m in streams:
             per = " | ".join(_percent(m["stage_cpu_share"][s]) for s in stages)
-            rows.append(f"| {label} | {m['wake_words']} | {_percent(m['cpu_share'])} | {per} | "
-                        f"{_percent(m['between_cpu_share'])} | {m['latency_ms']['p99']:.2f} ms | "
-                        f"{m['deadline_misses']} / {m['chunks']} |")
+            misses = "-" if m["deadline_misses"] is None else f"{m['deadline_misses']} / {m['chunks']}"
+            name = f"{label} ({m['label']})" if m.get("label") else label
+            rows.append(f"| {name} | {m['wake_words']} | {_percent(m['cpu_share'])} | {per} | "
+                        f"{_percent(m['between_cpu_share'])} | {m['latency_ms']['p99']:.2f} ms | {misses} |")
     return rows
 
 
@@ -57,8 +58,8 @@ def markdown(doc: dict[str, Any]) -> str:
     lines = [
         f"## Wake-word pipeline {doc['pipeline']} on {doc['target']}",
         "",
-        f"{doc['chunk_samples']} new samples per chunk at {doc['rate_hz']:g} chunks/s; streamed on this host "
-        f"({doc['measured_on']}). Stage models: "
+        f"{doc['chunk_samples']} new samples per chunk at {doc['rate_hz']:g} chunks/s; CPU shares "
+        f"{doc['evidence']}: {doc['measured_on']}. Stage models: "
         + "; ".join(f"{s}: {', '.join(e['models'])}" for s, e in doc["stages"].items()) + ".",
         "",
         *_variant_rows(doc),
