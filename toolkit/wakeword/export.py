@@ -77,7 +77,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         f"**Policy**: at most {_percent(policy['max_stream_cpu_share'])} of one core with {policy['wake_words']} "
         f"wake words: {'met' if doc['meets_policy'] else 'not met'}. Within the budget: "
-        f"{fits['largest_measured_within']} of the measured N; estimated {fits['estimated_within']} "
+        f"{fits['largest_measured_within']} of the {doc['evidence']} N; estimated {fits['estimated_within']} "
         f"({_percent(fits['base_share'])} + {_percent(fits['per_classifier_share'])} per classifier).",
         "",
         f"Method: {doc['method']}. Fit: {fits['method']}.",
