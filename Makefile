@@ -122,6 +122,12 @@ FRONTENDS_ARGS ?=
 frontends: $(STAMP)
 	MELTOOLKIT_CACHE=$(MELTOOLKIT_CACHE) $(PY) -m toolkit.frontends $(FRONTENDS_ARGS)
 
+# wakeword-reference: the wake-word executor's scores against openWakeWord 0.5.1's own Model.predict on its own
+# models (pip --no-deps into MELTOOLKIT_CACHE, never the repository); prints the largest difference per signal.
+.PHONY: wakeword-reference
+wakeword-reference: $(STAMP)
+	MELTOOLKIT_CACHE=$(MELTOOLKIT_CACHE) $(PY) -m toolkit.wakeword.reference
+
 # Fuzz the model loader (tests/fuzz_loader.py) with atheris for FUZZ_SECONDS; not part of CI. The corpus grows
 # in build/fuzz/corpus across runs; a finding is saved as build/fuzz/crash-* and fails the target.
 FUZZ_SECONDS ?= 60
