@@ -18,6 +18,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.helpers import TEST_HOST_TARGET
+from toolkit.analysis import analyze
 from toolkit.cli import main
 from toolkit.errors import ToolkitError
 from toolkit.files import sha256_file
@@ -216,6 +217,9 @@ def test_profile_pipeline_exports_chosen_files_with_one_manifest(models: dict[st
     by_n = manifest["cpu_share_by_n"]
     assert [m["wake_words"] for m in by_n] == [1, 2, 4, 8]
     assert all(set(m["stage_cpu_share"]) == {"mel", "embedding", "classifier"} for m in by_n)
+    mel_mults = analyze(samples=1760, batch=1).totals("dense")["mul"]
+    # embedding: [1, 2432] x [2432, 96]; each classifier [1, 1536] x [1536, 1]
+    assert by_n[3]["mults_per_chunk"] == {"mul": mel_mults + 2432 * 96 + 8 * 1536, "at_most": False}
     results = json.loads((tmp_path / "build" / "testhost" / "wakeword-openwakeword" / "results.json").read_text())
     int8 = next(v for v in results["stages"]["embedding"]["variants"] if v["variant"] == "int8-dynamic")
     assert int8["status"] == "built" and int8["max_abs_error"] > 0

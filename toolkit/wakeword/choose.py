@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.wakeword.spec import Pipeline, Policy
-from toolkit.wakeword.stream import Config, measure, open_chain
+from toolkit.wakeword.stream import Config, classifier_files, measure, open_chain
 from toolkit.wakeword.variants import StageVariant, Trace, cheapest, combinations, trace
 
 WAKE_WORD_COUNTS = (1, 2, 4, 8)
@@ -58,6 +58,20 @@ def sweep(pipeline: Pipeline, files: dict[str, list[Path]], configs: dict[str, C
     """The chain streamed at the real rate with N classifiers, for each N."""
     return [{"wake_words": n, **measure(open_chain(pipeline, files, configs, n), pipeline, seconds, seed=n)}
             for n in counts]
+
+
+def mults_per_chunk(pipeline: Pipeline, combo: dict[str, StageVariant], n: int) -> dict[str, Any]:
+    """The combination's exact multiplications per chunk with N classifiers (None when a file is not counted;
+    `at_most` when an If the data decides is counted at its dearer branch)."""
+    total, at_most = 0, False
+    for stage in pipeline.stages:
+        counts = combo[stage.name].counts or []
+        chosen = classifier_files(counts, n) if stage.fanout else counts
+        if not chosen or any(c["mul"] is None for c in chosen):
+            return {"mul": None, "at_most": False}
+        total += sum(c["mul"] for c in chosen)
+        at_most = at_most or any(c["at_most"] for c in chosen)
+    return {"mul": total, "at_most": at_most}
 
 
 def fit(measured: list[dict[str, Any]], budget: float) -> dict[str, Any]:

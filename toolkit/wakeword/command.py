@@ -24,7 +24,7 @@ from toolkit.files import write_json_atomic
 from toolkit.profiling import emulate
 from toolkit.profiling.predict import LABEL
 from toolkit.targets import Target, load_target
-from toolkit.wakeword.choose import WAKE_WORD_COUNTS, choose, fit, sweep
+from toolkit.wakeword.choose import WAKE_WORD_COUNTS, choose, fit, mults_per_chunk, sweep
 from toolkit.wakeword.emulated import METHOD as EMULATED_METHOD
 from toolkit.wakeword.emulated import predict_variant, predicted_sweep
 from toolkit.wakeword.export import export, markdown
@@ -39,6 +39,7 @@ from toolkit.wakeword.variants import (
     build_stage,
     candidates,
     cheapest,
+    count_stage,
     gate_stage,
     measure_stage,
     stage_configs,
@@ -105,6 +106,7 @@ def _gate_and_measure(pipeline: Pipeline, per_stage: dict[str, list[StageVariant
         for variant in per_stage[stage.name]:
             gate_stage(variant, stage, recorded)
             if variant.passed:
+                count_stage(variant, stage, index == 0)
                 variant.measured = measurer(variant, stage, index == 0)
             _progress(f"{stage.name} {variant.name}: {variant.status}"
                       + (f", max |error| {variant.max_abs_error:.3g}, {'pass' if variant.passed else 'fail'}"
@@ -151,6 +153,9 @@ def profile_pipeline(pipeline: Pipeline, target: Target, models: dict[str, list[
                    for label, c in (("original", originals), ("chosen", combo))}
         measured_on = f"predicted for {target.cpu.model} from counts under qemu-aarch64 -cpu {guest.qemu_cpu}"
         method = EMULATED_METHOD.format(cpu=guest.qemu_cpu)
+    for label, picked in (("original", originals), ("chosen", combo)):
+        for row in streams[label]:
+            row["mults_per_chunk"] = mults_per_chunk(pipeline, picked, row["wake_words"])
     budget = target.policy.max_stream_cpu_share
     fits = {label: fit(measured, budget) for label, measured in streams.items()}
     held = next((m for m in streams["chosen"] if m["wake_words"] == pipeline.policy.wake_words), None)

@@ -44,12 +44,13 @@ def _plan(stage: Stage, first: bool, path: Path) -> list[dict[str, Any]] | None:
 
 
 def predict_file(path: Path, label: str, stage: Stage, first: bool, target: Target, guest: emulate.Guest,
-                 folder: Path) -> dict[str, Any]:
-    """One model file's counted instructions and predicted single-thread latency on the board."""
+                 folder: Path, mults: int | None) -> dict[str, Any]:
+    """One model file's counted instructions and predicted single-thread latency on the board (bounded by its
+    exact multiplications at the core's peak too, when counted)."""
     bundle = make_bundle([(label, path, "onnx")], target, {"silence": np.zeros((1, 1760), np.float32)}, folder,
                          inputs=_plan(stage, first, path), workloads=[WORKLOAD])
     counts = emulate.count_instructions(guest, bundle, label, WORKLOAD["name"], timeout=COUNT_TIMEOUT_S)
-    prediction = predict_latency(counts, target)
+    prediction = predict_latency(counts, target, mults)
     return {"file": str(path), "instructions": counts.total, "predicted_ms": prediction.latency_ms,
             "bound": prediction.bound, "label": LABEL}
 
@@ -57,9 +58,10 @@ def predict_file(path: Path, label: str, stage: Stage, first: bool, target: Targ
 def predict_variant(variant: StageVariant, stage: Stage, first: bool, pipeline: Pipeline, target: Target,
                     guest: emulate.Guest, folder: Path) -> list[dict[str, Any]]:
     """The variant's one 'measured' entry: every model of the stage once per chunk, predicted."""
+    mults = [c["mul"] for c in variant.counts] if variant.counts else [None] * len(variant.files)
     files = [predict_file(path, f"{variant.name}-{index}", stage, first, target, guest,
-                          folder / stage.name / variant.name / str(index))
-             for index, path in enumerate(variant.files)]
+                          folder / stage.name / variant.name / str(index), mul)
+             for index, (path, mul) in enumerate(zip(variant.files, mults, strict=True))]
     total_ms = sum(f["predicted_ms"] for f in files)
     return [{"config": DEFAULT_CONFIG, "status": "ok", "label": LABEL, "cpu_share": total_ms * pipeline.rate_hz / 1e3,
              "median_ms": total_ms, "files": files}]

@@ -16,14 +16,28 @@ def _percent(share: float | None) -> str:
     return "-" if share is None else f"{100 * share:.1f} %"
 
 
+def _mults(count: dict[str, Any] | None) -> str:
+    """Millions of multiplications, 'at most' for a count taken at an If's dearer branch."""
+    if not count or count["mul"] is None:
+        return "-"
+    return f"{'at most ' if count['at_most'] else ''}{count['mul'] / 1e6:.3g} M"
+
+
+def _variant_mults(variant: dict[str, Any]) -> str:
+    counts = variant["counts"]
+    if not counts or any(c["mul"] is None for c in counts):
+        return "-"
+    return _mults({"mul": sum(c["mul"] for c in counts), "at_most": any(c["at_most"] for c in counts)})
+
+
 def _config(config: dict[str, Any]) -> str:
     spin = "" if config["threads"] == 1 else (", spin" if config["spinning"] else ", no spin")
     return f"{config['provider']}, {config['threads']} thread{'s' if config['threads'] > 1 else ''}{spin}"
 
 
 def _variant_rows(doc: dict[str, Any]) -> list[str]:
-    rows = ["| stage | variant | status | max abs error (tolerance) | stage gate | cheapest CPU share | with |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| stage | variant | status | max abs error (tolerance) | stage gate | mults / run | cheapest CPU share "
+            "| with |", "|---|---|---|---|---|---|---|---|"]
     for stage, entry in doc["stages"].items():
         for v in entry["variants"]:
             ok = [m for m in v["measured"] if m["status"] == "ok"]
@@ -32,20 +46,22 @@ def _variant_rows(doc: dict[str, Any]) -> list[str]:
             gate = "-" if v["status"] != "built" else "pass" if v["passed"] else "fail"
             status = v["status"] if v["status"] == "built" else f"{v['status']}: {v['reason']}"
             share, config = (_percent(best["cpu_share"]), _config(best["config"])) if best else ("-", "-")
-            rows.append(f"| {stage} | {v['variant']} | {status} | {error} | {gate} | {share} | {config} |")
+            rows.append(f"| {stage} | {v['variant']} | {status} | {error} | {gate} | {_variant_mults(v)} | {share} "
+                        f"| {config} |")
     return rows
 
 
 def _stream_rows(doc: dict[str, Any]) -> list[str]:
     stages = list(doc["stages"])
-    rows = [f"| pipeline | N | whole | {' | '.join(stages)} | between chunks | p99 chunk latency | deadline misses |",
-            "|---|---|---|" + "---|" * len(stages) + "---|---|---|"]
+    rows = [f"| pipeline | N | mults / chunk | whole | {' | '.join(stages)} | between chunks | p99 chunk latency "
+            "| deadline misses |", "|---|---|---|---|" + "---|" * len(stages) + "---|---|---|"]
     for label, streams in doc["streams"].items():
         for m in streams:
             per = " | ".join(_percent(m["stage_cpu_share"][s]) for s in stages)
             misses = "-" if m["deadline_misses"] is None else f"{m['deadline_misses']} / {m['chunks']}"
             name = f"{label} ({m['label']})" if m.get("label") else label
-            rows.append(f"| {name} | {m['wake_words']} | {_percent(m['cpu_share'])} | {per} | "
+            rows.append(f"| {name} | {m['wake_words']} | {_mults(m.get('mults_per_chunk'))} | "
+                        f"{_percent(m['cpu_share'])} | {per} | "
                         f"{_percent(m['between_cpu_share'])} | {m['latency_ms']['p99']:.2f} ms | {misses} |")
     return rows
 
@@ -107,6 +123,7 @@ def export(doc: dict[str, Any], out: Path) -> dict[str, Any]:
                 "chunk_samples": doc["chunk_samples"], "stages": stages, "pipeline_gate": doc["pipeline_gate"],
                 "policy": doc["policy"], "meets_policy": doc["meets_policy"], "fit": doc["fit"]["chosen"],
                 "cpu_share_by_n": [{"wake_words": m["wake_words"], "cpu_share": m["cpu_share"],
+                                    "mults_per_chunk": m["mults_per_chunk"],
                                     "stage_cpu_share": m["stage_cpu_share"], "p99_ms": m["latency_ms"]["p99"]}
                                    for m in doc["streams"]["chosen"]],
                 "method": doc["method"]}

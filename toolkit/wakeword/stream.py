@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -112,7 +112,10 @@ class Chain:
         return new.reshape(-1)
 
 
-def classifier_files(files: Sequence[Path], n: int) -> list[Path]:
+T = TypeVar("T")
+
+
+def classifier_files(files: Sequence[T], n: int) -> list[T]:
     """N classifiers: the available wake-word models, repeated when fewer."""
     return [files[i % len(files)] for i in range(n)]
 

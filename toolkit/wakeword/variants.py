@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
+from toolkit.analysis import analyze
+from toolkit.errors import ToolkitError
 from toolkit.profiling.runner import paced, provider_missing, streaming_configs
 from toolkit.targets import Target
 from toolkit.variants import VARIANTS, build_one, build_variants
@@ -42,11 +45,12 @@ class StageVariant:
     max_abs_error: float | None = None
     passed: bool = False
     measured: list[dict[str, Any]] | None = None
+    counts: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "variant": self.name, "status": self.status, "reason": self.reason,
                 "files": [str(f) for f in self.files], "exact": self.exact, "max_abs_error": self.max_abs_error,
-                "passed": self.passed, "measured": self.measured or []}
+                "passed": self.passed, "measured": self.measured or [], "counts": self.counts or []}
 
 
 def _build_model(first: bool, model: StageModel, out: Path, names: tuple[str, ...]) -> dict[str, Any]:
@@ -112,6 +116,29 @@ def gate_stage(variant: StageVariant, stage: Stage, recorded: Trace) -> None:
               zip(recorded.inputs[stage.name], recorded.outputs[stage.name], strict=True)]
     variant.max_abs_error = float(max(errors))
     variant.passed = variant.max_abs_error <= stage.max_abs_error
+
+
+def _analysis_dims(stage: Stage, first: bool, path: Path) -> dict[str, Any]:
+    """The analyzer's input dims for one run of the stage: [batch, samples] for the audio, else each symbolic
+    dim of the model's input bound to the stage's input_shape."""
+    if first:
+        return {"batch": stage.input_shape[0], "samples": stage.input_shape[1]}
+    dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    return {"dims": {d.dim_param: want for d, want in zip(dims, stage.input_shape, strict=True) if d.dim_param}}
+
+
+def count_stage(variant: StageVariant, stage: Stage, first: bool) -> None:
+    """Exact multiplications of one run of each of the variant's files (toolkit.analysis, dense convention); an
+    If the data decides makes it the most any run costs ("at_most"); a graph the analyzer refuses says why."""
+    counts = []
+    for path in variant.files:
+        try:
+            analysis = analyze(path, **_analysis_dims(stage, first, path))
+        except ToolkitError as error:
+            counts.append({"file": str(path), "mul": None, "reason": str(error)})
+            continue
+        counts.append({"file": str(path), "mul": analysis.totals("dense")["mul"], "at_most": bool(analysis.bounded)})
+    variant.counts = counts
 
 
 def stage_configs(target: Target) -> list[Config]:
