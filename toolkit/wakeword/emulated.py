@@ -58,7 +58,8 @@ def predict_file(path: Path, label: str, stage: Stage, first: bool, target: Targ
 def predict_variant(variant: StageVariant, stage: Stage, first: bool, pipeline: Pipeline, target: Target,
                     guest: emulate.Guest, folder: Path) -> list[dict[str, Any]]:
     """The variant's one 'measured' entry: every model of the stage once per chunk, predicted."""
-    mults = [c["mul"] for c in variant.counts] if variant.counts else [None] * len(variant.files)
+    # the least a run multiplies: the peak bound must not exceed what the cheaper branch of an If costs
+    mults = [c.get("mul_at_least") for c in variant.counts] if variant.counts else [None] * len(variant.files)
     files = [predict_file(path, f"{variant.name}-{index}", stage, first, target, guest,
                           folder / stage.name / variant.name / str(index), mul)
              for index, (path, mul) in enumerate(zip(variant.files, mults, strict=True))]

@@ -129,7 +129,8 @@ def _analysis_dims(stage: Stage, first: bool, path: Path) -> dict[str, Any]:
 
 def count_stage(variant: StageVariant, stage: Stage, first: bool) -> None:
     """Exact multiplications of one run of each of the variant's files (toolkit.analysis, dense convention); an
-    If the data decides makes it the most any run costs ("at_most"); a graph the analyzer refuses says why."""
+    If the data decides makes `mul` the most any run costs ("at_most"; `mul_at_least` the least); a graph the
+    analyzer refuses says why."""
     counts = []
     for path in variant.files:
         try:
@@ -137,7 +138,8 @@ def count_stage(variant: StageVariant, stage: Stage, first: bool) -> None:
         except ToolkitError as error:
             counts.append({"file": str(path), "mul": None, "reason": str(error)})
             continue
-        counts.append({"file": str(path), "mul": analysis.totals("dense")["mul"], "at_most": bool(analysis.bounded)})
+        counts.append({"file": str(path), "mul": analysis.totals("dense")["mul"], "at_most": bool(analysis.bounded),
+                       "mul_at_least": analysis.totals_at_least("dense")["mul"]})
     variant.counts = counts
 
 
