@@ -238,6 +238,7 @@ def test_profile_pipeline_exports_chosen_files_with_one_manifest(models: dict[st
     (["--stage", "embedding"], "--stage 'embedding': write it as NAME=PATH"),
     (["--stage", "embedding=builtin"], "only the first stage ('mel') has a built-in graph"),
     (["--stage", "embedding=a.onnx", "--stage", "embedding=b.onnx"], "stage 'embedding' runs one model"),
+    (["model.onnx", "--resume"], "MODEL, --resume does not apply with --pipeline"),
 ])
 def test_bad_stage_arguments_exit_2_with_one_line(args: list[str], message: str,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
@@ -249,6 +250,8 @@ def test_bad_stage_arguments_exit_2_with_one_line(args: list[str], message: str,
 def test_missing_stage_file_and_ssh_board_exit_2(models: dict[str, list[Path]], tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     args = ["profile", "--pipeline", "openwakeword", "--build", str(tmp_path), "--artifacts", str(tmp_path)]
+    assert main(["profile", *_stage_args(models)]) == 2
+    assert "--stage names a stage of a pipeline: add --pipeline NAME" in capsys.readouterr().err
     assert main([*args, *_stage_args(models)[:-2], "--stage", "classifier=/nonexistent.onnx"]) == 2
     assert "stage model '/nonexistent.onnx' is not a file" in capsys.readouterr().err
     assert main([*args, "--target", "zero2w", "--host", "pi@board", *_stage_args(models)]) == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from toolkit.errors import ToolkitError
 from toolkit.pipeline.orchestrate import ARTIFACTS_ROOT, BUILD_ROOT, Settings, run_pipeline
 from toolkit.report import gather
 from toolkit.report.markdown import summary
@@ -43,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.pipeline:
         return wakeword.run(args)
+    if args.stage:
+        raise ToolkitError("--stage names a stage of a pipeline: add --pipeline NAME")
     settings = Settings(target=args.target, model=args.model, variants=tuple(args.only), quick=args.quick,
                         resume=args.resume, board=args.board, imported=args.imported, emulate=args.emulate,
                         count_host=not args.quick if args.count_host is None else args.count_host,

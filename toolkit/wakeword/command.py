@@ -72,6 +72,7 @@ def _wanted(first: bool, only: tuple[str, ...]) -> tuple[str, ...]:
 
 def _variants(pipeline: Pipeline, models: dict[str, list[StageModel]], build: Path,
               only: tuple[str, ...]) -> dict[str, list[StageVariant]]:
+    """Every stage's variants, built under build/variants/<stage>/<model>/."""
     per_stage = {}
     for index, stage in enumerate(pipeline.stages):
         names = _wanted(index == 0, only)
@@ -176,7 +177,15 @@ def profile_pipeline(pipeline: Pipeline, target: Target, models: dict[str, list[
     }
 
 
+SINGLE_MODEL_OPTIONS = (("model", "MODEL"), ("imported", "--import"), ("resume", "--resume"))
+
+
 def run(args: argparse.Namespace) -> int:
+    """The pipeline's profile; the single-model options that do not apply to a pipeline are refused."""
+    given = [flag for attribute, flag in SINGLE_MODEL_OPTIONS if getattr(args, attribute)]
+    if given:
+        raise ToolkitError(f"{', '.join(given)} does not apply with --pipeline: its models come from --stage "
+                           "NAME=PATH or the pipeline's [package]")
     pipeline = load_pipeline(args.pipeline)
     target = load_target(args.target)
     models = stage_models(pipeline, parse_stage_args(args.stage, pipeline))
