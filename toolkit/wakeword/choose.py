@@ -85,5 +85,5 @@ def fit(measured: list[dict[str, Any]], budget: float) -> dict[str, Any]:
     return {"budget": budget, "largest_measured_within": max(within) if within else 0,
             "base_share": float(base), "per_classifier_share": float(per_classifier),
             "estimated_within": estimate,
-            "method": "largest N of those streamed with cpu_share <= budget; estimate = floor((budget - base) / "
+            "method": "largest N of those in the table with cpu_share <= budget; estimate = floor((budget - base) / "
                       "per_classifier) from a least-squares line through their (N, cpu_share)"}
