@@ -202,7 +202,7 @@ def test_profile_pipeline_exports_chosen_files_with_one_manifest(models: dict[st
                  "--only", "int8-dynamic", *_stage_args(models), "--build", str(tmp_path / "build"),
                  "--artifacts", str(tmp_path / "artifacts")])
     assert code == 0
-    out = tmp_path / "artifacts" / "testhost" / "wakeword-openwakeword"
+    out = tmp_path / "artifacts" / "openwakeword" / "testhost"
     manifest = json.loads((out / "manifest.json").read_text())
     assert list(manifest["stages"]) == ["mel", "embedding", "classifier"]
     for stage in manifest["stages"].values():
@@ -220,7 +220,7 @@ def test_profile_pipeline_exports_chosen_files_with_one_manifest(models: dict[st
     mel_mults = analyze(samples=1760, batch=1).totals("dense")["mul"]
     # embedding: [1, 2432] x [2432, 96]; each classifier [1, 1536] x [1536, 1]
     assert by_n[3]["mults_per_chunk"] == {"mul": mel_mults + 2432 * 96 + 8 * 1536, "at_most": False}
-    results = json.loads((tmp_path / "build" / "testhost" / "wakeword-openwakeword" / "results.json").read_text())
+    results = json.loads((tmp_path / "build" / "openwakeword" / "testhost" / "results.json").read_text())
     int8 = next(v for v in results["stages"]["embedding"]["variants"] if v["variant"] == "int8-dynamic")
     assert int8["status"] == "built" and int8["max_abs_error"] > 0
     assert int8["passed"] == (int8["max_abs_error"] <= 0.05)  # the stage's tolerance in the pipeline file

@@ -2,9 +2,9 @@
 
 Variants per stage, each stage's gate, each gated variant streamed alone at the cadence per engine
 configuration, the choice under the pipeline gate, the original and the chosen chain streamed with N = 1, 2, 4,
-8 classifiers, then artifacts/<target>/wakeword-<pipeline>/. On a board target with no --host, every CPU share
+8 classifiers, then artifacts/<pipeline>/<target>/. On a board target with no --host, every CPU share
 and latency is predicted from instructions counted under emulation (toolkit.wakeword.emulated), labelled so.
-Results go to build/<target>/wakeword-<pipeline>/results.json; the report section is printed on stdout,
+Results go to build/<pipeline>/<target>/results.json; the report section is printed on stdout,
 progress on stderr.
 """
 
@@ -189,10 +189,10 @@ def run(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args.pipeline)
     target = load_target(args.target)
     models = stage_models(pipeline, parse_stage_args(args.stage, pipeline))
-    build = Path(args.build) / target.name / f"wakeword-{pipeline.name}"
+    build = Path(args.build) / pipeline.name / target.name
     doc = profile_pipeline(pipeline, target, models, build, tuple(args.only), args.quick, args.board)
     write_json_atomic(build / "results.json", doc)
-    out = Path(args.artifacts) / target.name / f"wakeword-{pipeline.name}"
+    out = Path(args.artifacts) / pipeline.name / target.name
     export(doc, out)
     print(markdown(doc))
     print(f"artifacts: {out}")

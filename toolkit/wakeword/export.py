@@ -1,4 +1,6 @@
-"""artifacts/<target>/wakeword-<pipeline>/: the chosen stage files, one manifest.json, report.md.
+"""artifacts/<pipeline>/<target>/: the chosen stage files, one manifest.json, report.md.
+
+Not under artifacts/<target>/: the single-model export swaps that folder in whole, which would drop these.
 
 The folder is written in a staging folder beside it and swapped in whole, so a reader never sees half of it.
 """
