@@ -28,7 +28,7 @@ from toolkit.wakeword.choose import fit, pipeline_gate
 from toolkit.wakeword.emulated import predicted_sweep
 from toolkit.wakeword.spec import PIPELINES_DIR, load_pipeline
 from toolkit.wakeword.stream import open_chain, scores, settle_chunks
-from toolkit.wakeword.variants import StageVariant
+from toolkit.wakeword.variants import StageVariant, candidates
 
 SHIPPED = (PIPELINES_DIR / "openwakeword.toml").read_text()
 
@@ -273,3 +273,14 @@ def test_predicted_sweep_adds_the_stages_files_for_each_n() -> None:
     assert eight["stage_cpu_share"]["classifier"] == pytest.approx(12.0 * 12.5 / 1000)  # 4 x 1 ms + 4 x 2 ms
     assert eight["cpu_share"] == pytest.approx(34.0 * 12.5 / 1000)
     assert eight["label"] == "predicted" and "cortex-a53" in eight["method"]
+
+
+def test_candidates_keep_the_original_beyond_the_cheapest() -> None:
+    def variant(name: str, share: float) -> StageVariant:
+        measured = [{"status": "ok", "cpu_share": share, "config": {}}]
+        return StageVariant("mel", name, "built", "", [], True, 0.0, True, measured)
+
+    failed = StageVariant("mel", "fp16", "built", "", [], False, 3.0, False, None)
+    variants = [variant("original", 0.9), variant("a", 0.1), variant("b", 0.2), variant("c", 0.3), failed]
+    assert [v.name for v in candidates(variants, limit=2)] == ["a", "b", "original"]
+    assert [v.name for v in candidates(variants, limit=4)] == ["a", "b", "c", "original"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.errors import ToolkitError
 from toolkit.wakeword.spec import Pipeline, Policy
 from toolkit.wakeword.stream import Config, classifier_files, measure, open_chain
 from toolkit.wakeword.variants import StageVariant, Trace, cheapest, combinations, trace
@@ -50,7 +51,8 @@ def choose(pipeline: Pipeline, per_stage: dict[str, list[StageVariant]], signals
         tried.append({"variants": {s: v.name for s, v in combo.items()}, **gate})
         if gate["passed"]:
             return combo, gate, tried
-    raise AssertionError("the original pipeline passes its own gate")  # every stage offers its original
+    raise ToolkitError("no combination of the stages' variants passes the pipeline gate, not even the original "
+                       f"(every stage's original must be measurable on this target); tried {len(tried)}")
 
 
 def sweep(pipeline: Pipeline, files: dict[str, list[Path]], configs: dict[str, Config], seconds: float,

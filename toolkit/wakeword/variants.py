@@ -175,9 +175,11 @@ def cheapest(variant: StageVariant) -> dict[str, Any] | None:
 
 
 def candidates(variants: list[StageVariant], limit: int = 3) -> list[StageVariant]:
-    """Gated, measured variants of one stage, cheapest first (at most `limit`)."""
+    """Gated, measured variants of one stage, cheapest first (at most `limit`), and the original always, so the
+    original pipeline is among the combinations."""
     usable = [v for v in variants if v.passed and cheapest(v) is not None]
-    return sorted(usable, key=lambda v: cheapest(v)["cpu_share"])[:limit]
+    usable.sort(key=lambda v: cheapest(v)["cpu_share"])
+    return usable[:limit] + [v for v in usable[limit:] if v.name == "original"]
 
 
 def combinations(per_stage: dict[str, list[StageVariant]]) -> list[dict[str, StageVariant]]:
