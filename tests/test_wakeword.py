@@ -28,7 +28,7 @@ from toolkit.wakeword.choose import fit, pipeline_gate
 from toolkit.wakeword.emulated import predicted_sweep
 from toolkit.wakeword.spec import PIPELINES_DIR, load_pipeline
 from toolkit.wakeword.stream import open_chain, scores, settle_chunks
-from toolkit.wakeword.variants import StageVariant, candidates
+from toolkit.wakeword.variants import StageVariant, candidates, combinations
 
 SHIPPED = (PIPELINES_DIR / "openwakeword.toml").read_text()
 
@@ -199,7 +199,7 @@ def test_profile_pipeline_exports_chosen_files_with_one_manifest(models: dict[st
     target = tmp_path / "testhost.toml"
     target.write_text(TEST_HOST_TARGET.format(name="testhost"))
     code = main(["profile", "--pipeline", "openwakeword", "--target", str(target), "--quick", "--only", "simplified",
-                 "--only", "int8-dynamic", *_stage_args(models), "--build", str(tmp_path / "build"),
+                 "--only", "int8-dynamic", "--only", "tflite", *_stage_args(models), "--build", str(tmp_path / "build"),
                  "--artifacts", str(tmp_path / "artifacts")])
     assert code == 0
     out = tmp_path / "artifacts" / "openwakeword" / "testhost"
@@ -225,6 +225,8 @@ def test_profile_pipeline_exports_chosen_files_with_one_manifest(models: dict[st
     assert int8["status"] == "built" and int8["max_abs_error"] > 0
     assert int8["passed"] == (int8["max_abs_error"] <= 0.05)  # the stage's tolerance in the pipeline file
     assert (int8["measured"] != []) == int8["passed"]  # only a gated variant is streamed
+    tflite = next(v for v in results["stages"]["mel"]["variants"] if v["variant"] == "tflite")
+    assert tflite["status"] == "skipped" and "not streamed" in tflite["reason"]
     unavailable = {m["status"] for v in results["stages"]["mel"]["variants"] for m in v["measured"]}
     assert unavailable == {"ok", "unavailable"}  # the test target lists a provider this build lacks
     report = (out / "report.md").read_text()
@@ -275,12 +277,27 @@ def test_predicted_sweep_adds_the_stages_files_for_each_n() -> None:
     assert eight["label"] == "predicted" and "cortex-a53" in eight["method"]
 
 
-def test_candidates_keep_the_original_beyond_the_cheapest() -> None:
-    def variant(name: str, share: float) -> StageVariant:
-        measured = [{"status": "ok", "cpu_share": share, "config": {}}]
-        return StageVariant("mel", name, "built", "", [], True, 0.0, True, measured)
+def _measured(name: str, share: float, mults: int | None = None) -> StageVariant:
+    measured = [{"status": "ok", "cpu_share": share, "config": {}}]
+    counts = [{"mul": mults, "at_most": False}] if mults else None
+    return StageVariant("mel", name, "built", "", [], True, 0.0, True, measured, counts)
 
+
+def test_candidates_keep_the_original_beyond_the_cheapest() -> None:
     failed = StageVariant("mel", "fp16", "built", "", [], False, 3.0, False, None)
-    variants = [variant("original", 0.9), variant("a", 0.1), variant("b", 0.2), variant("c", 0.3), failed]
+    variants = [_measured("original", 0.9), _measured("a", 0.1), _measured("b", 0.2), _measured("c", 0.3), failed]
     assert [v.name for v in candidates(variants, limit=2)] == ["a", "b", "original"]
     assert [v.name for v in candidates(variants, limit=4)] == ["a", "b", "c", "original"]
+
+
+def test_near_tied_shares_go_to_fewer_multiplications_then_the_original() -> None:
+    variants = [_measured("sparse", 0.0080, 800_000), _measured("original", 0.0070, 2_180_000),
+                _measured("simplified", 0.0075, 2_180_000), _measured("slow", 0.0200, 100)]
+    assert [v.name for v in candidates(variants, limit=4)] == ["sparse", "original", "simplified", "slow"]
+
+
+def test_combinations_start_with_each_stages_best_then_step_one_stage_down() -> None:
+    mel = [_measured("m0", 0.1), _measured("m1", 0.2)]
+    embedding = [_measured("e0", 0.1), _measured("e1", 0.2)]
+    combos = [(c["mel"].name, c["embedding"].name) for c in combinations({"mel": mel, "embedding": embedding})]
+    assert combos == [("m0", "e0"), ("m0", "e1"), ("m1", "e0"), ("m1", "e1")]

@@ -1,8 +1,9 @@
 """The choice per stage under the pipeline's policy, the pipeline gate, and how many wake words fit a CPU budget.
 
-Each stage offers its gated variants, cheapest measured configuration first; combinations are tried by the sum
-of their stages' CPU shares, and the first whose classifier scores stay within max_abs_score_error of the
-original pipeline's, with no detection flipping at the threshold, over the signal set, is chosen. The original
+Each stage offers its gated variants ranked by their cheapest measured configuration (near-ties broken by fewer
+exact multiplications, then the original: toolkit.wakeword.variants.candidates); combinations are tried best
+first, and the first whose classifier scores stay within max_abs_score_error of the original pipeline's, with
+no detection flipping at the threshold, over the signal set, is chosen. The original
 pipeline is always among them, so a choice always exists.
 """
 

@@ -34,6 +34,7 @@ from toolkit.wakeword.stream import DEFAULT_CONFIG, METHOD
 from toolkit.wakeword.variants import (
     FIRST_STAGE_VARIANTS,
     LATER_STAGE_VARIANTS,
+    NOT_STREAMED,
     StageVariant,
     Trace,
     build_stage,
@@ -64,9 +65,8 @@ def _progress(message: str) -> None:
     print(f"[wakeword] {message}", file=sys.stderr, flush=True)
 
 
-def _wanted(first: bool, only: tuple[str, ...]) -> tuple[str, ...]:
-    """The stage's variant names, narrowed by --only (the original always stays)."""
-    names = FIRST_STAGE_VARIANTS if first else LATER_STAGE_VARIANTS
+def _wanted(names: tuple[str, ...], only: tuple[str, ...]) -> tuple[str, ...]:
+    """Variant names narrowed by --only (the original always stays)."""
     return tuple(n for n in names if not only or n == "original" or n in only)
 
 
@@ -75,7 +75,7 @@ def _variants(pipeline: Pipeline, models: dict[str, list[StageModel]], build: Pa
     """Every stage's variants, built under build/variants/<stage>/<model>/."""
     per_stage = {}
     for index, stage in enumerate(pipeline.stages):
-        names = _wanted(index == 0, only)
+        names = _wanted((*FIRST_STAGE_VARIANTS, *NOT_STREAMED) if index == 0 else LATER_STAGE_VARIANTS, only)
         per_stage[stage.name] = build_stage(stage, index == 0, models[stage.name], build / "variants", names)
     return per_stage
 

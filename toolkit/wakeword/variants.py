@@ -10,6 +10,7 @@ over the signal set, so a stage is judged on its own error, not on its upstream'
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,9 @@ from toolkit.wakeword.stream import DEFAULT_CONFIG, Chain, Config, chunks_of, op
 
 FIRST_STAGE_VARIANTS = tuple(name for name, spec in VARIANTS.items() if spec.format == "onnx")
 LATER_STAGE_VARIANTS = ("original", "simplified", "int8-dynamic")
-NOT_STREAMED = {name: "the streaming executor runs onnxruntime sessions; LiteRT files are profiled by the runner"
-                for name, spec in VARIANTS.items() if spec.format != "onnx"}
+TIE = 0.25  # relative: stage CPU shares this close to the lowest are not told apart
+NOT_STREAMED = {name: "not streamed: the executor runs onnxruntime sessions (the single-model profile measures "
+                      "LiteRT files)" for name, spec in VARIANTS.items() if spec.format != "onnx"}
 
 
 @dataclass
@@ -63,8 +65,10 @@ def _build_model(first: bool, model: StageModel, out: Path, names: tuple[str, ..
 def build_stage(stage: Stage, first: bool, models: list[StageModel], out: Path,
                 names: tuple[str, ...] | None = None) -> list[StageVariant]:
     """Every variant of a stage, built for each of its models (a fanned-out stage's variant is that variant of
-    every classifier; it is built only when it builds for all of them)."""
-    wanted = names or (FIRST_STAGE_VARIANTS if first else LATER_STAGE_VARIANTS)
+    every classifier; it is built only when it builds for all of them); the ones the executor does not stream
+    are listed as skipped, with why."""
+    chosen = names or ((*FIRST_STAGE_VARIANTS, *NOT_STREAMED) if first else LATER_STAGE_VARIANTS)
+    wanted = tuple(name for name in chosen if name not in NOT_STREAMED)
     built = [_build_model(first, model, out / stage.name / model.label, wanted) for model in models]
     variants = []
     for name in wanted:
@@ -73,6 +77,8 @@ def build_stage(stage: Stage, first: bool, models: list[StageModel], out: Path,
         files = [Path(v.path) for v in per_model] if bad is None else []
         variants.append(StageVariant(stage.name, name, bad.status if bad else "built", bad.reason if bad else "",
                                      files, VARIANTS[name].exact))
+    variants += [StageVariant(stage.name, name, "skipped", NOT_STREAMED[name], [], VARIANTS[name].exact)
+                 for name in chosen if name in NOT_STREAMED]
     return variants
 
 
@@ -174,16 +180,35 @@ def cheapest(variant: StageVariant) -> dict[str, Any] | None:
     return min(ok, key=lambda m: m["cpu_share"]) if ok else None
 
 
+def _mults(variant: StageVariant) -> float:
+    """The variant's exact multiplications per run, all its files together (inf when not counted)."""
+    counts = [c["mul"] for c in variant.counts or []]
+    return float(sum(counts)) if counts and None not in counts else math.inf
+
+
 def candidates(variants: list[StageVariant], limit: int = 3) -> list[StageVariant]:
-    """Gated, measured variants of one stage, cheapest first (at most `limit`), and the original always, so the
-    original pipeline is among the combinations."""
+    """Gated, measured variants of one stage, best first (at most `limit`), and the original always, so the
+    original pipeline is among the combinations. Shares within TIE of the lowest are a tie (a stage's share from
+    a 3 s stream moved by up to that between runs here: the mel original 0.7 to 0.9 % of a core), broken by
+    fewer exact multiplications, then the original, then the share."""
     usable = [v for v in variants if v.passed and cheapest(v) is not None]
-    usable.sort(key=lambda v: cheapest(v)["cpu_share"])
+    if not usable:
+        return []
+    lowest = min(cheapest(v)["cpu_share"] for v in usable)
+
+    def rank(variant: StageVariant) -> tuple[float, ...]:
+        share = cheapest(variant)["cpu_share"]
+        if share > lowest * (1 + TIE):
+            return 1, share
+        return 0, _mults(variant), variant.name != "original", share
+
+    usable.sort(key=rank)
     return usable[:limit] + [v for v in usable[limit:] if v.name == "original"]
 
 
 def combinations(per_stage: dict[str, list[StageVariant]]) -> list[dict[str, StageVariant]]:
-    """Every combination of the stages' candidates, by the sum of their cheapest CPU shares."""
+    """Every combination of the stages' ranked candidates (candidates()), best first: by the sum of their ranks,
+    so the first takes each stage's best and the next ones step one stage down."""
     names = list(per_stage)
-    combos = [dict(zip(names, pick, strict=True)) for pick in itertools.product(*per_stage.values())]
-    return sorted(combos, key=lambda c: sum(cheapest(v)["cpu_share"] for v in c.values()))
+    picks = sorted(itertools.product(*(range(len(v)) for v in per_stage.values())), key=sum)
+    return [{name: per_stage[name][i] for name, i in zip(names, pick, strict=True)} for pick in picks]
