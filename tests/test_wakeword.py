@@ -28,7 +28,7 @@ from toolkit.wakeword.choose import fit, pipeline_gate
 from toolkit.wakeword.emulated import predicted_sweep
 from toolkit.wakeword.spec import PIPELINES_DIR, load_pipeline
 from toolkit.wakeword.stream import open_chain, scores, settle_chunks
-from toolkit.wakeword.variants import StageVariant, candidates, combinations
+from toolkit.wakeword.variants import StageVariant, candidates, cheapest, combinations
 
 SHIPPED = (PIPELINES_DIR / "openwakeword.toml").read_text()
 
@@ -278,7 +278,7 @@ def test_predicted_sweep_adds_the_stages_files_for_each_n() -> None:
 
 
 def _measured(name: str, share: float, mults: int | None = None) -> StageVariant:
-    measured = [{"status": "ok", "cpu_share": share, "config": {}}]
+    measured = [{"status": "ok", "cpu_share": share, "config": {"threads": 1, "spinning": True}}]
     counts = [{"mul": mults, "at_most": False}] if mults else None
     return StageVariant("mel", name, "built", "", [], True, 0.0, True, measured, counts)
 
@@ -301,3 +301,15 @@ def test_combinations_start_with_each_stages_best_then_step_one_stage_down() -> 
     embedding = [_measured("e0", 0.1), _measured("e1", 0.2)]
     combos = [(c["mel"].name, c["embedding"].name) for c in combinations({"mel": mel, "embedding": embedding})]
     assert combos == [("m0", "e0"), ("m0", "e1"), ("m1", "e0"), ("m1", "e1")]
+
+
+def test_near_tied_configurations_go_to_fewer_threads_then_no_spinning() -> None:
+    def config(threads: int, spinning: bool, share: float) -> dict[str, object]:
+        return {"status": "ok", "cpu_share": share, "config": {"threads": threads, "spinning": spinning}}
+
+    variant = StageVariant("embedding", "original", "built", "", [], True, 0.0, True,
+                           [config(2, False, 0.029), config(1, True, 0.030), config(2, True, 0.020),
+                            {"status": "unavailable", "config": {}}])
+    assert cheapest(variant)["config"] == {"threads": 2, "spinning": True}  # 0.029 and 0.030 are > 0.025
+    variant.measured[2]["cpu_share"] = 0.028
+    assert cheapest(variant)["config"] == {"threads": 1, "spinning": True}

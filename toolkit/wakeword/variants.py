@@ -175,9 +175,14 @@ def measure_stage(variant: StageVariant, stage: Stage, recorded: Trace, config: 
 
 
 def cheapest(variant: StageVariant) -> dict[str, Any] | None:
-    """The variant's measured configuration with the lowest CPU share."""
+    """The variant's measured configuration with the lowest CPU share; shares within TIE of it are a tie, broken
+    by fewer threads, then no spinning (as the single-model choice breaks near-ties)."""
     ok = [m for m in variant.measured or [] if m["status"] == "ok"]
-    return min(ok, key=lambda m: m["cpu_share"]) if ok else None
+    if not ok:
+        return None
+    lowest = min(m["cpu_share"] for m in ok)
+    tied = [m for m in ok if m["cpu_share"] <= lowest * (1 + TIE)]
+    return min(tied, key=lambda m: (m["config"]["threads"], m["config"]["spinning"] is True, m["cpu_share"]))
 
 
 def _mults(variant: StageVariant) -> float:
