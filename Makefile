@@ -74,12 +74,18 @@ browser-deps:
 # Markdown reports are kept in build/ci/report/.
 HOST ?=
 RESUME ?=
+# PIPELINE=openwakeword profiles the whole wake-word chain (pipelines/*.toml, toolkit/wakeword/); its models come
+# from STAGES="embedding=a.onnx classifier=b.onnx ..." or, for stages not given, the pipeline's PyPI package
+# installed with pip --no-deps into MELTOOLKIT_CACHE.
+PIPELINE ?=
+STAGES ?=
 BENCH_QUICK ?=
 .PHONY: ci-report
 # A board target with no HOST runs under emulation: the rootfs and QEMU's plugins are made first (cached).
 EMULATED := $(if $(HOST),,$(if $(filter x86-host,$(TARGET)),,arm-rootfs))
 profile: $(STAMP) $(EMULATED)
-	$(PY) -m toolkit profile $(MODEL) --target $(TARGET) $(if $(HOST),--host $(HOST)) $(if $(RESUME),--resume)
+	$(PY) -m toolkit profile $(MODEL) --target $(TARGET) $(if $(HOST),--host $(HOST)) $(if $(RESUME),--resume) \
+		$(if $(PIPELINE),--pipeline $(PIPELINE) $(foreach s,$(STAGES),--stage $(s)))
 
 export: $(STAMP)
 	$(PY) -m toolkit export --target $(TARGET)
@@ -124,6 +130,12 @@ FRONTENDS_ARGS ?= --profile kaldi --profile nemo80_conv --profile wespeaker --pr
 .PHONY: frontends
 frontends: $(STAMP)
 	MELTOOLKIT_CACHE=$(MELTOOLKIT_CACHE) $(PY) -m toolkit.frontends $(FRONTENDS_ARGS)
+
+# wakeword-reference: the wake-word executor's scores against openWakeWord 0.5.1's own Model.predict on its own
+# models (pip --no-deps into MELTOOLKIT_CACHE, never the repository); prints the largest difference per signal.
+.PHONY: wakeword-reference
+wakeword-reference: $(STAMP)
+	MELTOOLKIT_CACHE=$(MELTOOLKIT_CACHE) $(PY) -m toolkit.wakeword.reference
 
 # Fuzz the model loader (tests/fuzz_loader.py) with atheris for FUZZ_SECONDS; not part of CI. The corpus grows
 # in build/fuzz/corpus across runs; a finding is saved as build/fuzz/crash-* and fails the target.

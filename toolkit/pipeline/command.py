@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from toolkit.errors import ToolkitError
 from toolkit.pipeline.orchestrate import ARTIFACTS_ROOT, BUILD_ROOT, Settings, run_pipeline
 from toolkit.report import gather
 from toolkit.report.markdown import summary
 from toolkit.select import choice_lines
 from toolkit.variants import VARIANTS
 from toolkit.variants.command import add_input_argument
+from toolkit.wakeword import command as wakeword
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_input_argument(parser)
     parser.add_argument("--build", type=Path, default=BUILD_ROOT, help="build root (default build)")
     parser.add_argument("--artifacts", type=Path, default=ARTIFACTS_ROOT, help="artifacts root (default artifacts)")
+    wakeword.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pipeline:
+        return wakeword.run(args)
+    if args.stage:
+        raise ToolkitError("--stage names a stage of a pipeline: add --pipeline NAME")
     settings = Settings(target=args.target, model=args.model, variants=tuple(args.only), quick=args.quick,
                         resume=args.resume, board=args.board, imported=args.imported, emulate=args.emulate,
                         count_host=not args.quick if args.count_host is None else args.count_host,

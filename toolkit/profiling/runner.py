@@ -333,6 +333,31 @@ def measure_run(bundle_dir: Path, variant: Json, config: Json, workload: Json, s
     }
 
 
+def paced(step: Callable[[int], object], rate_hz: float, chunks: int) -> Json:
+    """Call step(i) for chunk i on a fixed schedule at rate_hz (sleeping to each chunk's slot, never catching up
+    by skipping): wall and process CPU time over the stream, wall ending at the last chunk's slot, and each
+    call's latency; the one streaming measurement, used by the runner and by toolkit.wakeword."""
+    period = 1.0 / rate_hz
+    latencies = []
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    for i in range(chunks):
+        delay = wall_start + i * period - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        latencies.append(timed_ms(functools.partial(step, i)))
+    tail = wall_start + chunks * period - time.perf_counter()
+    if tail > 0:
+        time.sleep(tail)
+    wall = time.perf_counter() - wall_start
+    cpu = time.process_time() - cpu_start
+    return {"wall_s": wall, "cpu_s": cpu, "cpu_share": cpu / wall, "latencies_ms": latencies,
+            "deadline_misses": sum(1 for ms in latencies if ms > period * 1000.0)}
+
+
+STREAMING_METHOD = ("chunks fed on a fixed schedule at rate_hz; cpu_share = time.process_time() (all threads of "
+                    "the process) / wall time over the stream, wall ending at the last chunk's slot")
+
+
 def measure_streaming(bundle_dir: Path, variant: Json, config: Json, streaming: Json, settings: Json,
                       seed: int) -> Json:
     """Feed chunks at the real rate; CPU share of one core = process CPU time / wall time over the whole stream."""
@@ -341,35 +366,23 @@ def measure_streaming(bundle_dir: Path, variant: Json, config: Json, streaming: 
     session = open_session(bundle_dir, variant, config, shape)
     for _ in range(settings["warmup"]):
         session.run(x)
-    period = 1.0 / float(streaming["rate_hz"])
-    chunks = max(1, round(settings["streaming_seconds"] * float(streaming["rate_hz"])))
-    latencies = []
-    cpu_start, wall_start = time.process_time(), time.perf_counter()
-    for i in range(chunks):
-        delay = wall_start + i * period - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        latencies.append(timed_ms(lambda: session.run(x)))
-    tail = wall_start + chunks * period - time.perf_counter()
-    if tail > 0:
-        time.sleep(tail)
-    wall = time.perf_counter() - wall_start
-    cpu = time.process_time() - cpu_start
-    share = cpu / wall
+    rate = float(streaming["rate_hz"])
+    chunks = max(1, round(settings["streaming_seconds"] * rate))
+    stream = paced(lambda _: session.run(x), rate, chunks)
+    share = stream["cpu_share"]
     return {
         "status": "ok",
         "chunks": chunks,
         "chunk_samples": shape[1],
-        "rate_hz": float(streaming["rate_hz"]),
-        "wall_s": wall,
-        "cpu_s": cpu,
+        "rate_hz": rate,
+        "wall_s": stream["wall_s"],
+        "cpu_s": stream["cpu_s"],
         "cpu_share": share,
-        "latency_ms": latency_stats(latencies),
-        "deadline_misses": sum(1 for ms in latencies if ms > period * 1000.0),
+        "latency_ms": latency_stats(stream["latencies_ms"]),
+        "deadline_misses": stream["deadline_misses"],
         "streams_per_core": math.floor(1.0 / share) if share > 0 else None,
-        "method": "chunks fed on a fixed schedule at rate_hz; cpu_share = time.process_time() (all threads of "
-                  "the process) / wall time over the stream, wall ending at the last chunk's slot; "
-                  "streams_per_core = floor(1 / cpu_share), ignoring contention between streams",
+        "method": STREAMING_METHOD + "; streams_per_core = floor(1 / cpu_share), ignoring contention between "
+                  "streams",
     }
 
 
