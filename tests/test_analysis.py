@@ -485,3 +485,41 @@ def test_a_body_reading_the_enclosing_graph_waits_for_that_tensor() -> None:
     data = analyze(model, batch=2, samples=10, inputs={"cond": 1}).to_json()
     (entry,) = [e for e in data["nodes"] if e["op_type"] == "If"]
     assert entry["counted"] and entry["output_shapes"] == [[2, 10]] and data["totals"]["dense"]["mul"] == 40
+
+
+def test_an_if_on_the_dims_whose_branches_differ_in_rank_is_decided_at_those_dims() -> None:
+    """Squeeze the batch axis when batch == 1, else keep it (Silero VAD's decoder): no formula spans a rank-1
+    and a rank-2 output, so the dims decide, and the math says the formulas hold only where they do."""
+    from onnx import TensorProto, helper
+
+    def branch(name: str, nodes: list, out: str):
+        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)])
+
+    then = branch("then", [n("Squeeze", ["x", "zero"], "sq"), n("Mul", ["sq", "sq"], "t")], "t")
+    other = branch("else", [n("Add", ["x", "x"], "e")], "e")
+    model = shape_graph([n("Shape", ["x"], "s", start=0, end=1), n("Squeeze", ["s"], "b"),
+                         n("Equal", ["b", "one"], "cond"),
+                         n("If", ["cond"], "y", then_branch=then, else_branch=other)], {"zero": [0], "one": 1})
+    single, double = analyze(model, batch=1, samples=10).to_json(), analyze(model, batch=3, samples=10).to_json()
+    (entry,) = [e for e in single["nodes"] if e["op_type"] == "If"]
+    assert entry["counted"] and entry["output_shapes"] == [[10]] and "the formulas hold only where it is" in \
+        entry["math"]
+    assert single["totals"]["dense"]["mul"] == 10 and single["totals"]["dense"]["add"] == 0
+    (entry,) = [e for e in double["nodes"] if e["op_type"] == "If"]
+    assert entry["output_shapes"] == [[3, 10]] and double["totals"]["dense"]["add"] == 30
+
+
+def test_a_branch_not_taken_that_cannot_be_propagated_is_reported_not_fatal() -> None:
+    from onnx import TensorProto, helper
+
+    def branch(name: str, nodes: list, out: str):
+        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)])
+
+    then = branch("then", [n("Mul", ["x", "x"], "t")], "t")
+    other = branch("else", [n("ReduceMean", ["x"], "e", axes=[5])], "e")  # axis 5 of a rank-2 tensor
+    model = shape_graph([n("If", ["cond"], "y", then_branch=then, else_branch=other)], {})
+    model.graph.input.append(helper.make_tensor_value_info("cond", TensorProto.BOOL, []))
+    data = analyze(model, batch=1, samples=10, inputs={"cond": 1}).to_json()
+    (entry,) = [e for e in data["nodes"] if e["op_type"] == "If"]
+    assert data["complete"] and entry["dense"]["mul"] == 10 and "out of range" in entry["branches"]["else"]["not_counted"]
+    assert not analyze(model, batch=1, samples=10, inputs={"cond": 0}).nodes[0].counted

@@ -335,7 +335,8 @@ def analyze(model: onnx.ModelProto | str | Path | None = None, *, batch: int | N
     declared, symbols = declared_inputs(model)
     bound = resolve_dims(declared, symbols, dims, batch, samples)
     values = default_values(declared, lengths_inputs(model), sample_rate) | given_values(declared, inputs or {})
-    propagation = propagate(model, input_arrays(declared, values, bound))
+    propagation = propagate(model, input_arrays(declared, values, bound),
+                            {dim_symbol(name): size for name, size in bound.items()})
     chosen = branch_choices(propagation, branches or {})
     nodes = [node_report(o, chosen.get(report_name(o))) for o in propagation.nodes]
     constraints: dict[str, Constraint] = {}

@@ -1346,6 +1346,7 @@ _HANDLERS: dict[str, _Handler] = {
     "Softplus": _unary(_softplus),
     "Abs": _unary(lambda t, v: abs(v)),
     "Neg": _unary(lambda t, v: -v),
+    "Not": _unary(lambda t, v: not v),
     "Reciprocal": _unary(lambda t, v: t.div(1.0, v)),
     "Clip": _clip,
     "Softmax": _softmax(_softmax_row),

@@ -16,7 +16,7 @@ from onnx.reference import ReferenceEvaluator
 from toolkit.analysis.counts import total
 from toolkit.analysis.dims import dim_symbol
 from toolkit.analysis.ops import RULES
-from toolkit.analysis.ops.base import NodeContext, NodeResult, Subgraph, Tensor
+from toolkit.analysis.ops.base import Bindings, NodeContext, NodeResult, Subgraph, Tensor
 from toolkit.analysis.values import symbolic_values
 from toolkit.errors import ToolkitError
 
@@ -90,14 +90,15 @@ def foldable(result: NodeResult) -> bool:
 
 
 def run_rule(index: int, node: onnx.NodeProto, inputs: list[Tensor | None], opset: int,
-             scope: dict[str, Tensor]) -> NodeOutcome:
+             scope: dict[str, Tensor], bindings: Bindings) -> NodeOutcome:
     if node.domain not in STANDARD_DOMAINS:
         return NodeOutcome(index, node, None, f"custom-domain op {node.domain}.{node.op_type}: not counted")
     rule = RULES.get(node.op_type)
     if rule is None:
         return NodeOutcome(index, node, None, f"no rule for {node.op_type}: not counted")
     try:
-        context = NodeContext(node, inputs, opset, partial(run_subgraph, scope=scope, opset=opset))
+        context = NodeContext(node, inputs, opset, partial(run_subgraph, scope=scope, opset=opset,
+                                                           bindings=bindings), bindings)
         return NodeOutcome(index, node, rule(context))
     except ToolkitError as error:
         return NodeOutcome(index, node, None, str(error))
@@ -117,7 +118,7 @@ def output_values(node: onnx.NodeProto, inputs: list[Tensor | None], result: Nod
     return folded if folded is not None else symbolic_values(NodeContext(node, inputs, opset), result)
 
 
-def walk(graph: onnx.GraphProto, tensors: dict[str, Tensor], opset: int) -> list[NodeOutcome]:
+def walk(graph: onnx.GraphProto, tensors: dict[str, Tensor], opset: int, bindings: Bindings) -> list[NodeOutcome]:
     """Every node of `graph` in dependency order; `tensors` (the scope) gains each node's outputs."""
     check_inputs_provided(graph, set(tensors))
     outcomes = []
@@ -127,7 +128,7 @@ def walk(graph: onnx.GraphProto, tensors: dict[str, Tensor], opset: int) -> list
         if any(name and t is None for name, t in zip(node.input, node_inputs, strict=True)):
             outcome = NodeOutcome(index, node, None, "an input comes from a node that could not be analyzed")
         else:
-            outcome = run_rule(index, node, node_inputs, opset, tensors)
+            outcome = run_rule(index, node, node_inputs, opset, tensors, bindings)
         outcomes.append(outcome)
         outcome.unknown_constants = [t.name for t in node_inputs if t is not None and t.constant and t.value is None]
         if outcome.result is None:
@@ -145,14 +146,15 @@ def walk(graph: onnx.GraphProto, tensors: dict[str, Tensor], opset: int) -> list
     return outcomes
 
 
-def run_subgraph(graph: onnx.GraphProto, inputs: list[Tensor], scope: dict[str, Tensor], opset: int) -> Subgraph:
+def run_subgraph(graph: onnx.GraphProto, inputs: list[Tensor], scope: dict[str, Tensor], opset: int,
+                 bindings: Bindings) -> Subgraph:
     """A control-flow body with its inputs bound, seeing the enclosing scope; any node it cannot count is an error
     naming that node, since a body counted in part would be a silent undercount."""
     tensors = dict(scope)
     tensors.update({init.name: initializer_tensor(init) for init in graph.initializer})
     for declared, given in zip(graph.input, inputs, strict=True):
         tensors[declared.name] = Tensor(declared.name, given.dtype, given.shape, given.value)
-    outcomes = walk(graph, tensors, opset)
+    outcomes = walk(graph, tensors, opset, bindings)
     for outcome in outcomes:
         if outcome.result is None or outcome.result.dense is None:
             node = outcome.node
@@ -227,9 +229,11 @@ def declared_inputs(model: onnx.ModelProto) -> tuple[list[Tensor], dict[str, sp.
     return [input_tensor(v, symbols) for v in model.graph.input if v.name not in constants], symbols
 
 
-def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None = None) -> Propagation:
+def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None = None,
+              bindings: Bindings | None = None) -> Propagation:
     """Shapes and rule results for every node; a node that cannot be analyzed is recorded, not fatal.
 
+    `bindings` (the dims' values) decide only what no formula can carry (see toolkit.analysis.ops.control).
     `known_inputs` gives the values of inputs that carry shapes (a Reshape target fed as a graph input): they
     are known, not constant, so they shape the graph without making any arithmetic free.
     """
@@ -242,6 +246,6 @@ def propagate(model: onnx.ModelProto, known_inputs: dict[str, np.ndarray] | None
             tensor.value = np.asarray(known_inputs[tensor.name])
             tensor.shape = tuple(sp.Integer(d) for d in tensor.value.shape)
     tensors.update({t.name: t for t in inputs})
-    outcomes = walk(graph, tensors, opset)
+    outcomes = walk(graph, tensors, opset, bindings or {})
     outputs = [tensors.get(v.name) for v in graph.output]
     return Propagation(inputs, outputs, outcomes, tensors, symbols)

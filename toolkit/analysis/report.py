@@ -63,6 +63,7 @@ def branches_json(analysis: Analysis, node: NodeReport) -> dict[str, object]:
         taken, by = "then" if bool(sp.sympify(branches.condition).subs(analysis.bindings)) else "else", "dims"
     costs = {label: {c: counts_json(counts.subs(analysis.bindings).as_ints()) for c, counts in
                      zip(CONVENTIONS, pair, strict=True)} for label, pair in branches.costs.items()}
+    costs.update({label: {"not_counted": why} for label, why in branches.not_counted.items()})
     return {"condition": branches.condition_text, "taken": taken, "taken_by": by, **costs}
 
 
@@ -164,7 +165,9 @@ def totals_table(data: dict[str, object]) -> Table:
 def print_branches(node: dict[str, object], console: Console) -> None:
     """What each branch of an If costs, and whether the totals include one (the branch the dims take) or none."""
     branches = node["branches"]
-    costs = "; ".join(f"{label} branch: {kinds_text(branches[label]['dense'])}" for label in ("then", "else"))
+    costs = "; ".join(f"{label} branch: " + (kinds_text(branches[label]["dense"]) if "dense" in branches[label]
+                                                else f"not counted ({branches[label]['not_counted']})")
+                      for label in ("then", "else"))
     if branches["taken"] is None:
         verdict = (f"the data decides it at run time: the totals are bounds, each kind at its dearer or cheaper "
                    f"side; --branch {node['name']}=then (or else) gives one path's exact total")

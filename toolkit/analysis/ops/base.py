@@ -6,7 +6,7 @@ three can never drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -65,6 +65,7 @@ class Branches:
     condition_text: str
     condition: sp.Basic | None
     costs: dict[str, tuple[Counts, Counts]]  # "then" / "else" -> (dense, effective)
+    not_counted: dict[str, str] = field(default_factory=dict)  # a branch not taken that could not be propagated
 
 
 @dataclass
@@ -77,6 +78,9 @@ class Subgraph:
     constraints: list[tuple[sp.Expr, str]]
 
 
+Bindings = Mapping[sp.Symbol, int]  # the input dims' values this analysis is made at
+
+
 @dataclass
 class NodeContext:
     node: onnx.NodeProto
@@ -84,6 +88,8 @@ class NodeContext:
     opset: int
     # propagates a body (If branch, Loop or Scan body) given its inputs, in the scope the node sees
     subgraph: Callable[[onnx.GraphProto, list[Tensor]], Subgraph] | None = None
+    # the dims' values: only for what no formula can carry (an If on the dims whose branches differ in rank)
+    bindings: Bindings = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.attrs = {a.name: helper.get_attribute_value(a) for a in self.node.attribute}

@@ -47,29 +47,52 @@ def merged_shape(condition: sp.Basic | None, a: Tensor, b: Tensor) -> Shape | No
     return None if any(d is None for d in dims) else tuple(dims)
 
 
+def mergeable(a: Subgraph, b: Subgraph) -> bool:
+    """Whether every output of the two branches has one shape formula across both (equal ranks)."""
+    return all(x.shape is not None and y.shape is not None and len(x.shape) == len(y.shape)
+               for x, y in zip(a.outputs, b.outputs, strict=True))
+
+
 def merged_counts(condition: sp.Basic, a: Counts, b: Counts) -> Counts:
     return Counts({k: either(condition, a[k], b[k]) for k in set(a.kinds()) | set(b.kinds())})
+
+
+def branch_runs(ctx: NodeContext) -> tuple[dict[str, Subgraph], dict[str, str]]:
+    """Both branches propagated; a branch that cannot be is kept as its reason (it may be the one not taken)."""
+    runs, failed = {}, {}
+    for label in LABELS:
+        try:
+            runs[label] = ctx.subgraph(ctx.attr(f"{label}_branch"), [])
+        except ToolkitError as error:
+            failed[label] = str(error)
+    return runs, failed
 
 
 @rule("If")
 def if_op(ctx: NodeContext) -> NodeResult:
     condition = condition_of(ctx, 0)
-    runs: dict[str, Subgraph] = {label: ctx.subgraph(ctx.attr(f"{label}_branch"), []) for label in LABELS}
-    then, other = runs["then"], runs["else"]
+    runs, failed = branch_runs(ctx)
     text = ctx.name(0) if condition is None else f"{ctx.name(0)} = {condition}"
-    branches = Branches(text, condition, {label: (run.dense, run.effective) for label, run in runs.items()})
     taken = decided(condition)
-    outputs = []
-    for i, (a, b) in enumerate(zip(then.outputs, other.outputs, strict=True)):
-        if taken is not None:
-            chosen = a if taken else b
-            outputs.append(ctx.out(chosen.shape, chosen.dtype, index=i, value=chosen.value))
-        else:
-            outputs.append(ctx.out(merged_shape(condition, a, b), a.dtype, index=i))
+    if taken is None and condition is not None and (failed or not mergeable(runs["then"], runs["else"])):
+        # a condition on the dims whose branches give different ranks (Silero VAD's squeeze when batch is 1), or
+        # one of which cannot be propagated: no formula spans both, so the dims decide it now, and the formulas
+        # hold where the condition is decided the same way
+        taken = bool(condition.subs(ctx.bindings))
+        text += f" (decided at these dims: {'true' if taken else 'false'}; the formulas hold only where it is)"
+        condition = sp.true if taken else sp.false
+    label = None if taken is None else LABELS[0] if taken else LABELS[1]
+    if failed and (label is None or label in failed):  # the branch that runs (or either) cannot be counted
+        raise ToolkitError(failed.get(label or "", next(iter(failed.values()))))
+    branches = Branches(text, condition, {lab: (run.dense, run.effective) for lab, run in runs.items()}, failed)
     math = f"{', '.join(ctx.node.output)} = the then branch if {text}, else the else branch"
-    if taken is not None:
-        chosen = then if taken else other
+    if label is not None:
+        chosen = runs[label]
+        outputs = [ctx.out(t.shape, t.dtype, index=i, value=t.value) for i, t in enumerate(chosen.outputs)]
         return NodeResult(outputs, chosen.dense, math, chosen.effective, chosen.constraints, branches)
+    then, other = runs["then"], runs["else"]
+    outputs = [ctx.out(merged_shape(condition, a, b), a.dtype, index=i)
+               for i, (a, b) in enumerate(zip(then.outputs, other.outputs, strict=True))]
     if condition is None:
         return NodeResult(outputs, None, math, branches=branches)
     constraints = [(either(condition, e, 0), why) for e, why in then.constraints] + \

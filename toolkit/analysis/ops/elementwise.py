@@ -25,6 +25,7 @@ UNARY = {
     "Relu": (Counts(cmp=1), "max({x}, 0)"),
     "Abs": (Counts(), "|{x}|"),
     "Neg": (Counts(), "-{x}"),
+    "Not": (Counts(), "not {x}"),
     "Reciprocal": (Counts(div=1), "1 / {x}"),
     "Sigmoid": (Counts(exp=1, add=1, div=1), "1 / (1 + exp(-{x}))"),
     "Tanh": (Counts(tanh=1), "tanh({x})"),
