@@ -251,7 +251,9 @@ def check_audio_input(model: onnx.ModelProto, file: Path | str = "the model") ->
     rank = len(tensor_type.shape.dim) if tensor_type.HasField("shape") else None
     if rank != 2:
         raise ToolkitError(f"'{file}': input '{audio.name}' has rank {'unknown' if rank is None else rank}; the "
-                           "audio input must have rank 2, [batch, samples] (add a Reshape/Unsqueeze in front)")
+                           "audio input must have rank 2, [batch, samples] (add a Reshape/Unsqueeze in front; a "
+                           "model after the front end, such as an embedding or a wake-word classifier, is profiled "
+                           "as a stage: profile --pipeline openwakeword --stage NAME=FILE)")
     for position, dim in zip(AUDIO_DIMS, tensor_type.shape.dim, strict=True):
         if dim.HasField("dim_value") and dim.dim_value < 1:
             raise ToolkitError(f"'{file}': input '{audio.name}' declares {position} = {dim.dim_value}; a fixed "
