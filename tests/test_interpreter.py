@@ -291,6 +291,7 @@ CASES = {
     "sqrt": unary("Sqrt", positive(3, 4)),
     "abs": unary("Abs", rand(3, 4)),
     "neg": unary("Neg", rand(3, 4)),
+    "not": unary("Not", rand(3, 4) > 0),
     "reciprocal": unary("Reciprocal", positive(3, 4)),
     "erf": unary("Erf", rand(3, 4)),
     "floor": unary("Floor", rand(3, 4) * 3),
