@@ -17,10 +17,8 @@ import numpy as np
 
 from toolkit.errors import ToolkitError
 from toolkit.wakeword.spec import Pipeline, Policy
-from toolkit.wakeword.stream import Config, classifier_files, measure, open_chain
+from toolkit.wakeword.stream import Config, classifier_files
 from toolkit.wakeword.variants import StageVariant, Trace, cheapest, combinations, trace
-
-WAKE_WORD_COUNTS = (1, 2, 4, 8)
 
 
 def pipeline_gate(original: np.ndarray, chosen: np.ndarray, policy: Policy) -> dict[str, Any]:
@@ -54,13 +52,6 @@ def choose(pipeline: Pipeline, per_stage: dict[str, list[StageVariant]], signals
             return combo, gate, tried
     raise ToolkitError("no combination of the stages' variants passes the pipeline gate, not even the original "
                        f"(every stage's original must be measurable on this target); tried {len(tried)}")
-
-
-def sweep(pipeline: Pipeline, files: dict[str, list[Path]], configs: dict[str, Config], seconds: float,
-          counts: tuple[int, ...] = WAKE_WORD_COUNTS) -> list[dict[str, Any]]:
-    """The chain streamed at the real rate with N classifiers, for each N."""
-    return [{"wake_words": n, **measure(open_chain(pipeline, files, configs, n), pipeline, seconds, seed=n)}
-            for n in counts]
 
 
 def mults_per_chunk(pipeline: Pipeline, combo: dict[str, StageVariant], n: int) -> dict[str, Any]:

@@ -24,13 +24,13 @@ from toolkit.files import write_json_atomic
 from toolkit.profiling import emulate
 from toolkit.profiling.predict import LABEL
 from toolkit.targets import Target, load_target
-from toolkit.wakeword.choose import WAKE_WORD_COUNTS, choose, fit, mults_per_chunk, sweep
+from toolkit.wakeword.choose import choose, fit, mults_per_chunk
 from toolkit.wakeword.emulated import METHOD as EMULATED_METHOD
 from toolkit.wakeword.emulated import predict_variant, predicted_sweep
 from toolkit.wakeword.export import export, markdown
 from toolkit.wakeword.models import StageModel, parse_stage_args, stage_models
 from toolkit.wakeword.spec import Pipeline, Stage, load_pipeline
-from toolkit.wakeword.stream import DEFAULT_CONFIG, METHOD
+from toolkit.wakeword.stream import DEFAULT_CONFIG, METHOD, WAKE_WORD_COUNTS, sweep
 from toolkit.wakeword.variants import (
     FIRST_STAGE_VARIANTS,
     LATER_STAGE_VARIANTS,

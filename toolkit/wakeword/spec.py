@@ -45,6 +45,7 @@ from typing import Any
 
 from toolkit.errors import ToolkitError
 from toolkit.targets import BOOL, INT, INT_LIST, NUMBER, STR, STR_LIST, Key, _line_of
+from toolkit.wakeword.stream import Cadence, Cut
 
 PIPELINES_DIR = Path(__file__).resolve().parent.parent.parent / "pipelines"
 AUDIO = "audio"
@@ -66,19 +67,11 @@ POSITIVE = {("", "sample_rate"), ("", "chunk_samples"), ("policy", "wake_words")
 
 
 @dataclass(frozen=True)
-class Stage:
-    """One model (or, fanned out, one per wake word) in the chain and how its input is cut."""
+class Stage(Cut):
+    """One model (or, fanned out, one per wake word) in the chain: how its input is cut (the executor's Cut), where
+    it reads from, its files and its gate."""
 
-    name: str
     source: str
-    window: int
-    input_shape: tuple[int, ...]
-    rows: int
-    row_size: int
-    scale: float
-    offset: float
-    fill: float
-    fanout: bool
     files: tuple[str, ...]
     max_abs_error: float
 
@@ -102,22 +95,15 @@ class Policy:
 
 
 @dataclass(frozen=True)
-class Pipeline:
-    """A validated pipeline file."""
+class Pipeline(Cadence):
+    """A validated pipeline file: the executor's Cadence (rate, stages) with the rest of the file."""
 
     name: str
     description: str
     path: Path
-    sample_rate: int
-    chunk_samples: int
     policy: Policy
     stages: tuple[Stage, ...]
     package: Package | None = None
-
-    @property
-    def rate_hz(self) -> float:
-        """Streaming steps per second."""
-        return self.sample_rate / self.chunk_samples
 
     def stage(self, name: str) -> Stage:
         """The stage called `name`."""

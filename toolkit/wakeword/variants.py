@@ -20,12 +20,21 @@ import onnx
 
 from toolkit.analysis import analyze
 from toolkit.errors import ToolkitError
-from toolkit.profiling.runner import paced, provider_missing, streaming_configs
+from toolkit.profiling.runner import streaming_configs
 from toolkit.targets import Target
 from toolkit.variants import VARIANTS, build_one, build_variants
 from toolkit.wakeword.models import StageModel
 from toolkit.wakeword.spec import Pipeline, Stage
-from toolkit.wakeword.stream import DEFAULT_CONFIG, Chain, Config, chunks_of, open_chain, open_sessions
+from toolkit.wakeword.stream import (
+    DEFAULT_CONFIG,
+    Chain,
+    Config,
+    chunks_of,
+    open_chain,
+    open_sessions,
+    stage_chunks,
+    stream_stage,
+)
 
 FIRST_STAGE_VARIANTS = tuple(name for name, spec in VARIANTS.items() if spec.format == "onnx")
 LATER_STAGE_VARIANTS = ("original", "simplified", "int8-dynamic")
@@ -160,18 +169,9 @@ def stage_configs(target: Target) -> list[Config]:
 
 def measure_stage(variant: StageVariant, stage: Stage, recorded: Trace, config: Config, rate_hz: float,
                   seconds: float) -> dict[str, Any]:
-    """The stage alone at the cadence, fed its recorded inputs in order: process CPU time / wall time."""
-    missing = provider_missing(config)
-    if missing:
-        return {"config": config, "status": "unavailable", "reason": missing}
-    chain = _stage_chain(variant, stage, config)
+    """The stage alone at the cadence on this host, fed its recorded inputs in order."""
     inputs = recorded.inputs[stage.name]
-    for x in inputs[:3]:
-        chain.run_stage(0, x)
-    chunks = max(1, round(seconds * rate_hz))
-    stream = paced(lambda i: chain.run_stage(0, inputs[i % len(inputs)]), rate_hz, chunks)
-    return {"config": config, "status": "ok", "cpu_share": stream["cpu_share"],
-            "median_ms": float(np.median(stream["latencies_ms"])), "chunks": chunks}
+    return stream_stage(stage, variant.files, inputs, config, rate_hz, stage_chunks(rate_hz, seconds))
 
 
 def cheapest(variant: StageVariant) -> dict[str, Any] | None:
