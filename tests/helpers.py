@@ -1,15 +1,19 @@
-"""Test fixtures shared by several test files: a small host target file and a real sshd on loopback."""
+"""Test fixtures shared by several test files: a small host target file and a real sshd on loopback, optionally
+fronting the emulated arm64 rootfs."""
 
 from __future__ import annotations
 
 import contextlib
+import shlex
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from toolkit.profiling import emulate
 from toolkit.profiling.ssh import Board
+from toolkit.targets import load_target
 
 # A host target whose matrix is tiny: the CPU provider, one provider this onnxruntime build lacks, one thread.
 TEST_HOST_TARGET = """\
@@ -110,3 +114,26 @@ def running_sshd(folder: Path, force_command: Path | None = None, python: str = 
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+BOARD_SHELL = """#!/bin/sh
+export QEMU_CPU={qemu_cpu} PYTHONHASHSEED=0
+exec {enter} {rootfs} {cpuinfo} -- /bin/sh -c "$SSH_ORIGINAL_COMMAND"
+"""
+
+
+@contextlib.contextmanager
+def emulated_board(folder: Path, target: str = "rpi4") -> Iterator[Board]:
+    """A throwaway sshd on 127.0.0.1 whose every command runs inside the emulated rootfs (arm_enter.sh) with the
+    target's cpuinfo and QEMU core, so the remote shell, tar and Python are aarch64 code. Needs root, `make
+    ci-deps` and the rootfs (built on first use)."""
+    rootfs = emulate.ensure_rootfs()
+    board_target = load_target(target)
+    (folder / "cpuinfo").write_text(board_target.emulation.cpuinfo)
+    shell = folder / "board-shell"
+    shell.write_text(BOARD_SHELL.format(qemu_cpu=board_target.emulation.qemu_cpu,
+                                        enter=shlex.quote(str(emulate.ENTER_SCRIPT)), rootfs=shlex.quote(str(rootfs)),
+                                        cpuinfo=shlex.quote(str(folder / "cpuinfo"))))
+    shell.chmod(0o755)
+    with running_sshd(folder, force_command=shell, python="/opt/venv/bin/python") as board:
+        yield board

@@ -16,31 +16,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import keygen, running_sshd
+from tests.helpers import emulated_board, keygen
 from toolkit import melgraph
 from toolkit.errors import ToolkitError
-from toolkit.profiling import emulate, ssh
+from toolkit.profiling import ssh
 from toolkit.profiling.bundle import make_bundle
 from toolkit.profiling.ssh import Board, check_board, installable, profile_on_board, run_remote
 from toolkit.targets import load_target
-
-BOARD_SHELL = """#!/bin/sh
-export QEMU_CPU=cortex-a72 PYTHONHASHSEED=0
-exec {enter} {rootfs} {cpuinfo} -- /bin/sh -c "$SSH_ORIGINAL_COMMAND"
-"""
 
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
     """A throwaway sshd on 127.0.0.1 fronting the emulated Pi 4, with its key pinned in a private known_hosts."""
-    rootfs = emulate.ensure_rootfs()
-    folder = tmp_path_factory.mktemp("sshd")
-    (folder / "cpuinfo").write_text(load_target("rpi4").emulation.cpuinfo)
-    shell = folder / "board-shell"
-    shell.write_text(BOARD_SHELL.format(enter=shlex.quote(str(emulate.ENTER_SCRIPT)), rootfs=shlex.quote(str(rootfs)),
-                                        cpuinfo=shlex.quote(str(folder / "cpuinfo"))))
-    shell.chmod(0o755)
-    with running_sshd(folder, force_command=shell, python="/opt/venv/bin/python") as board:
+    with emulated_board(tmp_path_factory.mktemp("sshd")) as board:
         yield board
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +19,22 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.helpers import TEST_HOST_TARGET
+from tests.helpers import TEST_HOST_TARGET, emulated_board, free_port
 from toolkit.analysis import analyze
 from toolkit.cli import main
 from toolkit.errors import ToolkitError
 from toolkit.files import sha256_file
 from toolkit.melgraph import default_model, save_model
-from toolkit.wakeword import command
+from toolkit.profiling.ssh import Board, run_remote
+from toolkit.targets import load_target
+from toolkit.wakeword import command, remote
 from toolkit.wakeword.choose import fit, pipeline_gate
 from toolkit.wakeword.emulated import predicted_sweep
+from toolkit.wakeword.export import export
+from toolkit.wakeword.models import StageModel, stage_models
 from toolkit.wakeword.spec import PIPELINES_DIR, load_pipeline
 from toolkit.wakeword.stream import open_chain, scores, settle_chunks
-from toolkit.wakeword.variants import StageVariant, candidates, cheapest, combinations
+from toolkit.wakeword.variants import StageVariant, candidates, cheapest, combinations, stage_configs
 
 SHIPPED = (PIPELINES_DIR / "openwakeword.toml").read_text()
 
@@ -249,7 +255,7 @@ def test_bad_stage_arguments_exit_2_with_one_line(args: list[str], message: str,
     assert message in err and err.count("\n") == 1
 
 
-def test_missing_stage_file_and_ssh_board_exit_2(models: dict[str, list[Path]], tmp_path: Path,
+def test_missing_stage_file_and_unknown_board_exit_2(models: dict[str, list[Path]], tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     args = ["profile", "--pipeline", "openwakeword", "--build", str(tmp_path), "--artifacts", str(tmp_path)]
     assert main(["profile", *_stage_args(models)]) == 2
@@ -257,7 +263,7 @@ def test_missing_stage_file_and_ssh_board_exit_2(models: dict[str, list[Path]], 
     assert main([*args, *_stage_args(models)[:-2], "--stage", "classifier=/nonexistent.onnx"]) == 2
     assert "stage model '/nonexistent.onnx' is not a file" in capsys.readouterr().err
     assert main([*args, "--target", "zero2w", "--host", "pi@board", *_stage_args(models)]) == 2
-    assert "over SSH is not built yet" in capsys.readouterr().err
+    assert "ssh-keyscan -p 22 board" in capsys.readouterr().err  # a board whose key is not pinned is refused
 
 
 def test_predicted_sweep_adds_the_stages_files_for_each_n() -> None:
@@ -313,3 +319,94 @@ def test_near_tied_configurations_go_to_fewer_threads_then_no_spinning() -> None
     assert cheapest(variant)["config"] == {"threads": 2, "spinning": True}  # 0.029 and 0.030 are > 0.025
     variant.measured[2]["cpu_share"] = 0.028
     assert cheapest(variant)["config"] == {"threads": 1, "spinning": True}
+
+
+# ---------------------------------------------------------------- on a board over SSH
+
+
+@pytest.fixture(scope="module")
+def pi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
+    """A real sshd on 127.0.0.1 fronting the emulated Pi 4 (tests.helpers.emulated_board)."""
+    with emulated_board(tmp_path_factory.mktemp("sshd")) as board:
+        yield board
+
+
+def _stand_ins(models: dict[str, list[Path]]) -> dict[str, list[StageModel]]:
+    given = {"mel": ["builtin"], "embedding": [str(models["embedding"][0])],
+             "classifier": [str(path) for path in models["classifier"]]}
+    return stage_models(load_pipeline("openwakeword"), given)
+
+
+@pytest.mark.usefixtures("short_streams")
+def test_pipeline_streams_on_the_board_over_ssh(models: dict[str, list[Path]], pi: Board, tmp_path: Path) -> None:
+    """Every gated stage variant and both chains streamed on the (emulated) Pi by board.py, with the host's own
+    stream.py and runner.py; then the choice and the export as on a host target."""
+    pipeline, target = load_pipeline("openwakeword"), load_target("rpi4")
+    build = tmp_path / "build"
+    doc = command.profile_pipeline(pipeline, target, _stand_ins(models), build, only=("simplified",), quick=True,
+                                   board=pi)
+    assert doc["evidence"] == "measured"
+    assert doc["measured_on"].startswith(f"streamed on {pi.destination} over SSH (aarch64, Python 3.11.")
+    assert doc["board_check"]["cpu_part"] == "0xd08"
+    for script in ("runner.py", "stream.py"):  # the board ran this host's executor and streaming loop
+        shipped = build / "board" / "stages" / script
+        assert sha256_file(shipped) == sha256_file(Path(remote.__file__).parent.parent / {
+            "runner.py": "profiling/runner.py", "stream.py": "wakeword/stream.py"}[script])
+    configs = stage_configs(target)
+    for entry in doc["stages"].values():
+        for variant in entry["variants"]:
+            assert [m["config"] for m in variant["measured"]] == (configs if variant["passed"] else [])
+            assert all(m["status"] == "ok" and m["chunks"] == 2 for m in variant["measured"])  # 0.2 s at 12.5/s
+    kept = json.loads((build / "board" / "sweeps.json").read_text())
+    assert kept["complete"] and kept["platform"]["machine"] == "aarch64"
+    for label in ("original", "chosen"):
+        rows = doc["streams"][label]
+        assert rows == [{**row, "mults_per_chunk": doc["streams"][label][i]["mults_per_chunk"]}
+                        for i, row in enumerate(kept["sweeps"][label])]
+        assert [r["wake_words"] for r in rows] == [1, 2, 4, 8]
+        for row in rows:
+            assert row["chunks"] == 4 and row["latency_ms"]["n"] == 4  # 0.3 s at 12.5 chunks/s
+            assert set(row["stage_cpu_share"]) == {"mel", "embedding", "classifier"}
+            assert row["between_cpu_share"] == pytest.approx(row["cpu_share"] - sum(row["stage_cpu_share"].values()))
+    manifest = export(doc, tmp_path / "artifacts")
+    assert [m["cpu_share"] for m in manifest["cpu_share_by_n"]] == [r["cpu_share"] for r in doc["streams"]["chosen"]]
+    for stage, chosen in manifest["stages"].items():
+        variant = next(v for v in doc["stages"][stage]["variants"] if v["variant"] == chosen["variant"])
+        assert chosen["cpu_share"] in [m["cpu_share"] for m in variant["measured"]]
+        assert chosen["engine"] in configs
+    assert manifest["pipeline_gate"]["passed"]
+    assert run_remote(pi, "ls -d /tmp/meltoolkit-bench.* 2>/dev/null || true").decode() == ""
+
+
+def _unreachable(pi: Board, folder: Path) -> Board:
+    """The pinned host key, at a port nothing listens on."""
+    port = free_port()
+    known = folder / "known_hosts"
+    known.write_text(pi.known_hosts.read_text().replace(f"]:{pi.port} ", f"]:{port} "))
+    return replace(pi, port=port, known_hosts=known)
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ("unreachable", r"on root@127\.0\.0\.1: .* failed \(exit 255\): ssh: connect to host 127\.0\.0\.1 port \d+: "
+                    "Connection refused"),
+    ("no onnxruntime", r"root@127\.0\.0\.1: /usr/bin/python3 has no onnxruntime, which the pipeline's executor "
+                       r"needs there \(onnxruntime==1\.32\.0 wheel: yes\)"),
+])
+def test_unusable_board_is_one_line_exit_2_keeping_results(bad: str, message: str, models: dict[str, list[Path]],
+                                                           pi: Board, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused before any work; an earlier run's results and artifacts stay as they were."""
+    board = _unreachable(pi, tmp_path) if bad == "unreachable" else replace(pi, python="/usr/bin/python3")
+    monkeypatch.setattr(command, "Board", lambda destination: board)
+    earlier = {tmp_path / "build" / "openwakeword" / "rpi4" / "results.json": '{"earlier": 1}',
+               tmp_path / "artifacts" / "openwakeword" / "rpi4" / "manifest.json": '{"earlier": 2}'}
+    for path, text in earlier.items():
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
+    code = main(["profile", "--pipeline", "openwakeword", "--target", "rpi4", "--host", board.destination,
+                 *_stage_args(models), "--build", str(tmp_path / "build"), "--artifacts", str(tmp_path / "artifacts")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert re.search(message, err), err
+    assert {path: path.read_text() for path in earlier} == earlier

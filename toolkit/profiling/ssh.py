@@ -18,7 +18,7 @@ import shlex
 import subprocess
 import sys
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,35 +192,47 @@ def copy_bundle(board: Board, bundle_dir: Path) -> str:
     return remote_dir
 
 
-def fetch_results(board: Board, remote_dir: str, result: Path) -> dict[str, Any]:
-    """result.json and result.outputs.npz from the board's bundle folder, written locally beside each other."""
-    names = ["result.json", "result.outputs.npz"]
+def fetch_files(board: Board, remote_dir: str, names: Sequence[str]) -> dict[str, bytes]:
+    """The named files of the board's folder, as one tar stream; each must be there."""
     stream = run_remote(board, remote_command(["tar", "-c", "-f", "-", "-C", remote_dir, *names]))
     with tarfile.open(fileobj=io.BytesIO(stream), mode="r") as archive:
         members = {m.name: m for m in archive.getmembers() if m.isfile()}
         if set(members) != set(names):
-            raise ToolkitError(f"the board returned {sorted(members)}, expected {names}")
-        for name, local in zip(names, [result, result.with_suffix(".outputs.npz")], strict=True):
+            raise ToolkitError(f"the board returned {sorted(members)}, expected {list(names)}")
+        files = {}
+        for name in names:
             extracted = archive.extractfile(members[name])
             assert extracted is not None  # a regular file member always has content
-            write_bytes_atomic(local, extracted.read())
-    return json.loads(result.read_text(encoding="utf-8"))
+            files[name] = extracted.read()
+    return files
+
+
+def run_copied(board: Board, bundle_dir: Path, argv: Callable[[str], list[str]], fetch: Sequence[str], *,
+               keep: bool = False, timeout: float | None = None) -> dict[str, bytes]:
+    """Copy the folder to a fresh folder on the board, run argv(that folder) there (its stderr shown as it
+    runs), fetch the named files; the board's folder is removed afterwards unless `keep`."""
+    remote_dir = copy_bundle(board, bundle_dir)
+    try:
+        run_remote(board, shlex.join(argv(remote_dir)), timeout=timeout, stream_stderr=True)
+        return fetch_files(board, remote_dir, fetch)
+    finally:
+        if not keep:
+            run_remote(board, shlex.join(["rm", "-rf", "--", remote_dir]))
 
 
 def profile_on_board(board: Board, target: Target, bundle_dir: Path, result: Path, *, quick: bool = False,
                      keep: bool = False, timeout: float | None = None) -> dict[str, Any]:
-    """Copy, check, run, fetch: the board's RESULT.json (with the board check under 'board_check') at `result`."""
+    """Copy, check, run, fetch: the board's RESULT.json (with the board check under 'board_check') at `result`,
+    its outputs npz beside it."""
     facts = check_board(board, target)
     print(f"ssh: {board.destination} Python {'.'.join(map(str, facts['python']))}, {' '.join(facts['libc'])}, "
           f"numpy {facts['packages']['numpy']}; copying the bundle", file=sys.stderr)
-    remote_dir = copy_bundle(board, bundle_dir)
-    try:
-        run = [board.python, f"{remote_dir}/runner.py", remote_dir, "--out", f"{remote_dir}/result.json"]
-        run_remote(board, shlex.join(run + ["--quick"] * quick), timeout=timeout, stream_stderr=True)
-        record = fetch_results(board, remote_dir, result)
-    finally:
-        if not keep:
-            run_remote(board, shlex.join(["rm", "-rf", "--", remote_dir]))
+    names = ["result.json", "result.outputs.npz"]
+    files = run_copied(board, bundle_dir, lambda remote_dir: [
+        board.python, f"{remote_dir}/runner.py", remote_dir, "--out", f"{remote_dir}/result.json",
+        *["--quick"] * quick], names, keep=keep, timeout=timeout)
+    write_bytes_atomic(result.with_suffix(".outputs.npz"), files["result.outputs.npz"])
+    record = json.loads(files["result.json"])
     record["board_check"] = facts
     write_bytes_atomic(result, json.dumps(record, indent=1).encode())
     return record

@@ -2,8 +2,9 @@
 
 Variants per stage, each stage's gate, each gated variant streamed alone at the cadence per engine
 configuration, the choice under the pipeline gate, the original and the chosen chain streamed with N = 1, 2, 4,
-8 classifiers, then artifacts/<pipeline>/<target>/. On a board target with no --host, every CPU share
-and latency is predicted from instructions counted under emulation (toolkit.wakeword.emulated), labelled so.
+8 classifiers, then artifacts/<pipeline>/<target>/. With --host the streams run on that board over SSH
+(toolkit.wakeword.remote), measured there; on a board target with no --host, every CPU share and latency is
+predicted from instructions counted under emulation (toolkit.wakeword.emulated), labelled so.
 Results go to build/<pipeline>/<target>/results.json; the report section is printed on stdout,
 progress on stderr.
 """
@@ -23,7 +24,9 @@ from toolkit.errors import ToolkitError
 from toolkit.files import write_json_atomic
 from toolkit.profiling import emulate
 from toolkit.profiling.predict import LABEL
+from toolkit.profiling.ssh import Board
 from toolkit.targets import Target, load_target
+from toolkit.wakeword import remote
 from toolkit.wakeword.choose import choose, fit, mults_per_chunk
 from toolkit.wakeword.emulated import METHOD as EMULATED_METHOD
 from toolkit.wakeword.emulated import predict_variant, predicted_sweep
@@ -80,38 +83,49 @@ def _variants(pipeline: Pipeline, models: dict[str, list[StageModel]], build: Pa
     return per_stage
 
 
-Measurer = Callable[[StageVariant, Stage, bool], list[dict[str, Any]]]  # variant, stage, first -> measured
+Measurer = Callable[[list[tuple[StageVariant, Stage, bool]]], list[list[dict[str, Any]]]]  # gated -> measured
 
 
 def _host_measurer(pipeline: Pipeline, recorded: Trace, target: Target, seconds: float) -> Measurer:
     """Each variant streamed alone on this host per engine configuration of the target's matrix."""
     configs = stage_configs(target)
-    return lambda variant, stage, first: [measure_stage(variant, stage, recorded, c, pipeline.rate_hz, seconds)
-                                          for c in configs]
+    return lambda gated: [[measure_stage(variant, stage, recorded, c, pipeline.rate_hz, seconds) for c in configs]
+                          for variant, stage, _ in gated]
 
 
-def _board_measurer(pipeline: Pipeline, target: Target, build: Path) -> tuple[Measurer, emulate.Guest]:
+def _ssh_measurer(board: Board, pipeline: Pipeline, recorded: Trace, target: Target, seconds: float,
+                  build: Path) -> Measurer:
+    """Every variant streamed alone on the board per engine configuration of the target's matrix, in one trip."""
+    return lambda gated: remote.measure_stages(board, pipeline, target, [(v, s) for v, s, _ in gated], recorded,
+                                               seconds, build)
+
+
+def _emulated_measurer(pipeline: Pipeline, target: Target, build: Path) -> tuple[Measurer, emulate.Guest]:
     """Each variant's models counted under emulation and predicted on the board's core."""
     missing = emulate.emulation_missing()
     if missing:
         raise ToolkitError(f"target {target.name!r}: no board to stream on and no emulation here: {missing}")
     guest = emulate.Guest.for_target(target)
-    return (lambda variant, stage, first: predict_variant(variant, stage, first, pipeline, target, guest,
-                                                          build / "bundles")), guest
+    return (lambda gated: [predict_variant(variant, stage, first, pipeline, target, guest, build / "bundles")
+                           for variant, stage, first in gated]), guest
 
 
 def _gate_and_measure(pipeline: Pipeline, per_stage: dict[str, list[StageVariant]], recorded: Trace,
                       measurer: Measurer) -> None:
-    """Each built variant's stage gate; each passing one measured (or predicted)."""
+    """Each built variant's stage gate; then every passing one measured (or predicted)."""
+    gated = []
     for index, stage in enumerate(pipeline.stages):
         for variant in per_stage[stage.name]:
             gate_stage(variant, stage, recorded)
             if variant.passed:
                 count_stage(variant, stage, index == 0)
-                variant.measured = measurer(variant, stage, index == 0)
+                gated.append((variant, stage, index == 0))
             _progress(f"{stage.name} {variant.name}: {variant.status}"
                       + (f", max |error| {variant.max_abs_error:.3g}, {'pass' if variant.passed else 'fail'}"
                          if variant.max_abs_error is not None else f" {variant.reason}"))
+    _progress(f"measuring {len(gated)} gated variants")
+    for (variant, _, _), measured in zip(gated, measurer(gated), strict=True):
+        variant.measured = measured
 
 
 def _choice_entry(variant: StageVariant, models: list[StageModel]) -> dict[str, Any]:
@@ -120,41 +134,54 @@ def _choice_entry(variant: StageVariant, models: list[StageModel]) -> dict[str, 
             "files": [str(f) for f in variant.files], "models": [m.label for m in models]}
 
 
-def profile_pipeline(pipeline: Pipeline, target: Target, models: dict[str, list[StageModel]], build: Path,
-                     only: tuple[str, ...] = (), quick: bool = False, board: str | None = None) -> dict[str, Any]:
-    """Every step up to the results document (not exported): streamed on a host target, predicted from emulated
-    instruction counts on a board target."""
+def _platform(platform: dict[str, Any]) -> str:
+    return (f"{platform['machine']}, Python {platform['python']}, {platform['glibc']}, onnxruntime "
+            f"{platform['onnxruntime']}")
+
+
+def _streams(pipeline: Pipeline, target: Target, chains: dict[str, dict[str, StageVariant]], seconds: float,
+             board: Board | None, guest: emulate.Guest | None, build: Path) -> tuple[dict[str, Any], str, str]:
+    """The original and the chosen chain with N = 1, 2, 4, 8 classifiers: streamed on the board over SSH, on this
+    host, or predicted under emulation; with where and how."""
+    configs = {"original": {s: DEFAULT_CONFIG for s in chains["original"]},
+               "chosen": {s: cheapest(v)["config"] for s, v in chains["chosen"].items()}}
     if board:
-        raise ToolkitError(f"--host {board}: streaming a wake-word pipeline on a board over SSH is not built yet; "
-                           "leave --host out to predict it under emulation")
+        streams, platform = remote.sweep_chains(board, pipeline, chains, configs, seconds, build)
+        return streams, f"streamed on {board.destination} over SSH ({_platform(platform)}), {target.cpu.model}", METHOD
+    if guest is None:
+        streams = {label: sweep(pipeline, {s: v.files for s, v in combo.items()}, configs[label], seconds)
+                   for label, combo in chains.items()}
+        return streams, f"streamed on this host, {target.cpu.model}", METHOD
+    streams = {label: predicted_sweep(pipeline, combo, WAKE_WORD_COUNTS, guest.qemu_cpu)
+               for label, combo in chains.items()}
+    return (streams, f"predicted for {target.cpu.model} from counts under qemu-aarch64 -cpu {guest.qemu_cpu}",
+            EMULATED_METHOD.format(cpu=guest.qemu_cpu))
+
+
+def profile_pipeline(pipeline: Pipeline, target: Target, models: dict[str, list[StageModel]], build: Path,
+                     only: tuple[str, ...] = (), quick: bool = False, board: Board | None = None) -> dict[str, Any]:
+    """Every step up to the results document (not exported): streamed on a host target or on the board over SSH,
+    predicted from emulated instruction counts on a board target without one."""
+    board_check = remote.check(board, target) if board else None  # an unusable board fails before any work
     seconds = QUICK_SECONDS if quick else SECONDS
     signals = signal_set(round(SIGNAL_SECONDS * pipeline.sample_rate))
     per_stage = _variants(pipeline, models, build, only)
     originals = {s: next(v for v in variants if v.name == "original") for s, variants in per_stage.items()}
-    original_files = {s: v.files for s, v in originals.items()}
     _progress(f"tracing the original pipeline over {len(signals)} signals")
-    recorded = trace(pipeline, original_files, signals)
+    recorded = trace(pipeline, {s: v.files for s, v in originals.items()}, signals)
     guest = None
-    if target.kind == "host":
+    if board:
+        measurer = _ssh_measurer(board, pipeline, recorded, target, seconds["stage"], build)
+    elif target.kind == "host":
         measurer = _host_measurer(pipeline, recorded, target, seconds["stage"])
     else:
-        measurer, guest = _board_measurer(pipeline, target, build)
+        measurer, guest = _emulated_measurer(pipeline, target, build)
     _gate_and_measure(pipeline, per_stage, recorded, measurer)
     combo, gate, tried = choose(pipeline, {s: candidates(v) for s, v in per_stage.items()}, signals, recorded)
     _progress("the original and the chosen pipeline with N = 1, 2, 4, 8 classifiers")
-    if guest is None:
-        chosen_configs = {s: cheapest(v)["config"] for s, v in combo.items()}
-        streams = {"original": sweep(pipeline, original_files, {s: DEFAULT_CONFIG for s in per_stage},
-                                     seconds["sweep"]),
-                   "chosen": sweep(pipeline, {s: v.files for s, v in combo.items()}, chosen_configs,
-                                   seconds["sweep"])}
-        measured_on, method = f"streamed on this host, {target.cpu.model}", METHOD
-    else:
-        streams = {label: predicted_sweep(pipeline, c, WAKE_WORD_COUNTS, guest.qemu_cpu)
-                   for label, c in (("original", originals), ("chosen", combo))}
-        measured_on = f"predicted for {target.cpu.model} from counts under qemu-aarch64 -cpu {guest.qemu_cpu}"
-        method = EMULATED_METHOD.format(cpu=guest.qemu_cpu)
-    for label, picked in (("original", originals), ("chosen", combo)):
+    chains = {"original": originals, "chosen": combo}
+    streams, measured_on, method = _streams(pipeline, target, chains, seconds["sweep"], board, guest, build)
+    for label, picked in chains.items():
         for row in streams[label]:
             row["mults_per_chunk"] = mults_per_chunk(pipeline, picked, row["wake_words"])
     budget = target.policy.max_stream_cpu_share
@@ -162,7 +189,7 @@ def profile_pipeline(pipeline: Pipeline, target: Target, models: dict[str, list[
     held = next((m for m in streams["chosen"] if m["wake_words"] == pipeline.policy.wake_words), None)
     return {
         "pipeline": pipeline.name, "target": target.name, "kind": target.kind, "measured_on": measured_on,
-        "evidence": "measured" if guest is None else LABEL,
+        "evidence": "measured" if guest is None else LABEL, "board_check": board_check,
         "rate_hz": pipeline.rate_hz, "chunk_samples": pipeline.chunk_samples, "quick": quick,
         "signals": list(signals), "signal_seconds": SIGNAL_SECONDS,
         "stages": {s.name: {"models": [m.label for m in models[s.name]], "tolerance": s.max_abs_error,
@@ -190,7 +217,8 @@ def run(args: argparse.Namespace) -> int:
     target = load_target(args.target)
     models = stage_models(pipeline, parse_stage_args(args.stage, pipeline))
     build = Path(args.build) / pipeline.name / target.name
-    doc = profile_pipeline(pipeline, target, models, build, tuple(args.only), args.quick, args.board)
+    board = Board(args.board) if args.board else None
+    doc = profile_pipeline(pipeline, target, models, build, tuple(args.only), args.quick, board)
     write_json_atomic(build / "results.json", doc)
     out = Path(args.artifacts) / pipeline.name / target.name
     export(doc, out)
