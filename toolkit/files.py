@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from toolkit.errors import ToolkitError
+
 FILE_MODE = 0o644  # mkstemp makes 0600; variant files are copied to boards and read by other users
 
 
@@ -69,3 +71,18 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def names_in(folder: Path) -> list[str]:
+    """The names of a data folder's TOML files (targets/, pipelines/): what a name may be."""
+    return sorted(p.stem for p in folder.glob("*.toml"))
+
+
+def named_file(kind: str, name_or_path: str | os.PathLike[str], folder: Path) -> Path:
+    """`folder`/<name>.toml, or the file given; an unknown one is an error listing the known `kind`s."""
+    text = str(name_or_path)
+    path = Path(text) if text.endswith(".toml") or os.sep in text else folder / f"{text}.toml"
+    if not path.is_file():
+        raise ToolkitError(f"unknown {kind} {text!r}; known {kind}s: {', '.join(names_in(folder)) or 'none'} "
+                           f"(files in {folder})")
+    return path

@@ -93,6 +93,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
+from toolkit.files import named_file, names_in
 
 TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
 DETECT = "detect"
@@ -579,17 +580,7 @@ def _resolve_cpu(cpu: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
 
 def known_targets() -> list[str]:
     """Target names, one per targets/*.toml."""
-    return sorted(p.stem for p in TARGETS_DIR.glob("*.toml"))
-
-
-def _target_path(name_or_path: str | os.PathLike[str]) -> Path:
-    """targets/<name>.toml, or the given file."""
-    text = str(name_or_path)
-    path = Path(text) if text.endswith(".toml") or os.sep in text else TARGETS_DIR / f"{text}.toml"
-    if not path.is_file():
-        raise ToolkitError(f"unknown target {text!r}; known targets: {', '.join(known_targets()) or 'none'} "
-                           f"(files in {TARGETS_DIR})")
-    return path
+    return names_in(TARGETS_DIR)
 
 
 def _host_core(entry: dict[str, Any]) -> HostCore:
@@ -601,7 +592,7 @@ def _host_core(entry: dict[str, Any]) -> HostCore:
 
 def load_target(name_or_path: str | os.PathLike[str]) -> Target:
     """Load, validate and (on a host) detect a target; every problem is one line naming the key and line."""
-    path = _target_path(name_or_path)
+    path = named_file("target", name_or_path, TARGETS_DIR)
     text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
+from toolkit.files import named_file, names_in
 from toolkit.targets import BOOL, INT, INT_LIST, NUMBER, STR, STR_LIST, Key, _line_of
 from toolkit.wakeword.stream import Cadence, Cut
 
@@ -203,22 +204,12 @@ def _check_policy(file: _File, policy: dict[str, Any]) -> None:
 
 def known_pipelines() -> list[str]:
     """Pipeline names, one per pipelines/*.toml."""
-    return sorted(p.stem for p in PIPELINES_DIR.glob("*.toml"))
-
-
-def _pipeline_path(name_or_path: str | os.PathLike[str]) -> Path:
-    """pipelines/<name>.toml, or the given file."""
-    text = str(name_or_path)
-    path = Path(text) if text.endswith(".toml") or os.sep in text else PIPELINES_DIR / f"{text}.toml"
-    if not path.is_file():
-        raise ToolkitError(f"unknown pipeline {text!r}; known pipelines: {', '.join(known_pipelines()) or 'none'} "
-                           f"(files in {PIPELINES_DIR})")
-    return path
+    return names_in(PIPELINES_DIR)
 
 
 def load_pipeline(name_or_path: str | os.PathLike[str]) -> Pipeline:
     """Load and validate a pipeline; every problem is one line naming the file, line and key."""
-    path = _pipeline_path(name_or_path)
+    path = named_file("pipeline", name_or_path, PIPELINES_DIR)
     text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
