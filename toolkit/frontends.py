@@ -40,7 +40,7 @@ import onnxruntime as ort
 
 from toolkit.errors import ToolkitError
 from toolkit.files import write_text_atomic
-from toolkit.profiling.emulate import cache_dir
+from toolkit.packages import installed
 
 SAMPLES = 16000
 REFERENCE_TOLERANCE = 5e-3
@@ -103,15 +103,7 @@ MODELS: dict[str, Model] = {
 
 def package_dir(package: Package, cache: Path | None = None) -> Path:
     """`package` installed (without its dependencies) under the cache folder, installed first when missing."""
-    spec = f"{package.name}=={package.version}"
-    target = (cache or cache_dir()) / f"{package.name}-{package.version}"
-    if not (target / package.marker).is_file():
-        print(f"frontends: pip install {spec} into {target}", file=sys.stderr)
-        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-                               str(target), spec], check=False)
-        if done.returncode != 0:
-            raise ToolkitError(f"pip could not install {spec} (exit {done.returncode}); its messages are above")
-    return target
+    return installed(package.name, package.version, package.marker, cache)
 
 
 def graph_path(package: Path, name: str) -> Path:

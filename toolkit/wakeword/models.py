@@ -7,8 +7,6 @@ stage, the stand-in for a front end file.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ import onnx
 from toolkit.errors import ToolkitError
 from toolkit.load import ANY_GRAPH, load_model
 from toolkit.melgraph import default_model
-from toolkit.profiling.emulate import cache_dir
+from toolkit.packages import installed
 from toolkit.wakeword.spec import Package, Pipeline
 
 BUILTIN = "builtin"
@@ -56,17 +54,10 @@ def parse_stage_args(pairs: Sequence[str], pipeline: Pipeline) -> dict[str, list
 
 
 def package_dir(package: Package, cache: Path | None = None) -> Path:
-    """The package installed (without its dependencies) under the cache folder, installed first when missing."""
-    target = (cache or cache_dir()) / f"{package.name}-{package.version}"
-    if not (target / package.models_dir).is_dir():
-        spec = f"{package.name}=={package.version}"
-        print(f"wakeword: pip install --no-deps {spec} into {target}", file=sys.stderr)
-        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-                               str(target), spec], check=False)
-        if done.returncode != 0:
-            raise ToolkitError(f"pip could not install {spec} (exit {done.returncode}); its messages are above; or "
-                               "pass every stage's file with --stage NAME=PATH")
-    return target / package.models_dir
+    """The package's models folder, the package installed (without its dependencies) under the cache folder first
+    when missing."""
+    return installed(package.name, package.version, package.models_dir, cache,
+                     "pass every stage's file with --stage NAME=PATH") / package.models_dir
 
 
 def _load(path: str) -> StageModel:
