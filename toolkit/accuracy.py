@@ -36,7 +36,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from toolkit.errors import ToolkitError
-from toolkit.load import FULL_SCALE, FeedPlan
+from toolkit.load import FULL_SCALE, FeedPlan, int16_clip
 from toolkit.variants.anatomy import anatomy, run_session, session
 from toolkit.variants.tflite import run_tflite
 
@@ -110,12 +110,6 @@ SIGNALS: dict[str, tuple[Shape, float]] = {
 UNSCALED = {"silence", "square-clipped-0dBFS"}
 
 
-def at_scale(values: np.ndarray, full_scale: float = FULL_SCALE) -> np.ndarray:
-    """Audio in [-1, 1] rounded and clipped to int16 values, then fed at `full_scale` (AUDIO_SCALES), as float32
-    [1, samples]: the same samples for every graph, in the units the graph takes."""
-    int16 = np.clip(np.round(values * FULL_SCALE), -32768, 32767)
-    return (int16 * (full_scale / FULL_SCALE)).astype(np.float32)[None, :]
-
 
 def signal_set(samples: int = 16000, full_scale: float = FULL_SCALE) -> dict[str, np.ndarray]:
     """The fixed, deterministic accuracy signals: name -> float32 [1, samples], full scale `full_scale`."""
@@ -126,7 +120,7 @@ def signal_set(samples: int = 16000, full_scale: float = FULL_SCALE) -> dict[str
         values = shape(samples, np.random.default_rng(1000 + index))
         if name not in UNSCALED:
             values = values / np.sqrt(np.mean(values**2)) * 10.0 ** (level / 20.0)
-        signals[name] = at_scale(values, full_scale)
+        signals[name] = int16_clip(values * FULL_SCALE, full_scale)
     return signals
 
 

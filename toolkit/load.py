@@ -297,6 +297,13 @@ FULL_SCALE = 32768.0  # int16 full scale: the signals are int16 samples, fed at 
 # what full scale is in the units a graph takes (--audio-scale): openWakeWord's graphs take int16 values as
 # floats, most ASR front ends (onnx-asr, torchaudio and librosa exports) take [-1, 1]
 AUDIO_SCALES = {"int16": FULL_SCALE, "unit": 1.0}
+
+
+def int16_clip(samples: np.ndarray, full_scale: float = FULL_SCALE) -> np.ndarray:
+    """Samples at int16 scale rounded and clipped to int16 values, then fed at `full_scale` (AUDIO_SCALES), as
+    float32 [1, samples]: the same samples for every graph, in the units the graph takes."""
+    int16 = np.clip(np.round(samples), -32768, 32767)
+    return (int16 * (full_scale / FULL_SCALE)).astype(np.float32)[None, :]
 FEED_EXAMPLE = "give a number or comma-separated numbers, e.g. --input mask=0 or --input gains=1,0.5"
 
 

@@ -16,7 +16,7 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 
 from toolkit.errors import ToolkitError
 from toolkit.files import atomic_path
-from toolkit.load import FULL_SCALE
+from toolkit.load import FULL_SCALE, int16_clip
 from toolkit.variants.anatomy import Feed, NotApplicable
 
 CALIBRATION_SAMPLES = 1760
@@ -39,8 +39,7 @@ def calibration_set(samples: int = CALIBRATION_SAMPLES, seed: int = 7, full_scal
     for level in CALIBRATION_LEVELS_DBFS:
         rms = FULL_SCALE * 10.0 ** (level / 20.0)
         for shape in (rng.standard_normal(samples), chord):
-            int16 = np.clip(np.round(rms * shape), -32768, 32767)
-            clips.append((int16 * (full_scale / FULL_SCALE)).astype(np.float32)[None, :])
+            clips.append(int16_clip(rms * shape, full_scale))
     return clips
 
 
