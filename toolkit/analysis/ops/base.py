@@ -60,7 +60,8 @@ class NodeResult:
 @dataclass(frozen=True)
 class Branches:
     """An If's two costs. `condition` is a sympy boolean in the input dims (decided once they are bound) or None
-    when data decides it at run time: then the node's total is not stated, only what each branch costs."""
+    when data decides it at run time: then the rule states no total, only what each branch costs (analyze
+    bounds the node by them, toolkit.analysis.run_time_branches)."""
 
     condition_text: str
     condition: sp.Basic | None

@@ -2,7 +2,9 @@
 
 If: both branches are counted and reported. A condition known before the run (a constant, or computed from
 shapes and inputs the user fixes) picks the branch: as a formula in the input dims it is decided once they are
-bound (counts and dims are Piecewise until then). A condition the data decides leaves the node's total unstated.
+bound (counts and dims are Piecewise until then), or at the bound dims when its branches differ in rank. A
+condition the data decides leaves the rule's total unstated: analyze then bounds it by the two branches (or takes
+the branch --branch fixes).
 Scan and Loop: the body's cost once, times the number of iterations, which must be known before the run; a body
 whose carried shapes change from one iteration to the next is refused (its cost per iteration would differ).
 """
