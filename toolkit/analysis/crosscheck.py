@@ -21,6 +21,8 @@ import onnxruntime as ort
 from onnx import helper
 
 from toolkit.analysis import Analysis, declared_inputs
+from toolkit.analysis.attributes import LATEST_OPSET, decode
+from toolkit.analysis.propagate import opset_of
 
 HEAVY_OPS = ("Conv", "MatMul", "Gemm", "STFT")
 Shape = tuple[int, ...]
@@ -42,14 +44,9 @@ class HeavyNode:
         return self.ours == self.onnxruntime
 
 
-def _attribute(node: onnx.NodeProto, name: str, default: object) -> object:
-    found = [helper.get_attribute_value(a) for a in node.attribute if a.name == name]
-    return found[0] if found else default
-
-
-def products(node: onnx.NodeProto, inputs: list[Shape], outputs: list[Shape]) -> int | None:
+def products(node: onnx.NodeProto, inputs: list[Shape], outputs: list[Shape], opset: int = LATEST_OPSET) -> int | None:
     """The multiplications of one heavy node from its real shapes (README's counting convention); `inputs` are
-    by the node's input positions."""
+    by the node's input positions, `opset` the model's (it decides the attributes' defaults)."""
     out = math.prod(outputs[0])
     if node.op_type == "Conv":
         weight = inputs[1]
@@ -57,9 +54,10 @@ def products(node: onnx.NodeProto, inputs: list[Shape], outputs: list[Shape]) ->
     if node.op_type == "MatMul":
         return out * inputs[0][-1]
     if node.op_type == "Gemm":
-        k = inputs[0][0] if _attribute(node, "transA", 0) else inputs[0][1]
+        attrs = decode(node, opset)
+        k = inputs[0][0] if attrs["transA"] else inputs[0][1]
         has_c = len(node.input) > 2 and bool(node.input[2])
-        extra = (float(_attribute(node, "alpha", 1.0)) != 1) + (has_c and float(_attribute(node, "beta", 1.0)) != 1)
+        extra = (float(attrs["alpha"]) != 1) + (has_c and float(attrs["beta"]) != 1)
         return out * (k + extra)
     if node.op_type == "STFT" and len(inputs) > 2 and inputs[2]:  # the window's length is the frame's
         batch, frames, bins = outputs[0][:3]
@@ -163,7 +161,7 @@ def heavy_nodes(analysis: Analysis) -> list[HeavyNode]:
             rows.append(HeavyNode(report.index, report.name, report.op_type, ours, None,
                                   "onnxruntime's trace names no such node"))
             continue
-        theirs = products(node, *shapes[report.index])
+        theirs = products(node, *shapes[report.index], opset_of(analysis.model))
         note = "" if theirs is not None else "the STFT's frame length is an input value, not a shape"
         rows.append(HeavyNode(report.index, report.name, report.op_type, ours, theirs, note))
     return rows

@@ -22,6 +22,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from toolkit.analysis.attributes import Attributes, FromInput, decode, softmax_axes
 from toolkit.analysis.counts import Counts
 from toolkit.errors import ToolkitError
 
@@ -199,11 +200,11 @@ class _Step:
     run_graph: Callable[[onnx.GraphProto, dict[str, np.ndarray]], list[np.ndarray]] | None = None
 
     def __post_init__(self) -> None:
-        self.attrs = {a.name: helper.get_attribute_value(a) for a in self.node.attribute}
+        self.attrs: Attributes = decode(self.node, self.opset)
 
-    def attr(self, name: str, default: Any = None) -> Any:
-        value = self.attrs.get(name, default)
-        return value.decode() if isinstance(value, bytes) else value
+    def attr(self, name: str) -> Any:
+        """The node's value, else its schema's default (None where the schema has none)."""
+        return self.attrs[name]
 
     def input(self, i: int) -> np.ndarray | None:
         return self.inputs[i] if i < len(self.inputs) else None
@@ -211,13 +212,25 @@ class _Step:
     def is_const(self, i: int) -> bool:
         return i < len(self.const) and self.const[i]
 
-    def ints(self, i: int, attr: str) -> list[int] | None:
-        """An int list given as input i (newer opsets) or as attribute `attr` (older ones); None if neither."""
-        tensor = self.input(i)
-        if tensor is not None:
-            return [int(v) for v in tensor.reshape(-1)]
-        value = self.attr(attr)
-        return None if value is None else list(value)
+    def param(self, name: str) -> np.ndarray | None:
+        """A parameter some opsets give as an attribute and others as an input (attributes.MOVED): that input,
+        or the attribute's value as an array; None when the node gives it neither way."""
+        source = self.attrs[name]
+        if isinstance(source, FromInput):
+            if self.input(source.index) is not None or source.absent is None:
+                return self.input(source.index)
+            source = source.absent
+        return None if source is None else np.asarray(source)
+
+    def param_is_const(self, name: str) -> bool:
+        """Whether the parameter is a constant: an attribute always is, an input when it is one."""
+        source = self.attrs[name]
+        return not isinstance(source, FromInput) or self.is_const(source.index)
+
+    def ints(self, name: str) -> list[int] | None:
+        """param as a list of ints."""
+        value = self.param(name)
+        return None if value is None else [int(v) for v in value.reshape(-1)]
 
     def fail(self, why: str) -> ToolkitError:
         return ToolkitError(f"node '{self.node.name}' ({self.node.op_type}): {why}")
@@ -257,7 +270,7 @@ def _softplus(t: _Tally, v: Scalar) -> Scalar:
 
 def _leaky_relu(step: _Step) -> list[np.ndarray]:
     """max(x, alpha x) as counted (1 mul, 1 cmp); the value is the spec's x < 0 ? alpha x : x for any alpha."""
-    alpha = float(step.attr("alpha", 0.01))
+    alpha = float(step.attr("alpha"))
 
     def fn(t: _Tally, v: Scalar) -> Scalar:
         scaled = t.mul(alpha, v)
@@ -348,18 +361,15 @@ def _compare(test: Callable[[Scalar, Scalar], bool]) -> Callable[[_Step], list[n
 
 def _mod(step: _Step) -> list[np.ndarray]:
     """One remainder per output element; `fmod` says whose sign it takes."""
-    fmod = bool(step.attr("fmod", 0))
+    fmod = bool(step.attr("fmod"))
     shape, (a, b) = _broadcast(step)
     return [_pack([step.tally.mod(x, y, fmod) for x, y in zip(a, b, strict=True)], shape, step.inputs[0].dtype)]
 
 
 def _clip(step: _Step) -> list[np.ndarray]:
     """One compare per bound given; a constant infinite bound is skipped by the effective count."""
-    if step.opset < 11:
-        bounds = [(step.attr(name), True) for name in ("min", "max")]
-    else:
-        bounds = [(None if step.input(i) is None else step.inputs[i].item(), step.is_const(i)) for i in (1, 2)]
-    (low, low_const), (high, high_const) = bounds
+    bounds = [(step.param(side), step.param_is_const(side)) for side in ("min", "max")]
+    (low, low_const), (high, high_const) = [(None if b is None else b.item(), const) for b, const in bounds]
     t = step.tally
 
     def clip(_: _Tally, v: Scalar) -> Scalar:
@@ -394,7 +404,7 @@ def _window(step: _Step, spatial: Sequence[int], kernel: Sequence[int], ceil_mod
     rank = len(kernel)
     strides = tuple(step.attr("strides") or (1,) * rank)
     dilations = tuple(step.attr("dilations") or (1,) * rank)
-    auto_pad = step.attr("auto_pad", "NOTSET")
+    auto_pad = step.attr("auto_pad")
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilations, strict=True)]
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         out = [-(-n // s) for n, s in zip(spatial, strides, strict=True)]
@@ -443,7 +453,7 @@ def _conv(step: _Step) -> list[np.ndarray]:
     """Gather form: per output element, every input channel of its group times every tap, padding taps too."""
     x, w, bias = step.inputs[0], step.inputs[1], step.input(2)
     batch, channels = x.shape[:2]
-    filters, group = w.shape[0], int(step.attr("group", 1))
+    filters, group = w.shape[0], int(step.attr("group"))
     per_group_in, per_group_out = channels // group, filters // group
     window = _window(step, x.shape[2:], w.shape[2:])
     taps = _taps(window, x.shape[2:])
@@ -468,7 +478,7 @@ def _conv(step: _Step) -> list[np.ndarray]:
 def _transpose_pads(step: _Step, spatial: Sequence[int], full: Sequence[int]) -> tuple[list[int], list[int]]:
     """ConvTranspose pads: from output_shape or SAME (total split as onnxruntime does), VALID, or explicit."""
     rank = len(spatial)
-    auto_pad = step.attr("auto_pad", "NOTSET")
+    auto_pad = step.attr("auto_pad")
     output_shape = step.attr("output_shape")
     if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         strides = step.attr("strides") or (1,) * rank
@@ -486,7 +496,7 @@ def _conv_transpose(step: _Step) -> list[np.ndarray]:
     full-size output (one add per product, cropped ones too), then the pads cropped and the bias added."""
     x, w, bias = step.inputs[0], step.inputs[1], step.input(2)
     batch, channels, spatial = x.shape[0], x.shape[1], x.shape[2:]
-    group = int(step.attr("group", 1))
+    group = int(step.attr("group"))
     per_group_in, per_group_out = channels // group, w.shape[1]
     filters, kernel, rank = per_group_out * group, w.shape[2:], len(spatial)
     strides = step.attr("strides") or (1,) * rank
@@ -526,7 +536,7 @@ def _pool(step: _Step, reduce: Callable[[list[Scalar], list[int]], Scalar]) -> l
     if len(step.node.output) > 1 and step.node.output[1]:
         raise step.fail("the Indices output is not supported")
     spatial = x.shape[2:]
-    window = _window(step, spatial, step.attr("kernel_shape"), bool(step.attr("ceil_mode", 0)))
+    window = _window(step, spatial, step.attr("kernel_shape"), bool(step.attr("ceil_mode")))
     taps = _taps(window, spatial)
     out = []
     for row in x.reshape(x.shape[0] * x.shape[1], -1).tolist():
@@ -544,7 +554,7 @@ def _max_pool(step: _Step) -> list[np.ndarray]:
 
 def _average_pool(step: _Step) -> list[np.ndarray]:
     """k - 1 adds over the whole window, then 1 div by the count onnxruntime divides by."""
-    include_pad = bool(step.attr("count_include_pad", 0))
+    include_pad = bool(step.attr("count_include_pad"))
 
     def reduce(values: list[Scalar], offsets: list[int]) -> Scalar:
         count = sum(o >= 0 or (include_pad and o == _PAD) for o in offsets)
@@ -592,9 +602,9 @@ def _matmul(step: _Step) -> list[np.ndarray]:
 def _gemm(step: _Step) -> list[np.ndarray]:
     """alpha * A'B' + beta * C: K products, a mul for alpha != 1, then beta * C as one more term."""
     a, b, c = step.inputs[0], step.inputs[1], step.input(2)
-    a = a.T if step.attr("transA", 0) else a
-    b = b.T if step.attr("transB", 0) else b
-    alpha, beta = float(step.attr("alpha", 1.0)), float(step.attr("beta", 1.0))
+    a = a.T if step.attr("transA") else a
+    b = b.T if step.attr("transB") else b
+    alpha, beta = float(step.attr("alpha")), float(step.attr("beta"))
     (rows, inner), cols = a.shape, b.shape[1]
     left, right = a.tolist(), b.tolist()
     cs = None if c is None else _flat(c, (rows, cols))
@@ -656,8 +666,7 @@ def _softmax(per_row: Callable[[_Tally, list[Scalar]], list[Scalar]]) -> Callabl
 
     def run(step: _Step) -> list[np.ndarray]:
         x = step.inputs[0]
-        axis = int(step.attr("axis", -1 if step.opset >= 13 else 1)) % x.ndim
-        axes = [axis] if step.opset >= 13 else list(range(axis, x.ndim))
+        axes = softmax_axes(int(step.attr("axis")) % x.ndim, x.ndim, step.opset)
         rows, _ = _rows_last(x, axes)
         return [_from_rows([v for row in rows for v in per_row(step.tally, row)], x, axes)]
 
@@ -666,10 +675,10 @@ def _softmax(per_row: Callable[[_Tally, list[Scalar]], list[Scalar]]) -> Callabl
 
 def _batch_norm(step: _Step) -> list[np.ndarray]:
     """Inference: per channel var + eps and its sqrt, then per element (x - mean) / std * scale + B."""
-    if step.attr("training_mode", 0):
+    if step.attr("training_mode"):
         raise step.fail("training_mode=1 is not supported; export the model for inference")
     x, scale, bias, mean, var = step.inputs[:5]
-    eps = float(step.attr("epsilon", 1e-5))
+    eps = float(step.attr("epsilon"))
     t = step.tally
     stds = [t.special("sqrt", _sqrt, t.add(v, eps)) for v in var.tolist()]
     channel = np.arange(x.shape[1]).reshape((1, -1) + (1,) * (x.ndim - 2))
@@ -686,8 +695,8 @@ def _layer_norm(step: _Step) -> list[np.ndarray]:
     if any(step.node.output[1:]):
         raise step.fail("the Mean and InvStdDev outputs are not supported")
     x, scale, bias = step.inputs[0], step.inputs[1], step.input(2)
-    axis = int(step.attr("axis", -1)) % x.ndim
-    eps = float(step.attr("epsilon", 1e-5))
+    axis = int(step.attr("axis")) % x.ndim
+    eps = float(step.attr("epsilon"))
     normalized = x.shape[axis:]
     scales = _flat(scale, normalized)
     biases = None if bias is None else _flat(bias, normalized)
@@ -725,15 +734,15 @@ _REDUCERS: dict[str, Callable[[_Tally, list[Scalar]], Scalar]] = {
 def _reduce(step: _Step) -> list[np.ndarray]:
     """Axes from input 1 or the `axes` attribute; none means all axes, or identity with noop_with_empty_axes."""
     x = step.inputs[0]
-    axes = step.ints(1, "axes") or []
-    if not axes and step.attr("noop_with_empty_axes", 0):
+    axes = step.ints("axes") or []
+    if not axes and step.attr("noop_with_empty_axes"):
         return [x]
     axes = sorted({a % x.ndim for a in axes} if axes else set(range(x.ndim)))
     rows, kept_shape = _rows_last(x, axes)
     reducer = _REDUCERS[step.node.op_type]
     out = [reducer(step.tally, row) for row in rows]
     keep = [1 if d in axes else x.shape[d] for d in range(x.ndim)]
-    return [_pack(out, keep if step.attr("keepdims", 1) else kept_shape, x.dtype)]
+    return [_pack(out, keep if step.attr("keepdims") else kept_shape, x.dtype)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -772,13 +781,11 @@ def _as_signal(samples: list[list[Scalar]]) -> list[Complex] | list[Scalar]:
 
 def _dft(step: _Step) -> list[np.ndarray]:
     x = step.inputs[0]
-    onesided, inverse = bool(step.attr("onesided", 0)), bool(step.attr("inverse", 0))
+    onesided, inverse = bool(step.attr("onesided")), bool(step.attr("inverse"))
     if onesided and inverse:
         raise step.fail("onesided inverse DFT (IRFFT) has no cost rule")
-    axis_input = step.input(2) if step.opset >= 20 else None
-    default_axis = -2 if step.opset >= 20 else 1
-    axis = (int(axis_input.item()) if axis_input is not None else int(step.attr("axis", default_axis))) % x.ndim
-    length = step.input(1)
+    axis = int(step.param("axis").item()) % x.ndim
+    length = step.param("dft_length")
     moved = np.moveaxis(x, axis, -2)
     size = int(length.item()) if length is not None else moved.shape[-2]
     moved = moved[..., :size, :]
@@ -799,7 +806,7 @@ def _stft(step: _Step) -> list[np.ndarray]:
     DFT of the frame."""
     signal, hop, window, length = step.inputs[0], int(step.inputs[1].item()), step.input(2), step.input(3)
     frame = int(length.item()) if length is not None else (len(window) if window is not None else signal.shape[1])
-    bins = frame // 2 + 1 if step.attr("onesided", 1) else frame
+    bins = frame // 2 + 1 if step.attr("onesided") else frame
     frames = (signal.shape[1] - frame) // hop + 1
     taps = None if window is None else window.tolist()
     twiddles = _twiddles(frame, inverse=False)
@@ -819,9 +826,9 @@ def _stft(step: _Step) -> list[np.ndarray]:
 
 
 def _constant(step: _Step) -> list[np.ndarray]:
-    attrs = step.attrs
-    if "value" in attrs:
-        return [numpy_helper.to_array(attrs["value"])]
+    given = step.attrs.given
+    if "value" in given:
+        return [numpy_helper.to_array(step.attr("value"))]
     converters = {
         "value_float": np.float32,
         "value_floats": np.float32,
@@ -829,9 +836,9 @@ def _constant(step: _Step) -> list[np.ndarray]:
         "value_ints": np.int64,
     }
     for name, dtype in converters.items():
-        if name in attrs:
-            return [np.array(attrs[name], dtype=dtype)]
-    raise step.fail(f"attribute {sorted(attrs)} is not supported")
+        if name in given:
+            return [np.array(step.attr(name), dtype=dtype)]
+    raise step.fail(f"attribute {sorted(given)} is not supported")
 
 
 def _constant_of_shape(step: _Step) -> list[np.ndarray]:
@@ -842,24 +849,24 @@ def _constant_of_shape(step: _Step) -> list[np.ndarray]:
 
 def _reshape(step: _Step) -> list[np.ndarray]:
     x, shape = step.inputs[0], [int(d) for d in step.inputs[1]]
-    keep_zero = bool(step.attr("allowzero", 0))
+    keep_zero = bool(step.attr("allowzero"))
     return [x.reshape([x.shape[i] if d == 0 and not keep_zero else d for i, d in enumerate(shape)])]
 
 
 def _flatten(step: _Step) -> list[np.ndarray]:
     x = step.inputs[0]
-    axis = int(step.attr("axis", 1))
+    axis = int(step.attr("axis"))
     axis += x.ndim if axis < 0 else 0
     return [x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))]
 
 
 def _squeeze(step: _Step) -> list[np.ndarray]:
-    axes = step.ints(1, "axes")
+    axes = step.ints("axes")
     return [np.squeeze(step.inputs[0], axis=None if axes is None else tuple(axes))]
 
 
 def _unsqueeze(step: _Step) -> list[np.ndarray]:
-    return [np.expand_dims(step.inputs[0], tuple(step.ints(1, "axes")))]
+    return [np.expand_dims(step.inputs[0], tuple(step.ints("axes")))]
 
 
 def _transpose(step: _Step) -> list[np.ndarray]:
@@ -880,9 +887,9 @@ def _slice_indices(start: int, end: int, step_size: int, dim: int) -> np.ndarray
 
 def _slice(step: _Step) -> list[np.ndarray]:
     x = step.inputs[0]
-    starts, ends = step.ints(1, "starts"), step.ints(2, "ends")
-    axes = step.ints(3, "axes") or list(range(len(starts)))
-    steps = step.ints(4, "steps") or [1] * len(starts)
+    starts, ends = step.ints("starts"), step.ints("ends")
+    axes = step.ints("axes") or list(range(len(starts)))
+    steps = step.ints("steps") or [1] * len(starts)
     for start, end, axis, size in zip(starts, ends, axes, steps, strict=True):
         x = np.take(x, _slice_indices(start, end, size, x.shape[axis % x.ndim]), axis=axis % x.ndim)
     return [x]
@@ -890,17 +897,17 @@ def _slice(step: _Step) -> list[np.ndarray]:
 
 def _gather(step: _Step) -> list[np.ndarray]:
     x, indices = step.inputs
-    axis = int(step.attr("axis", 0)) % x.ndim
+    axis = int(step.attr("axis")) % x.ndim
     return [np.take(x, np.where(indices < 0, indices + x.shape[axis], indices), axis=axis)]
 
 
 def _split(step: _Step) -> list[np.ndarray]:
     x = step.inputs[0]
-    axis = int(step.attr("axis", 0)) % x.ndim
+    axis = int(step.attr("axis")) % x.ndim
     parts = len(step.node.output)
-    sizes = step.ints(1, "split")
+    sizes = step.ints("split")
     if sizes is None:
-        chunk = -(-x.shape[axis] // int(step.attr("num_outputs", parts)))
+        chunk = -(-x.shape[axis] // int(step.attr("num_outputs") or parts))
         sizes = [min(chunk, x.shape[axis] - i * chunk) for i in range(parts)]
     return np.split(x, np.cumsum(sizes)[:-1].tolist(), axis=axis)
 
@@ -908,16 +915,15 @@ def _split(step: _Step) -> list[np.ndarray]:
 def _pad(step: _Step) -> list[np.ndarray]:
     """Negative pads crop first, then np.pad in the spec's mode; `wrap` and the `axes` input included."""
     x = step.inputs[0]
-    pads = step.ints(1, "pads")
-    value_input = step.input(2)
-    value = value_input.item() if value_input is not None and value_input.size else step.attr("value", 0.0)
-    axes = [a % x.ndim for a in (step.ints(3, "axes") or range(x.ndim))]
+    pads = step.ints("pads")
+    value = step.param("value").item()
+    axes = [a % x.ndim for a in (step.ints("axes") or range(x.ndim))]
     widths = [(0, 0)] * x.ndim
     for i, axis in enumerate(axes):
         widths[axis] = (pads[i], pads[i + len(axes)])
     x = x[tuple(slice(max(-b, 0), x.shape[d] - max(-e, 0)) for d, (b, e) in enumerate(widths))]
     widths = [(max(b, 0), max(e, 0)) for b, e in widths]
-    mode = step.attr("mode", "constant")
+    mode = step.attr("mode")
     if mode == "constant":
         return [np.pad(x, widths, constant_values=np.array(value).astype(x.dtype))]
     return [np.pad(x, widths, mode=mode)]
@@ -929,7 +935,7 @@ def _cast(step: _Step) -> list[np.ndarray]:
 
 def _shape(step: _Step) -> list[np.ndarray]:
     shape = step.inputs[0].shape
-    return [np.array(shape[step.attr("start", 0) : step.attr("end", len(shape))], dtype=np.int64)]
+    return [np.array(shape[step.attr("start") : step.attr("end")], dtype=np.int64)]
 
 
 def _expand(step: _Step) -> list[np.ndarray]:
@@ -970,14 +976,14 @@ def _range(step: _Step) -> list[np.ndarray]:
 
 def _gather_elements(step: _Step) -> list[np.ndarray]:
     x, indices = step.inputs
-    axis = int(step.attr("axis", 0)) % x.ndim
+    axis = int(step.attr("axis")) % x.ndim
     return [np.take_along_axis(x, np.where(indices < 0, indices + x.shape[axis], indices), axis=axis)]
 
 
 def _gather_nd(step: _Step) -> list[np.ndarray]:
     """Per batch (the first batch_dims dims of both), each index tuple of length k picks a slice of data."""
     x, indices = step.inputs
-    b, k = int(step.attr("batch_dims", 0)), indices.shape[-1]
+    b, k = int(step.attr("batch_dims")), indices.shape[-1]
     dims = np.array(x.shape[b : b + k])
     tuples = np.where(indices < 0, indices + dims, indices).reshape(math.prod(indices.shape[:b]), -1, k)
     slices = x.reshape(len(tuples), *x.shape[b:])
@@ -997,7 +1003,7 @@ _SCATTER_REDUCTIONS: dict[str, Callable[[_Tally, Scalar, Scalar], Scalar]] = {
 def _scatter_elements_targets(step: _Step) -> Iterable[tuple[int, ...]]:
     """Each index element's own position, with its value in place of the coordinate along `axis`."""
     data, indices = step.inputs[0], step.inputs[1]
-    axis = int(step.attr("axis", 0)) % data.ndim
+    axis = int(step.attr("axis")) % data.ndim
     dim = data.shape[axis]
     for position, i in zip(np.ndindex(indices.shape), indices.reshape(-1).tolist(), strict=True):
         yield (*position[:axis], i + dim if i < 0 else i, *position[axis + 1 :])
@@ -1018,7 +1024,7 @@ def _scatter(targets: Callable[[_Step], Iterable[tuple[int, ...]]]) -> Callable[
 
     def run(step: _Step) -> list[np.ndarray]:
         data, updates = step.inputs[0], step.inputs[2]
-        combine = _SCATTER_REDUCTIONS[step.attr("reduction", "none")]
+        combine = _SCATTER_REDUCTIONS[step.attr("reduction")]
         out = data.astype(object)
         for at, new in zip(targets(step), updates.reshape(-1).tolist(), strict=True):
             out[at] = combine(step.tally, out[at], new)
@@ -1057,7 +1063,7 @@ def _quantize(t: _Tally, v: Scalar, scale: Scalar, zp: Scalar | None, scale_cons
 
 def _quantize_linear(step: _Step) -> list[np.ndarray]:
     x, scale, zp = step.inputs[0], step.inputs[1], step.input(2)
-    axis = int(step.attr("axis", 1))
+    axis = int(step.attr("axis"))
     dtype = zp.dtype if zp is not None else np.dtype(np.uint8)
     scales = _flat(_per_axis(scale, x.ndim, axis), x.shape)
     zps = _flat(_per_axis(zp, x.ndim, axis), x.shape) if zp is not None else [None] * x.size
@@ -1068,7 +1074,7 @@ def _quantize_linear(step: _Step) -> list[np.ndarray]:
 
 def _dequantize_linear(step: _Step) -> list[np.ndarray]:
     x, scale, zp = step.inputs[0], step.inputs[1], step.input(2)
-    axis = int(step.attr("axis", 1))
+    axis = int(step.attr("axis"))
     t = step.tally
     scales = _flat(_per_axis(scale, x.ndim, axis), x.shape)
     zps = _flat(_per_axis(zp, x.ndim, axis), x.shape) if zp is not None else [None] * x.size
@@ -1223,7 +1229,7 @@ class _Recurrence:
 def _rnn_activations(step: _Step, defaults: tuple[str, ...], direction: int) -> list[_UnaryFn]:
     per = len(defaults)
     names = step.attr("activations") or list(defaults) * step.inputs[1].shape[0]
-    chosen = [n.decode() if isinstance(n, bytes) else n for n in names[direction * per : (direction + 1) * per]]
+    chosen = names[direction * per : (direction + 1) * per]
     unknown = [n for n in chosen if n not in _RNN_ACTIVATIONS]
     if unknown:
         raise step.fail(f"activation {unknown[0]} is not supported")
@@ -1262,7 +1268,7 @@ def _gru_step(rec: _Recurrence, acts: list[_UnaryFn], xt: list[Scalar], h: list[
     z = [f_act(t, rec.clipped(rec.dot(j, xt, h, (True, True)).value)) for j in range(hidden)]
     r = [f_act(t, rec.clipped(rec.dot(hidden + j, xt, h, (True, True)).value)) for j in range(hidden)]
     candidate = []
-    if rec.step.attr("linear_before_reset", 0):
+    if rec.step.attr("linear_before_reset"):
         for j in range(hidden):
             reset = t.mul(r[j], rec.dot(2 * hidden + j, None, h, (False, True)).value)
             outer = rec.dot(2 * hidden + j, xt, None, (True, False))
@@ -1278,7 +1284,7 @@ def _gru_step(rec: _Recurrence, acts: list[_UnaryFn], xt: list[Scalar], h: list[
 def _recurrent(step: _Step) -> list[np.ndarray]:
     """Per direction (reverse walks the sequence backwards), per batch element, per step."""
     lstm = step.node.op_type == "LSTM"
-    if step.input(4) is not None or step.attr("input_forget", 0) or step.attr("layout", 0):
+    if step.input(4) is not None or (lstm and step.attr("input_forget")) or step.attr("layout"):
         raise step.fail("sequence_lens, input_forget and layout 1 are not supported (onnxruntime lacks layout 1)")
     x, h0 = step.inputs[0], step.input(5)
     c0, peep = (step.input(6), step.input(7)) if lstm else (None, None)
@@ -1289,7 +1295,7 @@ def _recurrent(step: _Step) -> list[np.ndarray]:
     for d in range(directions):
         rec = _Recurrence(step, d)
         acts = _rnn_activations(step, ("Sigmoid", "Tanh", "Tanh") if lstm else ("Sigmoid", "Tanh"), d)
-        backwards = step.attr("direction", "forward") == "reverse" or d == 1
+        backwards = step.attr("direction") == "reverse" or d == 1
         for n in range(batch):
             h = [0.0] * hidden if h0 is None else h0[d, n].tolist()
             c = [0.0] * hidden if c0 is None else c0[d, n].tolist()

@@ -13,6 +13,7 @@ from onnx import numpy_helper
 from onnx.external_data_helper import uses_external_data
 from onnx.reference import ReferenceEvaluator
 
+from toolkit.analysis.attributes import STANDARD_DOMAINS
 from toolkit.analysis.counts import total
 from toolkit.analysis.dims import dim_symbol
 from toolkit.analysis.ops import RULES
@@ -20,7 +21,6 @@ from toolkit.analysis.ops.base import Bindings, NodeContext, NodeResult, Subgrap
 from toolkit.analysis.values import symbolic_values
 from toolkit.errors import ToolkitError
 
-STANDARD_DOMAINS = ("", "ai.onnx")
 FOLD_LIMIT = 1 << 24  # elements: constants are folded up to this size, bigger ones keep only their shape
 
 

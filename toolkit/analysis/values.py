@@ -66,9 +66,9 @@ def remainder(a: sp.Expr, b: sp.Expr, fmod: bool, where: str, constraints: Const
     return sp.expand(a - b * q)
 
 
-def numeric(ctx: NodeContext, i: int) -> np.ndarray | None:
-    """Input i's value when it is known and holds numbers (slice bounds and indices must be numbers)."""
-    value = ctx.known(i)
+def numeric(tensor: Tensor | None) -> np.ndarray | None:
+    """The tensor's value when it is known and holds numbers (slice bounds and indices must be numbers)."""
+    value = None if tensor is None else tensor.value
     return None if value is None or np.asarray(value).dtype == object else np.asarray(value)
 
 
@@ -85,7 +85,7 @@ def settle(value: np.ndarray, dtype: int) -> np.ndarray:
 
 @value_rule("Shape")
 def shape_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray:
-    start, end = int(ctx.attr("start", 0)), ctx.attr("end", None)
+    start, end = int(ctx.attr("start")), ctx.attr("end")
     return np.array(list(ctx.require(0).shape)[slice(start, None if end is None else int(end))], dtype=object)
 
 
@@ -110,7 +110,7 @@ def reshaped_value(ctx: NodeContext, out: Tensor, constraints: Constraints) -> n
 @value_rule("Transpose")
 def transposed_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | None:
     value = ctx.known(0)
-    perm = ctx.attr("perm", None)
+    perm = ctx.attr("perm")
     return None if value is None else np.transpose(np.asarray(value), None if perm is None else list(perm))
 
 
@@ -124,8 +124,9 @@ def concat_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | 
 def slice_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | None:
     """numpy's slicing clamps starts and ends exactly as ONNX does, for either sign of step."""
     value = ctx.known(0)
-    params = [numeric(ctx, i) for i in range(1, 5)]
-    if value is None or any(p is None and ctx.input(i + 1) is not None for i, p in enumerate(params)):
+    given = [ctx.param(name) for name in ("starts", "ends", "axes", "steps")]
+    params = [numeric(tensor) for tensor in given]
+    if value is None or any(p is None and tensor is not None for p, tensor in zip(params, given, strict=True)):
         return None
     starts, ends, axes, steps = ([int(v) for v in p.reshape(-1)] if p is not None else None for p in params)
     value = np.asarray(value)
@@ -137,10 +138,10 @@ def slice_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | N
 
 @value_rule("Gather")
 def gather_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | None:
-    value, indices = ctx.known(0), numeric(ctx, 1)
+    value, indices = ctx.known(0), numeric(ctx.input(1))
     if value is None or indices is None:
         return None
-    return np.take(np.asarray(value), indices.astype(np.int64), axis=int(ctx.attr("axis", 0)))
+    return np.take(np.asarray(value), indices.astype(np.int64), axis=int(ctx.attr("axis")))
 
 
 @value_rule("Expand")
@@ -182,7 +183,7 @@ def scalar_function(ctx: NodeContext, out: Tensor, constraints: Constraints) -> 
     if ctx.op == "Div":
         return lambda a, b: quotient(a, b, integer, where, constraints)
     if ctx.op == "Mod":
-        fmod = bool(ctx.attr("fmod", 0))
+        fmod = bool(ctx.attr("fmod"))
         return (lambda a, b: remainder(a, b, fmod, where, constraints)) if integer else None
     return ELEMENTWISE[ctx.op]
 

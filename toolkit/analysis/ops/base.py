@@ -15,6 +15,7 @@ import onnx
 import sympy as sp
 from onnx import helper
 
+from toolkit.analysis.attributes import Attributes, FromInput, decode
 from toolkit.analysis.counts import Counts
 from toolkit.analysis.dims import Shape, numel
 from toolkit.errors import ToolkitError
@@ -93,15 +94,29 @@ class NodeContext:
     bindings: Bindings = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.attrs = {a.name: helper.get_attribute_value(a) for a in self.node.attribute}
+        self.attrs: Attributes = decode(self.node, self.opset)
 
     @property
     def op(self) -> str:
         return self.node.op_type
 
-    def attr(self, name: str, default: object = None) -> object:
-        value = self.attrs.get(name, default)
-        return value.decode() if isinstance(value, bytes) else value
+    def attr(self, name: str) -> object:
+        """The node's value, else its schema's default (None where the schema has none)."""
+        return self.attrs[name]
+
+    def param(self, name: str) -> Tensor | None:
+        """A parameter some opsets give as an attribute and others as an input (attributes.MOVED): that input,
+        or the attribute's value as a constant; None when the node gives it neither way."""
+        source = self.attrs[name]
+        if isinstance(source, FromInput):
+            if self.input(source.index) is not None or source.absent is None:
+                return self.input(source.index)
+            source = source.absent
+        if source is None:
+            return None
+        value = np.asarray(source)
+        return Tensor(name, helper.np_dtype_to_tensor_dtype(value.dtype), tuple(sp.Integer(d) for d in value.shape),
+                      value, constant=True)
 
     def input(self, i: int) -> Tensor | None:
         return self.inputs[i] if i < len(self.inputs) else None

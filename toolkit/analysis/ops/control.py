@@ -138,7 +138,7 @@ def scan(ctx: NodeContext) -> NodeResult:
     inputs = [ctx.require(i) for i in range(len(ctx.node.input))]
     states, sequences = inputs[:len(inputs) - scanned], inputs[len(inputs) - scanned:]
     axes = [normalize_axis(int(a), t.rank, ctx) for a, t in
-            zip(ctx.attr("scan_input_axes", None) or [0] * scanned, sequences, strict=True)]
+            zip(ctx.attr("scan_input_axes") or [0] * scanned, sequences, strict=True)]
     count = sequences[0].shape[axes[0]]
     slices = [Tensor(t.name, t.dtype, tuple(d for j, d in enumerate(t.shape) if j != a))
               for t, a in zip(sequences, axes, strict=True)]
@@ -146,7 +146,7 @@ def scan(ctx: NodeContext) -> NodeResult:
     final = body.outputs[:len(states)]
     same_shapes(ctx, states, final)
     outputs = [ctx.out(t.shape, t.dtype, index=i) for i, t in enumerate(final)]
-    outputs += stacked(ctx, body.outputs[len(states):], count, list(ctx.attr("scan_output_axes", None) or []),
+    outputs += stacked(ctx, body.outputs[len(states):], count, list(ctx.attr("scan_output_axes") or []),
                        len(states))
     return repeated(ctx, body, count, outputs, f"scan over axis {axes[0]} of {ctx.name(len(states))}")
 

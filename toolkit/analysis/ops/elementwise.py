@@ -42,12 +42,15 @@ UNARY = {
 }
 
 
-def operand(ctx: NodeContext, i: int) -> str:
+def shown(value: np.ndarray | None, name: str) -> str:
     """How an operand reads in math: small constants by value, tensors by name."""
-    value = ctx.const(i)
     if value is not None and value.size == 1:
         return format(float(value.reshape(-1)[0]), "g")
-    return ctx.name(i)
+    return name
+
+
+def operand(ctx: NodeContext, i: int) -> str:
+    return shown(ctx.const(i), ctx.name(i))
 
 
 def skip_mask(ctx: NodeContext, i: int, no_op_values: tuple[float, ...]) -> np.ndarray | None:
@@ -129,18 +132,15 @@ def unary(ctx: NodeContext) -> NodeResult:
 @rule("LeakyRelu")
 def leaky_relu(ctx: NodeContext) -> NodeResult:
     out = ctx.out(ctx.require(0).shape)
-    alpha = ctx.attr("alpha", 0.01)
+    alpha = ctx.attr("alpha")
     return NodeResult([out], Counts(mul=out.numel, cmp=out.numel),
                       f"{out.name} = max({ctx.name(0)}, {alpha:g} * {ctx.name(0)})")
 
 
 def clip_bounds(ctx: NodeContext) -> list[tuple[str, str, np.ndarray | None]]:
     """(side, how it reads, constant value or None) for each bound the node gives."""
-    if ctx.opset < 11:
-        return [(side, format(ctx.attr(side), "g"), np.asarray(ctx.attr(side)))
-                for side in ("min", "max") if side in ctx.attrs]
-    return [(side, operand(ctx, i), ctx.const(i))
-            for i, side in ((1, "min"), (2, "max")) if ctx.input(i) is not None]
+    bounds = [(side, ctx.param(side)) for side in ("min", "max")]
+    return [(side, shown(b.const_value(), b.name), b.const_value()) for side, b in bounds if b is not None]
 
 
 @rule("Clip")
@@ -159,7 +159,7 @@ def clip(ctx: NodeContext) -> NodeResult:
 def mod(ctx: NodeContext) -> NodeResult:
     """One 'mod' per output element, named like a special function: a remainder is not a plain div."""
     out = elementwise_out(ctx)
-    sign = "dividend" if int(ctx.attr("fmod", 0)) else "divisor"
+    sign = "dividend" if int(ctx.attr("fmod")) else "divisor"
     return NodeResult([out], Counts(mod=out.numel),
                       f"{out.name} = {operand(ctx, 0)} mod {operand(ctx, 1)} (sign of the {sign})")
 

@@ -27,7 +27,7 @@ def tuple_length(ctx: NodeContext, indices: Tensor) -> int:
 @rule("GatherElements")
 def gather_elements(ctx: NodeContext) -> NodeResult:
     data, indices = ctx.require(0), ctx.require(1)
-    axis = normalize_axis(int(ctx.attr("axis", 0)), data.rank, ctx)
+    axis = normalize_axis(int(ctx.attr("axis")), data.rank, ctx)
     out = ctx.out(indices.shape, data.dtype)
     return NodeResult([out], Counts(), f"{out.name}[p] = {ctx.name(0)}[p with coordinate {axis} "
                                        f"replaced by {ctx.name(1)}[p]]")
@@ -36,7 +36,7 @@ def gather_elements(ctx: NodeContext) -> NodeResult:
 @rule("GatherND")
 def gather_nd(ctx: NodeContext) -> NodeResult:
     data, indices = ctx.require(0), ctx.require(1)
-    batch, k = int(ctx.attr("batch_dims", 0)), tuple_length(ctx, indices)
+    batch, k = int(ctx.attr("batch_dims")), tuple_length(ctx, indices)
     out = ctx.out((*indices.shape[:-1], *data.shape[batch + k:]), data.dtype)
     return NodeResult([out], Counts(), f"{out.name} = slices of {ctx.name(0)} at the {k}-tuples of {ctx.name(1)}"
                                        f"{f' ({batch} batch dims)' if batch else ''}")
@@ -45,13 +45,13 @@ def gather_nd(ctx: NodeContext) -> NodeResult:
 @rule("ScatterElements", "ScatterND")
 def scatter(ctx: NodeContext) -> NodeResult:
     data, indices, updates = ctx.require(0), ctx.require(1), ctx.require(2)
-    reduction = str(ctx.attr("reduction", "none"))
+    reduction = str(ctx.attr("reduction"))
     if reduction not in SCATTER_KINDS:
         raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): unknown reduction '{reduction}'")
     if ctx.op == "ScatterND":
         places = f"the {tuple_length(ctx, indices)}-tuples of {ctx.name(1)}"
     else:
-        places = f"{ctx.name(1)} along axis {normalize_axis(int(ctx.attr('axis', 0)), data.rank, ctx)}"
+        places = f"{ctx.name(1)} along axis {normalize_axis(int(ctx.attr('axis')), data.rank, ctx)}"
     out = ctx.out(data.shape)
     kind = SCATTER_KINDS[reduction]
     verb = "written" if kind is None else f"combined by {reduction}"

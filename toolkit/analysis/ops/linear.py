@@ -60,7 +60,7 @@ def conv(ctx: NodeContext) -> NodeResult:
     x, w = ctx.require(0), ctx.require(1)
     if w.shape is None or any(not d.is_Integer for d in w.shape[2:]):
         raise ToolkitError(f"node '{ctx.node.name}' (Conv): the kernel shape must be known")
-    group = int(ctx.attr("group", 1))
+    group = int(ctx.attr("group"))
     kernel = tuple(int(d) for d in w.shape[2:])
     window = window_of(ctx, x.shape[2:], kernel)
     spatial, constraints = sliding_output(ctx, window, x.shape[2:])
@@ -114,15 +114,15 @@ def constant_input_conv(ctx: NodeContext, window, group: int) -> Counts:
 @rule("ConvTranspose")
 def conv_transpose(ctx: NodeContext) -> NodeResult:
     x, w = ctx.require(0), ctx.require(1)
-    group = int(ctx.attr("group", 1))
+    group = int(ctx.attr("group"))
     kernel = tuple(int(d) for d in w.shape[2:])
     rank = len(kernel)
-    strides = tuple(ctx.attr("strides", None) or (1,) * rank)
-    dilations = tuple(ctx.attr("dilations", None) or (1,) * rank)
-    output_padding = tuple(ctx.attr("output_padding", None) or (0,) * rank)
-    pads = tuple(ctx.attr("pads", None) or (0,) * (2 * rank))
-    given = ctx.attr("output_shape", None)
-    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    strides = tuple(ctx.attr("strides") or (1,) * rank)
+    dilations = tuple(ctx.attr("dilations") or (1,) * rank)
+    output_padding = tuple(ctx.attr("output_padding") or (0,) * rank)
+    pads = tuple(ctx.attr("pads") or (0,) * (2 * rank))
+    given = ctx.attr("output_shape")
+    auto_pad = ctx.attr("auto_pad")
     spatial = []
     for a, length in enumerate(x.shape[2:]):
         if given:
@@ -204,8 +204,8 @@ def matmul(ctx: NodeContext) -> NodeResult:
 @rule("Gemm")
 def gemm(ctx: NodeContext) -> NodeResult:
     a, b = ctx.require(0), ctx.require(1)
-    trans_a, trans_b = int(ctx.attr("transA", 0)), int(ctx.attr("transB", 0))
-    alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
+    trans_a, trans_b = int(ctx.attr("transA")), int(ctx.attr("transB"))
+    alpha, beta = float(ctx.attr("alpha")), float(ctx.attr("beta"))
     m, k = (a.shape[1], a.shape[0]) if trans_a else (a.shape[0], a.shape[1])
     n = b.shape[0] if trans_b else b.shape[1]
     out = ctx.out((m, n))

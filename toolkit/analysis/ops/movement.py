@@ -24,32 +24,32 @@ def no_cost(outputs: list[Tensor], math: str) -> NodeResult:
 
 
 def needs_value(ctx: NodeContext, i: int, what: str) -> np.ndarray:
-    value = ctx.known(i)
-    if value is None:
-        raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): {what} (input {i}) is computed at run time; "
+    return known_value(ctx, ctx.input(i), f"{what} (input {i})")
+
+
+def known_value(ctx: NodeContext, tensor: Tensor | None, what: str) -> np.ndarray:
+    if tensor is None or tensor.value is None:
+        raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): {what} is computed at run time; "
                            "only shapes known before the run can be analyzed")
-    return value
+    return tensor.value
 
 
 def as_dims(values: np.ndarray) -> tuple[sp.Expr, ...]:
     return tuple(sp.sympify(v) for v in np.asarray(values).reshape(-1))
 
 
-def dim_list(ctx: NodeContext, attr: str, input_index: int, since: int) -> list[sp.Expr] | None:
-    """Sizes or indices that moved from an attribute to an input at opset `since`: numbers or formulas."""
-    if ctx.opset < since:
-        value = ctx.attr(attr, None)
-        return None if value is None else [sp.Integer(int(v)) for v in value]
-    if ctx.input(input_index) is None:
-        return None
-    return list(as_dims(needs_value(ctx, input_index, attr)))
+def dim_list(ctx: NodeContext, name: str) -> list[sp.Expr] | None:
+    """Sizes or indices some opsets give as an attribute and others as an input (ctx.param): numbers or
+    formulas; None when the node gives none."""
+    tensor = ctx.param(name)
+    return None if tensor is None else list(as_dims(known_value(ctx, tensor, name)))
 
 
-def int_list(ctx: NodeContext, attr: str, input_index: int, since: int) -> list[int] | None:
+def int_list(ctx: NodeContext, name: str) -> list[int] | None:
     """As dim_list, where the values must be numbers (axes, steps)."""
-    values = dim_list(ctx, attr, input_index, since)
+    values = dim_list(ctx, name)
     if values is not None and not all(v.is_Integer for v in values):
-        raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): {attr} must be numbers, not formulas")
+        raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): {name} must be numbers, not formulas")
     return None if values is None else [int(v) for v in values]
 
 
@@ -74,14 +74,14 @@ def cast(ctx: NodeContext) -> NodeResult:
 
 @rule("Constant")
 def constant(ctx: NodeContext) -> NodeResult:
-    attr = next(iter(ctx.node.attribute))
-    value = helper.get_attribute_value(attr)
-    if attr.name in ("value", "sparse_value"):
-        array = numpy_helper.to_array(value if attr.name == "value" else value.values)
-        dtype = value.data_type if attr.name == "value" else value.values.data_type
+    name = ctx.attrs.given[0]
+    value = ctx.attr(name)
+    if name in ("value", "sparse_value"):
+        array = numpy_helper.to_array(value if name == "value" else value.values)
+        dtype = value.data_type if name == "value" else value.values.data_type
     else:
-        array = np.asarray(value, dtype=np.float32 if "float" in attr.name else np.int64)
-        dtype = helper.np_dtype_to_tensor_dtype(array.dtype) if attr.name != "value_string" else TensorProto.STRING
+        array = np.asarray(value, dtype=np.float32 if "float" in name else np.int64)
+        dtype = helper.np_dtype_to_tensor_dtype(array.dtype) if name != "value_string" else TensorProto.STRING
     out = ctx.out(array.shape, dtype, value=array)
     shown = format(float(array.reshape(-1)[0]), "g") if array.size == 1 and array.dtype.kind in "fiu" else \
         f"a constant {list(array.shape)} tensor"
@@ -91,7 +91,7 @@ def constant(ctx: NodeContext) -> NodeResult:
 @rule("Shape")
 def shape_of(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    start, end = int(ctx.attr("start", 0)), ctx.attr("end", None)
+    start, end = int(ctx.attr("start")), ctx.attr("end")
     dims = list(x.shape)[slice(start, None if end is None else int(end))]
     out = ctx.out((len(dims),), TensorProto.INT64)
     return no_cost([out], f"{out.name} = shape of {ctx.name(0)}")
@@ -107,7 +107,7 @@ def size_of(ctx: NodeContext) -> NodeResult:
 def reshape(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     target = list(as_dims(needs_value(ctx, 1, "the target shape")))
-    allow_zero = int(ctx.attr("allowzero", 0))
+    allow_zero = int(ctx.attr("allowzero"))
     dims = [x.shape[i] if d == 0 and not allow_zero else d for i, d in enumerate(target)]
     if sum(1 for d in dims if d == -1) > 1:
         raise ToolkitError(f"node '{ctx.node.name}' (Reshape): more than one -1 in the target shape")
@@ -121,7 +121,7 @@ def reshape(ctx: NodeContext) -> NodeResult:
 @rule("Flatten")
 def flatten(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    axis = int(ctx.attr("axis", 1))
+    axis = int(ctx.attr("axis"))
     axis = axis if axis >= 0 else axis + x.rank
     out = ctx.out((numel(x.shape[:axis]), numel(x.shape[axis:])))
     return no_cost([out], f"{out.name} = {ctx.name(0)} flattened to 2-D at axis {axis}")
@@ -130,7 +130,7 @@ def flatten(ctx: NodeContext) -> NodeResult:
 @rule("Unsqueeze")
 def unsqueeze(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    axes = int_list(ctx, "axes", 1, 13) or []
+    axes = int_list(ctx, "axes") or []
     rank = x.rank + len(axes)
     axes = sorted(normalize_axis(a, rank, ctx) for a in axes)
     dims = list(x.shape)
@@ -143,7 +143,7 @@ def unsqueeze(ctx: NodeContext) -> NodeResult:
 @rule("Squeeze")
 def squeeze(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    axes = int_list(ctx, "axes", 1, 13)
+    axes = int_list(ctx, "axes")
     if axes is None:
         axes = [i for i, d in enumerate(x.shape) if d == 1]
     axes = [normalize_axis(a, x.rank, ctx) for a in axes]
@@ -155,7 +155,7 @@ def squeeze(ctx: NodeContext) -> NodeResult:
 @rule("Transpose")
 def transpose(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    perm = [int(p) for p in (ctx.attr("perm", None) or range(x.rank - 1, -1, -1))]
+    perm = [int(p) for p in (ctx.attr("perm") or range(x.rank - 1, -1, -1))]
     out = ctx.out(tuple(x.shape[p] for p in perm))
     return no_cost([out], f"{out.name} = {ctx.name(0)} with axes permuted {perm}")
 
@@ -201,14 +201,9 @@ def slice_length(dim: sp.Expr, start: sp.Expr, end: sp.Expr, step: int, constrai
 @rule("Slice")
 def slice_op(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    if ctx.opset < 10:
-        starts, ends = [sp.Integer(v) for v in ctx.attr("starts")], [sp.Integer(v) for v in ctx.attr("ends")]
-        axes = list(ctx.attr("axes", None) or range(len(starts)))
-        steps = [1] * len(starts)
-    else:
-        starts, ends = dim_list(ctx, "starts", 1, 10), dim_list(ctx, "ends", 2, 10)
-        axes = int_list(ctx, "axes", 3, 10) or list(range(len(starts)))
-        steps = int_list(ctx, "steps", 4, 10) or [1] * len(starts)
+    starts, ends = dim_list(ctx, "starts"), dim_list(ctx, "ends")
+    axes = int_list(ctx, "axes") or list(range(len(starts)))
+    steps = int_list(ctx, "steps") or [1] * len(starts)
     dims = list(x.shape)
     slices = [slice(None)] * x.rank
     constraints: list[tuple[sp.Expr, str]] = []
@@ -224,7 +219,7 @@ def slice_op(ctx: NodeContext) -> NodeResult:
 @rule("Gather")
 def gather(ctx: NodeContext) -> NodeResult:
     data, indices = ctx.require(0), ctx.require(1)
-    axis = normalize_axis(int(ctx.attr("axis", 0)), data.rank, ctx)
+    axis = normalize_axis(int(ctx.attr("axis")), data.rank, ctx)
     dims = (*data.shape[:axis], *indices.shape, *data.shape[axis + 1:])
     out = ctx.out(dims)
     return no_cost([out], f"{out.name} = {ctx.name(0)} indexed by {ctx.name(1)} along axis {axis}")
@@ -233,8 +228,8 @@ def gather(ctx: NodeContext) -> NodeResult:
 @rule("Split")
 def split(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    axis = normalize_axis(int(ctx.attr("axis", 0)), x.rank, ctx)
-    sizes = int_list(ctx, "split", 1, 13)
+    axis = normalize_axis(int(ctx.attr("axis")), x.rank, ctx)
+    sizes = int_list(ctx, "split")
     count = len(ctx.node.output)
     if sizes is None:
         length = x.shape[axis]
@@ -252,21 +247,21 @@ def split(ctx: NodeContext) -> NodeResult:
 @rule("Pad")
 def pad(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    pads = dim_list(ctx, "pads", 1, 11)
-    axes = int_list(ctx, "axes", 3, 18) if ctx.opset >= 18 else None
+    pads = dim_list(ctx, "pads")
+    axes = int_list(ctx, "axes")
     axes = [normalize_axis(a, x.rank, ctx) for a in axes] if axes else list(range(x.rank))
     dims = list(x.shape)
     for i, axis in enumerate(axes):
         dims[axis] = dims[axis] + pads[i] + pads[i + len(axes)]
     out = ctx.out(tuple(dims))
     shown = [pretty(p) for p in pads]
-    return no_cost([out], f"{out.name} = {ctx.name(0)} padded ({ctx.attr('mode', 'constant')}) by {shown}")
+    return no_cost([out], f"{out.name} = {ctx.name(0)} padded ({ctx.attr('mode')}) by {shown}")
 
 
 @rule("ConstantOfShape")
 def constant_of_shape(ctx: NodeContext) -> NodeResult:
     dims = as_dims(needs_value(ctx, 0, "the shape"))
-    fill = ctx.attr("value", None)
+    fill = ctx.attr("value")
     dtype = fill.data_type if fill is not None else TensorProto.FLOAT
     out = ctx.out(dims, dtype)
     return no_cost([out], f"{out.name} = a {[str(d) for d in dims]} tensor filled with one value")

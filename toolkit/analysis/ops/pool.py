@@ -19,7 +19,7 @@ def pool(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     kernel = tuple(int(k) for k in ctx.attr("kernel_shape"))
     window = window_of(ctx, x.shape[2:], kernel)
-    spatial, constraints = sliding_output(ctx, window, x.shape[2:], bool(ctx.attr("ceil_mode", 0)))
+    spatial, constraints = sliding_output(ctx, window, x.shape[2:], bool(ctx.attr("ceil_mode")))
     out = ctx.out((*x.shape[:2], *spatial))
     outputs = [out] + ([ctx.out(out.shape, 7, index=1)] if len(ctx.node.output) > 1 and ctx.node.output[1] else [])
     cost_of, verb = POOLS[ctx.op]

@@ -38,7 +38,7 @@ def elementwise_with(ctx: NodeContext, x: Tensor, kind: str, i: int, values: tup
     """(dense, effective) of one op per element of x whose other operand is input i (absent: no op)."""
     if ctx.input(i) is None:
         return sp.Integer(0), sp.Integer(0)
-    mask = free_where(ctx, i, x.rank, int(ctx.attr("axis", 1)), values)
+    mask = free_where(ctx, i, x.rank, int(ctx.attr("axis")), values)
     return x.numel, nary_effective_ops(x.shape, [None, mask])
 
 

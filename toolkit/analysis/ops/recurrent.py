@@ -60,7 +60,7 @@ def gate_costs(ctx: NodeContext, direction: int, hidden: int, dense: bool) -> Co
     peep = np.zeros((2, units), np.int64)
     if ctx.op == "LSTM" and ctx.input(PEEPHOLE_INPUT) is not None:
         peep[:, :peepholes * hidden] = factor_terms(ctx, PEEPHOLE_INPUT, direction, dense)
-    if ctx.op == "GRU" and int(ctx.attr("linear_before_reset", 0)):
+    if ctx.op == "GRU" and int(ctx.attr("linear_before_reset")):
         return gru_reset_after(w_terms, w_muls, r_terms, r_muls, b_terms, hidden)
     terms = w_terms + r_terms + bias + peep[0]
     reset = Counts(mul=hidden) if ctx.op == "GRU" else Counts()
@@ -83,7 +83,7 @@ def gru_reset_after(w_terms: np.ndarray, w_muls: np.ndarray, r_terms: np.ndarray
 def activation_costs(ctx: NodeContext, directions: int, hidden: int) -> list[Counts]:
     """Per direction: each activation once per hidden unit of each gate it applies to (f to all but the last)."""
     gates, defaults, _ = RECURRENT[ctx.op]
-    names = [n.decode() if isinstance(n, bytes) else n for n in ctx.attr("activations", None) or defaults * directions]
+    names = ctx.attr("activations") or defaults * directions
     per = len(defaults)
     out = []
     for d in range(directions):
@@ -101,7 +101,7 @@ def cell_costs(ctx: NodeContext, hidden: int) -> Counts:
     """Per step: the state update, and the clip of every gate unit's pre-activation when `clip` is set."""
     gates = RECURRENT[ctx.op][0]
     update = Counts(mul=3 * hidden, add=hidden) if ctx.op == "LSTM" else Counts(mul=2 * hidden, add=2 * hidden)
-    clip = Counts(cmp=2 * gates * hidden) if ctx.attr("clip", None) is not None else Counts()
+    clip = Counts(cmp=2 * gates * hidden) if ctx.attr("clip") is not None else Counts()
     return update + clip
 
 
@@ -109,7 +109,7 @@ def check_supported(ctx: NodeContext) -> None:
     if ctx.input(4) is not None:
         raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): sequence_lens is not supported (the steps run per "
                            "batch element would depend on its values)")
-    if int(ctx.attr("input_forget", 0)):
+    if ctx.op == "LSTM" and int(ctx.attr("input_forget")):
         raise ToolkitError(f"node '{ctx.node.name}' (LSTM): input_forget=1 has no cost rule")
 
 
@@ -117,9 +117,9 @@ def check_supported(ctx: NodeContext) -> None:
 def recurrent(ctx: NodeContext) -> NodeResult:
     check_supported(ctx)
     x, w = ctx.require(0), ctx.require(1)
-    layout = int(ctx.attr("layout", 0))
+    layout = int(ctx.attr("layout"))
     seq, batch = (x.shape[1], x.shape[0]) if layout else (x.shape[0], x.shape[1])
-    directions, hidden = int(w.shape[0]), int(ctx.attr("hidden_size", None) or int(ctx.require(2).shape[-1]))
+    directions, hidden = int(w.shape[0]), int(ctx.attr("hidden_size") or int(ctx.require(2).shape[-1]))
     activations = activation_costs(ctx, directions, hidden)
     steps = seq * batch
     dense, effective = Counts(), Counts()
@@ -130,7 +130,7 @@ def recurrent(ctx: NodeContext) -> NodeResult:
     y = (batch, seq, directions, hidden) if layout else (seq, directions, batch, hidden)
     state = (batch, directions, hidden) if layout else (directions, batch, hidden)
     outputs = [ctx.out(y if i == 0 else state, index=i) for i, name in enumerate(ctx.node.output) if name]
-    direction = str(ctx.attr("direction", "forward"))
+    direction = str(ctx.attr("direction"))
     math = (f"{', '.join(n for n in ctx.node.output if n)} = {ctx.op} ({direction}, hidden {hidden}) over "
             f"{sp.sympify(seq)} steps of {ctx.name(0)}, per the ONNX formulas")
     return NodeResult(outputs, dense, math, effective)

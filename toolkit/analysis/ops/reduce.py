@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from toolkit.analysis.attributes import softmax_axes
 from toolkit.analysis.counts import Counts
 from toolkit.analysis.dims import numel, pretty
 from toolkit.analysis.ops.base import NodeContext, NodeResult, normalize_axis, rule
@@ -21,22 +22,14 @@ REDUCTIONS = {
     "ReduceLogSum": (lambda m: Counts(add=m - 1, log=1), "ln of sum"),
     "ReduceLogSumExp": (lambda m: Counts(exp=m, add=m - 1, log=1), "ln of sum of exp"),
 }
-# from this opset on, axes come as an input rather than an attribute
-AXES_INPUT_SINCE = {"ReduceSum": 13}
-AXES_INPUT_DEFAULT = 18
-
-
 def reduce_axes(ctx: NodeContext, rank: int) -> list[int] | None:
     """The reduced axes; None means no reduction at all (empty axes with noop_with_empty_axes)."""
-    if ctx.opset >= AXES_INPUT_SINCE.get(ctx.op, AXES_INPUT_DEFAULT):
-        given = ctx.known(1)
-        axes = [] if given is None else [int(a) for a in given.reshape(-1)]
-        if ctx.input(1) is not None and given is None:
-            return list(range(rank))  # axes only known at run time: not analyzable exactly
-    else:
-        axes = list(ctx.attr("axes", None) or [])
+    given = ctx.param("axes")
+    if given is not None and given.value is None:
+        return list(range(rank))  # axes only known at run time: not analyzable exactly
+    axes = [] if given is None else [int(a) for a in given.value.reshape(-1)]
     if not axes:
-        return None if int(ctx.attr("noop_with_empty_axes", 0)) else list(range(rank))
+        return None if int(ctx.attr("noop_with_empty_axes")) else list(range(rank))
     return sorted(normalize_axis(a, rank, ctx) for a in axes)
 
 
@@ -48,7 +41,7 @@ def reduction(ctx: NodeContext) -> NodeResult:
     if axes is None:
         out = ctx.out(x.shape)
         return NodeResult([out], Counts(), f"{out.name} = {ctx.name(0)} (no axes: identity)")
-    keep = int(ctx.attr("keepdims", 1))
+    keep = int(ctx.attr("keepdims"))
     shape = tuple(sp.Integer(1) if a in axes else d for a, d in enumerate(x.shape) if keep or a not in axes)
     out = ctx.out(shape)
     m = numel([x.shape[a] for a in axes])
@@ -59,13 +52,8 @@ def reduction(ctx: NodeContext) -> NodeResult:
 
 def softmax_rows(ctx: NodeContext, shape) -> tuple[sp.Expr, sp.Expr]:
     """(rows, n): opset 13 normalizes one axis; older opsets flatten from `axis` on."""
-    rank = len(shape)
-    if ctx.opset >= 13:
-        axis = normalize_axis(int(ctx.attr("axis", -1)), rank, ctx)
-        n = shape[axis]
-    else:
-        axis = normalize_axis(int(ctx.attr("axis", 1)), rank, ctx)
-        n = numel(shape[axis:])
+    axis = normalize_axis(int(ctx.attr("axis")), len(shape), ctx)
+    n = numel([shape[a] for a in softmax_axes(axis, len(shape), ctx.opset)])
     return numel(shape) / n, n
 
 
@@ -97,7 +85,7 @@ def batch_norm(ctx: NodeContext) -> NodeResult:
 @rule("LayerNormalization")
 def layer_norm(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    axis = normalize_axis(int(ctx.attr("axis", -1)), x.rank, ctx)
+    axis = normalize_axis(int(ctx.attr("axis")), x.rank, ctx)
     n = numel(x.shape[axis:])
     rows = numel(x.shape[:axis])
     has_bias = ctx.input(2) is not None

@@ -6,7 +6,7 @@ import sympy as sp
 
 from toolkit.analysis.counts import Counts
 from toolkit.analysis.dims import floor_div
-from toolkit.analysis.ops.base import NodeContext, NodeResult, normalize_axis, rule
+from toolkit.analysis.ops.base import NodeContext, NodeResult, Tensor, normalize_axis, rule
 from toolkit.analysis.ops.elementwise import skip_mask
 from toolkit.errors import ToolkitError
 
@@ -18,27 +18,22 @@ def bin_cost(length: sp.Expr, complex_input: bool) -> Counts:
     return Counts(mul=2 * length, add=2 * (length - 1))
 
 
-def scalar_input(ctx: NodeContext, i: int, what: str) -> sp.Expr | None:
-    if ctx.input(i) is None:
+def scalar(ctx: NodeContext, tensor: Tensor | None, what: str) -> sp.Expr | None:
+    """A scalar input's (or moved parameter's) value, which must be known before the run; None if not given."""
+    if tensor is None:
         return None
-    value = ctx.known(i)
-    if value is None:
+    if tensor.value is None:
         raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): {what} is computed at run time")
-    return sp.sympify(value.reshape(-1)[0])
+    return sp.sympify(tensor.value.reshape(-1)[0])
 
 
 @rule("DFT")
 def dft(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    if ctx.opset >= 20:
-        axis_value = scalar_input(ctx, 2, "the axis")
-        axis = int(axis_value) if axis_value is not None else -2
-    else:
-        axis = int(ctx.attr("axis", 1))
-    axis = normalize_axis(axis, x.rank, ctx)
-    length = scalar_input(ctx, 1, "dft_length") or x.shape[axis]
-    onesided = int(ctx.attr("onesided", 0))
-    inverse = int(ctx.attr("inverse", 0))
+    axis = normalize_axis(int(scalar(ctx, ctx.param("axis"), "the axis")), x.rank, ctx)
+    length = scalar(ctx, ctx.param("dft_length"), "dft_length") or x.shape[axis]
+    onesided = int(ctx.attr("onesided"))
+    inverse = int(ctx.attr("inverse"))
     bins = floor_div(length, 2) + 1 if onesided else length
     dims = list(x.shape)
     dims[axis] = bins
@@ -56,10 +51,10 @@ def dft(ctx: NodeContext) -> NodeResult:
 @rule("STFT")
 def stft(ctx: NodeContext) -> NodeResult:
     signal = ctx.require(0)
-    step = scalar_input(ctx, 1, "frame_step")
+    step = scalar(ctx, ctx.input(1), "frame_step")
     window = ctx.input(2)
-    frame_length = scalar_input(ctx, 3, "frame_length") or (window.shape[0] if window is not None else None)
-    onesided = int(ctx.attr("onesided", 1))
+    frame_length = scalar(ctx, ctx.input(3), "frame_length") or (window.shape[0] if window is not None else None)
+    onesided = int(ctx.attr("onesided"))
     frames = floor_div(signal.shape[1] - frame_length, int(step)) + 1
     bins = floor_div(frame_length, 2) + 1 if onesided else frame_length
     out = ctx.out((signal.shape[0], frames, bins, 2))

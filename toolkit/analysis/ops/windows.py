@@ -31,9 +31,9 @@ class Window:
 def window_of(ctx: NodeContext, spatial: Shape, kernel: tuple[int, ...]) -> Window:
     """Read kernel_shape, strides, dilations, pads and auto_pad the way the ONNX spec defines them."""
     rank = len(kernel)
-    strides = tuple(ctx.attr("strides", None) or (1,) * rank)
-    dilations = tuple(ctx.attr("dilations", None) or (1,) * rank)
-    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    strides = tuple(ctx.attr("strides") or (1,) * rank)
+    dilations = tuple(ctx.attr("dilations") or (1,) * rank)
+    auto_pad = ctx.attr("auto_pad")
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         begins, ends = [], []
         for axis, length in enumerate(spatial):
@@ -46,7 +46,7 @@ def window_of(ctx: NodeContext, spatial: Shape, kernel: tuple[int, ...]) -> Wind
     elif auto_pad == "VALID":
         pads = (sp.Integer(0),) * (2 * rank)
     elif auto_pad == "NOTSET":
-        pads = tuple(sp.Integer(p) for p in (ctx.attr("pads", None) or (0,) * (2 * rank)))
+        pads = tuple(sp.Integer(p) for p in (ctx.attr("pads") or (0,) * (2 * rank)))
     else:
         raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): unknown auto_pad '{auto_pad}'")
     return Window(tuple(int(k) for k in kernel), strides, dilations, pads)
