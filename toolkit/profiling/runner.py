@@ -274,15 +274,27 @@ class OpenVinoSession:
                 "method": "openvino CompiledModel.get_runtime_model(): the execution graph's kernels (inputs, "
                           "outputs and constants left out) with their runtimePrecision; EXECUTION_DEVICES"}
 
-    def node_profile(self) -> Json:
-        """Per-node times of the last inference (PERF_COUNT), executed nodes only."""
-        nodes = [{"name": info.node_name, "op_type": info.node_type, "provider": f"openvino-{info.exec_type}",
-                  "median_us": info.real_time.total_seconds() * 1e6, "calls": 1}
-                 for info in self.request.profiling_info if str(info.status).endswith("EXECUTED")
-                 and not str(info.status).endswith("NOT_EXECUTED")]
-        return {"runs_profiled": 1, "nodes": nodes,
-                "method": "openvino PERF_COUNT: real time of each executed node of the execution graph in the last "
-                          "inference after the warm-up and runs, in microseconds"}
+    def node_profile(self, x: np.ndarray, runs: int) -> Json:
+        """Per-node times over `runs` inferences (PERF_COUNT, read after each), executed nodes only."""
+        per_node: dict[str, Json] = {}
+        for _ in range(runs):
+            self.run(x)
+            for index, info in enumerate(self.request.profiling_info):
+                if info.status.name != "EXECUTED":
+                    continue
+                node = per_node.setdefault(info.node_name, {
+                    "name": info.node_name, "op_type": info.node_type, "provider": f"openvino-{info.exec_type}",
+                    "node_index": index, "durations_us": []})
+                node["durations_us"].append(info.real_time.total_seconds() * 1e6)
+        nodes = []
+        for node in per_node.values():
+            durations = node.pop("durations_us")
+            nodes.append({**node, "calls": len(durations), "total_us": float(sum(durations)),
+                          "median_us": float(np.median(durations))})
+        return {"runs_profiled": runs, "nodes": nodes,
+                "method": "openvino PERF_COUNT: real time of each executed node of the execution graph, read after "
+                          "each of the runs that follow the warm-up, in microseconds; the execution graph's nodes "
+                          "are OpenVINO's (fused), not the model's"}
 
 
 class LiteRtSession:
@@ -456,10 +468,12 @@ def node_profile(bundle_dir: Path, variant: Json, config: Json, x: np.ndarray, w
         return LITERT_NO_PROFILE
     with tempfile.TemporaryDirectory(prefix="ortprof") as folder:
         session = open_session(bundle_dir, variant, config, x.shape, profile_dir=folder)
+        if isinstance(session, OpenVinoSession):
+            for _ in range(warmup):
+                session.run(x)
+            return session.node_profile(x, runs)
         for _ in range(warmup + runs):
             session.run(x)
-        if isinstance(session, OpenVinoSession):
-            return session.node_profile()
         trace_path = session.session.end_profiling()
         with open(trace_path, encoding="utf-8") as handle:
             trace = json.load(handle)
