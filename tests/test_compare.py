@@ -14,7 +14,7 @@ from toolkit.compare import achieved, contradiction_summary, contradictions, nod
 from toolkit.load import feed_plan
 from toolkit.melgraph import default_model
 from toolkit.pipeline.stages import onnx_counts
-from toolkit.profiling.runner import noise, ort_node_profile
+from toolkit.profiling.runner import noise, node_profile
 from toolkit.targets import load_target
 from toolkit.variants import build_variants
 
@@ -36,7 +36,7 @@ def profile_of(folder: Path, name: str, samples: int) -> list[Json]:
     x = noise((1, samples), seed=0)
     plan = [feed.to_json() for feed in feed_plan(default_model())]
     variant = {"file": f"{name}.onnx", "format": "onnx", "inputs": plan}
-    return ort_node_profile(folder, variant, CONFIG, x, warmup=1, runs=3)["nodes"]
+    return node_profile(folder, variant, CONFIG, x, warmup=1, runs=3)["nodes"]
 
 
 def test_achieved_mults_per_second_from_exact_counts(variants: Path) -> None:

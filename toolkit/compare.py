@@ -161,10 +161,11 @@ def node_shares(model_nodes: list[Json], kernels: list[Json]) -> list[Json]:
 
 
 def run_nodes(run: Json, counts: Json | None) -> Json | None:
-    """The per-node table of one onnxruntime run, or None when it has no profile or no counts."""
+    """The per-node table of one onnxruntime run, or None when it has no profile or no counts; OpenVINO's
+    profile names the nodes of its own execution graph, which do not map onto the model's."""
     profile = run.get("profile") or {}
     workload = (counts or {}).get("workloads", {}).get(run.get("workload"))
-    if run["status"] != "ok" or not profile.get("nodes") or workload is None:
+    if run["status"] != "ok" or run.get("engine") == "openvino" or not profile.get("nodes") or workload is None:
         return None
     return {"key": run["key"], "variant": run["variant"], "workload": run["workload"],
             **{field: run.get(field) for field in CONFIG_FIELDS},

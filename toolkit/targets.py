@@ -58,6 +58,14 @@ Every key a target file may hold (any other key is an error naming the key and i
     threads       list[int]  interpreter num_threads values, each >= 1
     xnnpack       bool       true: default delegates (XNNPACK); false: builtin kernels only
 
+    [openvino]    optional: what the runner measures with OpenVINO (each form whose package is missing where the
+                  runner runs is measured as "unavailable" with the reason)
+    engines       list[str]  "native" (the openvino runtime: Core().compile_model(graph, "CPU")) and/or "plugin"
+                             (onnxruntime with Intel's OpenVINO plugin EP, onnxruntime-ep-openvino; x86-64 only)
+    threads       list[int]  INFERENCE_NUM_THREADS values, each >= 1
+    precision     list[str]  INFERENCE_PRECISION_HINT values, each one of "f32", "bf16", "f16": every setting is
+                             gated on its own outputs like a variant, so only a setting that passes can be chosen
+
     [policy]      what the chosen variant must meet
     max_abs_db_error    float  max |dB error| against the original over the signal set
     p99_abs_db_error    float  99th percentile of |dB error|
@@ -98,6 +106,8 @@ from toolkit.files import named_file, names_in
 TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
 DETECT = "detect"
 OPT_LEVELS = ("disable", "basic", "extended", "all")
+OPENVINO_ENGINES = ("native", "plugin")
+OPENVINO_PRECISIONS = ("f32", "bf16", "f16")
 KINDS = ("host", "board")
 CHUNK_MS = 80.0
 DEFAULT_MAX_STREAM_CPU_SHARE = 0.25
@@ -164,6 +174,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "allow_spinning": Key(BOOL_LIST, required=False),
     },
     "litert": {"threads": Key(INT_LIST), "xnnpack": Key(BOOL)},
+    "openvino": {"engines": Key(STR_LIST), "threads": Key(INT_LIST), "precision": Key(STR_LIST)},
     "policy": {
         "max_abs_db_error": Key(NUMBER),
         "p99_abs_db_error": Key(NUMBER),
@@ -188,7 +199,7 @@ ARRAYS = ("host_core",)  # tables written [[name]]: a list of tables, each check
 SECTION_NEEDED = {"cpu": KINDS, "matrix": KINDS, "litert": KINDS, "policy": KINDS, "peak": KINDS,
                   "emulation": ("board",), "core": ("board",)}
 # table -> the kinds that may have it without needing it
-SECTION_OPTIONAL = {"host_core": ("host",)}
+SECTION_OPTIONAL = {"host_core": ("host",), "openvino": KINDS}
 
 # (section, key, test of a present value, what it must be); checked after the types.
 VALUE_RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
@@ -202,6 +213,11 @@ VALUE_RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
      f"a non-empty list of {', '.join(OPT_LEVELS)}"),
     ("matrix", "allow_spinning", lambda v: len(v) > 0, "a non-empty list"),
     ("litert", "threads", lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of integers >= 1"),
+    ("openvino", "engines", lambda v: len(v) > 0 and set(v) <= set(OPENVINO_ENGINES),
+     f"a non-empty list of {', '.join(OPENVINO_ENGINES)}"),
+    ("openvino", "threads", lambda v: len(v) > 0 and min(v) >= 1, "a non-empty list of integers >= 1"),
+    ("openvino", "precision", lambda v: len(v) > 0 and set(v) <= set(OPENVINO_PRECISIONS),
+     f"a non-empty list of {', '.join(OPENVINO_PRECISIONS)}"),
     ("policy", "max_abs_db_error", lambda v: v > 0, "positive"),
     ("policy", "p99_abs_db_error", lambda v: v > 0, "positive"),
     ("policy", "max_rel_mel_error", lambda v: v > 0, "positive"),
@@ -286,6 +302,15 @@ class LiteRt:
 
 
 @dataclass(frozen=True)
+class OpenVino:
+    """The OpenVINO configurations to measure: which engine forms, thread counts and precisions."""
+
+    engines: tuple[str, ...]
+    threads: tuple[int, ...]
+    precision: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Policy:
     """What the chosen variant must meet on this target."""
 
@@ -351,6 +376,7 @@ class Target:
     detected: tuple[str, ...] = field(default=())
     core: CoreRates | None = None
     host_cores: tuple[HostCore, ...] = ()
+    openvino: OpenVino | None = None
 
     def peak_mults_per_s(self, threads: int | None = None) -> float:
         """cores (or min(threads, cores)) x clock x FLOPs per cycle / 2: one FMA = 2 FLOPs = 1 multiplication."""
@@ -619,4 +645,5 @@ def load_target(name_or_path: str | os.PathLike[str]) -> Target:
         detected=detected,
         core=CoreRates(name=cpu["core"], **data["core"]) if "core" in data else None,
         host_cores=tuple(_host_core(entry) for entry in data.get("host_core", [])),
+        openvino=OpenVino(**{k: tuple(v) for k, v in data["openvino"].items()}) if "openvino" in data else None,
     )

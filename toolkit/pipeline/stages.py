@@ -207,15 +207,19 @@ def streaming_plan(bundle_dir: Path) -> Json:
                     "target's matrix, at its first graph optimization level (runner.streaming_configs)"}
 
 
-def _platform_accuracy(result_path: Path, chosen: list[Json], levels: dict[str, float], policy: Json) -> Json:
-    """dB errors (and integer outputs' equality) of each variant's outputs against the original's, both as
-    computed where the runs ran."""
+def _platform_accuracy(result_path: Path, document: Json, chosen: list[Json], levels: dict[str, float],
+                       policy: Json) -> Json:
+    """dB errors (and integer outputs' equality) of each variant's outputs, and of each engine setting with
+    numerics of its own (an OpenVINO precision: runner.output_name), against the original's, all as computed
+    where the runs ran: a setting is gated like a variant."""
     with np.load(runner.outputs_path(result_path)) as npz:
         arrays = {key: npz[key] for key in npz.files}
     reference = accuracy.runner_outputs(arrays, "original")
     outputs = [output.name for output in onnx.load(chosen[0]["path"]).graph.output]
-    results = {}
-    for name in (v["name"] for v in chosen):
+    results: Json = {}
+    for name, record in document["outputs"]["variants"].items():
+        if record["status"] == "unavailable" and runner.setting_label(record["config"]):
+            continue  # that engine or precision does not exist where the runs ran: nothing to gate
         try:
             report = accuracy.compare(reference, accuracy.runner_outputs(arrays, name), levels, names=outputs)
         except ToolkitError as error:
@@ -236,21 +240,25 @@ def predictions(instructions: list[Json], target: Target, counts: Json, bundle: 
             fields = {k: v for k, v in record.items() if k != "evidence"}
             mults = analytic_mults(counts["variants"].get(fields["variant"], {}), fields["workload"])
             prediction = predict_latency(InstructionCounts(**fields), target, mults["dense"] if mults else None)
-            rows.append({**prediction.to_json(), "config": configs[fields["variant"]]})
+            rows.append({**prediction.to_json(), "config": fields.get("config") or configs[fields["variant"]]})
     except ToolkitError as error:
         return {"evidence": PREDICTED, "rows": [], "reason": str(error)}
     return {"evidence": PREDICTED, "rows": rows, "reason": "" if rows else "no instruction counts"}
 
 
-def _count_all(bundle: Json, workloads: tuple[str, ...], count: Callable[[str, str], InstructionCounts]) -> Json:
-    """Instruction counts of every bundle variant at `workloads`; the first failure ends it, with its reason."""
+def _count_all(bundle: Json, workloads: tuple[str, ...], configs_of: Callable[[Json], list[tuple[int, Json]]],
+               count: Callable[[str, str, int], InstructionCounts]) -> Json:
+    """Instruction counts of every bundle variant in its counted configurations (index, config) at `workloads`;
+    the first failure ends it, with its reason."""
     rows = []
     for variant in bundle["variants"]:
-        for workload in workloads:
-            try:
-                rows.append(count(variant["name"], workload).to_json())
-            except (ToolkitError, subprocess.TimeoutExpired) as error:
-                return {"rows": rows, "reason": f"counting stopped at {variant['name']} on {workload}: {error}"}
+        for index, config in configs_of(variant):
+            for workload in workloads:
+                try:
+                    rows.append({**count(variant["name"], workload, index).to_json(), "config": config})
+                except (ToolkitError, subprocess.TimeoutExpired) as error:
+                    where = runner.output_name(variant["name"], config)
+                    return {"rows": rows, "reason": f"counting stopped at {where} on {workload}: {error}"}
     return {"rows": rows, "reason": ""}
 
 
@@ -264,20 +272,24 @@ def host_instructions(run: Run, bundle_dir: Path, bundle: Json) -> Json:
         plugins = emulate.ensure_plugins()
     except ToolkitError as error:
         return {"rows": [], "reason": f"no x86class plugin: {error}"}
-    found = _count_all(bundle, HOST_COUNT_WORKLOADS, lambda name, workload: emulate.count_host_instructions(
-        bundle_dir, name, workload, plugins=plugins, timeout=COUNT_TIMEOUT_S))
+    found = _count_all(bundle, HOST_COUNT_WORKLOADS, lambda v: [(0, runner.run_configs(bundle, v)[0])],
+                       lambda name, workload, index: emulate.count_host_instructions(
+                           bundle_dir, name, workload, plugins=plugins, timeout=COUNT_TIMEOUT_S, config=index))
     return {**found, "method": emulate.host_method()}
 
 
-def board_instructions(run: Run, bundle_dir: Path, bundle: Json) -> Json:
-    """A measured board's instructions per inference, counted under emulation with its CPU model, so its
-    predictions can be held against the measurement; needs root, `make ci-deps` and the cached rootfs."""
+def board_instructions(run: Run, document: Json, bundle_dir: Path, bundle: Json) -> Json:
+    """A measured board's instructions per inference, counted under emulation with its CPU model in the first
+    configuration of each engine setting that ran on the board, so its predictions can be held against the
+    measurement; needs root, `make ci-deps` and the cached rootfs."""
     missing = emulate.emulation_missing()
     if missing:
         return {"rows": [], "reason": f"no emulated counts to predict from: {missing}"}
     guest = emulate.Guest.for_target(run.target)
-    found = _count_all(bundle, tuple(w["name"] for w in bundle["workloads"]), lambda name, workload:
-                       emulate.count_instructions(guest, bundle_dir, name, workload, timeout=COUNT_TIMEOUT_S))
+    found = _count_all(bundle, tuple(w["name"] for w in bundle["workloads"]),
+                       lambda v: emulate.counted_configs(bundle, v, document),
+                       lambda name, workload, index: emulate.count_instructions(
+                           guest, bundle_dir, name, workload, timeout=COUNT_TIMEOUT_S, config=index))
     return {**found, "method": emulate.guest_method(guest.qemu_cpu)}
 
 
@@ -292,7 +304,7 @@ def instructions_of(run: Run, document: Json, bundle_dir: Path, bundle: Json) ->
         found = (host_instructions(run, bundle_dir, bundle) if run.settings.count_host else
                  {"rows": [], "reason": "this host's instructions were not counted (profile --count-host)"})
     elif run.target.kind == "board":
-        found = board_instructions(run, bundle_dir, bundle)
+        found = board_instructions(run, document, bundle_dir, bundle)
     else:
         found = {"rows": [], "reason": "a host result imported from elsewhere: its instructions were not counted"}
     return {"evidence": EMULATED, **found}
@@ -359,7 +371,7 @@ def profile(run: Run) -> None:
         "instructions": instructions,
         "predictions": predicted,
         "prediction_error": prediction_errors(document, predicted["rows"], latency_label),
-        "accuracy": _platform_accuracy(result, chosen, accuracy.signal_levels(), policy),
+        "accuracy": _platform_accuracy(result, document, chosen, accuracy.signal_levels(), policy),
     })
 
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Build the arm64 Debian bookworm rootfs that stands in for a Raspberry Pi: minbase, python3, and a venv at
-# /opt/venv holding the real aarch64 wheels of numpy, onnxruntime and ai-edge-litert. Cached outside the repo,
-# reused while its stamp matches, rebuilt when missing or stale.
+# /opt/venv holding the real aarch64 wheels of numpy, onnxruntime, ai-edge-litert and openvino (its ARM CPU
+# plugin). Cached outside the repo, reused while its stamp matches, rebuilt when missing or stale; one build at a
+# time (a lock beside the rootfs: two builders would share one .partial folder).
 #
 # usage: arm_rootfs.sh [ROOTFS]   (default $MELTOOLKIT_CACHE/arm64-rootfs, MELTOOLKIT_CACHE=/var/cache/meltoolkit)
 # env:   PIP, the host pip that downloads the wheels (default: python3 -m pip)
@@ -18,8 +19,12 @@ rootfs=${1:-$cache/arm64-rootfs}
 wheels=$cache/wheels-aarch64
 pip=${PIP:-python3 -m pip}
 suite=bookworm
-requirements="numpy==2.4.6 onnxruntime==1.32.0 ai-edge-litert==2.3.0"
+requirements="numpy==2.4.6 onnxruntime==1.32.0 ai-edge-litert==2.3.0 openvino==2026.4.1"
 stamp="suite=$suite packages=python3,python3-venv wheels=$requirements"
+
+mkdir -p "$(dirname "$rootfs")"
+exec 9>"$rootfs.lock"
+flock 9
 
 if [ -f "$rootfs/.meltoolkit-stamp" ] && [ "$(cat "$rootfs/.meltoolkit-stamp")" = "$stamp" ]; then
     echo "arm64 rootfs: reusing $rootfs" >&2
@@ -38,7 +43,7 @@ echo "arm64 rootfs: downloading aarch64 wheels into $wheels" >&2
 mkdir -p "$wheels"
 # shellcheck disable=SC2086
 $pip download --quiet --dest "$wheels" --only-binary=:all: --implementation cp --python-version 3.11 \
-    --platform manylinux_2_28_aarch64 --platform manylinux_2_27_aarch64 --platform manylinux_2_17_aarch64 \
+    --platform manylinux_2_35_aarch64 --platform manylinux_2_28_aarch64 --platform manylinux_2_27_aarch64 --platform manylinux_2_17_aarch64 \
     --platform manylinux2014_aarch64 $requirements
 
 partial=$rootfs.partial

@@ -1,6 +1,6 @@
 """Bench bundles: the variant files, the runner and its inputs in one folder that scp can carry to a board.
 
-The folder needs only Python, numpy, onnxruntime and LiteRT where it runs:
+The folder needs only Python, numpy, onnxruntime and LiteRT where it runs (OpenVINO for its runs):
     python3 runner.py BUNDLE_DIR --out RESULT.json
 bundle.json's fields are documented at the top of runner.py, which is the one reader of them.
 """
@@ -85,6 +85,9 @@ def bundle_document(target: Target, files: list[dict[str, str]], *, inputs: Sequ
             "allow_spinning": list(target.matrix.allow_spinning),
         },
         "litert": {"threads": list(target.litert.threads), "xnnpack": target.litert.xnnpack},
+        **({"openvino": {"engines": list(target.openvino.engines), "threads": list(target.openvino.threads),
+                         "precision": list(target.openvino.precision),
+                         "optimization": target.matrix.graph_optimization[0]}} if target.openvino else {}),
         "workloads": [dict(w) for w in workloads],
         "warmup": warmup,
         "runs": runs,

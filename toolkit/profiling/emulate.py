@@ -37,13 +37,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
 from toolkit.files import write_json_atomic
+from toolkit.profiling import runner
 from toolkit.targets import Target
 
 HERE = Path(__file__).resolve().parent
@@ -206,6 +207,7 @@ class InstructionCounts:
     raw: dict[str, Any] = field(default_factory=dict)
     method: str = GUEST_METHOD.format(cpu="<the target's core>", segments=SEGMENTS, repeat=COUNT_REPEAT)
     segments: int = 1
+    config: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The record a result file keeps; `evidence` says what kind of number it is."""
@@ -325,6 +327,18 @@ def count_host_instructions(bundle_dir: Path, variant: str, workload: str, *, re
     return per_inference(variant, workload, f"x86-64 {HOST_QEMU_CPU}", repeat, text, host_method(segments, repeat))
 
 
+def ran_ok(document: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    """Whether a configuration has an ok run in a runner result: an engine the runs' machine lacks is not counted."""
+    done = [{k: r.get(k) for k in runner.CONFIG_FIELDS} for r in document.get("runs", []) if r["status"] == "ok"]
+    return lambda config: {k: config.get(k) for k in runner.CONFIG_FIELDS} in done
+
+
+def counted_configs(bundle: dict[str, Any], variant: dict[str, Any],
+                    document: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """The configurations a variant's instructions are counted in: the first of each engine setting that ran."""
+    return runner.counted_configs(bundle, variant, ran_ok(document))
+
+
 def profile_emulated(target: Target, bundle_dir: Path, result: Path, *, quick: bool = True,
                      repeat: int = COUNT_REPEAT,
                      rootfs: Path | None = None, workloads: Sequence[str] = ()) -> dict[str, Any]:
@@ -337,9 +351,10 @@ def profile_emulated(target: Target, bundle_dir: Path, result: Path, *, quick: b
     record["emulation"] = {"qemu_cpu": guest.qemu_cpu, "rootfs": str(guest.rootfs),
                            "latency_note": "emulated wall time: not a board's latency"}
     record["instructions"] = [
-        count_instructions(guest, bundle_dir, variant["name"], workload["name"], repeat=repeat).to_json()
-        for variant in bundle["variants"] for workload in bundle["workloads"]
-        if not workloads or workload["name"] in workloads
+        replace(count_instructions(guest, bundle_dir, variant["name"], workload["name"], repeat=repeat,
+                                   config=index), config=config).to_json()
+        for variant in bundle["variants"] for index, config in counted_configs(bundle, variant, record)
+        for workload in bundle["workloads"] if not workloads or workload["name"] in workloads
     ]
     write_json_atomic(result, record)
     return record

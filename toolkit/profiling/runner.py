@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """The one bench runner: the same file measures the variants on this host, on a board over SSH, and under QEMU.
 
-It imports only the standard library, numpy, onnxruntime and LiteRT (`ai_edge_litert`, else `tflite_runtime`),
-never the toolkit, so a bundle folder copied with scp runs with `python3 runner.py BUNDLE_DIR --out RESULT.json`.
-A missing engine makes its runs `unavailable` with the import error, not a crash.
+It imports only the standard library, numpy, onnxruntime, LiteRT (`ai_edge_litert`, else `tflite_runtime`) and,
+where the bundle asks for them, OpenVINO (`openvino`; `onnxruntime_ep_openvino`, the plugin EP), never the toolkit,
+so a bundle folder copied with scp runs with `python3 runner.py BUNDLE_DIR --out RESULT.json`. A missing engine
+makes its runs `unavailable` with the import error, not a crash.
+
+Placement is verified, never assumed: every onnxruntime session records which provider each node was assigned to
+(session.record_ep_graph_assignment_info), every OpenVINO model which device and precision its execution graph
+runs in; a run whose labelled provider ran none of the nodes is `failed` ("placement: ..."), and a precision that
+OpenVINO does not apply on this CPU is `unavailable`, so no number is labelled with an engine that did not make it.
 
 bundle.json (written by toolkit.profiling.bundle.make_bundle):
     format_version  2
@@ -19,6 +25,10 @@ bundle.json (written by toolkit.profiling.bundle.make_bundle):
                      "allow_spinning": [bool] (optional, default [true] as onnxruntime; intra-op workers
                      busy-wait between runs when true; measured only for threads > 1)}
     litert          {"threads": [int], "xnnpack": bool}   (false: BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    openvino        optional {"engines": ["native" | "plugin"], "threads": [int], "precision": ["f32" | "bf16" |
+                     "f16"], "optimization": onnxruntime level of the plugin's sessions}: native = openvino
+                     Core().compile_model(graph, "CPU"); plugin = onnxruntime with the OpenVINO plugin EP; threads
+                     and precision are OpenVINO's INFERENCE_NUM_THREADS and INFERENCE_PRECISION_HINT
     workloads       [{"name", "batch", "samples"}]        the audio's shape [batch, samples]
     warmup, runs    untimed warm-up inferences, then timed inferences per run
     streaming       {"seconds", "chunk_samples", "rate_hz"}
@@ -28,14 +38,17 @@ bundle.json (written by toolkit.profiling.bundle.make_bundle):
 RESULT.json (rewritten atomically after every finished run, so an interrupted run keeps what finished):
     format_version, complete, started_utc, updated_utc, bundle {sha256, target}, settings {warmup, runs,
     streaming_seconds, quick}, platform {...}, outputs {file, variants: {name: {status, config, signals}}},
-    runs [...], streaming [...]; every run has a "key" and a "status": ok | unavailable | failed, with "reason".
+    runs [...], streaming [...]; every run has a "key" and a "status": ok | unavailable | failed, with "reason";
+    an ok run has "placement": {"nodes", "by_provider", "labelled", "method"} (OpenVINO: "precisions" too).
+    A run's configuration is CONFIG_FIELDS; one with a precision has its own signal pass (output_name).
     "running" holds the key of the unit in progress: a process that died inside it (a crash in an engine) leaves
     it there, and --resume records that unit as failed (CRASHED) instead of running it again.
     Latency: time.perf_counter_ns around one session.run / interpreter set_tensor+invoke+get_tensor, in ms.
     Per-node times come from a second onnxruntime session with enable_profiling doing the same warm-up and runs;
     the warm-up runs are dropped from the trace, so the timed session's numbers carry no profiling overhead.
-Outputs of the signal pass go to RESULT.outputs.npz beside RESULT.json, keys "<variant>/<signal>" (first output)
-and "<variant>/<signal>/<k>" (output k >= 1, in graph order).
+Outputs of the signal pass go to RESULT.outputs.npz beside RESULT.json, keys "<output>/<signal>" (first output)
+and "<output>/<signal>/<k>" (output k >= 1, in graph order), <output> being output_name(variant, config): the
+variant's name, or "<variant>@<engine>.<provider>.<precision>" for an engine setting with its own numerics.
 """
 
 from __future__ import annotations
@@ -59,7 +72,7 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 QUICK = {"warmup": 2, "runs": 5, "streaming_seconds": 1.0}
 CRASHED = "the runner process died during this run (a crash in the engine or provider); recorded on --resume"
 OPT_LEVELS = {
@@ -71,6 +84,11 @@ OPT_LEVELS = {
 CPUINFO_FIELDS = ("model name", "Model", "Hardware", "CPU implementer", "CPU part", "CPU revision", "cpu MHz")
 LITERT_IMPORTS = (("ai_edge_litert.interpreter", "ai-edge-litert"), ("tflite_runtime.interpreter", "tflite-runtime"))
 NOISE_STD = 3000.0
+OPENVINO_PLUGIN = "OpenVINOExecutionProvider"
+OPENVINO_DEVICE = "CPU"
+# Execution-graph nodes that move no data through a kernel: the graph's inputs, outputs and constants.
+OPENVINO_NOT_KERNELS = {"Input", "Output", "Const", "Parameter", "Result", "Constant"}
+CONFIG_FIELDS = ("engine", "provider", "threads", "spinning", "optimization", "precision")
 
 Json = dict[str, Any]
 
@@ -105,6 +123,44 @@ ORT, ORT_MISSING = _import_onnxruntime()
 LITERT, LITERT_DIST, LITERT_MISSING = _import_litert()
 
 
+@functools.cache
+def openvino_runtime() -> tuple[Any, str | None]:
+    """The openvino module or why it is missing; imported on first use, since only OpenVINO runs need it."""
+    try:
+        return importlib.import_module("openvino"), None
+    except ImportError as error:
+        return None, f"openvino is not importable here: {error} (pip install openvino)"
+
+
+@functools.cache
+def openvino_plugin_devices() -> tuple[list[Any], str | None]:
+    """onnxruntime's OpenVINO plugin EP devices for the CPU, registered once per process, or why there are none."""
+    if ORT is None:
+        return [], ORT_MISSING
+    try:
+        plugin = importlib.import_module("onnxruntime_ep_openvino")
+    except ImportError as error:
+        return [], (f"the OpenVINO plugin EP is not importable here: {error} (onnxruntime-ep-openvino, wheels for "
+                    "x86-64 only)")
+    try:
+        ORT.register_execution_provider_library(OPENVINO_PLUGIN, plugin.get_library_path())
+    except Exception as error:
+        return [], f"onnxruntime {ORT.__version__} could not register the OpenVINO plugin EP: {error}"
+    devices = [d for d in ORT.get_ep_devices()
+               if d.ep_name == OPENVINO_PLUGIN and d.ep_metadata.get("ov_device") == OPENVINO_DEVICE]
+    return devices, None if devices else f"the OpenVINO plugin EP offers no {OPENVINO_DEVICE} device here"
+
+
+def openvino_properties(config: Json) -> dict[str, str]:
+    """OpenVINO's CPU properties of a run: its thread count, precision and the latency hint."""
+    return {"INFERENCE_NUM_THREADS": str(config["threads"]), "INFERENCE_PRECISION_HINT": config["precision"],
+            "PERFORMANCE_HINT": "LATENCY"}
+
+
+class PlacementError(Exception):
+    """The engine a run is labelled with executed none of its nodes."""
+
+
 def feed_arrays(plan: list[Json], audio: np.ndarray, names: set[str]) -> dict[str, np.ndarray]:
     """The inputs in `names` (the session's) one inference is fed, by bundle.json's "inputs": the audio, the number
     of samples, or a constant broadcast to the shape ("batch" and "samples" are the audio's dims); initializers
@@ -132,10 +188,17 @@ class OrtSession:
         options.graph_optimization_level = getattr(ORT.GraphOptimizationLevel, OPT_LEVELS[config["optimization"]])
         options.log_severity_level = 4  # errors reach the result as exceptions
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if config["spinning"] else "0")
+        options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
         if profile_dir:
             options.enable_profiling = True
             options.profile_file_prefix = os.path.join(profile_dir, "ort")
-        self.session = ORT.InferenceSession(str(path), options, providers=[config["provider"]])
+        self.provider = config["provider"]
+        if config.get("precision"):  # the plugin EP: its devices, with OpenVINO's own properties
+            options.add_provider_for_devices(openvino_plugin_devices()[0], {
+                "load_config": json.dumps({OPENVINO_DEVICE: openvino_properties(config)})})
+            self.session = ORT.InferenceSession(str(path), options)
+        else:
+            self.session = ORT.InferenceSession(str(path), options, providers=[config["provider"]])
         self.plan = plan
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -153,6 +216,85 @@ class OrtSession:
     def in_session(self) -> list[str]:
         """Providers the session really holds (onnxruntime may append CPU as fallback)."""
         return list(self.session.get_providers())
+
+    def placement(self) -> Json:
+        """How many of the session's nodes each provider was assigned (after onnxruntime's graph optimizations)."""
+        by_provider: dict[str, int] = {}
+        for subgraph in self.session.get_provider_graph_assignment_info():
+            by_provider[subgraph.ep_name] = by_provider.get(subgraph.ep_name, 0) + len(subgraph.get_nodes())
+        return {"nodes": sum(by_provider.values()), "by_provider": by_provider,
+                "labelled": by_provider.get(self.provider, 0),
+                "method": "onnxruntime get_provider_graph_assignment_info: the nodes of the optimized graph each "
+                          "provider was assigned"}
+
+
+class OpenVinoSession:
+    """One model compiled by native OpenVINO for the CPU with a thread count and a precision hint."""
+
+    def __init__(self, path: Path, config: Json, plan: list[Json], perf_count: bool = False) -> None:
+        openvino, _ = openvino_runtime()
+        properties: dict[str, Any] = openvino_properties(config)
+        if perf_count:
+            properties["PERF_COUNT"] = "YES"
+        self.compiled = openvino.Core().compile_model(str(path), OPENVINO_DEVICE, properties)
+        self.precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        self.requested = config["precision"]
+        self.request = self.compiled.create_infer_request()
+        self.plan = plan
+        self.input_names = {name for port in self.compiled.inputs for name in port.get_names()}
+        self.output_names = [port.get_any_name() for port in self.compiled.outputs]
+        self.audio: np.ndarray | None = None
+        self.feed: dict[str, np.ndarray] = {}
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every output of one inference on audio `x`, in graph order."""
+        if self.audio is not x:
+            self.audio = x
+            self.feed = feed_arrays(self.plan, x, self.input_names)
+        results = self.request.infer(self.feed)
+        return [np.array(results[port]) for port in self.compiled.outputs]
+
+    def in_session(self) -> list[str]:
+        """The devices the compiled model executes on, as OpenVINO reports them."""
+        return [f"openvino-{device}" for device in self.compiled.get_property("EXECUTION_DEVICES")]
+
+    def placement(self) -> Json:
+        """The execution graph's kernels, by device and by the precision each runs in."""
+        precisions: dict[str, int] = {}
+        for op in self.compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            if info["layerType"].astype(str) not in OPENVINO_NOT_KERNELS:
+                precision = info["runtimePrecision"].astype(str)
+                precisions[precision] = precisions.get(precision, 0) + 1
+        kernels = sum(precisions.values())
+        devices = list(self.compiled.get_property("EXECUTION_DEVICES"))
+        return {"nodes": kernels, "by_provider": {device: kernels for device in devices},
+                "labelled": kernels if OPENVINO_DEVICE in devices else 0, "precisions": precisions,
+                "precision_in_effect": self.precision,
+                "method": "openvino CompiledModel.get_runtime_model(): the execution graph's kernels (inputs, "
+                          "outputs and constants left out) with their runtimePrecision; EXECUTION_DEVICES"}
+
+    def node_profile(self, x: np.ndarray, runs: int) -> Json:
+        """Per-node times over `runs` inferences (PERF_COUNT, read after each), executed nodes only."""
+        per_node: dict[str, Json] = {}
+        for _ in range(runs):
+            self.run(x)
+            for index, info in enumerate(self.request.profiling_info):
+                if info.status.name != "EXECUTED":
+                    continue
+                node = per_node.setdefault(info.node_name, {
+                    "name": info.node_name, "op_type": info.node_type, "provider": f"openvino-{info.exec_type}",
+                    "node_index": index, "durations_us": []})
+                node["durations_us"].append(info.real_time.total_seconds() * 1e6)
+        nodes = []
+        for node in per_node.values():
+            durations = node.pop("durations_us")
+            nodes.append({**node, "calls": len(durations), "total_us": float(sum(durations)),
+                          "median_us": float(np.median(durations))})
+        return {"runs_profiled": runs, "nodes": nodes,
+                "method": "openvino PERF_COUNT: real time of each executed node of the execution graph, read after "
+                          "each of the runs that follow the warm-up, in microseconds; the execution graph's nodes "
+                          "are OpenVINO's (fused), not the model's"}
 
 
 class LiteRtSession:
@@ -186,13 +328,20 @@ class LiteRtSession:
         """The kernel set this interpreter runs with."""
         return [f"litert-{self.kernels}"]
 
+    def placement(self) -> None:
+        """LiteRT's Python interpreter does not say which ops its delegate took."""
+        return None
 
+
+Session = OrtSession | OpenVinoSession | LiteRtSession
 ENGINE_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "litert"}
 SPIN_LABEL = {True: "spin", False: "nospin", None: "-"}
 
 
 def engine_missing(engine: str) -> str | None:
     """Why an engine cannot run here, or None."""
+    if engine == "openvino":
+        return openvino_runtime()[1]
     return {"onnxruntime": ORT_MISSING, "litert": LITERT_MISSING}[engine]
 
 
@@ -202,6 +351,8 @@ def provider_missing(config: Json) -> str | None:
     if missing or config["engine"] != "onnxruntime":
         return missing
     provider = config["provider"]
+    if config.get("precision"):
+        return openvino_plugin_devices()[1]
     available = ORT.get_available_providers()
     if provider in available:
         return None
@@ -215,12 +366,34 @@ def provider_missing(config: Json) -> str | None:
 
 def open_session(
     bundle_dir: Path, variant: Json, config: Json, shape: tuple[int, ...], profile_dir: str | None = None
-) -> OrtSession | LiteRtSession:
+) -> Session:
     """A ready session for this variant and run configuration, fed by the plan load_bundle gave the variant."""
     path = bundle_dir / variant["file"]
     if config["engine"] == "onnxruntime":
         return OrtSession(path, config, variant["inputs"], profile_dir)
+    if config["engine"] == "openvino":
+        return OpenVinoSession(path, config, variant["inputs"], perf_count=profile_dir is not None)
     return LiteRtSession(path, config, shape)
+
+
+class PrecisionUnavailable(Exception):
+    """OpenVINO does not apply the asked precision on this CPU: the setting does not exist here."""
+
+
+def verified_session(bundle_dir: Path, variant: Json, config: Json, shape: tuple[int, ...],
+                     profile_dir: str | None = None) -> tuple[Session, Json | None]:
+    """A session whose placement was checked, and the placement: the labelled engine must run some node, and
+    OpenVINO must run the precision asked."""
+    session = open_session(bundle_dir, variant, config, shape, profile_dir)
+    placement = session.placement()
+    if isinstance(session, OpenVinoSession) and session.precision != session.requested:
+        raise PrecisionUnavailable(f"OpenVINO runs {session.precision} on this CPU when asked for "
+                                   f"{session.requested}: that precision does not exist here")
+    if placement is not None and placement["labelled"] == 0:
+        others = ", ".join(f"{n} on {name}" for name, n in placement["by_provider"].items()) or "none"
+        raise PlacementError(f"placement: {config['provider']} executed none of the {placement['nodes']} nodes "
+                             f"({others}); these numbers would not be {config['provider']}'s")
+    return session, placement
 
 
 # ---------------------------------------------------------------- measurements
@@ -288,10 +461,17 @@ def parse_ort_profile(trace: list[Json], skip_runs: int) -> Json:
     }
 
 
-def ort_node_profile(bundle_dir: Path, variant: Json, config: Json, x: np.ndarray, warmup: int, runs: int) -> Json:
-    """Per-node profile from a separate profiling session doing the same warm-up and runs."""
+def node_profile(bundle_dir: Path, variant: Json, config: Json, x: np.ndarray, warmup: int, runs: int) -> Json:
+    """Per-node profile from a separate profiling session doing the same warm-up and runs: onnxruntime's trace
+    or OpenVINO's PERF_COUNT; LiteRT's Python interpreter has none."""
+    if config["engine"] == "litert":
+        return LITERT_NO_PROFILE
     with tempfile.TemporaryDirectory(prefix="ortprof") as folder:
         session = open_session(bundle_dir, variant, config, x.shape, profile_dir=folder)
+        if isinstance(session, OpenVinoSession):
+            for _ in range(warmup):
+                session.run(x)
+            return session.node_profile(x, runs)
         for _ in range(warmup + runs):
             session.run(x)
         trace_path = session.session.end_profiling()
@@ -308,22 +488,20 @@ def measure_run(bundle_dir: Path, variant: Json, config: Json, workload: Json, s
     shape = (int(workload["batch"]), int(workload["samples"]))
     x = noise(shape, seed)
     created = time.perf_counter_ns()
-    session = open_session(bundle_dir, variant, config, shape)
+    session, placement = verified_session(bundle_dir, variant, config, shape)
     create_ms = (time.perf_counter_ns() - created) / 1e6
     first_ms = timed_ms(lambda: session.run(x))
     output_shape = list(np.shape(session.run(x)[0]))
     for _ in range(settings["warmup"]):
         session.run(x)
     latencies = [timed_ms(lambda: session.run(x)) for _ in range(settings["runs"])]
-    profile = (
-        ort_node_profile(bundle_dir, variant, config, x, settings["warmup"], settings["runs"])
-        if config["engine"] == "onnxruntime" else LITERT_NO_PROFILE
-    )
+    profile = node_profile(bundle_dir, variant, config, x, settings["warmup"], settings["runs"])
     return {
         "status": "ok",
         "input_shape": list(shape),
         "output_shape": output_shape,
         "session_providers": session.in_session(),
+        "placement": placement,
         "session_create_ms": create_ms,
         "first_inference_ms": first_ms,
         "warmup": settings["warmup"],
@@ -363,7 +541,7 @@ def measure_streaming(bundle_dir: Path, variant: Json, config: Json, streaming: 
     """Feed chunks at the real rate; CPU share of one core = process CPU time / wall time over the whole stream."""
     shape = (1, int(streaming["chunk_samples"]))
     x = noise(shape, seed)
-    session = open_session(bundle_dir, variant, config, shape)
+    session, placement = verified_session(bundle_dir, variant, config, shape)
     for _ in range(settings["warmup"]):
         session.run(x)
     rate = float(streaming["rate_hz"])
@@ -381,6 +559,7 @@ def measure_streaming(bundle_dir: Path, variant: Json, config: Json, streaming: 
         "latency_ms": latency_stats(stream["latencies_ms"]),
         "deadline_misses": stream["deadline_misses"],
         "streams_per_core": math.floor(1.0 / share) if share > 0 else None,
+        "placement": placement,
         "method": STREAMING_METHOD + "; streams_per_core = floor(1 / cpu_share), ignoring contention between "
                   "streams",
     }
@@ -395,37 +574,81 @@ def _spinning(matrix: Json, threads: int) -> list[bool]:
     return values if threads > 1 else values[:1]
 
 
+def _config(engine: str, provider: str, threads: int, spinning: bool | None = None, optimization: str | None = None,
+            precision: str | None = None) -> Json:
+    """One run configuration, its fields in CONFIG_FIELDS order."""
+    return dict(zip(CONFIG_FIELDS, (engine, provider, int(threads), spinning, optimization, precision), strict=True))
+
+
+def openvino_configs(bundle: Json) -> list[Json]:
+    """The bundle's OpenVINO settings: each engine form x threads x precision (none when it asks for none)."""
+    openvino = bundle.get("openvino")
+    if not openvino:
+        return []
+    forms = {"native": ("openvino", OPENVINO_DEVICE, None),
+             "plugin": ("onnxruntime", OPENVINO_PLUGIN, openvino.get("optimization", "all"))}
+    return [_config(forms[form][0], forms[form][1], t, None, forms[form][2], precision)
+            for form in openvino["engines"] for t in openvino["threads"] for precision in openvino["precision"]]
+
+
 def run_configs(bundle: Json, variant: Json) -> list[Json]:
-    """Every (provider or kernel set, threads, spinning, optimization) this variant is measured with."""
+    """Every configuration this variant is measured with: onnxruntime's matrix first (its first entry is the
+    one-thread CPU provider that predictions assume), then OpenVINO's settings; LiteRT's kernel sets for TFLite."""
     engine = ENGINE_OF_FORMAT[variant["format"]]
     if engine == "onnxruntime":
         matrix = bundle["matrix"]
         return [
-            {"engine": engine, "provider": p, "threads": int(t), "spinning": s, "optimization": o}
+            _config(engine, p, t, s, o)
             for p in matrix["providers"] for t in matrix["intra_op_threads"] for s in _spinning(matrix, int(t))
             for o in matrix["graph_optimization"]
-        ]
+        ] + openvino_configs(bundle)
     litert = bundle["litert"]
     provider = "xnnpack" if litert.get("xnnpack", True) else "builtin"
-    return [{"engine": engine, "provider": provider, "threads": int(t), "spinning": None, "optimization": None}
-            for t in litert["threads"]]
+    return [_config(engine, provider, t) for t in litert["threads"]]
 
 
 def streaming_configs(bundle: Json, variant: Json) -> list[Json]:
-    """Streaming runs once per provider, thread count and spinning, at the first listed optimization level."""
+    """Streaming runs once per engine setting, thread count and spinning, at the first listed optimization level."""
     seen, configs = set(), []
     for config in run_configs(bundle, variant):
-        identity = (config["provider"], config["threads"], config["spinning"])
+        identity = (config["engine"], config["provider"], config["precision"], config["threads"], config["spinning"])
         if identity not in seen:
             seen.add(identity)
             configs.append(config)
     return configs
 
 
+def setting_label(config: Json) -> str | None:
+    """The engine setting whose numerics differ from the variant's own (an OpenVINO precision), or None."""
+    precision = config.get("precision")
+    return None if precision is None else f"{config['engine']}.{config['provider']}.{precision}"
+
+
+def output_name(variant: str, config: Json) -> str:
+    """Which signal-pass outputs a run's numbers belong to: the variant's, or the variant's under that setting."""
+    label = setting_label(config)
+    return variant if label is None else f"{variant}@{label}"
+
+
+def counted_configs(bundle: Json, variant: Json, ran: Callable[[Json], bool]) -> list[tuple[int, Json]]:
+    """(index, configuration) that instructions are counted in for a variant: the first (fewest threads) of each
+    engine setting, among those that `ran` (an ok run where the runs were made)."""
+    seen: set[tuple[str, str, str | None]] = set()
+    found = []
+    for index, config in enumerate(run_configs(bundle, variant)):
+        identity = (config["engine"], config["provider"], config["precision"])
+        if identity not in seen and ran(config):
+            seen.add(identity)
+            found.append((index, config))
+    return found
+
+
 def run_key(kind: str, variant: str, config: Json, workload: str | None = None) -> str:
     """Stable identity of one run, used by --resume."""
     parts = [kind, variant, config["engine"], config["provider"], f"t{config['threads']}",
              SPIN_LABEL[config["spinning"]], config["optimization"] or "-"]
+    if config.get("precision"):
+        parts.append(config["precision"])
     return "|".join([*parts, workload] if workload else parts)
 
 
@@ -612,6 +835,15 @@ class Recorder:
 # ---------------------------------------------------------------- phases
 
 
+def refusal(error: Exception) -> Json:
+    """A run that could not be measured: unavailable (the setting does not exist here) or failed, with why."""
+    if isinstance(error, PrecisionUnavailable):
+        return {"status": "unavailable", "reason": str(error)}
+    if isinstance(error, PlacementError):
+        return {"status": "failed", "reason": str(error)}
+    return {"status": "failed", "reason": f"{type(error).__name__}: {error}"[:2000]}
+
+
 def guarded(measure: Callable[[], Json], config: Json) -> Json:
     """The measurement, or `unavailable` / `failed` with the reason; one bad run never stops the others."""
     missing = provider_missing(config)
@@ -620,24 +852,35 @@ def guarded(measure: Callable[[], Json], config: Json) -> Json:
     try:
         return measure()
     except Exception as error:
-        return {"status": "failed", "reason": f"{type(error).__name__}: {error}"[:2000]}
+        return refusal(error)
 
 
-def outputs_config(bundle: Json, variant: Json) -> Json:
-    """The configuration the signal pass uses: the first one whose provider is available here."""
+def outputs_configs(bundle: Json, variant: Json) -> list[Json]:
+    """The configurations the signal pass uses: the variant's own numerics (the first configuration with no
+    precision whose provider is available here) and the first (fewest threads) of each engine setting that has
+    its own, so every setting is gated on its own outputs."""
     configs = run_configs(bundle, variant)
-    return next((c for c in configs if not provider_missing(c)), configs[0])
+    plain = [c for c in configs if setting_label(c) is None]
+    found = [next((c for c in plain if not provider_missing(c)), plain[0])]
+    labels: set[str] = set()
+    for config in configs:
+        label = setting_label(config)
+        if label is not None and label not in labels:
+            labels.add(label)
+            found.append(config)
+    return found
 
 
 def signal_outputs(
-    bundle_dir: Path, bundle: Json, variant: Json, signals: dict[str, np.ndarray]
+    bundle_dir: Path, variant: Json, config: Json, signals: dict[str, np.ndarray]
 ) -> tuple[Json, dict[str, np.ndarray]]:
-    """Run the variant once on every signal; per-signal status, and the arrays keyed variant/signal.
+    """Run the variant in `config` once on every signal; per-signal status, and the arrays keyed
+    output_name/signal.
 
-    One onnxruntime session serves every shape; LiteRT gets one interpreter per shape (it is resized).
+    One onnxruntime or OpenVINO session serves every shape; LiteRT gets one interpreter per shape (it is resized).
     """
-    config = outputs_config(bundle, variant)
-    record: Json = {"config": config, "signals": {}}
+    name_out = output_name(variant["name"], config)
+    record: Json = {"variant": variant["name"], "config": config, "signals": {}}
     arrays: dict[str, np.ndarray] = {}
     missing = provider_missing(config)
     if missing:
@@ -648,16 +891,20 @@ def signal_outputs(
         try:
             shape = audio.shape if config["engine"] == "litert" else None
             if shape not in sessions:
-                sessions[shape] = open_session(bundle_dir, variant, config, audio.shape)
+                sessions[shape] = verified_session(bundle_dir, variant, config, audio.shape)[0]
             session = sessions[shape]
             results = [np.array(r) for r in session.run(audio.astype(np.float32, copy=False))]
-            arrays.update({output_key(variant["name"], name, k): r for k, r in enumerate(results)})
+            arrays.update({output_key(name_out, name, k): r for k, r in enumerate(results)})
             record["signals"][name] = {"status": "ok", "shape": list(results[0].shape),
                                        "outputs": session.output_names}
         except Exception as error:
-            record["signals"][name] = {"status": "failed", "reason": f"{type(error).__name__}: {error}"[:2000]}
-    ok = sum(s["status"] == "ok" for s in record["signals"].values())
-    record["status"] = "ok" if ok == len(signals) else "failed" if ok == 0 else "partial"
+            record["signals"][name] = refusal(error)
+    statuses = [s["status"] for s in record["signals"].values()]
+    ok = statuses.count("ok")
+    record["status"] = "ok" if ok == len(signals) else "partial" if ok else (
+        "unavailable" if "unavailable" in statuses else "failed")
+    if ok == 0:
+        record["reason"] = next(s["reason"] for s in record["signals"].values())
     return record, arrays
 
 
@@ -670,7 +917,8 @@ def plan(bundle: Json, variants: list[Json]) -> list[tuple[str, str, Json, Json,
     """Every unit of work in order: signal outputs first (the accuracy gate needs them most), runs, streaming."""
     work: list[tuple[str, str, Json, Json, Json | None]] = []
     for v in variants:
-        work.append(("outputs", f"outputs|{v['name']}", v, outputs_config(bundle, v), None))
+        for config in outputs_configs(bundle, v):
+            work.append(("outputs", f"outputs|{output_name(v['name'], config)}", v, config, None))
     for v in variants:
         for config in run_configs(bundle, v):
             for w in bundle["workloads"]:
@@ -707,8 +955,8 @@ def execute(bundle_dir: Path, out: Path, quick: bool, only: list[str] | None, re
                 continue
             recorder.begin(key)
             if section == "outputs":
-                record, arrays = signal_outputs(bundle_dir, bundle, variant, signals)
-                recorder.add_outputs(variant["name"], record, arrays)
+                record, arrays = signal_outputs(bundle_dir, variant, config, signals)
+                recorder.add_outputs(output_name(variant["name"], config), record, arrays)
                 progress(f"[{index}/{len(work)}] {key}: {record['status']}")
                 continue
             if section == "runs":
@@ -734,8 +982,8 @@ def record_crash(recorder: Recorder, section: str, key: str, variant: Json, conf
                  workload: Json | None) -> None:
     """The unit a dead runner was in, recorded as failed like any other failed run."""
     if section == "outputs":
-        recorder.add_outputs(variant["name"], {"config": config, "signals": {}, "status": "failed",
-                                               "reason": CRASHED}, {})
+        recorder.add_outputs(output_name(variant["name"], config), {
+            "variant": variant["name"], "config": config, "signals": {}, "status": "failed", "reason": CRASHED}, {})
         return
     where = {"workload": workload["name"]} if workload else {}
     recorder.add(section, {"key": key, **describe(variant, config), **where, "status": "failed", "reason": CRASHED})
