@@ -422,6 +422,21 @@ def streaming_configs(bundle: Json, variant: Json) -> list[Json]:
     return configs
 
 
+CONFIG_FIELDS = ("engine", "provider", "threads", "spinning", "optimization", "precision")
+
+
+def setting_label(config: Json) -> str | None:
+    """The engine setting whose numerics differ from the variant's own (an OpenVINO precision), or None."""
+    precision = config.get("precision")
+    return None if precision is None else f"{config['engine']}.{config['provider']}.{precision}"
+
+
+def output_name(variant: str, config: Json) -> str:
+    """Which signal-pass outputs a run's numbers belong to: the variant's, or the variant's under that setting."""
+    label = setting_label(config)
+    return variant if label is None else f"{variant}@{label}"
+
+
 def run_key(kind: str, variant: str, config: Json, workload: str | None = None) -> str:
     """Stable identity of one run, used by --resume."""
     parts = [kind, variant, config["engine"], config["provider"], f"t{config['threads']}",
