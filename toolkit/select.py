@@ -17,7 +17,8 @@ The fastest eligible median wins, except that candidates within the measurement 
 medians differ by less than the larger p90 - median of the two) are near-ties: among them the lower streaming
 CPU share wins, then fewer threads. Where CPU share cannot be measured (emulation) the choice says so and takes
 1 thread with spinning off. A variant over tolerance is never a candidate. The original's best configuration is
-always reported beside the choice.
+always reported beside the choice (never an engine setting whose outputs there fail the tolerances: that one
+computes other numbers than the original's).
 
     python -m toolkit select --target x86-host      # reads build/x86-host/, writes choice.json, prints the choice
 """
@@ -143,6 +144,12 @@ def _stream_cpu(c: Candidate, i: Inputs) -> str | None:
 def _cadence(c: Candidate) -> str:
     """How the graph is run in the CPU share's sentence."""
     return "streaming at 12.5 chunks/s" if c.audio_ms == CHUNK_MS else f"run once per {c.audio_ms:g} ms window"
+
+
+def _other_numbers(c: Candidate, i: Inputs) -> bool:
+    """Whether an engine setting of c's variant computes numbers other than the variant's (its outputs where it
+    ran fail the tolerances): not a baseline of that variant."""
+    return c.outputs != c.variant and _platform(c, i) is not None
 
 
 CHECKS: dict[str, Callable[[Candidate, Inputs], str | None]] = {
@@ -375,7 +382,8 @@ def choose(variants: list[Json], accuracy: dict[str, Json], platform: Json, prof
     rejected = [{**c.to_json(), "fails": failures(c, inputs)} for c in found if failures(c, inputs)]
     eligible = [c for c in found if not failures(c, inputs)]
     cpu_rejected = [c for c in found if failures(c, inputs) == [_stream_cpu(c, inputs)]]
-    originals = sorted((c for c in found if c.variant == "original"), key=rank_key)
+    originals = sorted((c for c in found if c.variant == "original" and not _other_numbers(c, inputs)),
+                       key=rank_key)
     original = originals[0] if originals else None
     document: Json = {
         "policy": {**asdict(policy), "max_chunk_ms": policy.budget_ms(audio_ms)}, "inference_audio": audio,
