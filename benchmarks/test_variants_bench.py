@@ -33,7 +33,7 @@ def configs() -> list[Any]:
         for provider in providers:
             for threads in THREADS:
                 config = {"engine": engine, "provider": provider, "threads": threads, "spinning": False,
-                          "optimization": None if engine == "litert" else "all"}
+                          "optimization": None if engine == "litert" else "all", "precision": None}
                 pairs.append(pytest.param(name, config, id=f"{name}-{provider}-t{threads}"))
     return pairs
 

@@ -162,3 +162,45 @@ def test_an_emulated_board_shows_predictions_never_emulated_wall_time(profiled: 
     assert not any(f"| {w} |" in table or f"| {w} |" in report for w in wall)
     assert "predicted 1.33x faster than the original" in report
     assert "emulation wall time (not a board latency)" in report
+
+
+def hundredth(stats: dict[str, float]) -> dict[str, float]:
+    """Latency statistics of a run 100 times faster (the run count unchanged)."""
+    return {k: v if k == "n" else v / 100 for k, v in stats.items()}
+
+
+def test_the_manifest_carries_the_chosen_precision_its_placement_and_its_own_verdict_where_it_ran(
+        profiled: tuple[Path, Path, Target], tmp_path: Path) -> None:
+    """The original run again natively on OpenVINO at f32 (the runner's format 3 records), faster than
+    everything: chosen, and exported with its precision, its placement and its setting's verdict."""
+    build, _, target = profiled
+    folder = tmp_path / NAME
+    shutil.copytree(build, folder)
+    profile = read_json(folder / "profile.json", "profile")
+    placement = {"nodes": 14, "by_provider": {"CPU": 14}, "labelled": 14, "method": "exec graph",
+                 "precisions": {"f32": 13, "i64": 1}}
+    base = [r for r in profile["runs"] if r["status"] == "ok" and r["variant"] == "original"
+            and r["provider"] == "CPUExecutionProvider" and r["threads"] == 1]
+    profile["runs"] += [{**r, "engine": "openvino", "provider": "CPU", "spinning": None, "optimization": None,
+                         "precision": "f32", "key": f"{r['key']}|openvino|f32", "placement": placement,
+                         "latency_ms": hundredth(r["latency_ms"])} for r in base]
+    write_json(folder / "profile.json", profile)
+    platform = read_json(folder / "platform.json", "platform")
+    platform["accuracy"]["original@openvino.CPU.f32"] = {
+        "measured": True, "passed": True, "reasons": [], "report": {"overall": {"max_abs_db": 0.0012}}}
+    write_json(folder / "platform.json", platform)
+    write_json(folder / "compare.json", compare(target, read_json(folder / "counts.json", "counts"), profile,
+                                                platform["latency_evidence"]))
+    select_folder(folder, target)
+    out = export_folder(folder, tmp_path / "artifacts" / NAME, target)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["configuration"] == {
+        "evidence": "setting", "engine": "openvino", "provider": "CPU", "threads": 1, "spinning": None,
+        "optimization": None, "precision": "f32", "placement": {"evidence": "measured-on-host", **placement}}
+    assert manifest["accuracy"]["where_measured"]["report"]["overall"]["max_abs_db"] == 0.0012
+    assert set(manifest["latency"]["workloads"]) == {"stream", "second"}
+    stream = next(r for r in base if r["workload"] == "stream")
+    assert manifest["latency"]["workloads"]["stream"]["latency_ms"] == hundredth(stream["latency_ms"])
+    assert manifest["achieved"]["workloads"]["stream"]["dense"]["mults"] == 2_175_504
+    assert all(labelled(label) for path, _, label in flatten(manifest) if path != "format_version")
+    assert "**original** on openvino CPU f32, 1 thr:" in (out / "report.md").read_text(encoding="utf-8")

@@ -12,6 +12,7 @@ import re
 import shutil
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from toolkit import cli, melgraph
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
 from toolkit.report import command, html, plots, terminal
 
+Json = dict[str, Any]
 TARGET = "mini-host"
 VARIANTS = ("simplified", "dft-400tap-fused-mel-sparse", "int8-dynamic", "tflite")
 MATRIX = {
@@ -234,3 +236,94 @@ def test_runner_lines_stay_above_the_bar_on_a_terminal() -> None:
         assert feed.bar.tasks[0].completed == 2 and feed.bar.tasks[0].total == 2
     assert "run|original|x: median 0.1 ms" in buffer.getvalue()
     assert "run|tflite|y: unavailable: no LiteRT" in buffer.getvalue()
+
+
+# ---------------------------------------------------------------- OpenVINO engines (runner format 3)
+
+
+NATIVE = {"engine": "openvino", "provider": "CPU", "spinning": None, "optimization": None}
+PLUGIN = {"engine": "onnxruntime", "provider": "OpenVINOExecutionProvider", "spinning": None}
+F16_ERROR = "max |dB error| 324 > 0.5 (max_abs_db_error); worst at 0 dBFS"
+
+
+def openvino_runs(base: Json) -> list[Json]:
+    """The original's chunk run again as the runner records OpenVINO runs: natively at f32 and f16 (all 14 nodes
+    on the device, the exec graph's runtime precisions) and through the plugin EP at f32 with 12 of 14 nodes
+    placed; and a run whose plugin EP placed none of the nodes."""
+    def on(engine: Json, precision: str, median: float, placement: Json) -> Json:
+        return {**base, **engine, "precision": precision, "key": f"{base['key']}|{engine['engine']}|{precision}",
+                "latency_ms": {**base["latency_ms"], "median": median}, "placement": placement}
+
+    native = {"nodes": 14, "labelled": 14, "method": "exec graph", "by_provider": {"CPU": 14}}
+    plugin = {"nodes": 14, "labelled": 12, "method": "session profile",
+              "by_provider": {"OpenVINOExecutionProvider": 12, "CPUExecutionProvider": 2}}
+    failed = {k: v for k, v in on(PLUGIN, "bf16", 0.0, {}).items() if k not in ("latency_ms", "placement")}
+    return [on(NATIVE, "f32", 0.04321, {**native, "precisions": {"f32": 14}}),
+            on(NATIVE, "f16", 0.01234, {**native, "precisions": {"f16": 12, "f32": 2}}),
+            on(PLUGIN, "f32", 0.05678, plugin),
+            {**failed, "status": "failed",
+             "reason": "placement: OpenVINOExecutionProvider ran none of the 14 nodes"}]
+
+
+@pytest.fixture(scope="session")
+def with_openvino(profiled: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """report.md and report.html of the profiled results with OpenVINO runs and their verdicts where the runs
+    ran added: f16's outputs fail (324 dB), f32's pass."""
+    root = tmp_path_factory.mktemp("openvino")
+    for part in ("build", "artifacts"):
+        shutil.copytree(profiled[part] / TARGET, root / part / TARGET)
+    folder = root / "build" / TARGET
+    profile = json.loads((folder / "profile.json").read_text(encoding="utf-8"))
+    base = next(r for r in profile["runs"] if r["status"] == "ok" and r["variant"] == "original"
+                and r["workload"] == "stream" and r["provider"] == "CPUExecutionProvider" and r["threads"] == 1)
+    profile["runs"] += openvino_runs(base)
+    (folder / "profile.json").write_text(json.dumps(profile), encoding="utf-8")
+    platform = json.loads((folder / "platform.json").read_text(encoding="utf-8"))
+    platform["accuracy"].update({
+        "original@openvino.CPU.f16": {"measured": True, "passed": False, "reasons": [F16_ERROR],
+                                      "report": {"overall": {"max_abs_db": 324.0}}},
+        "original@openvino.CPU.f32": {"measured": True, "passed": True, "reasons": [],
+                                      "report": {"overall": {"max_abs_db": 0.0012}}},
+    })
+    (folder / "platform.json").write_text(json.dumps(platform), encoding="utf-8")
+    out = root / "out"
+    assert cli.main(["report", "--build", str(root / "build"), "--artifacts", str(root / "artifacts"),
+                     "--out", str(out), "--quiet"]) == 0
+    return {f: (out / f"report.{f}").read_text(encoding="utf-8") for f in ("md", "html")}
+
+
+def section(text: str, heading: str) -> str:
+    """One '## ' section of a Markdown report."""
+    return text.split(f"\n{heading}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_markdown_latency_rows_are_distinct_per_precision_with_their_placement(
+        with_openvino: dict[str, str]) -> None:
+    rows = {line.split(" | ")[1]: line for line in section(with_openvino["md"], "## Latency").splitlines()
+            if line.startswith("| original | ")}
+    assert "| 0.04321 |" in rows["openvino CPU f32, 1 thr"] and "| 0.01234 |" in rows["openvino CPU f16, 1 thr"]
+    assert rows["openvino CPU f16, 1 thr"].endswith(
+        "| 14 of 14 nodes on openvino CPU; runtime precision f16 12, f32 2 |")
+    assert rows["OpenVINOExecutionProvider f32, 1 thr, opt all"].endswith(
+        "| 12 of 14 nodes on OpenVINOExecutionProvider (2 on CPUExecutionProvider) |")
+    assert rows["CPUExecutionProvider, 1 thr, opt all"].endswith("| - |")  # no placement recorded: unknown
+
+
+def test_markdown_lists_a_failed_placement_and_each_settings_verdict_where_it_ran(
+        with_openvino: dict[str, str]) -> None:
+    text = with_openvino["md"]
+    assert ("- original on OpenVINOExecutionProvider bf16 (failed): placement: OpenVINOExecutionProvider ran none "
+            "of the 14 nodes") in section(text, "## Latency")
+    accuracy = section(text, "## Variants and the accuracy gate")
+    assert f"- original@openvino.CPU.f16: fails: {F16_ERROR}" in accuracy
+    assert "- original@openvino.CPU.f32: passes: max |dB error| 0.0012" in accuracy
+
+
+def test_html_shows_precision_placement_and_the_failed_setting(with_openvino: dict[str, str]) -> None:
+    text = html.plain(with_openvino["html"])
+    assert "original | openvino CPU f16, 1 thr | stream: median 0.01234 ms" in text
+    assert ("original, OpenVINO f32, 1 thr, opt all: 12 of 14 nodes on OpenVINOExecutionProvider (2 on "
+            "CPUExecutionProvider)") in text
+    assert ("original on OpenVINOExecutionProvider bf16 (failed): placement: OpenVINOExecutionProvider ran none of "
+            "the 14 nodes") in text
+    assert f"original@openvino.CPU.f16: fails: {F16_ERROR}" in text

@@ -42,14 +42,34 @@ def stream(name: str, share: float, threads: int = 1, spinning: bool = True) -> 
             "latency_ms": {"p99": 1.0}}
 
 
+OPENVINO = {"engine": "openvino", "provider": "CPU", "spinning": None, "optimization": None}
+PLUGIN = {"engine": "onnxruntime", "provider": "OpenVINOExecutionProvider", "spinning": None, "optimization": "all"}
+
+
+def setting(base: Json, engine: Json, precision: str, threads: int = 1, share: float | None = None) -> Json:
+    """A run (or, with `share`, a streaming run) of `base`'s variant on an OpenVINO engine at one precision, with
+    the runner's placement record."""
+    record = {**base, **engine, "precision": precision, "threads": threads,
+              "placement": {"nodes": 14, "by_provider": {engine["provider"]: 14}, "labelled": 14, "method": "m",
+                            "precisions": {precision: 14}}}
+    if "key" in record:
+        record["key"] += f"|{engine['engine']}|{precision}|t{threads}"
+    if share is not None:
+        record.update(cpu_share=share, streams_per_core=int(1 / share))
+    return record
+
+
 def decide(medians: dict[str, float], passed: dict[str, bool], policy: Policy = POLICY,
            evidence: str = "measured-on-host", sizes: dict[str, int] | None = None,
            streams: list[Json] | None = None, runs: list[Json] | None = None,
-           predictions: list[Json] | None = None, audio: Json | None = None) -> Json:
+           predictions: list[Json] | None = None, audio: Json | None = None,
+           settings: dict[str, Json] | None = None) -> Json:
+    """`settings`: platform.json accuracy verdicts of engine settings (runner.output_name keys)."""
     names = list(medians)
     variants = [variant(n, (sizes or {}).get(n, 1000)) for n in names]
     accuracy = {n: verdict(passed[n], 0.0 if passed[n] else 50.0) for n in names}
-    platform = {"latency_evidence": evidence, "accuracy": {n: {"passed": True, "reasons": []} for n in names},
+    platform = {"latency_evidence": evidence,
+                "accuracy": {**{n: {"passed": True, "reasons": []} for n in names}, **(settings or {})},
                 "predictions": {"rows": predictions or []}}
     profile = {"runs": runs if runs is not None else [run(n, m) for n, m in medians.items()],
                "streaming": streams or []}
@@ -193,3 +213,78 @@ def test_prediction_decides_when_nothing_was_measured_on_the_board() -> None:
     assert (chosen["threads"], chosen["spinning"]) == (1, False)
     assert any(r.startswith("predicted 1.") and "x faster than the original" in r for r in doc["reasons"])
     assert doc["reasons"][-1].startswith("streaming CPU share cannot be measured under emulation")
+
+
+F16_FAILS = {"original@openvino.CPU.f16": verdict(False, 324.0), "original@openvino.CPU.f32": verdict(True, 0.001)}
+
+
+def test_a_precision_failing_its_gate_where_it_ran_is_excluded_while_the_same_variant_at_f32_stays() -> None:
+    base = run("original", 1.0)
+    runs = [base, setting(run("original", 0.6), OPENVINO, "f32"), setting(run("original", 0.3), OPENVINO, "f16")]
+    doc = decide({"original": 1.0}, {"original": True}, runs=runs, settings=F16_FAILS)
+    chosen = doc["chosen"]
+    assert (chosen["engine"], chosen["provider"], chosen["precision"], chosen["median_ms"]) == (
+        "openvino", "CPU", "f32", 0.6)
+    assert (doc["candidates"], doc["eligible"]) == (3, 2)
+    (rejected,) = doc["rejected"]
+    assert (rejected["precision"], rejected["median_ms"]) == ("f16", 0.3)
+    assert rejected["fails"] == ["its outputs where it ran fail the dB tolerances: original@openvino.CPU.f16: "
+                                 "max |dB error| 324.0 > 0.5 (max_abs_db_error); worst at -60 dBFS"]
+    assert choice_lines(doc)[0] == "chosen: original on openvino CPU f32, 1 thread(s)"
+    assert "its outputs as original@openvino.CPU.f32 where it ran: max |dB error| 0.001 <= 0.5" in doc["reasons"]
+    assert doc["original_best"]["precision"] == "f32"  # the original's best configuration is that setting
+
+
+def test_a_setting_with_no_verdict_where_it_ran_is_not_eligible() -> None:
+    runs = [run("original", 1.0), setting(run("original", 0.3), OPENVINO, "bf16")]
+    doc = decide({"original": 1.0}, {"original": True}, runs=runs, settings=F16_FAILS)
+    assert doc["chosen"]["engine"] == "onnxruntime"
+    assert doc["rejected"][0]["fails"] == ["its outputs where it ran fail the dB tolerances: "
+                                           "original@openvino.CPU.bf16: no outputs"]
+
+
+def test_two_precisions_of_one_variant_are_two_candidates_each_joined_to_its_own_runs() -> None:
+    settings = {f"original@onnxruntime.OpenVINOExecutionProvider.{p}": verdict(True, 0.01) for p in ("f32", "bf16")}
+    runs = [setting(run("original", median, workload=w), PLUGIN, p, threads=2)
+            for p, median in (("f32", 0.31), ("bf16", 0.30)) for w in ("stream", "second")]
+    runs[1]["latency_ms"] = {"median": 5.0, "p90": 5.5, "min": 4.5}  # f32's one-second run
+    streams = [setting(stream("original", 0.04), PLUGIN, "f32", threads=2, share=0.04),
+               setting(stream("original", 0.09), PLUGIN, "bf16", threads=2, share=0.09)]
+    doc = decide({"original": 1.0}, {"original": True}, runs=runs, streams=streams, settings=settings)
+    assert doc["candidates"] == 2 and doc["eligible"] == 2
+    chosen = doc["chosen"]  # 0.01 ms slower than bf16, within its spread, and thriftier
+    assert (chosen["precision"], chosen["cpu_share"], chosen["second_median_ms"]) == ("f32", 0.04, 5.0)
+    (other,) = doc["runners_up"]
+    assert (other["precision"], other["cpu_share"], other["second_median_ms"]) == ("bf16", 0.09, 0.30)
+    assert doc["reasons"][1] == ("its outputs as original@onnxruntime.OpenVINOExecutionProvider.f32 where it ran: "
+                                 "max |dB error| 0.01 <= 0.5")
+    assert doc["reasons"][2].startswith("within the measurement spread of the fastest (original on "
+                                        "OpenVINOExecutionProvider bf16, 2 threads, optimization all: ")
+    assert choice_lines(doc)[0] == ("chosen: original on OpenVINOExecutionProvider f32, 2 thread(s), "
+                                    "optimization all")
+
+
+def test_predictions_are_one_candidate_per_variant_and_engine_setting() -> None:
+    target = load_target("rpi4")
+    cpu = {"engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": 1, "spinning": True,
+           "optimization": "all", "precision": None}
+    rows = []
+    for config, instructions in ((cpu, 4e6), ({**OPENVINO, "threads": 1, "precision": "f16"}, 2e6),
+                                 ({**OPENVINO, "threads": 1, "precision": "f32"}, 3e6)):
+        for workload, scale in (("stream", 1.0), ("second", 10.0)):
+            counts = InstructionCounts(variant="original", workload=workload, qemu_cpu="cortex-a72", repeat=5,
+                                       total=instructions * scale, by_class={"integer": instructions * scale},
+                                       uncertainty={})
+            rows.append({**predict_latency(counts, target).to_json(), "config": config})
+    doc = decide({"original": 900.0}, {"original": True}, evidence="emulated-wall-time", predictions=rows,
+                 settings=F16_FAILS)
+    assert doc["candidates"] == 3
+    keys = sorted([doc["chosen"]["key"], *(r["key"] for r in doc["rejected"]), *(r["key"] for r in doc["runners_up"])])
+    assert keys == ["predicted|original@openvino.CPU.f16|stream", "predicted|original@openvino.CPU.f32|stream",
+                    "predicted|original|stream"]
+    chosen = doc["chosen"]
+    f32 = {r["workload"]: r["latency_ms"] for r in rows if r["config"].get("precision") == "f32"}
+    assert (chosen["precision"], chosen["median_ms"], chosen["second_median_ms"]) == ("f32", f32["stream"],
+                                                                                     f32["second"])
+    assert doc["rejected"][0]["fails"][0].startswith("its outputs where it ran fail the dB tolerances: "
+                                                     "original@openvino.CPU.f16: max |dB error| 324.0")

@@ -25,15 +25,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from toolkit.pipeline.sources import EMULATED_TIME, ESTIMATED
+from toolkit.profiling.runner import CONFIG_FIELDS
 from toolkit.targets import Target
 
 Json = dict[str, Any]
 CONVENTIONS = ("dense", "effective")
-CONFIG_FIELDS = ("engine", "provider", "threads", "spinning", "optimization")
 
 
 def config_of(run: Json) -> tuple[Any, ...]:
-    """(engine, provider, threads, spinning, optimization) of a run record."""
+    """The runner's configuration fields of a run record (engine, provider, threads, ..., precision), in order."""
     return tuple(run.get(field) for field in CONFIG_FIELDS)
 
 

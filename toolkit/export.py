@@ -23,6 +23,7 @@ import onnxruntime
 import toolkit
 from toolkit.errors import ToolkitError
 from toolkit.files import sha256_file, swap_in_dir
+from toolkit.pipeline.configs import STREAM_FIELDS, WITHOUT_SPINNING, same
 from toolkit.pipeline.ledger import Json, now_utc, strict, write_json
 from toolkit.pipeline.sources import (
     COUNTED,
@@ -36,6 +37,7 @@ from toolkit.pipeline.sources import (
     SETTING,
     TARGET_FILE,
 )
+from toolkit.profiling.runner import CONFIG_FIELDS, output_name
 from toolkit.report import gather
 from toolkit.report.markdown import render
 from toolkit.targets import Target, load_target
@@ -58,21 +60,35 @@ def toolkit_commit() -> str | None:
 
 def _runs_of(profile: Json, chosen: Json) -> dict[str, Json]:
     """The chosen configuration's finished runs, by workload."""
-    fields = ("variant", "engine", "provider", "threads", "spinning", "optimization")
-    return {r["workload"]: r for r in profile["runs"]
-            if r["status"] == "ok" and all(r.get(f) == chosen.get(f) for f in fields)}
+    return {r["workload"]: r for r in profile["runs"] if r["status"] == "ok" and same(r, chosen)}
 
 
 def _streaming_of(profile: Json, chosen: Json) -> Json | None:
-    """The chosen variant's streaming run with the same provider, threads and spinning, if it was made."""
-    fields = ("variant", "engine", "provider", "threads", "spinning")
+    """The chosen variant's streaming run in the same configuration but the optimization level, if it was made."""
     return next((s for s in profile.get("streaming", [])
-                 if s["status"] == "ok" and all(s.get(f) == chosen.get(f) for f in fields)), None)
+                 if s["status"] == "ok" and same(s, chosen, STREAM_FIELDS)), None)
 
 
 def _of_variant(group: Json | None, name: str) -> list[Json]:
     """The rows of a platform.json group (instructions, predictions, prediction_error) for one variant."""
     return [r for r in (group or {}).get("rows", []) if r["variant"] == name]
+
+
+def _predictions_of(data: Json, chosen: Json) -> list[Json]:
+    """The predictions of the chosen variant in the chosen configuration (one row per workload)."""
+    return [r for r in _of_variant(data["platform"].get("predictions"), chosen["variant"])
+            if same(r["config"], chosen, WITHOUT_SPINNING)]
+
+
+def configuration_section(data: Json, chosen: Json) -> Json:
+    """The chosen engine settings, and where the engine placed the graph's nodes in the chosen run (None when
+    the runner recorded no placement: older results, LiteRT)."""
+    placement = next((r.get("placement") for r in data["profile"]["runs"] if r["status"] == "ok"
+                      and r["workload"] == "stream" and r["variant"] == chosen["variant"]
+                      and same(r, chosen, WITHOUT_SPINNING)), None)
+    return {"evidence": SETTING, **{k: chosen.get(k) for k in CONFIG_FIELDS},
+            "placement": None if placement is None else {"evidence": data["platform"]["output_evidence"],
+                                                         **placement}}
 
 
 def latency_section(data: Json, chosen: Json) -> Json:
@@ -84,7 +100,7 @@ def latency_section(data: Json, chosen: Json) -> Json:
                         "predictions from emulated instruction counts",
                 "workloads": {p["workload"]: {"latency_ms": p["latency_ms"], "bound": p["bound"],
                                               "bounds_ms": p["bounds_ms"]}
-                              for p in _of_variant(data["platform"].get("predictions"), chosen["variant"])}}
+                              for p in _predictions_of(data, chosen)}}
     profile = data["profile"]
     runs = _runs_of(profile, chosen)
     keep = ("input_shape", "session_create_ms", "first_inference_ms", "warmup", "latency_ms", "timer")
@@ -103,9 +119,7 @@ def achieved_section(data: Json, chosen: Json) -> Json:
     """Achieved mults/s of the chosen configuration per workload against the target's estimated peak."""
     if data["compare"].get("not_timed"):
         return {"evidence": EMULATED_TIME, "note": data["compare"]["not_timed"]}
-    fields = ("variant", "engine", "provider", "threads", "spinning", "optimization")
-    rows = {r["workload"]: r for r in data["compare"]["runs"]
-            if r["status"] == "ok" and all(r.get(f) == chosen.get(f) for f in fields)}
+    rows = {r["workload"]: r for r in data["compare"]["runs"] if r["status"] == "ok" and same(r, chosen)}
     keep = ("counts", "dense", "effective", "peak_mults_per_s", "note")
     return {
         "evidence": f"derived: {COUNTED} mults / {data['platform']['latency_evidence']} median; peak {ESTIMATED}",
@@ -121,7 +135,7 @@ def manifest(data: Json, target: Target, model_file: Path) -> Json:
     name = chosen["variant"]
     variant = next(v for v in data["variants"] if v["name"] == name)
     verdict = data["accuracy"]["variants"][name]
-    where = data["platform"]["accuracy"].get(name, {})
+    where = data["platform"]["accuracy"].get(output_name(name, chosen), {})
     profile_platform = data["profile"].get("platform", {})
     error = data["platform"].get("prediction_error") or {}
     return {
@@ -136,8 +150,7 @@ def manifest(data: Json, target: Target, model_file: Path) -> Json:
         "inputs": {"evidence": SETTING, "note": "what each graph input is fed on every run, and why",
                    "feeds": data["inputs"],
                    "audio_scale": data["pipeline"]["inputs"].get("audio_scale", "int16")},
-        "configuration": {"evidence": SETTING,
-                          **{k: chosen[k] for k in ("engine", "provider", "threads", "spinning", "optimization")}},
+        "configuration": configuration_section(data, chosen),
         "choice": {"evidence": chosen["evidence"], "rule": choice["rule"], "reasons": choice["reasons"],
                    "policy": {"evidence": SETTING, **choice["policy"]},
                    "inference_audio": {"evidence": EXPLAINED, **choice["inference_audio"]},
@@ -153,7 +166,7 @@ def manifest(data: Json, target: Target, model_file: Path) -> Json:
         },
         "latency": latency_section(data, chosen),
         "predicted_latency": {"evidence": PREDICTED,
-                              "rows": _of_variant(data["platform"].get("predictions"), name),
+                              "rows": _predictions_of(data, chosen),
                               "reason": data["platform"].get("predictions", {}).get("reason", "")},
         "instructions": {"evidence": EMULATED, "method": data["platform"].get("instructions", {}).get("method"),
                          "rows": _of_variant(data["platform"].get("instructions"), name),

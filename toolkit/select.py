@@ -1,11 +1,12 @@
-"""The target's [policy] picks one variant + engine/provider + threads (+ spinning, optimization level).
+"""The target's [policy] picks one variant + engine/provider + threads (+ spinning, optimization level, precision).
 
 Candidates are the finished runs on the streaming chunk (1 x 1760 samples, openWakeWord's 80 ms step) or, on a
-board that was only emulated, each variant's predicted latency (labelled `predicted`; emulated wall time is never
-a candidate). A candidate is eligible when every check in CHECKS passes: its variant passed the accuracy gate on
-this host and its outputs where the runs ran stay within the dB tolerances, its latency is a measurement of the
-target or a prediction for it, its median is within the real-time budget, its file within the size limit, and
-its measured CPU share of one core while streaming at 12.5 chunks/s within max_stream_cpu_share.
+board that was only emulated, each predicted latency of a variant in one engine setting (labelled `predicted`;
+emulated wall time is never a candidate). A candidate is eligible when every check in CHECKS passes: its variant
+passed the accuracy gate on this host and its outputs where the runs ran, made in its engine setting (an OpenVINO
+precision is gated like a variant: runner.output_name), stay within the dB tolerances, its latency is a
+measurement of the target or a prediction for it, its median is within the real-time budget, its file within the
+size limit, and its measured CPU share of one core while streaming at 12.5 chunks/s within max_stream_cpu_share.
 
 The budget is realtime_budget x the audio one inference covers (counts.json `inference_audio`,
 toolkit/pipeline/workload.py): the 80 ms streaming step, or the whole window of a graph that pads every input to a
@@ -16,7 +17,8 @@ The fastest eligible median wins, except that candidates within the measurement 
 medians differ by less than the larger p90 - median of the two) are near-ties: among them the lower streaming
 CPU share wins, then fewer threads. Where CPU share cannot be measured (emulation) the choice says so and takes
 1 thread with spinning off. A variant over tolerance is never a candidate. The original's best configuration is
-always reported beside the choice.
+always reported beside the choice (never an engine setting whose outputs there fail the tolerances: that one
+computes other numbers than the original's).
 
     python -m toolkit select --target x86-host      # reads build/x86-host/, writes choice.json, prints the choice
 """
@@ -29,9 +31,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from toolkit.pipeline.configs import STREAM_FIELDS, engine_words, same
 from toolkit.pipeline.ledger import Json, read_json, write_json
 from toolkit.pipeline.sources import CHOOSABLE, EMULATED_TIME, PREDICTED
 from toolkit.pipeline.workload import STEP, streaming_step
+from toolkit.profiling.runner import CONFIG_FIELDS, output_name
 from toolkit.targets import CHUNK_MS, Policy, Target, load_target
 
 STREAM = "stream"
@@ -50,6 +54,7 @@ class Candidate:
     threads: int
     spinning: bool | None
     optimization: str | None
+    precision: str | None
     key: str
     median_ms: float
     p90_ms: float | None
@@ -68,9 +73,18 @@ class Candidate:
         fixed window)."""
         return self.median_ms / self.audio_ms
 
+    def config(self) -> Json:
+        """The runner's configuration fields of this candidate."""
+        return {field: getattr(self, field) for field in CONFIG_FIELDS}
+
+    @property
+    def outputs(self) -> str:
+        """The signal-pass outputs its numbers belong to: the variant's, or the variant's in its engine setting."""
+        return output_name(self.variant, self.config())
+
     def label(self) -> str:
-        """'variant on provider, N threads, spinning, opt' for sentences."""
-        parts = [f"{self.variant} on {self.provider}", f"{self.threads} thread{'s' * (self.threads > 1)}"]
+        """'variant on [engine] provider [precision], N threads, spinning, opt' for sentences."""
+        parts = [f"{self.variant} on {engine_words(self.config())}", f"{self.threads} thread{'s' * (self.threads > 1)}"]
         if self.spinning is not None and self.threads > 1:
             parts.append("spinning" if self.spinning else "no spinning")
         if self.optimization:
@@ -99,9 +113,10 @@ def _gate(c: Candidate, i: Inputs) -> str | None:
 
 
 def _platform(c: Candidate, i: Inputs) -> str | None:
-    verdict = i.platform.get(c.variant, {})
+    verdict = i.platform.get(c.outputs, {})
     reasons = "; ".join(verdict.get("reasons", ["no outputs"]))
-    return None if verdict.get("passed") else f"its outputs where it ran fail the dB tolerances: {reasons}"
+    setting = "" if c.outputs == c.variant else f"{c.outputs}: "
+    return None if verdict.get("passed") else f"its outputs where it ran fail the dB tolerances: {setting}{reasons}"
 
 
 def _evidence(c: Candidate, i: Inputs) -> str | None:
@@ -131,6 +146,12 @@ def _cadence(c: Candidate) -> str:
     return "streaming at 12.5 chunks/s" if c.audio_ms == CHUNK_MS else f"run once per {c.audio_ms:g} ms window"
 
 
+def _other_numbers(c: Candidate, i: Inputs) -> bool:
+    """Whether an engine setting of c's variant computes numbers other than the variant's (its outputs where it
+    ran fail the tolerances): not a baseline of that variant."""
+    return c.outputs != c.variant and _platform(c, i) is not None
+
+
 CHECKS: dict[str, Callable[[Candidate, Inputs], str | None]] = {
     "accuracy gate": _gate,
     "accuracy where measured": _platform,
@@ -146,10 +167,6 @@ def failures(candidate: Candidate, inputs: Inputs) -> list[str]:
     return [reason for check in CHECKS.values() if (reason := check(candidate, inputs))]
 
 
-def _same_config(run: Json, other: Json, fields: tuple[str, ...]) -> bool:
-    return all(run.get(f) == other.get(f) for f in fields)
-
-
 def cadence_share(stream: Json, audio_ms: float) -> tuple[float, int | None]:
     """(CPU share of one core, streams per core) when run once per `audio_ms`: the measured share for the
     streaming step; for a fixed window, the stream's CPU time per inference / the window (a graph slower than
@@ -163,17 +180,17 @@ def cadence_share(stream: Json, audio_ms: float) -> tuple[float, int | None]:
 def candidates(profile: Json, sizes: dict[str, int], evidence: str, audio_ms: float) -> list[Candidate]:
     """One candidate per finished streaming-chunk run, joined with its one-second run and its streaming run."""
     runs = [r for r in profile["runs"] if r["status"] == "ok"]
-    config = ("variant", "engine", "provider", "threads", "spinning", "optimization")
     found = []
     for run in (r for r in runs if r["workload"] == STREAM):
-        second = next((r for r in runs if r["workload"] == SECOND and _same_config(r, run, config)), None)
+        second = next((r for r in runs if r["workload"] == SECOND and same(r, run)), None)
         stream = next((s for s in profile.get("streaming", []) if s["status"] == "ok"
-                       and _same_config(s, run, config[:5])), None)
+                       and same(s, run, STREAM_FIELDS)), None)
         stats = run["latency_ms"]
         share, per_core = cadence_share(stream, audio_ms) if stream else (None, None)
         found.append(Candidate(
             variant=run["variant"], format=run["format"], engine=run["engine"], provider=run["provider"],
-            threads=int(run["threads"]), spinning=run["spinning"], optimization=run["optimization"], key=run["key"],
+            threads=int(run["threads"]), spinning=run["spinning"], optimization=run["optimization"],
+            precision=run.get("precision"), key=run["key"],
             median_ms=stats["median"], p90_ms=stats["p90"], min_ms=stats["min"],
             second_median_ms=second["latency_ms"]["median"] if second else None,
             cpu_share=share, streams_per_core=per_core,
@@ -185,20 +202,22 @@ def candidates(profile: Json, sizes: dict[str, int], evidence: str, audio_ms: fl
 
 def predicted_candidates(predictions: list[Json], sizes: dict[str, int], formats: dict[str, str],
                          audio_ms: float) -> list[Candidate]:
-    """One candidate per variant with a predicted chunk latency (emulated boards); its configuration is the one
-    the instructions were counted in (one intra-op thread), its median the prediction (a throughput bound, no
-    spread). CPU share cannot be measured under emulation, so the configuration is given with spinning off: an
-    idle spinning pool only burns CPU between chunks, and one thread has no pool to spin."""
-    by_key = {(p["variant"], p["workload"]): p for p in predictions}
+    """One candidate per variant and configuration with a predicted chunk latency (emulated boards); its
+    configuration is the one the instructions were counted in (one intra-op thread, the row's engine setting),
+    its median the prediction (a throughput bound, no spread). CPU share cannot be measured under emulation, so
+    the configuration is given with spinning off: an idle spinning pool only burns CPU between chunks, and one
+    thread has no pool to spin."""
+    by_key = {(p["variant"], *(p["config"].get(f) for f in CONFIG_FIELDS), p["workload"]): p for p in predictions}
     found = []
-    for (name, workload), p in by_key.items():
+    for (name, *values, workload), p in by_key.items():
         if workload != STREAM:
             continue
-        config, second = p["config"], by_key.get((name, SECOND))
+        config, second = p["config"], by_key.get((name, *values, SECOND))
         found.append(Candidate(
             variant=name, format=formats[name], engine=config["engine"], provider=config["provider"],
             threads=int(config["threads"]), spinning=False if config["spinning"] is not None else None,
-            optimization=config["optimization"], key=f"predicted|{name}|{STREAM}", median_ms=p["latency_ms"],
+            optimization=config["optimization"], precision=config.get("precision"),
+            key=f"predicted|{output_name(name, config)}|{STREAM}", median_ms=p["latency_ms"],
             p90_ms=None, min_ms=None,
             second_median_ms=second["latency_ms"] if second else None, cpu_share=None, streams_per_core=None,
             stream_p99_ms=None, bytes=sizes[name], evidence=PREDICTED, audio_ms=audio_ms,
@@ -298,6 +317,10 @@ def _reasons(chosen: Candidate, fastest: Candidate, eligible: list[Candidate], o
         if chosen is fastest else _tie_reason(chosen, fastest),
         _speedup(chosen, original),
     ]
+    if chosen.outputs != chosen.variant:
+        where = inputs.platform.get(chosen.outputs, {}).get("report", {}).get("overall", {})
+        reasons.insert(1, f"its outputs as {chosen.outputs} where it ran: max |dB error| "
+                          f"{where.get('max_abs_db', 0):.4g} <= {policy.max_abs_db_error:g}")
     if inputs.audio["kind"] != STEP:
         reasons.append(f"budget {policy.budget_ms(chosen.audio_ms):g} ms: {inputs.audio['reason']}")
     if chosen.evidence == PREDICTED:
@@ -359,7 +382,8 @@ def choose(variants: list[Json], accuracy: dict[str, Json], platform: Json, prof
     rejected = [{**c.to_json(), "fails": failures(c, inputs)} for c in found if failures(c, inputs)]
     eligible = [c for c in found if not failures(c, inputs)]
     cpu_rejected = [c for c in found if failures(c, inputs) == [_stream_cpu(c, inputs)]]
-    originals = sorted((c for c in found if c.variant == "original"), key=rank_key)
+    originals = sorted((c for c in found if c.variant == "original" and not _other_numbers(c, inputs)),
+                       key=rank_key)
     original = originals[0] if originals else None
     document: Json = {
         "policy": {**asdict(policy), "max_chunk_ms": policy.budget_ms(audio_ms)}, "inference_audio": audio,
@@ -403,7 +427,7 @@ def choice_lines(document: Json) -> list[str]:
     chosen = document["chosen"]
     if chosen is None:
         return ["no variant chosen: " + "; ".join(document["reasons"])]
-    head = (f"chosen: {chosen['variant']} on {chosen['provider']}, {chosen['threads']} thread(s)"
+    head = (f"chosen: {chosen['variant']} on {engine_words(chosen)}, {chosen['threads']} thread(s)"
             f"{'' if chosen['spinning'] is None else ', spinning ' + ('on' if chosen['spinning'] else 'off')}"
             f"{', optimization ' + chosen['optimization'] if chosen['optimization'] else ''}")
     return [head, *(f"  - {reason}" for reason in document["reasons"])]

@@ -32,6 +32,7 @@ from toolkit.compare import compare as compare_runs
 from toolkit.errors import ToolkitError
 from toolkit.export import export_folder
 from toolkit.files import sha256_file
+from toolkit.pipeline.configs import WITHOUT_SPINNING, same
 from toolkit.pipeline.ledger import Json, read_json, write_json
 from toolkit.pipeline.sources import BOARD, EMULATED, HOST, PREDICTED, SOURCES, Request, evidence_of
 from toolkit.pipeline.workload import inference_audio
@@ -315,7 +316,7 @@ def _measured_median(document: Json, prediction: Json) -> float | None:
     config = prediction["config"]
     return next((r["latency_ms"]["median"] for r in document.get("runs", []) if r["status"] == "ok"
                  and r["variant"] == prediction["variant"] and r["workload"] == prediction["workload"]
-                 and all(r.get(k) == config[k] for k in ("engine", "provider", "threads", "optimization"))), None)
+                 and same(r, config, WITHOUT_SPINNING)), None)
 
 
 def prediction_errors(document: Json, rows: list[Json], latency_label: str) -> Json:

@@ -5,7 +5,8 @@
     markdown.summary(data)      # the short per-variant table CI prints
 
 gather() reads only the stage files (toolkit.pipeline.stages documents each), so a renderer never measures or
-counts anything itself; a later HTML renderer reads the same document.
+counts anything itself; a later HTML renderer reads the same document. What both renderers list the same way
+(the engine settings' own accuracy verdicts, the runs that could not run) is derived here once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from toolkit.pipeline.configs import engine_words
 from toolkit.pipeline.ledger import LEDGER, Json, read_json
 
 # key in the data document -> (file in the build folder, the stage that writes it)
@@ -40,3 +42,29 @@ def gather(folder: Path, bench: Path | None = None) -> Json:
     data["variants"] = data["variants"]["variants"]
     data["bench"] = read_bench(bench) if bench is not None and bench.is_file() else None
     return data
+
+
+def setting_verdicts(data: Json) -> list[tuple[str, bool, str]]:
+    """(outputs name, passed, 'passes: max |dB error| 0.0012' or 'fails: <reasons>') of every engine setting
+    gated on its own outputs where the runs ran (an OpenVINO precision: runner.output_name), which the per-variant
+    tables cannot show: a precision can fail while its variant passes."""
+    variants = {v["name"] for v in data["variants"]}
+    found = []
+    for name, verdict in data["platform"]["accuracy"].items():
+        if name in variants:
+            continue
+        worst = verdict.get("report", {}).get("overall", {}).get("max_abs_db")
+        text = (f"passes: max |dB error| {worst:.4g}" if verdict.get("passed") and worst is not None
+                else "passes" if verdict.get("passed") else "fails: " + "; ".join(verdict.get("reasons", [])))
+        found.append((name, bool(verdict.get("passed")), text))
+    return found
+
+
+def could_not_run(runs: list[Json]) -> dict[str, str]:
+    """'<what> (<status>)' -> the runner's reason for every run that did not finish: a missing engine or provider
+    once per setting, any other failure (a crash, a provider that placed none of the nodes) per variant too."""
+    reasons: dict[str, str] = {}
+    for run in (r for r in runs if r["status"] != "ok"):
+        what = engine_words(run) if run["status"] == "unavailable" else f"{run['variant']} on {engine_words(run)}"
+        reasons.setdefault(f"{what} ({run['status']})", run.get("reason", ""))
+    return reasons

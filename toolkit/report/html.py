@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.report import plots
+from toolkit.pipeline.configs import engine_words, placement_words, same
+from toolkit.profiling.runner import CONFIG_FIELDS
+from toolkit.report import could_not_run, plots, setting_verdicts
 
 Json = dict[str, Any]
 COUNTED = "counted"
@@ -115,9 +117,8 @@ class TargetView:
 
 
 def config_text(record: Json) -> str:
-    """provider, threads, spinning, optimization of a run or a choice, compactly."""
-    provider = str(record.get("provider", "?")).removesuffix("ExecutionProvider")
-    parts = [provider, f"{record.get('threads', '?')} thr"]
+    """[engine] provider [precision], threads, spinning, optimization of a run or a choice, compactly."""
+    parts = [engine_words(record, short=True), f"{record.get('threads', '?')} thr"]
     if record.get("spinning") is not None and record.get("threads", 1) != 1:
         parts.append("spin" if record["spinning"] else "no spin")
     if record.get("optimization"):
@@ -203,7 +204,19 @@ def accuracy_section(view: TargetView) -> str:
                      *[num(by_level.get(lv, {}).get("max_abs_db")) for lv in levels]))
     note = f"<p class='small'>Errors of each variant's output against the original on the generated signal set, " \
            f"by nominal input level {badge(view.output_evidence)}.</p>"
-    return note + table(header, rows, (False, False, *([True] * (3 + len(levels)))))
+    return note + table(header, rows, (False, False, *([True] * (3 + len(levels))))) + settings_list(view)
+
+
+def settings_list(view: TargetView) -> str:
+    """The engine settings gated on their own outputs where the runs ran (an OpenVINO precision), each verdict with
+    its error: a precision can fail while its variant passes."""
+    verdicts = setting_verdicts(view.data) if view.data else []
+    if not verdicts:
+        return ""
+    items = "".join(f"<li><span class='{'pass' if passed else 'fail'}'>{escape(name)}: {escape(text)}</span></li>"
+                    for name, passed, text in verdicts)
+    return (f"<p class='small'>Engine settings with numerics of their own, gated like a variant on their outputs "
+            f"where the runs ran {badge(view.output_evidence)}:</p><ul>{items}</ul>")
 
 
 Plot = tuple[str, str, str]  # (name, svg, caption html)
@@ -222,7 +235,8 @@ def latency_plots(view: TargetView) -> list[Plot]:
     for workload in dict.fromkeys(r["workload"] for r in view.runs if r.get("status") == "ok"):
         dots = [plots.Dot(r["variant"], config_text(r), r["latency_ms"]["median"],
                           f"{r['variant']} | {config_text(r)} | {workload}: median {r['latency_ms']['median']:.4g} ms"
-                          f" over {r['latency_ms']['n']} runs ({view.latency_evidence})")
+                          f" over {r['latency_ms']['n']} runs ({view.latency_evidence})"
+                          + (f"; {placement_words(r)}" if r.get("placement") else ""))
                 for r in view.runs if r.get("status") == "ok" and r["workload"] == workload]
         marker = budget if workload == "stream" and isinstance(budget, (int, float)) else None
         svg = plots.dot_plot(dots, f"median latency, workload {workload} ({view.latency_evidence})",
@@ -236,13 +250,29 @@ def latency_plots(view: TargetView) -> list[Plot]:
 
 
 def unavailable_list(view: TargetView) -> str:
-    """Providers the runner found unavailable, with the reason (never silently dropped)."""
-    unavailable = sorted({f"{r['provider']}: {r.get('reason', '')}" for r in view.runs
-                          if r.get("status") == "unavailable"})
-    if not unavailable:
+    """Runs that could not run (a missing provider, a crash, a provider that placed none of the nodes), with the
+    runner's reason (never silently dropped)."""
+    missing = could_not_run(view.runs)
+    if not missing:
         return ""
-    return ("<p class='small'>Unavailable here (measured as unavailable, not dropped):</p><ul>"
-            + "".join(f"<li class='small'>{escape(u)}</li>" for u in unavailable) + "</ul>")
+    return ("<p class='small'>Could not run here (recorded with the reason, not dropped):</p><ul>"
+            + "".join(f"<li class='small'>{escape(what)}: {escape(why)}</li>" for what, why in missing.items())
+            + "</ul>")
+
+
+def placement_list(view: TargetView) -> str:
+    """Where each engine placed the graph's nodes, per variant and setting, when any run placed part of them
+    elsewhere (onnxruntime falls back to its CPU provider for nodes the labelled one cannot run)."""
+    seen: dict[str, str] = {}
+    for run in (r for r in view.runs if r.get("status") == "ok" and r.get("placement")):
+        placement = run["placement"]
+        if placement["labelled"] < placement["nodes"]:
+            seen.setdefault(f"{run['variant']}, {config_text(run)}", placement_words(run) or "")
+    if not seen:
+        return ""
+    return ("<p class='small'>Partial placement (the labelled engine ran only part of the graph):</p><ul>"
+            + "".join(f"<li class='small'>{escape(what)}: {escape(words)}</li>" for what, words in seen.items())
+            + "</ul>")
 
 
 def rate_plots(view: TargetView) -> list[Plot]:
@@ -258,7 +288,7 @@ def rate_plots(view: TargetView) -> list[Plot]:
         ms = r["latency_ms"]["median"]
         achieved = mults / (ms / 1000.0)
         points.append(plots.Point(
-            float(mults), ms, f"{r['provider'].removesuffix('ExecutionProvider')}, {r['threads']} thr",
+            float(mults), ms, f"{engine_words(r, short=True)}, {r['threads']} thr",
             f"{r['variant']} | {config_text(r)} | {r['workload']}: {mults:,} mul ({COUNTED}) in {ms:.4g} ms "
             f"({view.latency_evidence}) = {achieved:.3g} mul/s, {achieved / view.peak.get(r['threads'], math.inf):.2%}"
             f" of peak", "square" if r["workload"] == "second" else "circle"))
@@ -288,8 +318,8 @@ def node_table(view: TargetView) -> Json | None:
     chosen = view.choice or {}
     for variant in (chosen.get("variant"), "original"):
         tables = [t for t in view.node_rows if t["variant"] == variant]
-        same = [t for t in tables if all(t.get(k) == chosen.get(k) for k in ("provider", "threads", "optimization"))]
-        found = next(iter(sorted(same or tables, key=lambda t: t["workload"] != "second")), None)
+        matching = [t for t in tables if same(t, chosen, CONFIG_FIELDS)]
+        found = next(iter(sorted(matching or tables, key=lambda t: t["workload"] != "second")), None)
         if found is not None:
             return found
     return None
@@ -447,7 +477,7 @@ def target_section(view: TargetView) -> str:
         "<h3>Latency</h3>", figures(found["latency"], "No latency measured: emulation wall time (not a board "
                                     "latency) is not shown; the choice holds the predicted latency."
                                     if view.latency_evidence == EMULATED_TIME else "No finished run."),
-        unavailable_list(view),
+        placement_list(view), unavailable_list(view),
         "<h3>Measured against analytic</h3>",
         figures(found["analytic"], "No run has analytic counts to set against its time."),
         contradictions_table(view),

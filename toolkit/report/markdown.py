@@ -11,6 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit.pipeline.configs import RUN_FIELDS, engine_words, placement_words, same
+from toolkit.profiling.runner import CONFIG_FIELDS
+from toolkit.report import could_not_run, setting_verdicts
+
 Json = dict[str, Any]
 NONE = "-"
 NOT_BUILT = {"skipped": "skipped", "failed": "not built"}  # variant status -> the gate column's word
@@ -66,8 +70,8 @@ def spin(value: bool | None) -> str:
 
 
 def config(row: Json) -> str:
-    """provider, threads, spinning, optimization in one cell."""
-    parts = [str(row["provider"]), f"{row['threads']} thr"]
+    """[engine] provider [precision], threads, spinning, optimization in one cell."""
+    parts = [engine_words(row), f"{row['threads']} thr"]
     if row.get("spinning") is not None and row["threads"] > 1:
         parts.append(f"spin {spin(row['spinning'])}")
     if row.get("optimization"):
@@ -84,9 +88,14 @@ def emulated(data: Json) -> bool:
     return data["platform"]["latency_evidence"] == EMULATED_TIME
 
 
-def _rows_by_variant(group: Json | None, workload: str) -> dict[str, Json]:
-    """A platform.json group's rows (instructions, predictions, prediction_error) of one workload, by variant."""
-    return {r["variant"]: r for r in (group or {}).get("rows", []) if r["workload"] == workload}
+def _rows_by_variant(group: Json | None, workload: str, lowest: str | None = None) -> dict[str, Json]:
+    """A platform.json group's rows (instructions, predictions, prediction_error) of one workload, one per
+    variant: of a variant's rows (one per engine setting) the one lowest in field `lowest`, else the first."""
+    rows = [r for r in (group or {}).get("rows", []) if r["workload"] == workload]
+    found: dict[str, Json] = {}
+    for row in sorted(rows, key=lambda r: r[lowest]) if lowest else rows:
+        found.setdefault(row["variant"], row)
+    return found
 
 
 # ---------------------------------------------------------------- sections
@@ -168,6 +177,10 @@ def accuracy(data: Json) -> list[str]:
     """Every variant against the original: errors, the gate, and whether it was profiled."""
     policy = data["accuracy"]["policy"]
     rows = [_accuracy_row(data, v) for v in data["variants"]]
+    settings = [f"- {name}: {text}" for name, _, text in setting_verdicts(data)]
+    if settings:
+        settings = ["", "Engine settings with numerics of their own (an OpenVINO precision), gated like a variant "
+                        f"on their outputs where the runs ran (`{data['platform']['output_evidence']}`):", *settings]
     return ["## Variants and the accuracy gate", "",
             f"Tolerances from the target file: max |dB error| {policy['max_abs_db_error']}, p99 "
             f"{policy['p99_abs_db_error']}, relative mel-energy error {policy['max_rel_mel_error']}. Errors against "
@@ -183,7 +196,7 @@ def accuracy(data: Json) -> list[str]:
                 Column("max rel mel", lambda r: num(r["overall"].get("max_rel_mel"))),
                 Column("gate", lambda r: r["status"]), Column("profile", lambda r: r["profiled"]),
                 Column("max abs dB where run", lambda r: num(r["where"].get("max_abs_db"))),
-            ], rows)]
+            ], rows), *settings]
 
 
 def by_level(data: Json) -> list[str]:
@@ -196,15 +209,6 @@ def by_level(data: Json) -> list[str]:
             *table(columns, ({"name": n, "levels": lv} for n, lv in measured.items()))]
 
 
-def _unavailable(runs: list[Json]) -> list[str]:
-    """One line per provider that could not run, with the runner's reason."""
-    reasons: dict[str, str] = {}
-    for run in runs:
-        if run["status"] != "ok":
-            reasons.setdefault(f"{run['provider']} ({run['status']})", run.get("reason", ""))
-    return [f"- {provider}: {reason}" for provider, reason in reasons.items()]
-
-
 def latency(data: Json) -> list[str]:
     """Every finished configuration: chunk and one-second latencies, session creation, first inference."""
     if emulated(data):
@@ -214,7 +218,7 @@ def latency(data: Json) -> list[str]:
     runs = data["profile"]["runs"]
     by_config: dict[tuple[Any, ...], Json] = {}
     for run in (r for r in runs if r["status"] == "ok"):
-        key = (run["variant"], run["provider"], run["threads"], run["spinning"], run["optimization"])
+        key = tuple(run.get(f) for f in RUN_FIELDS)
         by_config.setdefault(key, {**run, "workloads": {}})["workloads"][run["workload"]] = run
 
     def stat(workload: str, field: str) -> Callable[[Json], str]:
@@ -230,8 +234,9 @@ def latency(data: Json) -> list[str]:
                      Column("chunk median", stat("stream", "median")), Column("chunk p90", stat("stream", "p90")),
                      Column("chunk min", stat("stream", "min")), Column("1 s median", stat("second", "median")),
                      Column("1 s p90", stat("second", "p90")), Column("session ms", first("session_create_ms")),
-                     Column("first run ms", first("first_inference_ms"))], by_config.values())]
-    missing = _unavailable(runs)
+                     Column("first run ms", first("first_inference_ms")),
+                     Column("placement", lambda r: placement_words(r) or NONE)], by_config.values())]
+    missing = [f"- {what}: {reason}" for what, reason in could_not_run(runs).items()]
     return lines + (["", "Not measured:", *missing] if missing else [])
 
 
@@ -357,11 +362,10 @@ def _node_mults(row: Json) -> str:
 def _reference_tables(data: Json) -> list[Json]:
     """Per-node tables of the chosen configuration on the one-second input, one per variant."""
     chosen = data["choice"]["chosen"] or {}
-    fields = ("provider", "threads", "spinning", "optimization")
     tables = [t for t in data["compare"]["nodes"] if t["workload"] == "second"]
-    same = [t for t in tables if all(t.get(f) == chosen.get(f) for f in fields)]
-    if same:
-        return same
+    matching = [t for t in tables if same(t, chosen, CONFIG_FIELDS)]
+    if matching:
+        return matching
     first: dict[str, Json] = {}
     for t in tables:
         first.setdefault(t["variant"], t)
@@ -452,7 +456,7 @@ def summary(data: Json) -> str:
     (`emulated-instructions`); where a measurement exists, the prediction and measured / predicted are added.
     """
     chosen = (data["choice"]["chosen"] or {}).get("variant")
-    predictions = _rows_by_variant(data["platform"].get("predictions"), "stream")
+    predictions = _rows_by_variant(data["platform"].get("predictions"), "stream", lowest="latency_ms")
     rows = [_accuracy_row(data, v) for v in data["variants"]]
     head = [Column("variant", lambda r: r["name"]), Column("gate", lambda r: r["status"].split(":")[0]),
             Column("max abs dB", lambda r: num(r["overall"].get("max_abs_db")))]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.files import sha256_file, swap_in_dir, write_json_atomic, write_text_atomic
+from toolkit.pipeline.configs import engine_words
 
 
 def _percent(share: float | None) -> str:
@@ -34,7 +35,7 @@ def _variant_mults(variant: dict[str, Any]) -> str:
 
 def _config(config: dict[str, Any]) -> str:
     spin = "" if config["threads"] == 1 else (", spin" if config["spinning"] else ", no spin")
-    return f"{config['provider']}, {config['threads']} thread{'s' if config['threads'] > 1 else ''}{spin}"
+    return f"{engine_words(config)}, {config['threads']} thread{'s' if config['threads'] > 1 else ''}{spin}"
 
 
 def _variant_rows(doc: dict[str, Any]) -> list[str]:

@@ -38,9 +38,9 @@ else:  # stream.py shipped to a board beside runner.py: no toolkit there, the ru
     import runner  # type: ignore[no-redef]
     StreamError = runner.BundleError  # type: ignore[misc,assignment]
 
-Config = dict[str, Any]  # the runner's run configuration: engine, provider, threads, spinning, optimization
+Config = dict[str, Any]  # the runner's run configuration: a value for each of runner.CONFIG_FIELDS
 DEFAULT_CONFIG: Config = {"engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": 1,
-                          "spinning": False, "optimization": "all"}
+                          "spinning": False, "optimization": "all", "precision": None}
 WAKE_WORD_COUNTS = (1, 2, 4, 8)
 METHOD = (runner.STREAMING_METHOD + "; a stage's share = process CPU time inside its session.run calls (all "
           "classifiers together for the fanned-out stage) / the same wall time; 'between' = whole - stages "
