@@ -14,7 +14,7 @@ from toolkit.compare import achieved, contradiction_summary, contradictions, nod
 from toolkit.load import feed_plan
 from toolkit.melgraph import default_model
 from toolkit.pipeline.stages import onnx_counts
-from toolkit.profiling.runner import noise, node_profile
+from toolkit.profiling.runner import node_profile, noise
 from toolkit.targets import load_target
 from toolkit.variants import build_variants
 
