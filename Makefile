@@ -8,7 +8,7 @@ MODEL ?=
 SAMPLES ?= 16000
 BATCH ?= 1
 
-.PHONY: setup test system-deps ci-bench lint analyze profile export bench report clean
+.PHONY: setup test test-fast system-deps ci-bench lint analyze profile export bench report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,13 +21,24 @@ setup: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check toolkit tests benchmarks
 
+# pytest over tests/ with extra arguments. pytest exits 5 when it collected nothing: that is a broken suite, not a
+# pass.
+define pytest
+$(PY) -m pytest -q $(1) tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected: failing"; exit 1; fi; exit $$rc
+endef
+
 # The README's test command, and CI's: the system packages the tests drive (qemu, debootstrap, sshd, chromium),
 # lint, the short runs whose summaries CI prints (a quick host profile with its report, a quick benchmark), the
 # whole suite, then the published models (frontends, below; after the suite, so a model's problem never hides the
-# suite's result). pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+# suite's result).
 test: system-deps lint ci-report ci-bench ci-arm
-	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected: failing"; exit 1; fi; exit $$rc
+	$(call pytest)
 	$(MAKE) --no-print-directory frontends
+
+# The suite without the tests marked slow, qemu, sshd or browser (pyproject.toml's markers): under a minute on
+# 2 cores.
+test-fast: $(STAMP)
+	$(call pytest,-m "not slow and not qemu and not sshd and not browser")
 
 system-deps: ci-deps browser-deps
 

@@ -127,6 +127,7 @@ def test_unknown_op_is_listed_as_not_counted() -> None:
     assert data["totals"]["dense"]["cmp"] == 12
 
 
+@pytest.mark.slow
 def test_shape_rules_pass_onnx_node_test_cases() -> None:
     coverage = measure()
     assert len(coverage.passed) >= 881, sorted(coverage.failed.items())[:5]

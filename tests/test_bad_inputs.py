@@ -268,6 +268,7 @@ def cli_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subproces
         return dict(zip(arguments, pool.map(run_cli, arguments.values()), strict=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLI_CASES)
 def test_cli_refuses_with_one_line(name: str, cli_results: dict[str, subprocess.CompletedProcess[str]]) -> None:
     result = cli_results[name]

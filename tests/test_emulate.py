@@ -59,6 +59,7 @@ def hwcap(rootfs: Path, target: str) -> int:
     return int(emulate.run_in_guest(guest, [emulate.GUEST_PYTHON, "-c", HWCAP_PROBE]).stdout)
 
 
+@pytest.mark.qemu
 def test_cpu_models_advertise_what_the_boards_have(rootfs: Path) -> None:
     """-cpu cortex-a72 has no dot product and no SVE (QEMU's default CPU has both); cortex-a76 has asimddp."""
     rpi4 = hwcap(rootfs, "rpi4")
@@ -67,6 +68,7 @@ def test_cpu_models_advertise_what_the_boards_have(rootfs: Path) -> None:
     assert hwcap(rootfs, "rpi5") & HWCAP_ASIMDDP
 
 
+@pytest.mark.qemu
 def test_guest_sees_the_pi_cpuinfo_and_the_aarch64_wheels(rootfs: Path) -> None:
     """onnxruntime 1.32 and LiteRT import inside the rootfs, on aarch64, reading the Pi 4's CPU part 0xd08."""
     guest = emulate.Guest.for_target(load_target("rpi4"), rootfs)
@@ -75,6 +77,7 @@ def test_guest_sees_the_pi_cpuinfo_and_the_aarch64_wheels(rootfs: Path) -> None:
     assert emulate.run_in_guest(guest, [emulate.GUEST_PYTHON, "-c", code]).stdout.split() == ["aarch64", "1.32.0", "4"]
 
 
+@pytest.mark.qemu
 def test_host_cpuinfo_crashes_onnxruntime(rootfs: Path) -> None:
     """The trap the Pi cpuinfo avoids: with the host's x86 /proc/cpuinfo, importing onnxruntime segfaults."""
     command = [str(emulate.ENTER_SCRIPT), str(rootfs), "-", "--", emulate.GUEST_PYTHON, "-c", "import onnxruntime"]
@@ -91,6 +94,8 @@ def emulated(bundle: Path, rootfs: Path, tmp_path_factory: pytest.TempPathFactor
     return emulate.profile_emulated(load_target("rpi4"), bundle, result, rootfs=rootfs), result
 
 
+@pytest.mark.slow
+@pytest.mark.qemu
 def test_runner_outputs_under_emulation_match_the_host(emulated: tuple[dict, Path], bundle: Path,
                                                        signal: np.ndarray) -> None:
     """The aarch64 builds compute the same log-mel as the host's onnxruntime, for ONNX and TFLite alike."""
@@ -106,6 +111,8 @@ def test_runner_outputs_under_emulation_match_the_host(emulated: tuple[dict, Pat
     assert {run["variant"] for run in ok} == {"original", "tflite"}
 
 
+@pytest.mark.slow
+@pytest.mark.qemu
 def test_instruction_count_of_one_inference(emulated: tuple[dict, Path]) -> None:
     """Counted 4-lane AdvSIMD instructions x 4 cover the graph's 2,175,504 multiplications (plus a few %); the
     total is the sum of the classes, and the three segments agree to 0.1 %."""
@@ -120,6 +127,8 @@ def test_instruction_count_of_one_inference(emulated: tuple[dict, Path]) -> None
     assert counts["tflite"]["by_class"]["simd_vector"] > 100_000  # LiteRT's XNNPACK kernels run NEON too
 
 
+@pytest.mark.slow
+@pytest.mark.qemu
 def test_counts_do_not_depend_on_the_repetitions(emulated: tuple[dict, Path], bundle: Path, rootfs: Path) -> None:
     """Three counts of one workload, at 10 (the profile's), 5 and 20 inferences a segment, agree to 0.1 %."""
     guest = emulate.Guest.for_target(load_target("rpi4"), rootfs)
@@ -174,6 +183,8 @@ def host_bundle(tmp_path_factory: pytest.TempPathFactory, signal: np.ndarray) ->
                        streaming={"seconds": 0.5, "chunk_samples": 1760, "rate_hz": 12.5})
 
 
+@pytest.mark.slow
+@pytest.mark.qemu
 def test_this_host_counted_between_the_runner_marks(host_bundle: Path) -> None:
     """insnclass counts only the runner's loop: 5, 10 and 20 inferences a segment give the same count per
     inference to 0.1 %; 8-lane AVX2 multiply instructions cover the graph's 2,175,504 multiplications at most a
@@ -207,6 +218,7 @@ int main(int argc, char **argv) {
 """
 
 
+@pytest.mark.qemu
 def test_concurrent_guest_threads_lose_no_counts(tmp_path: Path) -> None:
     """Four guest threads running the same loop at once count four times one thread's loop (to 0.01 %, the
     threads' creation and joining): per-thread counters lose no update, where one shared inline counter did."""

@@ -114,6 +114,7 @@ def assert_resume_finishes(root: Path, before: dict) -> None:
     assert "previous" not in manifest and manifest["model"]["variant"] in ("original", "dft-400tap")
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_runs_and_resume_continues(root: Path) -> None:
     code, stderr = interrupt_when(root, two_runs_recorded, ctrl_c)
     assert code == 130
@@ -122,6 +123,7 @@ def test_ctrl_c_keeps_finished_runs_and_resume_continues(root: Path) -> None:
     assert_resume_finishes(root, before)
 
 
+@pytest.mark.slow
 def test_a_crashing_run_is_recorded_and_the_others_go_on(root: Path) -> None:
     """SIGKILL to the runner mid-run: restarted with --resume, the run it was in recorded as failed, never rerun."""
     code, stderr = interrupt_when(root, inside_a_stream, kill_runner)
@@ -139,6 +141,7 @@ def test_a_crashing_run_is_recorded_and_the_others_go_on(root: Path) -> None:
     assert manifest["model"]["variant"] in ("original", "dft-400tap")
 
 
+@pytest.mark.slow
 def test_no_complete_choice_keeps_the_previous_artifacts(root: Path) -> None:
     """A policy nothing meets (a 80 ns budget): the run ends in one error line, the old artifacts stay whole."""
     target = root / f"{NAME}.toml"

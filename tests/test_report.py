@@ -1,7 +1,8 @@
 """The report command on the result files of a real quick profiling run (the pipeline, once per session).
 
 The run uses a copy of targets/x86-host.toml with a smaller matrix (CPU and XNNPACK providers, 1 and 2 threads,
-one optimization level) and four variants besides the original, so it takes about ten seconds on this host.
+one optimization level) and four variants besides the original, so it takes about ten seconds on this host: the
+tests that read it are marked slow. The runners-up test makes a smaller run of its own (about 3 s).
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from tests.test_pipeline import write_target
+from tests.test_select import run, stream
 from toolkit import cli, melgraph
+from toolkit.pipeline.ledger import read_json, write_json
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
 from toolkit.report import command, html, plots, terminal
+from toolkit.select import choose
+from toolkit.targets import load_target
 
 Json = dict[str, Any]
 TARGET = "mini-host"
@@ -102,6 +108,7 @@ def test_dot_plot_draws_one_mark_per_value_with_its_tooltip() -> None:
 # ---------------------------------------------------------------- gathering
 
 
+@pytest.mark.slow
 def test_collect_reads_the_choice_the_select_stage_made(profiled: dict[str, Path], view: html.TargetView) -> None:
     choice = json.loads((profiled["build"] / TARGET / "choice.json").read_text())
     assert view.choice["variant"] == choice["chosen"]["variant"]
@@ -110,12 +117,14 @@ def test_collect_reads_the_choice_the_select_stage_made(profiled: dict[str, Path
     assert view.accuracy["int8-dynamic"]["passed"] is False
 
 
+@pytest.mark.slow
 def test_window_and_filterbank_are_recovered_from_the_graph(view: html.TargetView) -> None:
     params = melgraph.MelParams()
     np.testing.assert_allclose(view.model.window, melgraph.padded_window(params), atol=1e-6)
     np.testing.assert_allclose(view.model.filterbank, melgraph.mel_filterbank(params), atol=1e-7)
 
 
+@pytest.mark.slow
 def test_spectrogram_is_the_runner_output_of_both_variants(profiled: dict[str, Path], view: html.TargetView) -> None:
     spec = view.spectrogram
     with np.load(profiled["build"] / TARGET / "profile.outputs.npz") as npz:
@@ -132,12 +141,14 @@ def page(profiled: dict[str, Path]) -> str:
     return (profiled["out"] / "report.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_html_is_self_contained(profiled: dict[str, Path]) -> None:
     text = page(profiled)
     assert "<script" not in text and "<link" not in text
     assert not re.search(r"""(?:src|href)=["'](?!data:|#)""", text)
 
 
+@pytest.mark.slow
 def test_html_has_every_plot_with_data(profiled: dict[str, Path]) -> None:
     text = page(profiled)
     for name in PLOTS:
@@ -146,12 +157,14 @@ def test_html_has_every_plot_with_data(profiled: dict[str, Path]) -> None:
         assert match[1].count('class="data"') > 0, name
 
 
+@pytest.mark.slow
 def test_rate_plot_has_one_point_per_counted_run(view: html.TargetView) -> None:
     counted = [r for r in view.runs if r["status"] == "ok" and r["format"] == "onnx"]
     (_, svg, _), = html.rate_plots(view)
     assert svg.count('class="data"') == len(counted) > 0
 
 
+@pytest.mark.slow
 def test_every_manifest_number_is_in_the_page(profiled: dict[str, Path]) -> None:
     manifest = json.loads((profiled["artifacts"] / TARGET / "manifest.json").read_text())
     numbers = html.flatten(manifest)
@@ -162,6 +175,7 @@ def test_every_manifest_number_is_in_the_page(profiled: dict[str, Path]) -> None
     assert any(evidence == "measured-on-host" for _, _, evidence in numbers)
 
 
+@pytest.mark.slow
 def test_markdown_links_plots_that_exist(profiled: dict[str, Path], view: html.TargetView) -> None:
     text = (profiled["out"] / "report.md").read_text(encoding="utf-8")
     links = re.findall(r"!\[[^\]]*\]\((plots/[^)]+\.svg)\)", text)
@@ -170,9 +184,63 @@ def test_markdown_links_plots_that_exist(profiled: dict[str, Path], view: html.T
     assert view.choice["variant"] in text
 
 
+# ---------------------------------------------------------------- runners-up: select's reasons, in both reports
+
+TIE_HOST = "tie-host"
+# original on 1 thread is chosen over the 0.02 ms faster 2-thread run (within its 0.048 ms spread, thriftier);
+# 2 threads with spinning is fastest but over max_stream_cpu_share 25%; dft-fused is plainly slower
+TIE_RUNS = [run("original", 0.50), run("original", 0.48, threads=2, spinning=False),
+            run("original", 0.20, threads=2, spinning=True), run("dft-fused", 0.60)]
+TIE_STREAMS = [stream("original", 0.05), stream("original", 0.08, threads=2, spinning=False),
+               stream("original", 0.45, threads=2, spinning=True), stream("dft-fused", 0.05)]
+TIE_REASONS = ["1.20x the chosen's latency",
+               "a near-tie of the chosen that uses more CPU or threads while streaming",
+               "excluded: streaming CPU share 45.0% > max_stream_cpu_share"]
+
+
+@pytest.fixture(scope="module")
+def tie_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(build root, artifacts root) of a real quick run (the original, dft-fused, int8-dynamic failing the gate)
+    whose choice.json select's choose() remade from its stage files with TIE_RUNS and TIE_STREAMS as the profile."""
+    root = tmp_path_factory.mktemp("tie")
+    target = load_target(write_target(root, TIE_HOST))
+    folder = run_pipeline(Settings(target=str(root / f"{TIE_HOST}.toml"), variants=("dft-fused", "int8-dynamic"),
+                                   quick=True, build_root=root / "build", artifacts_root=root / "artifacts")).folder
+    doc = choose(read_json(folder / "variants.json", "variants")["variants"],
+                 read_json(folder / "accuracy.json", "accuracy")["variants"],
+                 read_json(folder / "platform.json", "platform"), {"runs": TIE_RUNS, "streaming": TIE_STREAMS},
+                 target.policy, read_json(folder / "counts.json", "counts")["inference_audio"])
+    write_json(folder / "choice.json", doc)
+    return root / "build", root / "artifacts"
+
+
+def markdown_reasons(text: str) -> list[str]:
+    """The last cell of each row of report.md's runners-up table, as a reader sees it (pipes unescaped)."""
+    section = text.split("### Runners-up and excluded variants\n\n", 1)[1].split("\n\n", 1)[0]
+    return [row.rstrip(" |").rsplit(" | ", 1)[1].replace("\\|", "|") for row in section.splitlines()[2:]]
+
+
+def html_reasons(page: str) -> list[str]:
+    """The last cell of each row of report.html's runners-up table, as text."""
+    section = page.split("<h3>Runners-up and excluded variants</h3>", 1)[1].split("</table>", 1)[0]
+    return [html.plain(row.rsplit("<td>", 1)[1]) for row in section.split("<tbody>", 1)[1].split("</tr>")[:-1]]
+
+
+def test_both_reports_give_select_s_reasons_for_the_runners_up(tie_folder: tuple[Path, Path]) -> None:
+    view = command.collect(TIE_HOST, *tie_folder)
+    assert (view.choice["variant"], view.choice["threads"]) == ("original", 1)
+    text, _ = command.markdown_report([view], "plots")
+    page = html.render_html([view])
+    gate = next(e["reason"] for e in view.data["choice"]["excluded"] if e["variant"] == "int8-dynamic")
+    assert gate.startswith("not profiled: failed the gate: max |dB error|")
+    assert markdown_reasons(text) == html_reasons(page) == [*TIE_REASONS, gate]
+    assert "x the chosen median" not in text and "x the chosen median" not in html.plain(page)
+
+
 # ---------------------------------------------------------------- command and terminal
 
 
+@pytest.mark.slow
 def test_json_mode_prints_only_json(profiled: dict[str, Path], tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     code = cli.main(["report", "--build", str(profiled["build"]), "--artifacts", str(profiled["artifacts"]),
@@ -211,6 +279,7 @@ def test_eta_is_the_average_rate_so_far() -> None:
     assert terminal.eta_seconds(4, 10, 8.0) == pytest.approx(12.0)
 
 
+@pytest.mark.slow
 def test_several_targets_in_one_report(profiled: dict[str, Path], tmp_path: Path) -> None:
     for root in ("build", "artifacts"):
         shutil.copytree(profiled[root] / TARGET, tmp_path / root / "second-host")

@@ -18,6 +18,8 @@ import pytest
 from tests.test_report import PLOTS, TARGET, profiled  # noqa: F401  (the session fixture)
 from toolkit.report import html
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # every test reads the session's real profile run
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -43,6 +43,8 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
                        streaming={"seconds": 0.5, "chunk_samples": 1760, "rate_hz": 12.5})
 
 
+@pytest.mark.qemu
+@pytest.mark.sshd
 def test_unknown_host_is_refused_before_connecting(board: Board, tmp_path: Path) -> None:
     """A known_hosts without the board: refused with the command to check its key, no connection made."""
     empty = tmp_path / "known_hosts"
@@ -51,6 +53,8 @@ def test_unknown_host_is_refused_before_connecting(board: Board, tmp_path: Path)
         check_board(Board(board.destination, board.port, board.identity, empty, board.python), load_target("rpi4"))
 
 
+@pytest.mark.qemu
+@pytest.mark.sshd
 def test_changed_host_key_is_refused(board: Board, tmp_path: Path) -> None:
     """known_hosts pinning another key for the same [host]:port: ssh refuses, and so do we."""
     other = keygen(tmp_path / "other_key")
@@ -60,12 +64,16 @@ def test_changed_host_key_is_refused(board: Board, tmp_path: Path) -> None:
         check_board(Board(board.destination, board.port, board.identity, pinned, board.python), load_target("rpi4"))
 
 
+@pytest.mark.qemu
+@pytest.mark.sshd
 def test_arguments_reach_the_board_quoted(board: Board) -> None:
     """Spaces, ; and $() in an argument arrive as one literal argument, not as shell syntax."""
     text = "a b; echo injected $(id -u) 'q'"
     assert run_remote(board, shlex.join(["printf", "%s", text])).decode() == text
 
 
+@pytest.mark.qemu
+@pytest.mark.sshd
 def test_board_check_reads_the_emulated_pi(board: Board) -> None:
     """Python 3.11 / glibc 2.36 (bookworm), numpy 2, every wheel installable, and the Pi 4's ISA flags."""
     facts = check_board(board, load_target("rpi4"))
@@ -88,6 +96,9 @@ def test_installable_names_why_a_wheel_is_missing() -> None:
     assert "not aarch64" in installable((3, 11), "armv7l", (2, 36))["numpy>=2,<3"]
 
 
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.sshd
 def test_copy_check_run_fetch_end_to_end(board: Board, bundle: Path, tmp_path: Path) -> None:
     """The whole remote path on aarch64: result JSON and outputs fetched, board check attached, board cleaned."""
     result = tmp_path / "rpi4" / "result.json"
@@ -102,6 +113,8 @@ def test_copy_check_run_fetch_end_to_end(board: Board, bundle: Path, tmp_path: P
     assert leftovers == ""
 
 
+@pytest.mark.qemu
+@pytest.mark.sshd
 def test_board_check_command_prints_the_facts(board: Board, capsys: pytest.CaptureFixture[str]) -> None:
     """`board-check rpi4 root@127.0.0.1 ...` parses like the CLI and prints the board check as JSON."""
     parser = argparse.ArgumentParser()

@@ -38,6 +38,7 @@ def hostile(marker: Path) -> list[str]:
             f"'; {touch}; '", f'"; {touch}; "', "*", "~root", "$HOME"]
 
 
+@pytest.mark.sshd
 def test_every_hostile_argument_reaches_the_remote_shell_as_one_literal(sshd: Board, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     for text in hostile(marker):
@@ -46,6 +47,7 @@ def test_every_hostile_argument_reaches_the_remote_shell_as_one_literal(sshd: Bo
     assert not marker.exists()
 
 
+@pytest.mark.sshd
 def test_a_hostile_board_python_is_one_command_name(sshd: Board, tmp_path: Path) -> None:
     """The board's Python path (a CLI/target string) with shell syntax: not found, one error line, nothing run."""
     marker = tmp_path / "marker"
@@ -57,6 +59,7 @@ def test_a_hostile_board_python_is_one_command_name(sshd: Board, tmp_path: Path)
     assert not marker.exists()
 
 
+@pytest.mark.sshd
 @pytest.mark.parametrize("destination", ["root@127.0.0.1;touch {marker}", "-oProxyCommand=touch {marker}",
                                          "root@$(touch {marker})"])
 def test_a_hostile_destination_is_refused_and_runs_nothing(sshd: Board, tmp_path: Path, destination: str) -> None:
@@ -69,6 +72,7 @@ def test_a_hostile_destination_is_refused_and_runs_nothing(sshd: Board, tmp_path
     assert not marker.exists()
 
 
+@pytest.mark.sshd
 def test_an_unknown_host_key_is_refused_and_never_recorded(sshd: Board, tmp_path: Path) -> None:
     """ssh exactly as the toolkit runs it, against a live sshd missing from known_hosts: refused, file unchanged."""
     known_hosts = tmp_path / "known_hosts"

@@ -337,6 +337,9 @@ def _stand_ins(models: dict[str, list[Path]]) -> dict[str, list[StageModel]]:
     return stage_models(load_pipeline("openwakeword"), given)
 
 
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.sshd
 @pytest.mark.usefixtures("short_streams")
 def test_pipeline_streams_on_the_board_over_ssh(models: dict[str, list[Path]], pi: Board, tmp_path: Path) -> None:
     """Every gated stage variant and both chains streamed on the (emulated) Pi by board.py, with the host's own
@@ -386,6 +389,8 @@ def _unreachable(pi: Board, folder: Path) -> Board:
     return replace(pi, port=port, known_hosts=known)
 
 
+@pytest.mark.qemu
+@pytest.mark.sshd
 @pytest.mark.parametrize(("bad", "message"), [
     ("unreachable", r"on root@127\.0\.0\.1: .* failed \(exit 255\): ssh: connect to host 127\.0\.0\.1 port \d+: "
                     "Connection refused"),

@@ -35,11 +35,19 @@ def read_bench(path: Path) -> Json:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def runner_up_rows(choice: Json) -> list[Json]:
+    """choice.json's runners-up, then the variants it excluded, each with the select stage's own sentence as
+    `why`: both renderers show these rows as they are, so a report never words a reason select did not give."""
+    return [*choice["runners_up"], *({"variant": e["variant"], "why": e["reason"]} for e in choice["excluded"])]
+
+
 def gather(folder: Path, bench: Path | None = None) -> Json:
-    """Every stage file of a build folder in one document; `bench` adds a pytest-benchmark JSON."""
+    """Every stage file of a build folder in one document, with the runner-up rows both renderers read; `bench`
+    adds a pytest-benchmark JSON."""
     data = {key: read_json(folder / name, stage) for key, (name, stage) in FILES.items()}
     data["inputs"] = data["variants"]["inputs"]
     data["variants"] = data["variants"]["variants"]
+    data["runners_up"] = runner_up_rows(data["choice"])
     data["bench"] = read_bench(bench) if bench is not None and bench.is_file() else None
     return data
 

@@ -106,14 +106,6 @@ def choice_numbers(chosen: Json, evidence: str, accuracy: Json) -> list[tuple[st
     return [row for row in rows if row[1] is not None]
 
 
-def runner_up_rows(choice: Json) -> list[Json]:
-    """Runners-up with a sentence on why each lost, then the excluded variants with their reason."""
-    rows = [{**r, "why": f"{r['slower_than_chosen']:.2f}x the chosen median"} for r in choice.get("runners_up", [])]
-    rows += [{"variant": e["variant"], "why": e["reason"]}
-             for e in choice.get("excluded", [])]
-    return rows
-
-
 def spectrogram(folder: Path, variant: str | None) -> Json | None:
     """One signal's output through the original and through the chosen variant, as [frames, bands]."""
     path = folder / "profile.outputs.npz"
@@ -157,7 +149,7 @@ def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("arti
         peak={int(t): float(v) for t, v in compare["peak"]["mults_per_s"].items()},
         peak_method=compare["peak"]["method"],
         latency_evidence=platform["latency_evidence"], output_evidence=platform["output_evidence"],
-        choice=chosen, reasons=choice.get("reasons", []), runners_up=runner_up_rows(choice),
+        choice=chosen, reasons=choice.get("reasons", []), runners_up=data["runners_up"],
         manifest=data["manifest"], accuracy=accuracy, runs=data["profile"]["runs"],
         streaming=data["profile"].get("streaming", []), counts=counts_view(data["counts"]),
         model=model_view(original) if original.is_file() else ModelView(analysis={}),

@@ -98,7 +98,7 @@ class TargetView:
     output_evidence: str
     choice: Json | None  # {variant, provider, threads, spinning, optimization, ...} or None
     reasons: list[str]
-    runners_up: list[Json]
+    runners_up: list[Json]  # toolkit.report.runner_up_rows: select's runners-up, then its excluded variants
     manifest: Json
     accuracy: dict[str, Json]  # variant -> {overall, by_level, passed, reasons}
     runs: list[Json]  # the runner's run records
@@ -177,12 +177,13 @@ def choice_section(view: TargetView) -> str:
 
 
 def runners_up_section(view: TargetView) -> str:
-    """Runners-up with their numbers and why each was not chosen."""
+    """Runners-up with their numbers, then the excluded variants, each with select's reason (the rows report.md
+    shows: toolkit.report.runner_up_rows)."""
     if not view.runners_up:
         return "<p>No runners-up recorded.</p>"
-    rows = [(escape(r.get("variant", "?")), escape(config_text(r)) if "median_ms" in r else "-",
+    rows = [(escape(r["variant"]), escape(config_text(r)) if "median_ms" in r else "-",
              f"{num(r['median_ms'])} {badge(r.get('evidence', view.latency_evidence))}" if "median_ms" in r else "-",
-             escape(r.get("why", ""))) for r in view.runners_up]
+             escape(r["why"])) for r in view.runners_up]
     return table(("variant", "configuration", "median ms (stream chunk)", "why not chosen"), rows,
                  (False, False, True, False))
 

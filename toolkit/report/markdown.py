@@ -127,27 +127,38 @@ def title(data: Json) -> list[str]:
 
 
 def choice(data: Json) -> list[str]:
-    """The choice, its reasons, the original's best configuration, and the runners-up."""
+    """The choice, its reasons and rule, then the runners-up and excluded variants."""
     doc = data["choice"]
     lines = ["## Choice", ""]
     chosen = doc["chosen"]
     if chosen is None:
-        return [*lines, *(f"- {r}" for r in doc["reasons"])]
+        return [*lines, *(f"- {r}" for r in doc["reasons"]), "", *runners_up(data)]
     what = "predicted" if chosen["evidence"] == "predicted" else "median"
     lines += [f"**{chosen['variant']}** on {config(chosen)}: {ms(chosen['median_ms'])} ms {what} on the 1760-sample "
               f"chunk (evidence `{chosen['evidence']}`; {doc['eligible']} of {doc['candidates']} candidate "
               "configurations were eligible).", ""]
     lines += [f"- {r}" for r in doc["reasons"]]
-    lines += ["", f"Rule: {doc['rule']}. Checks: {', '.join(doc['checks'])}.", "", "### Runners-up", ""]
-    rows = doc["runners_up"]
+    return [*lines, "", f"Rule: {doc['rule']}. Checks: {', '.join(doc['checks'])}.", "", *runners_up(data)]
+
+
+def _given(key: str, show: Callable[[Any], str]) -> Callable[[Json], str]:
+    """A cell showing row[key]; '-' for an excluded variant, which has select's reason and no numbers."""
+    return lambda r: show(r[key]) if key in r else NONE
+
+
+def runners_up(data: Json) -> list[str]:
+    """The rows the HTML report shows too (toolkit.report.runner_up_rows), each with select's own reason."""
+    lines = ["### Runners-up and excluded variants", ""]
+    if not data["runners_up"]:
+        return [*lines, "(no other eligible configuration, no variant excluded)"]
     return lines + table([
-        Column("variant", lambda r: r["variant"]), Column("configuration", config),
-        Column("chunk ms", lambda r: ms(r["median_ms"])), Column("evidence", lambda r: f"`{r['evidence']}`"),
-        Column("x chosen", lambda r: f"{r['slower_than_chosen']:.2f}"),
-        Column("1 s ms", lambda r: ms(r["second_median_ms"])),
-        Column("stream CPU", lambda r: pct(r["cpu_share"])), Column("bytes", lambda r: num(r["bytes"])),
-        Column("why not chosen", lambda r: r.get("why", NONE)),
-    ], rows) if rows else [*lines, "(no other eligible configuration)"]
+        Column("variant", lambda r: r["variant"]),
+        Column("configuration", lambda r: config(r) if "provider" in r else NONE),
+        Column("chunk ms", _given("median_ms", ms)), Column("evidence", _given("evidence", lambda e: f"`{e}`")),
+        Column("x chosen", _given("slower_than_chosen", lambda x: f"{x:.2f}")),
+        Column("1 s ms", _given("second_median_ms", ms)), Column("stream CPU", _given("cpu_share", pct)),
+        Column("bytes", _given("bytes", num)), Column("why not chosen", lambda r: r["why"]),
+    ], data["runners_up"])
 
 
 def _accuracy_row(data: Json, variant: Json) -> Json:
