@@ -376,7 +376,8 @@ def test_markdown_latency_rows_are_distinct_per_precision_with_their_placement(
         "| 14 of 14 nodes on openvino CPU; runtime precision f16 12, f32 2 |")
     assert rows["OpenVINOExecutionProvider f32, 1 thr, opt all"].endswith(
         "| 12 of 14 nodes on OpenVINOExecutionProvider (2 on CPUExecutionProvider) |")
-    assert rows["CPUExecutionProvider, 1 thr, opt all"].endswith("| - |")  # no placement recorded: unknown
+    # this host's own CPU-provider run, its placement read from onnxruntime: every node on the CPU provider
+    assert re.search(r"\| (\d+) of \1 nodes on CPUExecutionProvider \|$", rows["CPUExecutionProvider, 1 thr, opt all"])
 
 
 def test_markdown_lists_a_failed_placement_and_each_settings_verdict_where_it_ran(
