@@ -13,7 +13,7 @@ BATCH ?= 1
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,openvino]'
 	touch $(STAMP)
 
 setup: $(STAMP)
