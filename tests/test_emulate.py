@@ -150,6 +150,17 @@ def test_plugin_log_without_the_exit_summary_is_refused() -> None:
         emulate.parse_plugin_log("marks: 3\nsegment: total=5 integer=5\n")
 
 
+def test_a_child_forked_before_counting_is_left_out_and_one_after_is_refused() -> None:
+    """OpenVINO forks while loading: the child's exit summary (no marks, its own process line) is not the runner's."""
+    child = "marks: 0\nlost marks: 0\nprocess: total=77 integer=77\n"
+    runner_log = plugin_log("total=10 integer=10", "total=110 integer=110")
+    segments, process = emulate.parse_plugin_log(child + runner_log)
+    assert segments == [{"total": 100, "integer": 100}] and process == {"total": 900, "integer": 900}
+    assert emulate.parse_plugin_log(runner_log + child) == (segments, process)
+    with pytest.raises(ToolkitError, match="2 guest processes carried the runner's count marks"):
+        emulate.parse_plugin_log(runner_log + runner_log)
+
+
 def test_plugin_log_without_the_runner_marks_is_refused() -> None:
     """An old runner.py makes no empty segment before the counted ones: its counts would include the marks."""
     with pytest.raises(ToolkitError, match="rebuild the bundle"):

@@ -224,10 +224,24 @@ def _parse_counts(fields: str) -> dict[str, int]:
     return {key: int(value) for key, value in (item.split("=", 1) for item in fields.split())}
 
 
+def _runner_block(text: str) -> str:
+    """The exit summary of the process that made the marks. Each process writes one at its exit, and a child that
+    the engine forks (OpenVINO does, while loading) exits with a copy of the counters as they were at the fork:
+    its summary holds no marks when it was forked before counting began, and is left out. Two summaries with
+    marks would mean a fork after counting began: refused."""
+    blocks = [block for block in re.split(r"(?m)^(?=marks: )", text) if block.startswith("marks: ")]
+    marked = [block for block in blocks if int(block.split(maxsplit=2)[1]) > 0]
+    if len(marked) > 1:
+        raise ToolkitError(f"{len(marked)} guest processes carried the runner's count marks (a child forked after "
+                           "counting began): their counts cannot be told apart; not counted")
+    return marked[0] if marked else (blocks[-1] if blocks else text)
+
+
 def parse_plugin_log(text: str) -> tuple[list[dict[str, int]], dict[str, int]]:
     """(the counts of each segment between the runner's marks, less the first, empty one: the marks' own cost;
     the whole process's counts) from one insnclass log; a log without the exit summary or without the runner's
     marks is refused in one line."""
+    text = _runner_block(text)
     process = [_parse_counts(fields) for kind, fields in COUNTS_LINE.findall(text) if kind == "process"]
     if len(process) != 1:
         raise ToolkitError(f"the insnclass plugin's log has {len(process)} 'process:' lines, expected 1: the guest "
