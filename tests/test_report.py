@@ -25,6 +25,7 @@ from toolkit import cli, melgraph
 from toolkit.pipeline.ledger import read_json, write_json
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
 from toolkit.report import command, html, plots, terminal
+from toolkit.report.markdown import predicted
 from toolkit.select import choose
 from toolkit.targets import load_target
 
@@ -398,3 +399,19 @@ def test_html_shows_precision_placement_and_the_failed_setting(with_openvino: di
     assert ("original on OpenVINOExecutionProvider bf16 (failed): placement: OpenVINOExecutionProvider ran none of "
             "the 14 nodes") in text
     assert f"original@openvino.CPU.f16: fails: {F16_ERROR}" in text
+
+
+def test_each_engine_settings_prediction_shows_its_own_instruction_count() -> None:
+    """Two OpenVINO precisions of one variant are counted apart: each predicted row carries its own count."""
+    def config(precision: str) -> dict[str, Any]:
+        return {"engine": "openvino", "provider": "CPU", "threads": 1, "spinning": None, "optimization": None,
+                "precision": precision}
+
+    rows = [{"variant": "original", "workload": "stream", "config": config(p), "latency_ms": ms, "bound": "issue",
+             "bounds_ms": {"issue": ms}, "method": "pipe rates", "core": "Cortex-A76", "clock_ghz": 2.4}
+            for p, ms in (("f32", 0.4993), ("f16", 0.3209))]
+    counts = [{"variant": "original", "workload": "stream", "config": config(p), "total": total}
+              for p, total in (("f32", 4793670), ("f16", 3080502))]
+    text = "\n".join(predicted({"platform": {"predictions": {"rows": rows}, "instructions": {"rows": counts}}}))
+    assert "| openvino CPU f32, 1 thr | 4,793,670 | 0.4993 |" in text
+    assert "| openvino CPU f16, 1 thr | 3,080,502 | 0.3209 |" in text

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.pipeline.configs import RUN_FIELDS, engine_words, placement_words, same
-from toolkit.profiling.runner import CONFIG_FIELDS
+from toolkit.profiling.runner import CONFIG_FIELDS, output_name
 from toolkit.report import could_not_run, setting_verdicts
 
 Json = dict[str, Any]
@@ -269,16 +269,22 @@ def streaming(data: Json) -> list[str]:
                     Column("deadline misses", lambda r: num(r["deadline_misses"]))], rows)]
 
 
+def counted_key(row: Json) -> tuple[str, str]:
+    """An instruction count's or a prediction's identity: its variant's outputs in its engine setting, its
+    workload (each OpenVINO precision is counted on its own)."""
+    return output_name(row["variant"], row.get("config") or {}), row["workload"]
+
+
 def predicted(data: Json) -> list[str]:
     """Predicted single-thread latencies, each with the bound that set it, and the counts they come from."""
     predictions = data["platform"].get("predictions", {})
     rows = predictions.get("rows", [])
     if not rows:
         return [] if not predictions.get("reason") else ["## Predicted latency", "", predictions["reason"]]
-    counted = {(r["variant"], r["workload"]): r for r in data["platform"].get("instructions", {}).get("rows", [])}
+    counted = {counted_key(r): r for r in data["platform"].get("instructions", {}).get("rows", [])}
 
     def instructions(r: Json) -> str:
-        found = counted.get((r["variant"], r["workload"]))
+        found = counted.get(counted_key(r))
         return num(round(found["total"])) if found else NONE
 
     return ["## Predicted latency (evidence `predicted`)", "",
@@ -473,14 +479,18 @@ def summary(data: Json) -> str:
             Column("max abs dB", lambda r: num(r["overall"].get("max_abs_db")))]
     tail = [Column("chosen", lambda r: "**chosen**" if r["name"] == chosen else "")]
     if emulated(data):
-        counted = _rows_by_variant(data["platform"].get("instructions"), "stream")
+        counted = {counted_key(r): r for r in data["platform"].get("instructions", {}).get("rows", [])}
+
+        def instructions(r: Json) -> str:
+            found = counted.get(counted_key(predictions[r["name"]])) if r["name"] in predictions else None
+            return num(round(found["total"])) if found else NONE
+
         middle = [
             Column("configuration", lambda r: config(predictions[r["name"]]["config"])
                    if r["name"] in predictions else r["profiled"]),
             Column("chunk ms `predicted`", lambda r: ms(predictions.get(r["name"], {}).get("latency_ms"))),
             Column("bound", lambda r: predictions.get(r["name"], {}).get("bound", NONE)),
-            Column("instructions per chunk `emulated-instructions`",
-                   lambda r: num(round(counted[r["name"]]["total"])) if r["name"] in counted else NONE),
+            Column("instructions per chunk `emulated-instructions`", instructions),
         ]
         return "\n".join(table([*head, *middle, *tail], rows))
     best = _best_runs(data)
