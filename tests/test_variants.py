@@ -14,11 +14,12 @@ from tflite.BuiltinOperator import BuiltinOperator
 from tflite.Model import Model
 
 from toolkit.cli import main
+from toolkit.engines import run_onnx
 from toolkit.errors import ToolkitError
 from toolkit.melgraph import MelParams, build_mel_model, default_model, mel_filterbank, padded_window
 from toolkit.variants import VARIANTS, Variant, build_variants, rewrites, tflite
 from toolkit.variants import fp16 as fp16_variants
-from toolkit.variants.anatomy import anatomy, run_onnx
+from toolkit.variants.anatomy import anatomy
 
 
 @pytest.fixture(scope="module")

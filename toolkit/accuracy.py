@@ -35,9 +35,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from toolkit.engines import run_session, session
 from toolkit.errors import ToolkitError
 from toolkit.load import FULL_SCALE, FeedPlan, int16_clip
-from toolkit.variants.anatomy import anatomy, run_session, session
+from toolkit.variants.anatomy import anatomy
 from toolkit.variants.tflite import run_tflite
 
 SAMPLE_RATE = 16000

@@ -33,10 +33,11 @@ from tflite.BuiltinOptions import BuiltinOptions
 from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
+from toolkit.engines import Feed, run_onnx
 from toolkit.errors import ToolkitError
 from toolkit.files import write_bytes_atomic
 from toolkit.load import feed_plan
-from toolkit.variants.anatomy import Anatomy, Feed, Located, NotApplicable, anatomy, nonzero_range, run_onnx
+from toolkit.variants.anatomy import Anatomy, Located, NotApplicable, anatomy, nonzero_range
 from toolkit.variants.rewrites import VERIFY_TOLERANCE_DB, verify_inputs
 
 # the package re-exports each table's class under the module's name; the builder functions live in the modules
