@@ -1,13 +1,15 @@
 """Engine sessions made in this process, their options in one place: onnxruntime on the CPU with the default
 optimizations, fed by the model's feed plan (toolkit.load.feed_plan) through the bench runner's own feed maker,
-so an in-process run feeds exactly what a board is fed. (The runner builds its own sessions: it runs on boards
-without the toolkit.)
+so an in-process run feeds exactly what a board is fed; and LiteRT's interpreter for the TFLite variant. (The
+runner builds its own sessions: it runs on boards without the toolkit.)
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -18,6 +20,7 @@ from toolkit.load import FeedPlan, feed_plan
 from toolkit.profiling.runner import feed_arrays
 
 Feed = dict[str, np.ndarray]  # input name -> the array one inference is fed
+MEL_TENSOR = "mel_energies"  # the TFLite writer's name for the tensor feeding the floor: run_tflite reads it
 # onnxruntime's refusals of a model or a feed: the user's to fix, so callers word them as one line
 REFUSALS = (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidArgument,
             ort.capi.onnxruntime_pybind11_state.RuntimeException)
@@ -73,3 +76,46 @@ def run_session(fed: FedSession, audio: np.ndarray) -> list[np.ndarray]:
 def run_onnx(model: onnx.ModelProto | str, audio: np.ndarray) -> list[np.ndarray]:
     """Every graph output for one [batch, samples] clip (a fresh session: one-off runs only)."""
     return run_session(session(model), audio)
+
+
+def _interpreter_class() -> type:
+    """LiteRT's Interpreter, or tflite_runtime's where only that is installed."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from tflite_runtime.interpreter import Interpreter
+    return Interpreter
+
+
+def interpreter(model: str | Path | bytes, samples: int, keep_tensors: bool = False) -> object:
+    """A LiteRT interpreter sized for [1, samples] input; `keep_tensors` keeps intermediates readable."""
+    source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
+    with warnings.catch_warnings():
+        # keeping intermediates is the point when reading the mel energies for the accuracy gate
+        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
+        runner = _interpreter_class()(**source, experimental_preserve_all_tensors=keep_tensors)
+    runner.resize_tensor_input(runner.get_input_details()[0]["index"], [1, samples])
+    runner.allocate_tensors()
+    return runner
+
+
+def _tensor_index(runner: object, name: str) -> int:
+    """The index of the tensor called `name`."""
+    for detail in runner.get_tensor_details():
+        if detail["name"] == name:
+            return detail["index"]
+    raise ToolkitError(f"the TFLite model has no tensor named {name!r}: was it written by meltoolkit?")
+
+
+def run_tflite(
+    model: str | Path | bytes, audio: np.ndarray, with_mel: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(dB output, mel energies or None) of the TFLite model for one [1, samples] float32 input."""
+    if audio.ndim != 2 or audio.shape[0] != 1:
+        raise ToolkitError(f"the TFLite variant takes one clip [1, samples]; got shape {audio.shape}")
+    runner = interpreter(model, audio.shape[1], keep_tensors=with_mel)
+    runner.set_tensor(runner.get_input_details()[0]["index"], audio.astype(np.float32))
+    runner.invoke()
+    output = runner.get_tensor(runner.get_output_details()[0]["index"])
+    mel = runner.get_tensor(_tensor_index(runner, MEL_TENSOR)) if with_mel else None
+    return output, mel
