@@ -11,9 +11,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from toolkit.engines import run_onnx
 from toolkit.melgraph import MelParams, mel_filterbank
 from toolkit.variants import build_variants, rewrites
-from toolkit.variants.anatomy import NotApplicable, anatomy, run_onnx
+from toolkit.variants.anatomy import NotApplicable, anatomy
 
 N_FFT, HOP, BINS, BANDS = 256, 128, 129, 16
 FILTERBANK = mel_filterbank(MelParams(n_fft=N_FFT, win_length=N_FFT, n_mels=BANDS, fmin=60.0, fmax=3800.0))

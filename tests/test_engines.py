@@ -15,8 +15,8 @@ import pytest
 
 from tests.helpers import TEST_HOST_TARGET
 from toolkit import accuracy
+from toolkit.files import read_json
 from toolkit.melgraph import default_model, save_model
-from toolkit.pipeline.ledger import read_json
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
 from toolkit.profiling import runner
 from toolkit.profiling.bundle import make_bundle

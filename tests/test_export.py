@@ -14,11 +14,10 @@ import toolkit
 from tests.test_pipeline import write_target
 from toolkit.compare import compare
 from toolkit.errors import ToolkitError
+from toolkit.evidence import EVIDENCE
 from toolkit.export import export_folder
-from toolkit.files import sha256_file
-from toolkit.pipeline.ledger import read_json, write_json
+from toolkit.files import read_json, sha256_file, write_json
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
-from toolkit.pipeline.sources import EVIDENCE
 from toolkit.profiling.emulate import InstructionCounts
 from toolkit.profiling.predict import predict_latency
 from toolkit.report import gather

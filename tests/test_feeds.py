@@ -20,11 +20,11 @@ from onnx import TensorProto, helper, numpy_helper
 from tests.helpers import TEST_HOST_TARGET
 from toolkit import accuracy
 from toolkit.cli import main
+from toolkit.engines import run_onnx, run_session, session
+from toolkit.files import read_json
 from toolkit.load import feed_plan
-from toolkit.pipeline.ledger import read_json
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
 from toolkit.variants import build_variants
-from toolkit.variants.anatomy import run_onnx, run_session, session
 
 TAPS, HOP, BANDS = 64, 32, 4
 POLICY = {"max_abs_db_error": 0.5, "p99_abs_db_error": 0.1}
@@ -177,9 +177,9 @@ def test_a_sample_rate_input_is_fed_the_signals_rate_and_a_refusal_is_one_line()
     import onnx
     from onnx import TensorProto, helper
 
+    from toolkit.engines import run_session, session
     from toolkit.errors import ToolkitError
     from toolkit.load import feed_plan
-    from toolkit.variants.anatomy import run_session, session
 
     graph = helper.make_graph(
         [helper.make_node("Cast", ["sr"], ["srf"], to=TensorProto.FLOAT), helper.make_node("Mul", ["x", "srf"], ["y"]),

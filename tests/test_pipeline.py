@@ -16,8 +16,7 @@ import pytest
 from tests.helpers import TEST_HOST_TARGET
 from toolkit import cli
 from toolkit.errors import ToolkitError
-from toolkit.files import sha256_file
-from toolkit.pipeline.ledger import read_json
+from toolkit.files import read_json, sha256_file
 from toolkit.pipeline.orchestrate import STAGES, Settings, run_pipeline
 from toolkit.pipeline.sources import choose_source
 from toolkit.targets import load_target

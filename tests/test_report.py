@@ -21,10 +21,10 @@ from rich.console import Console
 
 from tests.test_pipeline import write_target
 from tests.test_select import run, stream
-from toolkit import cli, melgraph
-from toolkit.pipeline.ledger import read_json, write_json
+from toolkit import cli, melgraph, terminal
+from toolkit.files import read_json, write_json
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
-from toolkit.report import command, html, plots, terminal
+from toolkit.report import command, html, plots
 from toolkit.report.markdown import predicted
 from toolkit.select import choose
 from toolkit.targets import load_target

@@ -14,11 +14,12 @@ from tflite.BuiltinOperator import BuiltinOperator
 from tflite.Model import Model
 
 from toolkit.cli import main
+from toolkit.engines import run_onnx, run_tflite
 from toolkit.errors import ToolkitError
 from toolkit.melgraph import MelParams, build_mel_model, default_model, mel_filterbank, padded_window
-from toolkit.variants import VARIANTS, Variant, build_variants, rewrites, tflite
+from toolkit.variants import VARIANTS, Variant, build_variants, rewrites
 from toolkit.variants import fp16 as fp16_variants
-from toolkit.variants.anatomy import anatomy, run_onnx
+from toolkit.variants.anatomy import anatomy
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +194,7 @@ def test_tflite_runs_in_litert_at_both_workloads(built: dict[str, Variant]) -> N
     rng = np.random.default_rng(5)
     for samples, frames in ((1760, 8), (16000, 97)):
         audio = np.round(rng.normal(0, 2000, (1, samples))).astype(np.float32)
-        output, mel = tflite.run_tflite(built["tflite"].path, audio, with_mel=True)
+        output, mel = run_tflite(built["tflite"].path, audio, with_mel=True)
         expected = run_onnx(default_model(), audio)[0]
         assert output.shape == expected.shape == (1, 1, frames, 32)
         assert float(np.abs(output - expected).max()) < 1e-3

@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from toolkit.melgraph import default_model
-from toolkit.pipeline.workload import STEP, WINDOW, inference_audio
+from toolkit.profiling.workload import STEP, WINDOW, inference_audio
 
 
 def pad_to(total: int) -> onnx.ModelProto:

@@ -35,10 +35,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from toolkit.engines import run_session, run_tflite, session
 from toolkit.errors import ToolkitError
 from toolkit.load import FULL_SCALE, FeedPlan, int16_clip
-from toolkit.variants.anatomy import anatomy, run_session, session
-from toolkit.variants.tflite import run_tflite
+from toolkit.variants.anatomy import anatomy
 
 SAMPLE_RATE = 16000
 DEFAULT_AMIN = 1e-10

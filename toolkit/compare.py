@@ -24,11 +24,11 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
-from toolkit.pipeline.sources import EMULATED_TIME, ESTIMATED
+from toolkit.evidence import EMULATED_TIME, ESTIMATED
+from toolkit.files import Json
 from toolkit.profiling.runner import CONFIG_FIELDS
 from toolkit.targets import Target
 
-Json = dict[str, Any]
 CONVENTIONS = ("dense", "effective")
 
 

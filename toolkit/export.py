@@ -2,7 +2,7 @@
 
 The new folder is built beside the old one and swapped in with os.replace once every file is written, so an
 interrupted or failed export leaves the previous artifacts intact. Every number in manifest.json sits in a group
-with an `evidence` label (toolkit.pipeline.sources.EVIDENCE says what each label means).
+with an `evidence` label (toolkit.evidence.EVIDENCE says what each label means).
 
     python -m toolkit export --target x86-host      # from build/x86-host/ (after `profile`)
 """
@@ -21,11 +21,9 @@ import numpy as np
 import onnxruntime
 
 import toolkit
+from toolkit.configs import STREAM_FIELDS, WITHOUT_SPINNING, same
 from toolkit.errors import ToolkitError
-from toolkit.files import sha256_file, swap_in_dir
-from toolkit.pipeline.configs import STREAM_FIELDS, WITHOUT_SPINNING, same
-from toolkit.pipeline.ledger import Json, now_utc, strict, write_json
-from toolkit.pipeline.sources import (
+from toolkit.evidence import (
     COUNTED,
     EMULATED,
     EMULATED_TIME,
@@ -37,7 +35,8 @@ from toolkit.pipeline.sources import (
     SETTING,
     TARGET_FILE,
 )
-from toolkit.profiling.runner import CONFIG_FIELDS, output_name
+from toolkit.files import Json, sha256_file, strict, swap_in_dir, write_json
+from toolkit.profiling.runner import CONFIG_FIELDS, now_utc, output_name
 from toolkit.report import gather
 from toolkit.report.markdown import render
 from toolkit.targets import Target, load_target

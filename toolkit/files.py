@@ -1,20 +1,23 @@
 """Atomic writes, one place for all of them: readers never see half a file, and an interrupted run leaves the
-previous file (or folder) in place. (runner.py keeps its own copy: it must run on a board without the toolkit.)"""
+previous file (or folder) in place. (runner.py keeps its own copy: it must run on a board without the toolkit.)
+Also the stage files' strict JSON, written and read here for every stage."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
 
+Json = dict[str, Any]
 FILE_MODE = 0o644  # mkstemp makes 0600; variant files are copied to boards and read by other users
 
 
@@ -86,3 +89,30 @@ def named_file(kind: str, name_or_path: str | os.PathLike[str], folder: Path) ->
         raise ToolkitError(f"unknown {kind} {text!r}; known {kind}s: {', '.join(names_in(folder)) or 'none'} "
                            f"(files in {folder})")
     return path
+
+
+def strict(value: Any) -> Any:
+    """JSON has no inf or nan: write them as the strings "inf", "-inf", "nan" (recursively)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(key): strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(item) for item in value]
+    return value
+
+
+def write_json(path: Path, document: Any) -> None:
+    """Strict JSON (see strict()), written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, json.dumps(strict(document), indent=1, allow_nan=False).encode())
+
+
+def read_json(path: Path, what: str) -> Json:
+    """A JSON file this pipeline wrote, or one line saying which stage makes it."""
+    if not path.is_file():
+        raise ToolkitError(f"{path} is missing; run `python -m toolkit profile` for this target first ({what})")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:  # cut short by a crash, or edited by hand
+        raise ToolkitError(f"{path} is not valid JSON ({error}); it should hold {what}: make it again") from None

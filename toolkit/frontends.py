@@ -36,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
+from toolkit.engines import cpu_session
 from toolkit.errors import ToolkitError
 from toolkit.files import write_text_atomic
 from toolkit.packages import installed
+from toolkit.terminal import progress
 
 SAMPLES = 16000
 REFERENCE_TOLERANCE = 5e-3
@@ -130,7 +131,7 @@ def test_signal() -> np.ndarray:
 def reference_error(model: Path, ref: Any) -> tuple[float, bool]:
     """(max |graph - reference| of the features, whether the lengths are equal) on test_signal()."""
     x, lens = test_signal(), np.array([SAMPLES], np.int64)
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    session = cpu_session(model, quiet=False)
     features, lengths = session.run(None, {"waveforms": x, "waveforms_lens": lens})[:2]
     ref_features, ref_lengths = ref(x.copy(), lens)
     return float(np.abs(features - ref_features).max()), bool(np.array_equal(lengths, ref_lengths))
@@ -287,7 +288,7 @@ def run(names: Sequence[str], work: Path, profiled: set[str]) -> list[Outcome]:
     """Every check on every named model, with progress on stderr; the quick profile on those in `profiled`."""
     outcomes = []
     for index, name in enumerate(names, 1):
-        print(f"frontends: [{index}/{len(names)}] {name}", file=sys.stderr)
+        progress(f"frontends: [{index}/{len(names)}] {name}")
         check = check_front_end if name in REFERENCES else check_model
         outcomes.append(check(name, work, name in profiled))
     return outcomes

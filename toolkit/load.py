@@ -6,7 +6,7 @@ A model file comes from someone else, so nothing in it is trusted. In order, bef
 2. its top-level protobuf fields are walked by hand, so a truncated copy ("the file ends inside field 'graph'")
    and a file of another format (TFLite, zip, HDF5, pickle, text) are told apart and named;
 3. the IR version and every opset are ones the installed onnx knows (a newer opset is refused, not guessed);
-4. the graph is complete and acyclic (the analyzer's own checks, `toolkit.analysis.propagate`, are reused);
+4. the graph is complete and acyclic (the analyzer's own checks, `toolkit.graphs`, are reused);
 5. THE AUDIO INPUT RULE (it lives here): the first graph input that is not an initializer is the audio, a float
    tensor (float32, float16, bfloat16 or double) of rank 2, [batch, samples]; a declared fixed dim is >= 1.
    The stages that feed audio apply it (variants, the accuracy signals, the profiling runner feed [1, N]);
@@ -38,6 +38,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.external_data_helper import uses_external_data
 
 from toolkit.errors import ToolkitError
+from toolkit.graphs import check_inputs_provided, graph_order
 from toolkit.melgraph import default_model
 
 PROTOBUF_LIMIT = 2**31 - 1  # bytes: protobuf refuses to parse a bigger message
@@ -213,8 +214,6 @@ def check_versions(model: onnx.ModelProto, file: Path) -> None:
 
 def check_graph(model: onnx.ModelProto, file: Path) -> None:
     """Nodes, an input and an output; every node input provided; no cycle (the analyzer's own checks)."""
-    from toolkit.analysis.propagate import check_inputs_provided, graph_order  # toolkit.analysis imports us
-
     graph = model.graph
     for part, present in (("nodes", graph.node), ("inputs", graph.input), ("outputs", graph.output)):
         if not present:

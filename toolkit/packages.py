@@ -12,6 +12,7 @@ from pathlib import Path
 
 from toolkit.errors import ToolkitError
 from toolkit.profiling.emulate import cache_dir
+from toolkit.terminal import progress
 
 
 def installed(name: str, version: str, marker: str, cache: Path | None = None, fix: str = "") -> Path:
@@ -19,7 +20,7 @@ def installed(name: str, version: str, marker: str, cache: Path | None = None, f
     spec = f"{name}=={version}"
     target = (cache or cache_dir()) / f"{name}-{version}"
     if not (target / marker).exists():
-        print(f"pip install --no-deps {spec} into {target}", file=sys.stderr)
+        progress(f"pip install --no-deps {spec} into {target}")
         done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
                                str(target), spec], check=False)
         if done.returncode != 0:

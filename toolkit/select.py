@@ -9,7 +9,7 @@ measurement of the target or a prediction for it, its median is within the real-
 size limit, and its measured CPU share of one core while streaming at 12.5 chunks/s within max_stream_cpu_share.
 
 The budget is realtime_budget x the audio one inference covers (counts.json `inference_audio`,
-toolkit/pipeline/workload.py): the 80 ms streaming step, or the whole window of a graph that pads every input to a
+toolkit/profiling/workload.py): the 80 ms streaming step, or the whole window of a graph that pads every input to a
 fixed length (Whisper's 30 s), which is run once per window. For such a graph the CPU share is the share at that
 cadence: the stream's CPU time per inference / the window.
 
@@ -31,11 +31,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from toolkit.pipeline.configs import STREAM_FIELDS, engine_words, same
-from toolkit.pipeline.ledger import Json, read_json, write_json
-from toolkit.pipeline.sources import CHOOSABLE, EMULATED_TIME, PREDICTED
-from toolkit.pipeline.workload import STEP, streaming_step
+from toolkit.configs import STREAM_FIELDS, engine_words, same
+from toolkit.evidence import CHOOSABLE, EMULATED_TIME, PREDICTED
+from toolkit.files import Json, read_json, write_json
 from toolkit.profiling.runner import CONFIG_FIELDS, output_name
+from toolkit.profiling.workload import STEP, streaming_step
 from toolkit.targets import CHUNK_MS, Policy, Target, load_target
 
 STREAM = "stream"

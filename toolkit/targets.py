@@ -72,7 +72,7 @@ Every key a target file may hold (any other key is an error naming the key and i
     max_rel_mel_error   float  max relative error of the mel energies before the log
     realtime_budget     float  in (0, 1]: median latency / the audio one inference covers: the 80 ms streaming
                         step of the 1760-sample chunk, or the whole window of a graph that pads every input to
-                        a fixed length (Whisper's 30 s; toolkit/pipeline/workload.py)
+                        a fixed length (Whisper's 30 s; toolkit/profiling/workload.py)
     max_model_bytes     int, optional   model file size limit
     max_stream_cpu_share  float, optional, in (0, 1] (default 0.25): a configuration whose measured CPU share
                         of one core while streaming 1760-sample chunks at 12.5 per second exceeds this is never

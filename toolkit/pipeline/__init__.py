@@ -1,3 +1,4 @@
 """The profiling pipeline of a target: stages in toolkit.pipeline.orchestrate, their files in .stages, the
-run ledger in .ledger, where measurements come from in .sources. Imports nothing itself, so the stage modules
-and the modules they call (compare, select, export, report) import the small ones without cycles."""
+run ledger in .ledger, where measurements come from in .sources. Nothing below it imports it: the vocabulary its
+stages share with compare, select, export and report (evidence labels, strict JSON, run configurations) lives in
+the base layer (tests/test_layers.py)."""

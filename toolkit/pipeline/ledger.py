@@ -9,51 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
-from toolkit.files import write_bytes_atomic
+from toolkit.files import Json, read_json, write_json
+from toolkit.profiling.runner import now_utc
 
-Json = dict[str, Any]
 LEDGER = "pipeline.json"
-
-
-def now_utc() -> str:
-    """ISO 8601 UTC timestamp, seconds precision."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def strict(value: Any) -> Any:
-    """JSON has no inf or nan: write them as the strings "inf", "-inf", "nan" (recursively)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(key): strict(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict(item) for item in value]
-    return value
-
-
-def write_json(path: Path, document: Any) -> None:
-    """Strict JSON (see strict()), written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, json.dumps(strict(document), indent=1, allow_nan=False).encode())
-
-
-def read_json(path: Path, what: str) -> Json:
-    """A JSON file this pipeline wrote, or one line saying which stage makes it."""
-    if not path.is_file():
-        raise ToolkitError(f"{path} is missing; run `python -m toolkit profile` for this target first ({what})")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:  # cut short by a crash, or edited by hand
-        raise ToolkitError(f"{path} is not valid JSON ({error}); it should hold {what}: make it again") from None
 
 
 def run_identity(parts: Mapping[str, Any]) -> str:

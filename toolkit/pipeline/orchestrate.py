@@ -12,7 +12,6 @@ toolkit.pipeline.sources. Progress goes to stderr.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +21,13 @@ import onnx
 import toolkit
 from toolkit import accuracy
 from toolkit.errors import ToolkitError
-from toolkit.files import sha256_file
+from toolkit.files import Json, sha256_file
 from toolkit.load import AUDIO_SCALES, FeedPlan, feed_plan, load_model, parse_inputs
 from toolkit.pipeline import stages
-from toolkit.pipeline.ledger import Json, Ledger, Stopwatch, run_identity
+from toolkit.pipeline.ledger import Ledger, Stopwatch, run_identity
 from toolkit.pipeline.sources import choose_source
 from toolkit.targets import Target, load_target
+from toolkit.terminal import progress
 from toolkit.variants import VARIANTS
 
 BUILD_ROOT = Path("build")
@@ -135,11 +135,6 @@ def prepare(settings: Settings) -> Run:
     run.folder.mkdir(parents=True, exist_ok=True)
     run.ledger = Ledger.open(run.folder, run_identity(inputs), inputs, settings.resume)
     return run
-
-
-def progress(message: str) -> None:
-    """One progress line on stderr."""
-    print(message, file=sys.stderr, flush=True)
 
 
 def run_pipeline(settings: Settings, only: tuple[str, ...] = ()) -> Run:

@@ -20,47 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
-from toolkit.pipeline.ledger import Json, read_json
+from toolkit.evidence import BOARD, EMULATED, EMULATED_TIME, HOST
+from toolkit.files import Json, read_json
 from toolkit.profiling.emulate import profile_emulated
 from toolkit.profiling.host import profile_on_host
 from toolkit.profiling.runner import outputs_path, read_cpuinfo
 from toolkit.profiling.ssh import Board, profile_on_board
 from toolkit.targets import Target
 
-HOST = "measured-on-host"
-BOARD = "measured-on-board"
-EMULATED = "emulated-instructions"
-EMULATED_TIME = "emulated-wall-time"
-PREDICTED = "predicted"
-COUNTED = "counted"
-ESTIMATED = "target-file-estimate"
-TARGET_FILE = "target-file"
-FILE = "file"
-SETTING = "setting"
-EXPLAINED = "explained"
-
-# evidence label -> what it means, for manifests and reports
-EVIDENCE: dict[str, str] = {
-    COUNTED: "exact analytic count of the graph as written (toolkit.analysis, README counting convention)",
-    HOST: "measured on this machine by the bench runner (time.perf_counter_ns, process CPU time)",
-    BOARD: "measured on the board by the same bench runner, copied there over SSH or imported",
-    EMULATED: "computed or counted under QEMU user-mode emulation: the board's aarch64 builds under qemu-aarch64 "
-              "with the board's CPU model (outputs, instructions), or this host's own build under qemu-x86_64 "
-              "(instructions)",
-    EMULATED_TIME: "emulation wall time (not a board latency): hundreds of times a board's, never used as a "
-                   "board's speed",
-    PREDICTED: "predicted from emulated instruction counts and the core's pipe rates (toolkit.profiling.predict)",
-    ESTIMATED: "estimate from the target file's [cpu] facts and [peak] method, not measured",
-    TARGET_FILE: "a fact copied from the target file; target.cpu.sources says where each [cpu] fact comes from",
-    FILE: "a property of the exported model file itself (its size and sha256)",
-    SETTING: "a setting: the chosen configuration or the target's policy, not a measurement",
-    EXPLAINED: "recovered from the graph's structure and weights by toolkit.explain (the fixed length it pads "
-               "every input to, which the real-time budget is a fraction of)",
-}
 # what --quick counts under emulation: the chunk the choice is made on (each count is 3 emulated runs)
 QUICK_COUNT_WORKLOADS = ("stream",)
-# latencies with these labels may decide a choice (a prediction only where nothing was measured: see select)
-CHOOSABLE = (HOST, BOARD, PREDICTED)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,19 +28,20 @@ from toolkit import accuracy
 from toolkit.analysis import Analysis, analyze
 from toolkit.compare import analytic_mults
 from toolkit.compare import compare as compare_runs
+from toolkit.configs import WITHOUT_SPINNING, same
 from toolkit.errors import ToolkitError
+from toolkit.evidence import BOARD, COUNTED, EMULATED, HOST, PREDICTED
 from toolkit.export import export_folder
-from toolkit.files import sha256_file
-from toolkit.pipeline.configs import WITHOUT_SPINNING, same
-from toolkit.pipeline.ledger import Json, read_json, write_json
-from toolkit.pipeline.sources import BOARD, EMULATED, HOST, PREDICTED, SOURCES, Request, evidence_of
-from toolkit.pipeline.workload import inference_audio
+from toolkit.files import Json, read_json, sha256_file, write_json
+from toolkit.pipeline.sources import SOURCES, Request, evidence_of
 from toolkit.profiling import emulate, runner
 from toolkit.profiling.bundle import STREAMING, WORKLOADS, make_bundle
 from toolkit.profiling.emulate import InstructionCounts
 from toolkit.profiling.predict import Prediction, predict_latency, prediction_error
+from toolkit.profiling.workload import inference_audio
 from toolkit.select import choice_lines, select_folder
 from toolkit.targets import Target
+from toolkit.terminal import progress as _say
 from toolkit.variants import build_variants
 
 if TYPE_CHECKING:
@@ -57,11 +57,6 @@ TFLITE_NOT_COUNTED = (
 HOST_COUNT_WORKLOADS = ("stream",)
 COUNT_TIMEOUT_S = 900
 PLATFORM_POLICY_KEYS = accuracy.REQUIRED_POLICY  # the runner's outputs hold the dB output only, no mel energies
-
-
-def _say(message: str) -> None:
-    """One progress line on stderr."""
-    print(message, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- variants
@@ -187,7 +182,7 @@ def count(run: Run) -> None:
         _say(f"[counts] {variant['name']}: {results[variant['name']]['status']}")
     audio = inference_audio(onnx.load(built_variants(run)[0]["path"]))
     _say(f"[counts] one inference covers {audio.audio_ms:g} ms of audio ({audio.kind}): {audio.reason}")
-    write_json(run.path("counts.json"), {"evidence": "counted", "convention": "README.md#counting-convention",
+    write_json(run.path("counts.json"), {"evidence": COUNTED, "convention": "README.md#counting-convention",
                                          "workloads": list(WORKLOADS), "variants": results,
                                          "inference_audio": audio.to_json()})
 

@@ -43,9 +43,11 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
+from toolkit.evidence import EMULATED
 from toolkit.files import write_json_atomic
 from toolkit.profiling import runner
 from toolkit.targets import Target
+from toolkit.terminal import progress
 
 HERE = Path(__file__).resolve().parent
 ROOTFS_SCRIPT = HERE / "arm_rootfs.sh"
@@ -211,7 +213,7 @@ class InstructionCounts:
 
     def to_json(self) -> dict[str, Any]:
         """The record a result file keeps; `evidence` says what kind of number it is."""
-        return {"evidence": "emulated-instructions", **self.__dict__}
+        return {"evidence": EMULATED, **self.__dict__}
 
 
 def guest_method(qemu_cpu: str, segments: int = SEGMENTS, repeat: int = COUNT_REPEAT) -> str:
@@ -291,8 +293,7 @@ def count_instructions(guest: Guest, bundle_dir: Path, variant: str, workload: s
     argv = [GUEST_PYTHON, *_count_only_argv(f"{GUEST_BUNDLE}/runner.py", GUEST_BUNDLE, variant, workload, repeat,
                                             segments, config)]
     plugins = plugins or ensure_plugins()
-    print(f"emulate: counting {variant} on {workload}, {segments} x {repeat} under -cpu {guest.qemu_cpu}",
-          file=sys.stderr)
+    progress(f"emulate: counting {variant} on {workload}, {segments} x {repeat} under -cpu {guest.qemu_cpu}")
     with tempfile.TemporaryDirectory(prefix="meltoolkit-count-") as scratch:
         qemu_args = ["-plugin", f"{GUEST_PLUGINS}/{PLUGIN}", "-d", "plugin", "-D", f"{GUEST_OUT}/plugins.log"]
         binds = {bundle_dir.resolve(): GUEST_BUNDLE, Path(scratch): GUEST_OUT, plugins.resolve(): GUEST_PLUGINS}
@@ -326,8 +327,8 @@ def count_host_instructions(bundle_dir: Path, variant: str, workload: str, *, re
     if missing:
         raise ToolkitError(missing)
     plugins = plugins or ensure_plugins()
-    print(f"emulate: counting {variant} on {workload}, {segments} x {repeat} on this host under {HOST_QEMU} -cpu "
-          f"{HOST_QEMU_CPU}", file=sys.stderr)
+    progress(f"emulate: counting {variant} on {workload}, {segments} x {repeat} on this host under {HOST_QEMU} "
+             f"-cpu {HOST_QEMU_CPU}")
     with tempfile.TemporaryDirectory(prefix="meltoolkit-count-") as scratch:
         log = Path(scratch) / "plugins.log"
         command = [HOST_QEMU, "-cpu", HOST_QEMU_CPU, "-plugin", str(plugins / PLUGIN), "-d", "plugin",

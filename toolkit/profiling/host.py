@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
-from toolkit.report.terminal import runner_progress
+from toolkit.terminal import progress, runner_progress
 
 STDERR_TAIL = 5
 # A runner killed by one of these crashed inside one unit of work: it is restarted with --resume, which records
@@ -48,8 +48,8 @@ def profile_on_host(
         code, last = _run_runner(runner_command(bundle, result, quick, resume or crashes > 0), bundle)
         if -code not in CRASH_SIGNALS or crashes == MAX_CRASHES:
             break
-        print(f"[profile] the runner died by {signal.Signals(-code).name}; restarting it with --resume: the run "
-              "it was in is recorded as failed, the others go on", file=sys.stderr, flush=True)
+        progress(f"[profile] the runner died by {signal.Signals(-code).name}; restarting it with --resume: the "
+                 "run it was in is recorded as failed, the others go on")
     if code != 0:
         raise ToolkitError(f"the runner exited with {code} on {bundle}: {last}")
     return json.loads(result.read_text(encoding="utf-8"))

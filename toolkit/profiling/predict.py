@@ -34,10 +34,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.errors import ToolkitError
+from toolkit.evidence import PREDICTED
 from toolkit.profiling.emulate import InstructionCounts
 from toolkit.targets import CoreRates, Target, cpuinfo
-
-LABEL = "predicted"
 
 
 @dataclass(frozen=True)
@@ -52,12 +51,12 @@ class Prediction:
     bounds_ms: dict[str, float]
     clock_ghz: float
     core: str
-    label: str = LABEL
+    label: str = PREDICTED
     method: str = "throughput bound: max over pipe groups of instructions / rate, and analytic mults / peak"
 
     def to_json(self) -> dict[str, Any]:
         """The record a report keeps; `label` and `evidence` say it is a prediction."""
-        return {"evidence": LABEL, **self.__dict__}
+        return {"evidence": PREDICTED, **self.__dict__}
 
 
 def host_core(target: Target, info: dict[str, str]) -> CoreRates:

@@ -16,7 +16,6 @@ import io
 import json
 import shlex
 import subprocess
-import sys
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any
 from toolkit.errors import ToolkitError
 from toolkit.files import write_bytes_atomic
 from toolkit.targets import Target, load_target
+from toolkit.terminal import progress
 
 # What the runner needs on the board, and which boards the PyPI wheels install on:
 # requirement -> (lowest Python, highest Python checked, lowest glibc), for linux aarch64 (manylinux tags).
@@ -170,8 +170,8 @@ def check_board(board: Board, target: Target) -> dict[str, Any]:
         raise ToolkitError(f"{board.destination} has no numpy and no numpy 2 wheel installs there: "
                            f"{facts['installable']['numpy>=2,<3']}")
     if facts["isa_flags_missing"]:
-        print(f"warning: {board.destination} lacks ISA flags target {target.name} lists: "
-              f"{' '.join(facts['isa_flags_missing'])}; is it a {target.name}?", file=sys.stderr)
+        progress(f"warning: {board.destination} lacks ISA flags target {target.name} lists: "
+                 f"{' '.join(facts['isa_flags_missing'])}; is it a {target.name}?")
     return facts
 
 
@@ -225,8 +225,8 @@ def profile_on_board(board: Board, target: Target, bundle_dir: Path, result: Pat
     """Copy, check, run, fetch: the board's RESULT.json (with the board check under 'board_check') at `result`,
     its outputs npz beside it."""
     facts = check_board(board, target)
-    print(f"ssh: {board.destination} Python {'.'.join(map(str, facts['python']))}, {' '.join(facts['libc'])}, "
-          f"numpy {facts['packages']['numpy']}; copying the bundle", file=sys.stderr)
+    progress(f"ssh: {board.destination} Python {'.'.join(map(str, facts['python']))}, {' '.join(facts['libc'])}, "
+             f"numpy {facts['packages']['numpy']}; copying the bundle")
     names = ["result.json", "result.outputs.npz"]
     files = run_copied(board, bundle_dir, lambda remote_dir: [
         board.python, f"{remote_dir}/runner.py", remote_dir, "--out", f"{remote_dir}/result.json",

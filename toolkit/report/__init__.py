@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from toolkit.pipeline.configs import engine_words
-from toolkit.pipeline.ledger import LEDGER, Json, read_json
+from toolkit.configs import engine_words
+from toolkit.files import Json, read_json
 
-# key in the data document -> (file in the build folder, the stage that writes it)
+# key in the data document -> (file in the build folder, the stage that writes it; toolkit.pipeline.ledger.LEDGER
+# is the first)
 FILES: dict[str, tuple[str, str]] = {
-    "pipeline": (LEDGER, "the pipeline ledger"),
+    "pipeline": ("pipeline.json", "the pipeline ledger"),
     "variants": ("variants.json", "the variants stage"),
     "accuracy": ("accuracy.json", "the accuracy stage"),
     "counts": ("counts.json", "the counts stage"),

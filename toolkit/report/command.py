@@ -16,18 +16,19 @@ from typing import Any
 
 import numpy as np
 import onnx
+from rich.console import Console
 
 from toolkit.analysis import analyze
 from toolkit.errors import ToolkitError
+from toolkit.evidence import EVIDENCE
 from toolkit.explain import explain
-from toolkit.files import write_text_atomic
-from toolkit.pipeline.sources import EVIDENCE
-from toolkit.report import FILES, gather, markdown, terminal
+from toolkit.files import Json, write_text_atomic
+from toolkit.report import FILES, gather, markdown
 from toolkit.report.html import ModelView, TargetView, all_plots, config_text, plain, render_html
 from toolkit.targets import load_target
+from toolkit.terminal import Output, add_output_flags, rich_table
 from toolkit.variants.anatomy import anatomy
 
-Json = dict[str, Any]
 FORMATS = ("html", "md")
 REFERENCE_SAMPLES = 16000
 # the signal drawn as a spectrogram, first one present wins
@@ -190,6 +191,16 @@ def write_reports(views: list[TargetView], out: Path, formats: list[str]) -> lis
     return written
 
 
+def print_summary(console: Console, summary: list[dict[str, Any]], written: list[Path]) -> None:
+    """The report command's result: the choice per target and the files written."""
+    rows = [(s["target"], s["chosen"] or "none", s["configuration"],
+             f"{s['median_ms']:.4g}" if s["median_ms"] is not None else None, s["evidence"]) for s in summary]
+    console.print(rich_table("chosen per target", ("target", "variant", "configuration", "median ms (chunk)",
+                                                   "evidence"), rows, numeric=("median ms (chunk)",)))
+    for path in written:
+        console.print(f"wrote {path}", markup=False, highlight=False)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", action="append", metavar="T",
                         help="target name (repeatable; default: every target with results under --build)")
@@ -198,14 +209,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--build", type=Path, default=Path("build"), help="build root (default build)")
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="artifacts root (default artifacts)")
     parser.add_argument("--out", type=Path, default=Path("build/report"), help="output folder (default build/report)")
-    terminal.add_output_flags(parser)
+    add_output_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     names = args.target or targets_with_results(args.build)
     if not names:
         raise ToolkitError(f"no target under {args.build} has results; run `make profile TARGET=x86-host` first")
-    out = terminal.Output.from_args(args)
+    out = Output.from_args(args)
     views = []
     for name in out.track(names, "reading results"):
         views.append(collect(name, args.build, args.artifacts))
@@ -216,6 +227,6 @@ def run(args: argparse.Namespace) -> int:
                 "evidence": (v.choice or {}).get("evidence", v.latency_evidence)}
                for v in views]
     out.emit({"files": [str(p) for p in written], "targets": summary},
-             lambda console: terminal.print_summary(console, summary, written))
+             lambda console: print_summary(console, summary, written))
     return 0 if all(v.choice for v in views) else 1
 

@@ -2,7 +2,7 @@
 
 A person opening it sees, per target, the choice and why first, then the runners-up, the accuracy by input
 level, the plots, and the analytic model. Every number sits next to its evidence label (the labels of
-toolkit.pipeline.sources: counted, measured-on-host, emulated-..., predicted, target-file-estimate).
+toolkit.evidence: counted, measured-on-host, emulated-..., predicted, target-file-estimate).
 render_html(views) takes TargetView records (built by toolkit.report.command.collect) and returns the page.
 """
 
@@ -12,19 +12,17 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from html import escape, unescape
 from typing import Any
 
 import numpy as np
 
-from toolkit.pipeline.configs import engine_words, placement_words, same
-from toolkit.profiling.runner import CONFIG_FIELDS
+from toolkit.configs import engine_words, placement_words, same
+from toolkit.evidence import COUNTED, EMULATED_TIME, ESTIMATED
+from toolkit.files import Json
+from toolkit.profiling.runner import CONFIG_FIELDS, now_utc
 from toolkit.report import could_not_run, plots, setting_verdicts
 
-Json = dict[str, Any]
-COUNTED = "counted"
-PEAK_EVIDENCE = "target-file-estimate"
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330;line-height:1.4}
 main{max-width:1040px;margin:0 auto;padding:16px 24px 48px}
@@ -223,8 +221,6 @@ def settings_list(view: TargetView) -> str:
 Plot = tuple[str, str, str]  # (name, svg, caption html)
 
 
-EMULATED_TIME = "emulated-wall-time"  # toolkit.pipeline.sources.EMULATED_TIME
-
 
 def latency_plots(view: TargetView) -> list[Plot]:
     """Median latency per variant x provider x threads, one plot per workload, the budget marked; none for runs
@@ -301,7 +297,7 @@ def rate_plots(view: TargetView) -> list[Plot]:
                              "dense multiplications per inference (analytic, log)", "median latency (ms, log)")
     return [("latency-vs-mults", svg,
              f"One point per run. Circles: 1760-sample chunk; squares: 16000 samples. x {badge(COUNTED)}, y "
-             f"{badge(view.latency_evidence)}; red lines: the time at the target's peak {badge(PEAK_EVIDENCE)} "
+             f"{badge(view.latency_evidence)}; red lines: the time at the target's peak {badge(ESTIMATED)} "
              f"({escape(view.peak_method)}). The farther a point sits above its line, the smaller the share of "
              f"the peak that run achieved.")]
 
@@ -471,7 +467,7 @@ def target_section(view: TargetView) -> str:
     found = all_plots(view)
     return "".join([
         f'<section id="target-{escape(view.name)}"><h2>{escape(view.name)}</h2>',
-        f"<p>{escape(view.description)}<br>CPU: {escape(view.cpu)}; peak {escape(peak)} {badge(PEAK_EVIDENCE)}</p>",
+        f"<p>{escape(view.description)}<br>CPU: {escape(view.cpu)}; peak {escape(peak)} {badge(ESTIMATED)}</p>",
         choice_section(view),
         "<h3>Runners-up and excluded variants</h3>", runners_up_section(view),
         "<h3>Accuracy against the original, by input level</h3>", accuracy_section(view),
@@ -505,7 +501,7 @@ def summary_table(views: Sequence[TargetView]) -> str:
 
 def render_html(views: Sequence[TargetView], title: str = "meltoolkit report") -> str:
     """The whole page."""
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    stamp = now_utc()
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width,initial-scale=1'>"
             f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>"

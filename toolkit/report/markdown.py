@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.pipeline.configs import RUN_FIELDS, engine_words, placement_words, same
+from toolkit.configs import RUN_FIELDS, engine_words, placement_words, same
+from toolkit.evidence import EMULATED_TIME, PREDICTED
+from toolkit.files import Json
 from toolkit.profiling.runner import CONFIG_FIELDS, output_name
 from toolkit.report import could_not_run, setting_verdicts
 
-Json = dict[str, Any]
 NONE = "-"
 NOT_BUILT = {"skipped": "skipped", "failed": "not built"}  # variant status -> the gate column's word
 
@@ -79,7 +80,6 @@ def config(row: Json) -> str:
     return ", ".join(parts)
 
 
-EMULATED_TIME = "emulated-wall-time"
 WALL_TIME_NOTE = "emulation wall time (not a board latency)"
 
 
@@ -133,7 +133,7 @@ def choice(data: Json) -> list[str]:
     chosen = doc["chosen"]
     if chosen is None:
         return [*lines, *(f"- {r}" for r in doc["reasons"]), "", *runners_up(data)]
-    what = "predicted" if chosen["evidence"] == "predicted" else "median"
+    what = PREDICTED if chosen["evidence"] == PREDICTED else "median"
     lines += [f"**{chosen['variant']}** on {config(chosen)}: {ms(chosen['median_ms'])} ms {what} on the 1760-sample "
               f"chunk (evidence `{chosen['evidence']}`; {doc['eligible']} of {doc['candidates']} candidate "
               "configurations were eligible).", ""]

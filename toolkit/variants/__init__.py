@@ -8,7 +8,6 @@ while the others still run.
 from __future__ import annotations
 
 import functools
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -17,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from toolkit.engines import Feed, plan_feed
 from toolkit.errors import ToolkitError
 from toolkit.load import FULL_SCALE, FeedPlan, feed_plan
+from toolkit.terminal import progress
 from toolkit.variants import fp16, quantize, rewrites, simplify, tflite
-from toolkit.variants.anatomy import Feed, NotApplicable, plan_feed
+from toolkit.variants.anatomy import NotApplicable
 
 Builder = Callable[[onnx.ModelProto, Path, Sequence[Feed]], None]  # model, file to write, calibration feeds
 
@@ -140,6 +141,6 @@ def build_variants(
         variant = build_one(name, model, out, feeds)
         built = variant.status == "built"
         note = f"built in {variant.build_seconds:.2f} s" if built else f"{variant.status}: {variant.reason}"
-        print(f"[variants {index}/{len(chosen)}] {name}: {note}", file=sys.stderr)
+        progress(f"[variants {index}/{len(chosen)}] {name}: {note}")
         variants.append(variant)
     return variants

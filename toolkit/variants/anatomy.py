@@ -5,8 +5,7 @@ top-dB clamp... each block with the nodes it spans and its parameters); anatomy(
 model's own nodes and reads the weights from the model itself (DFT kernels or the STFT window, the mel
 filterbank, the floor and dB scale), so rewrites, the TFLite writer, fp16, the accuracy stage and the report all
 read one description. A variant that needs a block the chain lacks raises NotApplicable with one sentence
-naming the chain as explain read it (its variant is skipped). Sessions made here feed every graph input by the
-model's feed plan (toolkit.load.feed_plan).
+naming the chain as explain read it (its variant is skipped).
 """
 
 from __future__ import annotations
@@ -15,20 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from toolkit.errors import ToolkitError
 from toolkit.explain import recognize
 from toolkit.explain.block import Block
 from toolkit.explain.graph import GraphView, attribute
 from toolkit.explain.stft import _basis as dft_basis  # the one basis explain fits kernels against
-from toolkit.load import FeedPlan, feed_plan
-
-# the one feed maker lives in the bench runner, which carries it to boards; it imports nothing from the toolkit,
-# so this lower layer may use it
-from toolkit.profiling.runner import feed_arrays
-
-Feed = dict[str, np.ndarray]  # input name -> the array one inference is fed
 
 
 class NotApplicable(ToolkitError):
@@ -225,49 +216,3 @@ def prune(model: onnx.ModelProto) -> onnx.ModelProto:
     graph.initializer.extend(live)
     del graph.value_info[:]
     return model
-
-
-def plan_feed(plan: FeedPlan, audio: np.ndarray, names: set[str] | None = None) -> Feed:
-    """The arrays one inference on `audio` is fed by `plan`: the inputs in `names` (default: every one)."""
-    return feed_arrays([entry.to_json() for entry in plan], audio, {e.name for e in plan} if names is None else names)
-
-
-@dataclass(frozen=True)
-class FedSession:
-    """A CPU onnxruntime session and the feed plan that feeds every one of its inputs."""
-
-    session: ort.InferenceSession
-    plan: FeedPlan
-
-    def feed(self, audio: np.ndarray) -> Feed:
-        """The arrays one inference on `audio` is fed: every input the session takes."""
-        return plan_feed(self.plan, audio, {i.name for i in self.session.get_inputs()})
-
-
-def session(model: onnx.ModelProto | str, plan: FeedPlan | None = None) -> FedSession:
-    """A CPU onnxruntime session with the default optimizations, from a model or a path, fed by `plan`
-    (default: the model's own feed plan, no --input values)."""
-    proto = onnx.load(model) if isinstance(model, str) else model
-    options = ort.SessionOptions()
-    options.log_severity_level = 4  # its errors come back as exceptions, and run_session words them
-    sess = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return FedSession(sess, feed_plan(proto) if plan is None else plan)
-
-
-def run_session(fed: FedSession, audio: np.ndarray) -> list[np.ndarray]:
-    """Every graph output for one [batch, samples] clip, on a session made once by the caller. onnxruntime's
-    refusal (an input it cannot take) is the user's to fix, so it comes back as one line naming the feed."""
-    try:
-        return fed.session.run(None, fed.feed(audio.astype(np.float32)))
-    except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidArgument,
-            ort.capi.onnxruntime_pybind11_state.RuntimeException) as error:
-        message = " ".join(str(error).split())[-300:]
-        fed_as = ", ".join(f"{e.name} as {e.role}" for e in fed.plan)
-        raise ToolkitError(f"onnxruntime could not run the model on {audio.shape[-1]} samples (fed {fed_as}): "
-                           f"{message}; check the input sizes it takes (analyze) and the other inputs' values "
-                           "(--input NAME=VALUE)") from None
-
-
-def run_onnx(model: onnx.ModelProto | str, audio: np.ndarray) -> list[np.ndarray]:
-    """Every graph output for one [batch, samples] clip (a fresh session: one-off runs only)."""
-    return run_session(session(model), audio)

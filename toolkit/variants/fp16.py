@@ -19,8 +19,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.transformers.float16 import convert_float_to_float16
 
+from toolkit.engines import Feed
 from toolkit.melgraph import save_model
-from toolkit.variants.anatomy import Feed, NotApplicable, anatomy, prune
+from toolkit.variants.anatomy import NotApplicable, anatomy, prune
 
 INT16_PEAK = 32768.0
 FP16_MAX = 65504.0

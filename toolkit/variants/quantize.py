@@ -14,10 +14,11 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
+from toolkit.engines import Feed
 from toolkit.errors import ToolkitError
 from toolkit.files import atomic_path
 from toolkit.load import FULL_SCALE, int16_clip
-from toolkit.variants.anatomy import Feed, NotApplicable
+from toolkit.variants.anatomy import NotApplicable
 
 CALIBRATION_SAMPLES = 1760
 CALIBRATION_LEVELS_DBFS = (-80.0, -60.0, -40.0, -20.0, -6.0)

@@ -19,21 +19,11 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, version_converter
 
+from toolkit.engines import Feed, run_session, session
 from toolkit.errors import ToolkitError
 from toolkit.explain.stft import dft_fit
 from toolkit.melgraph import save_model
-from toolkit.variants.anatomy import (
-    Anatomy,
-    Dft,
-    Feed,
-    Mel,
-    NotApplicable,
-    anatomy,
-    nonzero_range,
-    prune,
-    run_session,
-    session,
-)
+from toolkit.variants.anatomy import Anatomy, Dft, Mel, NotApplicable, anatomy, nonzero_range, prune
 
 VERIFY_TOLERANCE_DB = 1e-3
 STFT_OPSET = 17

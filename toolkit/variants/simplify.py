@@ -8,9 +8,9 @@ from pathlib import Path
 import onnx
 from onnxsim import simplify
 
+from toolkit.engines import Feed
 from toolkit.errors import ToolkitError
 from toolkit.melgraph import save_model
-from toolkit.variants.anatomy import Feed
 
 
 def build_original(model: onnx.ModelProto, path: Path, calibration: Sequence[Feed]) -> None:

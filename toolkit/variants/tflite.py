@@ -14,13 +14,13 @@ tensor], one input and one output [1, 1, frames, bands]; any other chain is NotA
 
 The input is [1, samples] with shape signature [1, -1]: written for 1760 samples (openWakeWord's chunk),
 other lengths (e.g. 16000) run after `interpreter.resize_tensor_input(0, [1, n])` + `allocate_tensors()`.
-The tensor feeding the floor is named MEL_TENSOR so the accuracy stage can read the mel energies.
+The tensor feeding the floor is named MEL_TENSOR (toolkit.engines) so the accuracy stage can read the mel
+energies.
 """
 
 from __future__ import annotations
 
 import importlib
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +33,11 @@ from tflite.BuiltinOptions import BuiltinOptions
 from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
+from toolkit.engines import MEL_TENSOR, Feed, run_onnx, run_tflite
 from toolkit.errors import ToolkitError
 from toolkit.files import write_bytes_atomic
 from toolkit.load import feed_plan
-from toolkit.variants.anatomy import Anatomy, Feed, Located, NotApplicable, anatomy, nonzero_range, run_onnx
+from toolkit.variants.anatomy import Anatomy, Located, NotApplicable, anatomy, nonzero_range
 from toolkit.variants.rewrites import VERIFY_TOLERANCE_DB, verify_inputs
 
 # the package re-exports each table's class under the module's name; the builder functions live in the modules
@@ -75,7 +76,6 @@ from toolkit.variants.rewrites import VERIFY_TOLERANCE_DB, verify_inputs
 
 NOMINAL_SAMPLES = 1760
 SCHEMA_VERSION = 3
-MEL_TENSOR = "mel_energies"
 _DTYPES = {np.dtype(np.float32): TensorType.FLOAT32, np.dtype(np.int32): TensorType.INT32}
 
 OptionsWriter = Callable[[flatbuffers.Builder], int]
@@ -366,49 +366,6 @@ def _serialize(g: _Graph) -> bytes:
     Model.ModelAddDescription(builder, description)
     builder.Finish(Model.ModelEnd(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
-
-
-def _interpreter_class() -> type:
-    """LiteRT's Interpreter, or tflite_runtime's where only that is installed."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        from tflite_runtime.interpreter import Interpreter
-    return Interpreter
-
-
-def interpreter(model: str | Path | bytes, samples: int, keep_tensors: bool = False) -> object:
-    """A LiteRT interpreter sized for [1, samples] input; `keep_tensors` keeps intermediates readable."""
-    source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
-    with warnings.catch_warnings():
-        # keeping intermediates is the point when reading the mel energies for the accuracy gate
-        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
-        runner = _interpreter_class()(**source, experimental_preserve_all_tensors=keep_tensors)
-    runner.resize_tensor_input(runner.get_input_details()[0]["index"], [1, samples])
-    runner.allocate_tensors()
-    return runner
-
-
-def _tensor_index(runner: object, name: str) -> int:
-    """The index of the tensor called `name`."""
-    for detail in runner.get_tensor_details():
-        if detail["name"] == name:
-            return detail["index"]
-    raise ToolkitError(f"the TFLite model has no tensor named {name!r}: was it written by meltoolkit?")
-
-
-def run_tflite(
-    model: str | Path | bytes, audio: np.ndarray, with_mel: bool = False
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """(dB output, mel energies or None) of the TFLite model for one [1, samples] float32 input."""
-    if audio.ndim != 2 or audio.shape[0] != 1:
-        raise ToolkitError(f"the TFLite variant takes one clip [1, samples]; got shape {audio.shape}")
-    runner = interpreter(model, audio.shape[1], keep_tensors=with_mel)
-    runner.set_tensor(runner.get_input_details()[0]["index"], audio.astype(np.float32))
-    runner.invoke()
-    output = runner.get_tensor(runner.get_output_details()[0]["index"])
-    mel = runner.get_tensor(_tensor_index(runner, MEL_TENSOR)) if with_mel else None
-    return output, mel
 
 
 def _check_one_in_one_out(model: onnx.ModelProto) -> None:

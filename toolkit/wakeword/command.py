@@ -12,7 +12,6 @@ progress on stderr.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,12 @@ import numpy as np
 
 from toolkit.accuracy import signal_set
 from toolkit.errors import ToolkitError
+from toolkit.evidence import PREDICTED
 from toolkit.files import write_json_atomic
 from toolkit.profiling import emulate
-from toolkit.profiling.predict import LABEL
 from toolkit.profiling.ssh import Board
 from toolkit.targets import Target, load_target
+from toolkit.terminal import progress
 from toolkit.wakeword import remote
 from toolkit.wakeword.choose import choose, fit, mults_per_chunk
 from toolkit.wakeword.emulated import METHOD as EMULATED_METHOD
@@ -62,10 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", action="append", default=[], metavar="NAME=PATH",
                         help="with --pipeline: a stage's model file (repeat for each classifier; mel=builtin runs "
                              "the built-in mel graph); stages not given come from the pipeline's [package]")
-
-
-def _progress(message: str) -> None:
-    print(f"[wakeword] {message}", file=sys.stderr, flush=True)
 
 
 def _wanted(names: tuple[str, ...], only: tuple[str, ...]) -> tuple[str, ...]:
@@ -120,10 +116,10 @@ def _gate_and_measure(pipeline: Pipeline, per_stage: dict[str, list[StageVariant
             if variant.passed:
                 count_stage(variant, stage, index == 0)
                 gated.append((variant, stage, index == 0))
-            _progress(f"{stage.name} {variant.name}: {variant.status}"
+            progress(f"[wakeword] {stage.name} {variant.name}: {variant.status}"
                       + (f", max |error| {variant.max_abs_error:.3g}, {'pass' if variant.passed else 'fail'}"
                          if variant.max_abs_error is not None else f" {variant.reason}"))
-    _progress(f"measuring {len(gated)} gated variants")
+    progress(f"[wakeword] measuring {len(gated)} gated variants")
     for (variant, _, _), measured in zip(gated, measurer(gated), strict=True):
         variant.measured = measured
 
@@ -167,7 +163,7 @@ def profile_pipeline(pipeline: Pipeline, target: Target, models: dict[str, list[
     signals = signal_set(round(SIGNAL_SECONDS * pipeline.sample_rate))
     per_stage = _variants(pipeline, models, build, only)
     originals = {s: next(v for v in variants if v.name == "original") for s, variants in per_stage.items()}
-    _progress(f"tracing the original pipeline over {len(signals)} signals")
+    progress(f"[wakeword] tracing the original pipeline over {len(signals)} signals")
     recorded = trace(pipeline, {s: v.files for s, v in originals.items()}, signals)
     guest = None
     if board:
@@ -178,7 +174,7 @@ def profile_pipeline(pipeline: Pipeline, target: Target, models: dict[str, list[
         measurer, guest = _emulated_measurer(pipeline, target, build)
     _gate_and_measure(pipeline, per_stage, recorded, measurer)
     combo, gate, tried = choose(pipeline, {s: candidates(v) for s, v in per_stage.items()}, signals, recorded)
-    _progress("the original and the chosen pipeline with N = 1, 2, 4, 8 classifiers")
+    progress("[wakeword] the original and the chosen pipeline with N = 1, 2, 4, 8 classifiers")
     chains = {"original": originals, "chosen": combo}
     streams, measured_on, method = _streams(pipeline, target, chains, seconds["sweep"], board, guest, build)
     for label, picked in chains.items():
@@ -189,7 +185,7 @@ def profile_pipeline(pipeline: Pipeline, target: Target, models: dict[str, list[
     held = next((m for m in streams["chosen"] if m["wake_words"] == pipeline.policy.wake_words), None)
     return {
         "pipeline": pipeline.name, "target": target.name, "kind": target.kind, "measured_on": measured_on,
-        "evidence": "measured" if guest is None else LABEL, "board_check": board_check,
+        "evidence": "measured" if guest is None else PREDICTED, "board_check": board_check,
         "rate_hz": pipeline.rate_hz, "chunk_samples": pipeline.chunk_samples, "quick": quick,
         "signals": list(signals), "signal_seconds": SIGNAL_SECONDS,
         "stages": {s.name: {"models": [m.label for m in models[s.name]], "tolerance": s.max_abs_error,

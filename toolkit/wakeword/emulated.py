@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import onnx
 
+from toolkit.evidence import PREDICTED
 from toolkit.profiling import emulate
 from toolkit.profiling.bundle import make_bundle
-from toolkit.profiling.predict import LABEL, predict_latency
+from toolkit.profiling.predict import predict_latency
 from toolkit.targets import Target
 from toolkit.wakeword.spec import Pipeline, Stage
 from toolkit.wakeword.stream import DEFAULT_CONFIG, classifier_files
@@ -52,7 +53,7 @@ def predict_file(path: Path, label: str, stage: Stage, first: bool, target: Targ
     counts = emulate.count_instructions(guest, bundle, label, WORKLOAD["name"], timeout=COUNT_TIMEOUT_S)
     prediction = predict_latency(counts, target, mults)
     return {"file": str(path), "instructions": counts.total, "predicted_ms": prediction.latency_ms,
-            "bound": prediction.bound, "label": LABEL}
+            "bound": prediction.bound, "label": PREDICTED}
 
 
 def predict_variant(variant: StageVariant, stage: Stage, first: bool, pipeline: Pipeline, target: Target,
@@ -64,8 +65,8 @@ def predict_variant(variant: StageVariant, stage: Stage, first: bool, pipeline: 
                           folder / stage.name / variant.name / str(index), mul)
              for index, (path, mul) in enumerate(zip(variant.files, mults, strict=True))]
     total_ms = sum(f["predicted_ms"] for f in files)
-    return [{"config": DEFAULT_CONFIG, "status": "ok", "label": LABEL, "cpu_share": total_ms * pipeline.rate_hz / 1e3,
-             "median_ms": total_ms, "files": files}]
+    return [{"config": DEFAULT_CONFIG, "status": "ok", "label": PREDICTED,
+             "cpu_share": total_ms * pipeline.rate_hz / 1e3, "median_ms": total_ms, "files": files}]
 
 
 def predicted_sweep(pipeline: Pipeline, combo: dict[str, StageVariant], counts: tuple[int, ...],
@@ -80,7 +81,7 @@ def predicted_sweep(pipeline: Pipeline, combo: dict[str, StageVariant], counts: 
             ms[stage.name] = sum(f["predicted_ms"] for f in chosen)
         chunk_ms = sum(ms.values())
         share = chunk_ms * pipeline.rate_hz / 1e3
-        rows.append({"wake_words": n, "label": LABEL, "chunks": 0, "rate_hz": pipeline.rate_hz,
+        rows.append({"wake_words": n, "label": PREDICTED, "chunks": 0, "rate_hz": pipeline.rate_hz,
                      "cpu_share": share, "stage_cpu_share": {s: v * pipeline.rate_hz / 1e3 for s, v in ms.items()},
                      "between_cpu_share": None, "latency_ms": {"p99": chunk_ms, "median": chunk_ms},
                      "deadline_misses": None, "method": METHOD.format(cpu=qemu_cpu)})

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from toolkit.configs import engine_words
 from toolkit.files import sha256_file, swap_in_dir, write_json_atomic, write_text_atomic
-from toolkit.pipeline.configs import engine_words
 
 
 def _percent(share: float | None) -> str:

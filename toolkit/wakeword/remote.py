@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from toolkit.errors import ToolkitError
 from toolkit.files import write_bytes_atomic
 from toolkit.profiling import runner, ssh
 from toolkit.targets import Target
+from toolkit.terminal import progress
 from toolkit.wakeword import board as board_script
 from toolkit.wakeword import stream
 from toolkit.wakeword.spec import Pipeline, Stage
@@ -75,7 +75,7 @@ class JobFolder:
 
 def run_trip(board: ssh.Board, folder: Path, kept: Path) -> Json:
     """Send the folder, run board.py there with the board's Python, fetch its RESULT.json and keep it."""
-    print(f"ssh: streaming {folder.name} on {board.destination}", file=sys.stderr, flush=True)
+    progress(f"ssh: streaming {folder.name} on {board.destination}")
     files = ssh.run_copied(board, folder, lambda remote_dir: [
         board.python, f"{remote_dir}/board.py", remote_dir, "--out", f"{remote_dir}/{RESULT}"], [RESULT])
     write_bytes_atomic(kept, files[RESULT])

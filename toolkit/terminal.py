@@ -1,4 +1,8 @@
-"""Terminal output shared by commands: rich tables, a progress bar with an ETA, and quiet / JSON modes for scripts.
+"""Terminal output for the whole toolkit: progress lines, rich tables, a progress bar with an ETA, and quiet / JSON
+modes for scripts. A library function never prints: it reports progress through progress(), and a command prints
+its result.
+
+    progress("[counts] original: counted")          # one line on stderr, flushed
 
     out = Output.from_args(args)                    # after add_output_flags(parser)
     for item in out.track(items, "reading"): ...    # a bar on a terminal, nothing otherwise
@@ -21,7 +25,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -31,6 +34,11 @@ from rich.table import Table
 T = TypeVar("T")
 # the bench runner's progress line: "[12/800] run|variant|...: median 0.103 ms"
 RUNNER_LINE = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)$")
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr, flushed at once: stdout keeps only a command's result (--json stays parseable)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def add_output_flags(parser: argparse.ArgumentParser) -> None:
@@ -134,13 +142,3 @@ def rich_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     for row in rows:
         table.add_row(*("-" if cell is None else str(cell) for cell in row))
     return table
-
-
-def print_summary(console: Console, summary: list[dict[str, Any]], written: list[Path]) -> None:
-    """The report command's result: the choice per target and the files written."""
-    rows = [(s["target"], s["chosen"] or "none", s["configuration"],
-             f"{s['median_ms']:.4g}" if s["median_ms"] is not None else None, s["evidence"]) for s in summary]
-    console.print(rich_table("chosen per target", ("target", "variant", "configuration", "median ms (chunk)",
-                                                   "evidence"), rows, numeric=("median ms (chunk)",)))
-    for path in written:
-        console.print(f"wrote {path}", markup=False, highlight=False)

@@ -10,7 +10,7 @@ spinning.
 
 from __future__ import annotations
 
-from toolkit.pipeline.ledger import Json
+from toolkit.files import Json
 from toolkit.profiling.runner import CONFIG_FIELDS
 
 RUN_FIELDS = ("variant", *CONFIG_FIELDS)
