@@ -27,7 +27,14 @@ from toolkit.errors import ToolkitError
 from toolkit.melgraph import default_model, save_model
 from toolkit.profiling.bundle import make_bundle
 from toolkit.profiling.host import profile_on_host
-from toolkit.profiling.runner import QUICK, outputs_path, parse_ort_profile, run_configs, streaming_configs
+from toolkit.profiling.runner import (
+    QUICK,
+    TimeLeft,
+    outputs_path,
+    parse_ort_profile,
+    run_configs,
+    streaming_configs,
+)
 
 TFLITE_SCALE = 3.0
 
@@ -290,3 +297,17 @@ def test_spinning_is_measured_only_where_workers_exist() -> None:
     assert [(c["threads"], c["spinning"], c["optimization"]) for c in streams] == [
         (1, True, "all"), (2, True, "all"), (2, False, "all"),
     ]
+
+
+def test_time_left_counts_each_stream_at_its_real_time_seconds() -> None:
+    """Streams run in real time: two 10 s streams and one 2 s run left are about 26 s, not 3 x the average."""
+    config = {"engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": 1, "spinning": True,
+              "optimization": "all", "precision": None}
+    work = [("runs", "a", {}, config, {}), ("runs", "b", {}, config, {}),
+            ("streaming", "c", {}, config, None), ("streaming", "d", {}, config, None)]
+    left = TimeLeft(work, stream_seconds=10.0)
+    assert left.words() == ""
+    left.finished("runs", config, 2.0)
+    assert left.words() == " (about 26 s left)"
+    left.finished("streaming", config, 11.0)  # its 10 s of feeding, then 1 s of its own work
+    assert left.words() == " (about 13 s left)"  # one stream at 10 + 1.5 and one run at 1.5

@@ -115,7 +115,7 @@ class RunnerFeed:
                 self.task = self.bar.add_task(self.description, total=int(match[2]), current="")
             self.bar.update(self.task, completed=int(match[1]), total=int(match[2]),
                             current=match[3].split(":")[0][-60:])
-        elif match is not None:
+        elif match is not None and not text.endswith(" s left)"):  # the runner's own estimate knows its streams
             eta = eta_seconds(int(match[1]), int(match[2]), time.monotonic() - self.started)
             text += f" (eta {eta:.0f} s)" if eta is not None else ""
         if not self.quiet:  # every line stays readable: above the bar on a terminal, as it is in logs

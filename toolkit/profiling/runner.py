@@ -929,6 +929,34 @@ def plan(bundle: Json, variants: list[Json]) -> list[tuple[str, str, Json, Json,
     return work
 
 
+class TimeLeft:
+    """What the rest of a plan takes: a stream whose engine is here runs its full seconds in real time, so it
+    costs those plus the average of the other units; every other unit costs that average."""
+
+    def __init__(self, work: list[tuple[str, str, Json, Json, Json | None]], stream_seconds: float) -> None:
+        self.streams = sum(1 for section, _, _, config, _ in work if section == "streaming" and
+                           not provider_missing(config))
+        self.others = len(work) - self.streams
+        self.stream_seconds = stream_seconds
+        self.spent, self.timed = 0.0, 0
+
+    def finished(self, section: str, config: Json, seconds: float) -> None:
+        """One unit done in `seconds` (a stream's real-time part is not part of the average)."""
+        if section == "streaming" and not provider_missing(config):
+            self.streams -= 1
+            seconds = max(0.0, seconds - self.stream_seconds)
+        else:
+            self.others -= 1
+        self.spent, self.timed = self.spent + seconds, self.timed + 1
+
+    def words(self) -> str:
+        """' (about N s left)', or nothing before any unit was timed."""
+        if not self.timed:
+            return ""
+        average = self.spent / self.timed
+        return f" (about {self.streams * (self.stream_seconds + average) + self.others * average:.0f} s left)"
+
+
 def execute(bundle_dir: Path, out: Path, quick: bool, only: list[str] | None, resume: bool) -> Json:
     """Run the whole plan, recording after each unit; returns the result document."""
     bundle, variants = load_bundle(bundle_dir, only)
@@ -944,8 +972,10 @@ def execute(bundle_dir: Path, out: Path, quick: bool, only: list[str] | None, re
     seed = int(bundle.get("seed", 0))
     work = plan(bundle, variants)
     told: set[str] = set()  # reasons already printed in full
+    left = TimeLeft([w for w in work if w[1] not in recorder.done], settings["streaming_seconds"])
     try:
         for index, (section, key, variant, config, workload) in enumerate(work, 1):
+            started = time.monotonic()
             if key in recorder.done:
                 progress(f"[{index}/{len(work)}] {key}: already in {out.name}, skipped")
                 continue
@@ -957,7 +987,8 @@ def execute(bundle_dir: Path, out: Path, quick: bool, only: list[str] | None, re
             if section == "outputs":
                 record, arrays = signal_outputs(bundle_dir, variant, config, signals)
                 recorder.add_outputs(output_name(variant["name"], config), record, arrays)
-                progress(f"[{index}/{len(work)}] {key}: {record['status']}")
+                left.finished(section, config, time.monotonic() - started)
+                progress(f"[{index}/{len(work)}] {key}: {record['status']}{left.words()}")
                 continue
             if section == "runs":
                 measure = functools.partial(measure_run, bundle_dir, variant, config, workload, settings, seed)
@@ -969,7 +1000,8 @@ def execute(bundle_dir: Path, out: Path, quick: bool, only: list[str] | None, re
                 record = {"key": key, **describe(variant, config)}
             record.update(guarded(measure, config))
             recorder.add(section, record)
-            progress(f"[{index}/{len(work)}] {key}: {summary(record, told)}")
+            left.finished(section, config, time.monotonic() - started)
+            progress(f"[{index}/{len(work)}] {key}: {summary(record, told)}{left.words()}")
     except KeyboardInterrupt:  # Ctrl-C is not a crash: the unit it stopped runs again on --resume
         recorder.doc.pop("running", None)
         recorder.save()
