@@ -142,8 +142,8 @@ def test_input_values_from_the_command_line(tmp_path: Path, capsys: pytest.Captu
     lines = capsys.readouterr().out.splitlines()
     assert "input gain: given (--input gain=2)" in lines
     assert any(line.startswith("input floor: initializer (") for line in lines)
-    records = json.loads((tmp_path / "out" / "variants.json").read_text())
-    assert records[1]["accuracy"]["by_output"]["features"]["max_abs_db"] == 0.0
+    verdicts = json.loads((tmp_path / "out" / "accuracy.json").read_text())["variants"]
+    assert verdicts["simplified"]["report"]["by_output"]["features"]["max_abs_db"] == 0.0
 
 
 def test_a_quick_host_profile_of_a_two_input_front_end_exports_it(tmp_path: Path) -> None:

@@ -208,10 +208,11 @@ def test_variants_command_writes_files_and_json(tmp_path: Path, capsys: pytest.C
     assert code == 0
     table = capsys.readouterr().out
     assert "dft-fused" in table and "int8-static-qdq" in table
-    records = json.loads((tmp_path / "variants.json").read_text())
+    records = json.loads((tmp_path / "variants.json").read_text())["variants"]
     assert [r["name"] for r in records] == ["original", "dft-fused", "int8-static-qdq"]
-    assert records[1]["accuracy"]["overall"]["max_abs_db"] == 0.0
-    assert records[2]["accuracy"]["by_level"]["-90 dBFS"]["max_abs_db"] > 10
+    verdicts = json.loads((tmp_path / "accuracy.json").read_text())["variants"]
+    assert verdicts["dft-fused"]["report"]["overall"]["max_abs_db"] == 0.0
+    assert verdicts["int8-static-qdq"]["report"]["by_level"]["-90 dBFS"]["max_abs_db"] > 10
     assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [
         "dft-fused.onnx",
         "int8-static-qdq.onnx",

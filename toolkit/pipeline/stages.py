@@ -12,12 +12,15 @@
                      instruction counts (emulated-instructions), predicted latencies (predicted) and, where the
                      same configuration was measured on the target, measured / predicted
     compare.json, choice.json    (toolkit.compare, toolkit.select)
+
+build_folder and gate_folder take what they need, not a Run: `python -m toolkit variants` writes its variants.json
+and accuracy.json with them, so every reader of a build folder reads the command's too.
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +36,7 @@ from toolkit.errors import ToolkitError
 from toolkit.evidence import BOARD, COUNTED, EMULATED, HOST, PREDICTED
 from toolkit.export import export_folder
 from toolkit.files import Json, read_json, sha256_file, write_json
+from toolkit.load import FeedPlan
 from toolkit.pipeline.sources import SOURCES, Request, evidence_of
 from toolkit.profiling import emulate, runner
 from toolkit.profiling.bundle import STREAMING, WORKLOADS, make_bundle
@@ -40,7 +44,7 @@ from toolkit.profiling.emulate import InstructionCounts
 from toolkit.profiling.predict import Prediction, predict_latency, prediction_error
 from toolkit.profiling.workload import inference_audio
 from toolkit.select import choice_lines, select_folder
-from toolkit.targets import Target
+from toolkit.targets import Policy, Target
 from toolkit.terminal import progress as _say
 from toolkit.variants import build_variants
 
@@ -62,64 +66,82 @@ PLATFORM_POLICY_KEYS = accuracy.REQUIRED_POLICY  # the runner's outputs hold the
 # ---------------------------------------------------------------- variants
 
 
-def build(run: Run) -> None:
-    """Build every variant; the original must be written, the others may fail with their reason."""
-    built = build_variants(run.model, run.path("variants"), names=run.variant_names, plan=run.plan,
-                           full_scale=run.full_scale)
+def build_folder(model: onnx.ModelProto, folder: Path, files: Path, names: Sequence[str], plan: FeedPlan,
+                 full_scale: float) -> Json:
+    """Build `names` (the original first) into `files` and write folder/variants.json; the original must be
+    written, the others may fail with their reason. Takes no Run, so `python -m toolkit variants` builds the same
+    records as the pipeline."""
+    built = build_variants(model, files, names=names, plan=plan, full_scale=full_scale)
     if built[0].status != "built":
-        raise ToolkitError(f"could not write the input model to {run.path('variants')}: {built[0].reason}")
+        raise ToolkitError(f"could not write the input model to {files}: {built[0].reason}")
     records = []
     for variant in built:
         record = variant.to_dict()
         if variant.path:
             record.update(bytes=Path(variant.path).stat().st_size, sha256=sha256_file(Path(variant.path)))
         records.append(record)
-    write_json(run.path("variants.json"), {"inputs": [entry.to_json() for entry in run.plan], "variants": records})
+    document = {"inputs": [entry.to_json() for entry in plan], "variants": records}
+    write_json(folder / "variants.json", document)
+    return document
 
 
-def built_variants(run: Run) -> list[Json]:
-    """The records of variants.json whose file was written."""
-    return [v for v in read_json(run.path("variants.json"), "the variants stage")["variants"] if v["status"] == "built"]
+def build(run: Run) -> None:
+    """The variants stage: build_folder with the run's model, names, feed plan and audio units."""
+    build_folder(run.model, run.folder, run.path("variants"), run.variant_names, run.plan, run.full_scale)
+
+
+def built_variants(folder: Path) -> list[Json]:
+    """The records of folder/variants.json whose file was written."""
+    document = read_json(folder / "variants.json", "the variants stage")
+    return [v for v in document["variants"] if v["status"] == "built"]
 
 
 # ---------------------------------------------------------------- accuracy
 
 
-def _measure(reference: accuracy.SignalOutputs, variant: Json, signals: dict[str, np.ndarray], run: Run) -> Json:
+def _measure(reference: accuracy.SignalOutputs, variant: Json, signals: dict[str, np.ndarray], plan: FeedPlan,
+             policy: Policy) -> Json:
     """One variant's accuracy record; a variant that cannot run fails the gate with the reason."""
-    policy = run.target.policy
     try:
-        report = accuracy.measure(reference, variant["path"], variant["format"], signals, run.plan)
+        report = accuracy.measure(reference, variant["path"], variant["format"], signals, plan)
     except Exception as error:  # a variant that crashes on a signal is reported, not fatal
         return {"measured": False, "passed": False, "reasons": [f"could not run: {type(error).__name__}: {error}"]}
     passed, reasons = accuracy.gate(report, policy)
     return {"measured": True, "passed": passed, "reasons": reasons, "report": report.to_dict()}
 
 
-def gate(run: Run) -> None:
-    """Every built variant against the original on the fixed signal set, in this process; the gate's verdict."""
-    variants = built_variants(run)
-    signals = accuracy.signal_set(SIGNAL_SAMPLES, run.full_scale)
-    reference = accuracy.run_signals(variants[0]["path"], "onnx", signals, run.plan)
+def gate_folder(folder: Path, plan: FeedPlan, full_scale: float, policy: Policy, samples: int) -> Json:
+    """Every built variant of folder/variants.json against the original on the signal set of `samples`, in this
+    process; the gate's verdict by `policy` into folder/accuracy.json. Takes no Run (see build_folder)."""
+    variants = built_variants(folder)
+    signals = accuracy.signal_set(samples, full_scale)
+    reference = accuracy.run_signals(variants[0]["path"], "onnx", signals, plan)
     results = {}
     for index, variant in enumerate(variants, 1):
-        results[variant["name"]] = _measure(reference, variant, signals, run)
+        results[variant["name"]] = _measure(reference, variant, signals, plan, policy)
         verdict = "passes" if results[variant["name"]]["passed"] else "fails"
         _say(f"[accuracy {index}/{len(variants)}] {variant['name']}: {verdict} the gate")
-    write_json(run.path("accuracy.json"), {
+    document = {
         "evidence": HOST,
         "method": "accuracy.measure: each signal alone (batch 1) through onnxruntime (ONNX) or LiteRT (TFLite) "
                   "in this process; errors against the original's outputs",
-        "signals": {"samples": SIGNAL_SAMPLES, "levels": accuracy.signal_levels()},
-        "policy": {k: v for k, v in vars(run.target.policy).items() if v is not None},
+        "signals": {"samples": samples, "levels": accuracy.signal_levels()},
+        "policy": {k: v for k, v in vars(policy).items() if v is not None},
         "variants": results,
-    })
+    }
+    write_json(folder / "accuracy.json", document)
+    return document
+
+
+def gate(run: Run) -> None:
+    """The accuracy stage: gate_folder on the fixed signal set by the target's policy."""
+    gate_folder(run.folder, run.plan, run.full_scale, run.target.policy, SIGNAL_SAMPLES)
 
 
 def passing(run: Run) -> list[Json]:
     """Built variants that passed the gate, the original first."""
     verdicts = read_json(run.path("accuracy.json"), "the accuracy stage")["variants"]
-    return [v for v in built_variants(run) if verdicts[v["name"]]["passed"]]
+    return [v for v in built_variants(run.folder) if verdicts[v["name"]]["passed"]]
 
 
 # ---------------------------------------------------------------- counts
@@ -177,10 +199,10 @@ def _variant_counts(variant: Json) -> Json:
 def count(run: Run) -> None:
     """Analytic counts of every built variant (ONNX) at each workload; TFLite is stated as not counted."""
     results = {}
-    for variant in built_variants(run):
+    for variant in built_variants(run.folder):
         results[variant["name"]] = _variant_counts(variant)
         _say(f"[counts] {variant['name']}: {results[variant['name']]['status']}")
-    audio = inference_audio(onnx.load(built_variants(run)[0]["path"]))
+    audio = inference_audio(onnx.load(built_variants(run.folder)[0]["path"]))
     _say(f"[counts] one inference covers {audio.audio_ms:g} ms of audio ({audio.kind}): {audio.reason}")
     write_json(run.path("counts.json"), {"evidence": COUNTED, "convention": "README.md#counting-convention",
                                          "workloads": list(WORKLOADS), "variants": results,

@@ -1,25 +1,29 @@
 """`python -m toolkit variants [MODEL]`: build every variant, measure it on the signal set, print the gate's view.
 
-Writes the variant files and variants.json (records + accuracy reports) into --out; the table on stdout has
-each variant's max and p99 |dB error| against the original, the worst input level and the build status, then
-what each graph input was fed and why.
+Writes the variant files, variants.json and accuracy.json into --out through the pipeline's own stage functions
+(toolkit.pipeline.stages.build_folder, gate_folder), so the records are the ones `profile` writes and any reader
+of a build folder reads them; the table on stdout has each variant's max and p99 |dB error| against the original,
+the gate's verdict by the --target's [policy], the worst input level and the build status, then what each graph
+input was fed and why.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import sys
 from pathlib import Path
 
-from toolkit import accuracy
+from toolkit.accuracy import GATE_CHECKS
 from toolkit.errors import ToolkitError
-from toolkit.files import write_bytes_atomic
+from toolkit.files import Json, read_json
 from toolkit.load import AUDIO_SCALES, FeedPlan, feed_plan, load_model, parse_inputs
-from toolkit.variants import VARIANTS, Variant, build_variants
+from toolkit.pipeline.orchestrate import variant_names
+from toolkit.pipeline.stages import build_folder, gate_folder
+from toolkit.targets import Policy, load_target
+from toolkit.variants import VARIANTS
 
 MAX_SAMPLES = 10 * 60 * 16000  # per accuracy signal: about 38 MB of float32, times the signal set
+FILES = ("variants.json", "accuracy.json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only", action="append", choices=list(VARIANTS), metavar="NAME", help="build only these (repeatable)"
     )
-    parser.add_argument("--json", action="store_true", help="print variants.json instead of the table")
+    parser.add_argument("--target", default="x86-host",
+                        help="target name or .toml file whose [policy] gates the variants (default x86-host)")
+    parser.add_argument("--json", action="store_true",
+                        help="print variants.json and accuracy.json (one object, keyed by file name) instead of "
+                             "the table")
     add_input_argument(parser)
 
 
@@ -52,27 +60,41 @@ def feed_lines(plan: FeedPlan) -> list[str]:
     return [f"input {entry.name}: {entry.role} ({entry.why})" for entry in plan]
 
 
-def _finite_or_text(value: object) -> object:
-    """JSON has no inf or nan: write them as the strings "inf" / "nan"."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _finite_or_text(item) for key, item in value.items()}
-    return value
+def _levels(verdict: Json) -> str:
+    """The worst input level of a measured variant ("-" when it has no error), and why it fails the gate."""
+    report = verdict["report"]
+    by_level = report["by_level"]
+    worst = max(by_level, key=lambda label: by_level[label]["max_abs_db"]) if report["overall"]["max_abs_db"] else "-"
+    return "; ".join([worst, *verdict["reasons"]])
 
 
-def _row(variant: Variant, report: accuracy.AccuracyReport | None) -> str:
-    """One table line: numbers for a built variant, the reason for a failed one."""
-    if report is None:
-        return f"{variant.name:30} {variant.status}: {variant.reason}"
-    overall = report.overall
-    worst = max(report.by_level, key=lambda label: report.by_level[label].max_abs_db) if overall.max_abs_db else "-"
-    differ = f"; integer outputs differ: {'; '.join(report.mismatches)}" if report.mismatches else ""
-    mel = "-" if overall.max_rel_mel is None else f"{overall.max_rel_mel:.4g}"  # no mel block: not measured
-    return (
-        f"{variant.name:30} {variant.format:6} {'yes' if variant.exact else 'no':5} "
-        f"{overall.max_abs_db:12.4g} {overall.p99_abs_db:12.4g} {mel:>12}  {worst}{differ}"
-    )
+def _row(variant: Json, verdict: Json | None) -> str:
+    """One table line: numbers and the gate's verdict for a measured variant, the reason for one not built
+    (verdict None) or one that could not run."""
+    if verdict is None:
+        return f"{variant['name']:30} {variant['status']}: {variant['reason']}"
+    head = f"{variant['name']:30} {variant['format']:6} {'yes' if variant['exact'] else 'no':5}"
+    if not verdict["measured"]:
+        return f"{head} fails the gate: {'; '.join(verdict['reasons'])}"
+    overall = verdict["report"]["overall"]
+    mel = "-" if overall["max_rel_mel"] is None else f"{overall['max_rel_mel']:.4g}"  # no mel block: not measured
+    gate = "passes" if verdict["passed"] else "fails"
+    return (f"{head} {overall['max_abs_db']:12.4g} {overall['p99_abs_db']:12.4g} {mel:>12} {gate:6}  "
+            f"{_levels(verdict)}")
+
+
+def _policy_line(name: str, policy: Policy) -> str:
+    """The tolerances the gate checked, and whose they are."""
+    limits = ", ".join(f"{key} {getattr(policy, key):g}" for key in GATE_CHECKS if getattr(policy, key) is not None)
+    return f"gate: {name}'s [policy]: {limits}"
+
+
+def _table(variants: Json, gated: Json) -> list[str]:
+    """The header and one row per variant, the original first."""
+    verdicts = gated["variants"]
+    errors = f"{'max |dB err|':>12} {'p99 |dB err|':>12} {'max rel mel':>12}"
+    rows = [_row(v, verdicts.get(v["name"])) for v in variants["variants"]]
+    return [f"{'variant':30} {'format':6} {'exact':5} {errors} {'gate':6}  worst level; why it fails", *rows]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,35 +103,18 @@ def run(args: argparse.Namespace) -> int:
     if args.samples > MAX_SAMPLES:
         raise ToolkitError(f"--samples {args.samples} is more than {MAX_SAMPLES:,} (10 minutes at 16 kHz): each of "
                            "the accuracy signals would be generated and run whole; use a shorter length")
+    target = load_target(args.target)
     model = load_model(args.model)
     plan = feed_plan(model, parse_inputs(args.input))
     out = Path(args.out)
-    # the original comes first: it is the reference every error is measured against
-    others = [name for name in (args.only or VARIANTS) if name != "original"]
     full_scale = AUDIO_SCALES[args.audio_scale]
-    variants = build_variants(model, out, names=["original", *others], plan=plan, full_scale=full_scale)
-    if variants[0].status != "built":
-        raise ToolkitError(f"could not write the original model to {out}: {variants[0].reason}")
-    signals = accuracy.signal_set(args.samples, full_scale)
-    reference = accuracy.run_signals(variants[0].path, "onnx", signals, plan)
-    reports: dict[str, accuracy.AccuracyReport | None] = {}
-    for index, variant in enumerate(variants, 1):
-        print(f"[accuracy {index}/{len(variants)}] {variant.name}", file=sys.stderr)
-        built = variant.status == "built"
-        reports[variant.name] = accuracy.measure(reference, variant.path, variant.format, signals, plan) \
-            if built else None
-    payload = [
-        {**v.to_dict(), "accuracy": _finite_or_text(r.to_dict()) if r else None}
-        for v, r in zip(variants, reports.values(), strict=True)
-    ]
-    write_bytes_atomic(out / "variants.json", json.dumps(payload, indent=2).encode())
+    variants = build_folder(model, out, out, variant_names(tuple(args.only or ())), plan, full_scale)
+    gated = gate_folder(out, plan, full_scale, target.policy, args.samples)
     if args.json:
-        print(json.dumps(payload, indent=2))
+        print(json.dumps({name: read_json(out / name, "the variants command's output") for name in FILES}, indent=1))
         return 0
-    errors = f"{'max |dB err|':>12} {'p99 |dB err|':>12} {'max rel mel':>12}"
-    print(f"{'variant':30} {'format':6} {'exact':5} {errors}  worst level")
-    for variant in variants:
-        print(_row(variant, reports[variant.name]))
+    print("\n".join(_table(variants, gated)))
+    print(_policy_line(target.name, target.policy))
     print("\n".join(feed_lines(plan)))
-    print(f"signals: {len(signals)} x {args.samples} samples; files and variants.json in {out}")
+    print(f"signals: {len(gated['signals']['levels'])} x {args.samples} samples; files, {' and '.join(FILES)} in {out}")
     return 0
