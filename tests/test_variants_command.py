@@ -17,11 +17,11 @@ import pytest
 
 from tests.helpers import TEST_HOST_TARGET
 from toolkit.cli import main
+from toolkit.engines import Feed
 from toolkit.files import Json, read_json
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
 from toolkit.pipeline.stages import SIGNAL_SAMPLES
 from toolkit.variants import VARIANTS, VariantSpec
-from toolkit.variants.anatomy import Feed
 
 FIXED = 1760  # the crashing variant's audio input takes this many samples only; the signals have SIGNAL_SAMPLES
 CHOSEN = ("simplified", "dft-400tap", "int8-dynamic", "fixed-length")
