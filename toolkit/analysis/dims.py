@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TypeAlias
 
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-Dim = sp.Expr
-Shape = tuple[Dim, ...]
+# sympy ships no types, so to mypy these are Any: the names say what a value is, the checker cannot
+Dim: TypeAlias = sp.Expr
+Shape: TypeAlias = tuple[Dim, ...]
 
 
 def dim_symbol(name: str) -> sp.Symbol:
@@ -62,10 +64,10 @@ _PRINTER = _FormulaPrinter()
 
 def pretty(expr: object) -> str:
     """A formula as text, factored so that per-frame structure stays visible."""
-    expr = sp.sympify(expr)
-    if expr.is_Integer:
-        return str(int(expr))
-    return _PRINTER.doprint(sp.factor_terms(expr))
+    formula = sp.sympify(expr)
+    if formula.is_Integer:
+        return str(int(formula))
+    return _PRINTER.doprint(sp.factor_terms(formula))
 
 
 def render_dim(dim: Dim) -> int | str:

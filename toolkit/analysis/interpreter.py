@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from toolkit.analysis.attributes import Attributes, FromInput, decode, softmax_axes
+from toolkit.analysis.attributes import Attributes, AttributeValue, FromInput, decode, softmax_axes
 from toolkit.analysis.counts import Counts
 from toolkit.errors import ToolkitError
 
@@ -202,7 +202,7 @@ class _Step:
     def __post_init__(self) -> None:
         self.attrs: Attributes = decode(self.node, self.opset)
 
-    def attr(self, name: str) -> Any:
+    def attr(self, name: str) -> AttributeValue:
         """The node's value, else its schema's default (None where the schema has none)."""
         return self.attrs[name]
 

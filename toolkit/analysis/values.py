@@ -86,7 +86,7 @@ def settle(value: np.ndarray, dtype: int) -> np.ndarray:
 @value_rule("Shape")
 def shape_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray:
     start, end = int(ctx.attr("start")), ctx.attr("end")
-    return np.array(list(ctx.require(0).shape)[slice(start, None if end is None else int(end))], dtype=object)
+    return np.array(list(ctx.require(0).dims)[slice(start, None if end is None else int(end))], dtype=object)
 
 
 @value_rule("Size")
@@ -129,6 +129,8 @@ def slice_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | N
     if value is None or any(p is None and tensor is not None for p, tensor in zip(params, given, strict=True)):
         return None
     starts, ends, axes, steps = ([int(v) for v in p.reshape(-1)] if p is not None else None for p in params)
+    if starts is None or ends is None:  # the Slice rule has refused the node already
+        return None
     value = np.asarray(value)
     slices = [slice(None)] * value.ndim
     for i, axis in enumerate(axes or range(len(starts))):

@@ -18,9 +18,9 @@ GLOBAL_POOLS = {"GlobalAveragePool": (lambda m: Counts(add=m - 1, div=1), "mean"
 def pool(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     kernel = tuple(int(k) for k in ctx.attr("kernel_shape"))
-    window = window_of(ctx, x.shape[2:], kernel)
-    spatial, constraints = sliding_output(ctx, window, x.shape[2:], bool(ctx.attr("ceil_mode")))
-    out = ctx.out((*x.shape[:2], *spatial))
+    window = window_of(ctx, x.dims[2:], kernel)
+    spatial, constraints = sliding_output(ctx, window, x.dims[2:], bool(ctx.attr("ceil_mode")))
+    out = ctx.out((*x.dims[:2], *spatial))
     outputs = [out] + ([ctx.out(out.shape, 7, index=1)] if len(ctx.node.output) > 1 and ctx.node.output[1] else [])
     cost_of, verb = POOLS[ctx.op]
     taps = int(np.prod(kernel))
@@ -32,8 +32,8 @@ def pool(ctx: NodeContext) -> NodeResult:
 @rule(*GLOBAL_POOLS)
 def global_pool(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    out = ctx.out((*x.shape[:2], *(1,) * (x.rank - 2)))
+    out = ctx.out((*x.dims[:2], *(1,) * (x.rank - 2)))
     cost_of, verb = GLOBAL_POOLS[ctx.op]
-    m = numel(x.shape[2:])
+    m = numel(x.dims[2:])
     return NodeResult([out], cost_of(m) * out.numel, f"{out.name}[n,c] = {verb} of {ctx.name(0)}[n,c,..] "
                       f"over all {m} spatial positions")
