@@ -144,7 +144,7 @@ def _condition_text(view: GraphView, tensor: str) -> str:
     producer = view.producer.get(tensor)
     if producer is None or producer.op_type == "Constant":
         return tensor
-    operands = [_value_text(view.const(name)) if view.const(name) is not None else name
+    operands = [name if (value := view.const(name)) is None else _value_text(value)
                 for name in producer.input if name]
     return f"{producer.op_type}({', '.join(operands)})"
 

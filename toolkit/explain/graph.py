@@ -14,6 +14,8 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from toolkit.analysis.attributes import AttributeValue
+
 # Ops that only move data; a path through them is the same signal in another layout.
 LAYOUT_OPS = frozenset({"Unsqueeze", "Squeeze", "Transpose", "Reshape", "Identity", "Flatten"})
 FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
@@ -121,8 +123,8 @@ def tolerance(array: np.ndarray, floor: float) -> float:
     return max(floor, 8 * float(np.finfo(dtype).eps))
 
 
-def attribute(node: onnx.NodeProto, name: str, default: object = None) -> object:
-    """An attribute's Python value, or `default`."""
+def attribute(node: onnx.NodeProto, name: str, default: AttributeValue = None) -> AttributeValue:
+    """An attribute's Python value (its schema's type: see AttributeValue), or `default`."""
     for attr in node.attribute:
         if attr.name == name:
             return onnx.helper.get_attribute_value(attr)

@@ -131,7 +131,7 @@ def _norm(weights: np.ndarray, family: str, sample_rate: int, n_fft: int,
     norms = (None, "slaney") if family != "kaldi" else (None,)
     errors = {
         norm: float(np.max(np.abs(
-            weights - rebuild(family, sample_rate, n_fft, weights.shape[1], *map(float, edges), norm)
+            weights - rebuild(family, sample_rate, n_fft, weights.shape[1], float(edges[0]), float(edges[1]), norm)
         )) / peak)
         for norm in norms
     }
@@ -149,7 +149,7 @@ def fit_filterbank(weights: np.ndarray, n_fft: int) -> MelFit | None:
     refined = []
     for _, sample_rate, family, low, high, start in _coarse(weights, n_fft)[:_REFINED]:
         edges, _ = _pattern_search(_objective(weights, family, sample_rate, n_fft), low, high, start)
-        candidate = rebuild(family, sample_rate, n_fft, weights.shape[1], *map(float, edges))
+        candidate = rebuild(family, sample_rate, n_fft, weights.shape[1], float(edges[0]), float(edges[1]))
         refined.append((_gain_error(weights, candidate, peak)[1], sample_rate, family, edges))
     # A shape that fits at several rates can still be pinned by its normalization (Slaney's is in 1/Hz).
     ranked = sorted(
@@ -185,8 +185,9 @@ def _weights(view: GraphView, node: onnx.NodeProto, tensor: str, bins: int | Non
 
 def _op_params(view: GraphView, source: onnx.NodeProto) -> MelFit | None:
     """Exact parameters of ONNX's MelWeightMatrix, read from its constant inputs."""
-    values = [view.scalar(name) for name in source.input]
-    if source.op_type != "MelWeightMatrix" or any(v is None for v in values):
+    found = [view.scalar(name) for name in source.input]
+    values = [v for v in found if v is not None]
+    if source.op_type != "MelWeightMatrix" or len(values) < len(found):
         return None
     _, _, sample_rate, fmin, fmax = values
     return MelFit(int(sample_rate), "onnx", None, fmin, fmax, 0.0)
