@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import onnx
@@ -78,7 +78,7 @@ class NodeReport:
     def at_least(self, convention: str) -> Counts:
         """This node's smallest possible count: its count, or for a bounded If its cheaper side."""
         if self.lower is None:
-            return getattr(self, convention)
+            return cast(Counts, getattr(self, convention))
         return self.lower[0] if convention == "dense" else self.lower[1]
 
 

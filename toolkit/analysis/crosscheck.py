@@ -20,9 +20,9 @@ import onnx
 import onnxruntime as ort
 from onnx import helper
 
-from toolkit.analysis import Analysis, declared_inputs
+from toolkit.analysis import Analysis
 from toolkit.analysis.attributes import LATEST_OPSET, decode
-from toolkit.analysis.propagate import opset_of
+from toolkit.analysis.propagate import declared_inputs, opset_of
 
 HEAVY_OPS = ("Conv", "MatMul", "Gemm", "STFT")
 Shape = tuple[int, ...]

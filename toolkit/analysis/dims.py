@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 import sympy as sp
 from sympy.printing.str import StrPrinter
@@ -48,7 +48,7 @@ class _FormulaPrinter(StrPrinter):
     def _quotient(self, argument: sp.Expr) -> str:
         numerator, denominator = sp.fraction(sp.together(sp.expand(argument)))
         if denominator == 1:
-            return self._print(numerator)
+            return cast(str, self._print(numerator))
         top = self._print(numerator)
         return f"({top})/{self._print(denominator)}" if numerator.is_Add else f"{top}/{self._print(denominator)}"
 
@@ -67,7 +67,7 @@ def pretty(expr: object) -> str:
     formula = sp.sympify(expr)
     if formula.is_Integer:
         return str(int(formula))
-    return _PRINTER.doprint(sp.factor_terms(formula))
+    return cast(str, _PRINTER.doprint(sp.factor_terms(formula)))
 
 
 def render_dim(dim: Dim) -> int | str:
@@ -80,4 +80,4 @@ def render_shape(shape: Iterable[Dim] | None) -> list[int | str] | None:
 
 
 def is_known(dim: Dim) -> bool:
-    return sp.sympify(dim).is_Integer
+    return cast(bool, sp.sympify(dim).is_Integer)

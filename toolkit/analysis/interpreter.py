@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import product
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import onnx
@@ -178,7 +178,7 @@ def _sqrt(v: float) -> float:
 
 def _pow(a: Scalar, b: Scalar) -> Scalar:
     if isinstance(a, int) and isinstance(b, int) and b >= 0:
-        return a**b
+        return cast(int, a**b)
     return float(np.power(np.float64(a), np.float64(b)))
 
 
@@ -1435,7 +1435,7 @@ SUPPORTED_OPS = frozenset(_HANDLERS)
 def _opset(model: onnx.ModelProto) -> int:
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
-            return entry.version
+            return int(entry.version)
     raise ToolkitError("model imports no default-domain opset; it is not an ONNX operator graph")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import sympy as sp
@@ -167,7 +168,7 @@ def where_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | N
     values = operands(ctx)
     if values is None:
         return None
-    return np.vectorize(lambda c, a, b: sp.Piecewise((a, c), (b, True)), otypes=[object])(*values)
+    return cast(np.ndarray, np.vectorize(lambda c, a, b: sp.Piecewise((a, c), (b, True)), otypes=[object])(*values))
 
 
 # op -> its scalar function on sympy operands (Div and Mod need the dtype: see arithmetic_value)
@@ -195,7 +196,7 @@ def arithmetic_value(ctx: NodeContext, out: Tensor, constraints: Constraints) ->
     values, fn = operands(ctx), scalar_function(ctx, out, constraints)
     if values is None or fn is None:
         return None
-    return np.vectorize(lambda *xs: fn(*(sp.sympify(x) for x in xs)), otypes=[object])(*values)
+    return cast(np.ndarray, np.vectorize(lambda *xs: fn(*(sp.sympify(x) for x in xs)), otypes=[object])(*values))
 
 
 def symbolic_values(ctx: NodeContext, result: NodeResult) -> list[np.ndarray] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import onnx
@@ -150,7 +150,7 @@ def _condition_text(view: GraphView, tensor: str) -> str:
 
 
 def _branch(node: onnx.NodeProto, taken: str) -> onnx.GraphProto:
-    return attribute(node, f"{taken}_branch")
+    return cast(onnx.GraphProto, attribute(node, f"{taken}_branch"))
 
 
 def _name_clash(view: GraphView, node: onnx.NodeProto, taken: str) -> str | None:

@@ -155,7 +155,7 @@ def _bound_node(view: GraphView, start: str, bound: str) -> onnx.NodeProto | Non
     return None
 
 
-ROLE_TEXT = {"batch": "batch items", "frames": "frames", "features": "MatMul output features",
+ROLE_TEXT: dict[str | None, str] = {"batch": "batch items", "frames": "frames", "features": "MatMul output features",
              "channels": "channels"}
 
 
@@ -175,7 +175,7 @@ def _scope(view: GraphView, tensor: str, reduce: onnx.NodeProto) -> tuple[str, l
     if reduced is None:
         return "unknown axes", [], True
     described = [
-        f"axis {i} ({ROLE_TEXT.get(axes[i].role, 'no role')}{', by ' + axes[i].role_by if axes[i].role_by else ''})"
+        f"axis {i} ({ROLE_TEXT.get(axes[i].role, 'no role')}{f', by {axes[i].role_by}' if axes[i].role_by else ''})"
         if axes else f"axis {i}"
         for i in sorted(reduced)
     ]

@@ -129,7 +129,8 @@ def global_reductions(view: GraphView) -> list[Finding]:
         if not axes:
             continue
         reduced = reduced_axes(view, node, len(axes))
-        roles = sorted({axes[i].role for i in reduced or () if axes[i].role in ("batch", "frames")})
+        reduced_roles = (axes[i].role for i in reduced or ())
+        roles = sorted({role for role in reduced_roles if role is not None and role in ("batch", "frames")})
         if reduced is None or not roles:
             continue
         scope = "every axis (one value for the whole tensor)" if len(reduced) == len(axes) else \

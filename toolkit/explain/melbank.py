@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import onnx
@@ -44,11 +45,14 @@ class MelFit:
 
 def _kaldi_bank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
     """Kaldi's mel banks [bins, bands]: triangles linear in mel = 1127 ln(1 + f/700), no normalization."""
-    mel = lambda hz: 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)  # noqa: E731
+    def mel(hz: object) -> np.ndarray:
+        return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
+
     bin_mels = mel(np.arange(n_fft // 2 + 1) * sample_rate / n_fft)[:, None]
     edges = np.linspace(mel(fmin), mel(fmax), n_mels + 2)
     left, centre, right = edges[:-2], edges[1:-1], edges[2:]
-    return np.maximum(0.0, np.minimum((bin_mels - left) / (centre - left), (right - bin_mels) / (right - centre)))
+    return cast(np.ndarray, np.maximum(0.0, np.minimum((bin_mels - left) / (centre - left),
+                                                       (right - bin_mels) / (right - centre))))
 
 
 def rebuild(family: str, sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float,

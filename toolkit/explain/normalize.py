@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import onnx
 
@@ -14,7 +16,7 @@ from toolkit.explain.masks import mask_condition
 from toolkit.explain.walk import ancestors
 
 # op -> (kind of step, whether the signal must be the first input, how the constant enters)
-_STEPS = {
+_STEPS: dict[str, tuple[str, bool, Callable[[np.ndarray], np.ndarray]]] = {
     "Mul": ("mul", False, lambda v: v),
     "Div": ("mul", True, lambda v: 1 / v),
     "Add": ("add", False, lambda v: v),

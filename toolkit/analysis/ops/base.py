@@ -159,7 +159,7 @@ class NodeContext:
 
 Rule = Callable[[NodeContext], NodeResult]
 RULES: dict[str, Rule] = {}
-Fn = TypeVar("Fn", bound=Callable)
+Fn = TypeVar("Fn", bound=Callable[..., object])
 
 
 def registrar(table: dict[str, Fn]) -> Callable[..., Callable[[Fn], Fn]]:

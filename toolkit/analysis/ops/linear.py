@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import sympy as sp
 from onnx import helper
@@ -32,7 +34,7 @@ def bias_terms(ctx: NodeContext, index: int, channels: int) -> np.ndarray:
     value = ctx.const(index)
     if value is None:
         return np.ones(channels, dtype=np.int64)
-    return (np.broadcast_to(value, (channels,)) != 0).astype(np.int64)
+    return cast(np.ndarray, (np.broadcast_to(value, (channels,)) != 0).astype(np.int64))
 
 
 def spatial_names(rank: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -104,7 +106,7 @@ def constant_input_conv(ctx: NodeContext, x: np.ndarray, window: Window, group: 
         conv_node = helper.make_node("Conv", ["x", "w"], ["y"], group=group, strides=list(window.strides),
                                      dilations=list(window.dilations))
         (result,) = ReferenceEvaluator(conv_node).run(None, {"x": x_alive, "w": indicator(w, w_shape, skip)})
-        return np.rint(result).astype(np.int64)
+        return cast(np.ndarray, np.rint(result).astype(np.int64))
 
     terms, muls = count((0.0,)), count((0.0, 1.0))
     bias = bias_terms(ctx, 2, w_shape[0]).reshape(1, -1, *(1,) * rank)

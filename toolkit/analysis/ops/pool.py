@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import sympy as sp
 
 from toolkit.analysis.counts import Counts
 from toolkit.analysis.dims import numel
 from toolkit.analysis.ops.base import NodeContext, NodeResult, rule
 from toolkit.analysis.ops.windows import sliding_output, window_of
 
-POOLS = {"MaxPool": (lambda k: Counts(cmp=k - 1), "max"), "AveragePool": (lambda k: Counts(add=k - 1, div=1), "mean")}
-GLOBAL_POOLS = {"GlobalAveragePool": (lambda m: Counts(add=m - 1, div=1), "mean"),
-                "GlobalMaxPool": (lambda m: Counts(cmp=m - 1), "max")}
+# op -> (cost of one window of k taps, or of reducing m elements, and the math's verb)
+CostOf = Callable[[sp.Expr], Counts]
+POOLS: dict[str, tuple[CostOf, str]] = {"MaxPool": (lambda k: Counts(cmp=k - 1), "max"),
+                                        "AveragePool": (lambda k: Counts(add=k - 1, div=1), "mean")}
+GLOBAL_POOLS: dict[str, tuple[CostOf, str]] = {"GlobalAveragePool": (lambda m: Counts(add=m - 1, div=1), "mean"),
+                                               "GlobalMaxPool": (lambda m: Counts(cmp=m - 1), "max")}
 
 
 @rule(*POOLS)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sympy as sp
 
 from toolkit.analysis.attributes import softmax_axes
 from toolkit.analysis.counts import Counts
-from toolkit.analysis.dims import numel, pretty
+from toolkit.analysis.dims import Shape, numel, pretty
 from toolkit.analysis.ops.base import NodeContext, NodeResult, normalize_axis, rule
 
 # op -> (cost of reducing m elements to one, math template)
-REDUCTIONS = {
+REDUCTIONS: dict[str, tuple[Callable[[sp.Expr], Counts], str]] = {
     "ReduceSum": (lambda m: Counts(add=m - 1), "sum"),
     "ReduceMean": (lambda m: Counts(add=m - 1, div=1), "mean"),
     "ReduceMax": (lambda m: Counts(cmp=m - 1), "max"),
@@ -51,7 +53,7 @@ def reduction(ctx: NodeContext) -> NodeResult:
                       f" ({pretty(m)} elements per output)")
 
 
-def softmax_rows(ctx: NodeContext, shape) -> tuple[sp.Expr, sp.Expr]:
+def softmax_rows(ctx: NodeContext, shape: Shape) -> tuple[sp.Expr, sp.Expr]:
     """(rows, n): opset 13 normalizes one axis; older opsets flatten from `axis` on."""
     axis = normalize_axis(int(ctx.attr("axis")), len(shape), ctx)
     n = numel([shape[a] for a in softmax_axes(axis, len(shape), ctx.opset)])
