@@ -781,6 +781,29 @@ def test_sliced_pre_emphasis_length_mask_and_masked_standardization() -> None:
     assert norm["masked"] == "(lens + 8) / 2" and norm["scope"] == "global (every non-batch axis)"
 
 
+def test_standardization_over_axes_computed_at_run_time_is_named_with_its_axes_unknown() -> None:
+    """The statistics' axes come from the input's shape (not constants): still a standardization, over axes it
+    cannot name (it used to fail on them, which left the whole graph unrecognized)."""
+    nodes = [
+        helper.make_node("Shape", ["audio"], ["shape"]),
+        helper.make_node("Shape", ["shape"], ["rank"]),
+        helper.make_node("Div", ["rank", "two"], ["last"]),
+        helper.make_node("ReduceMean", ["audio", "last"], ["mean"]),
+        helper.make_node("Sub", ["audio", "mean"], ["d"]),
+        helper.make_node("Mul", ["d", "d"], ["squares"]),
+        helper.make_node("ReduceMean", ["squares", "last"], ["var"]),
+        helper.make_node("Sqrt", ["var"], ["std"]),
+        helper.make_node("Add", ["std", "eps"], ["scale"]),
+        helper.make_node("Div", ["d", "scale"], ["features"]),
+    ]
+    model = _graph(nodes, [("two", np.array([2], np.int64)), ("eps", np.array(1e-5, np.float32))], 18)
+    assert np.allclose(_run(model).std(axis=-1), 1, atol=1e-3)
+    explanation = _explain_json_safe(model)
+    assert [b.kind for b in explanation.blocks] == ["normalization"]
+    norm = _params(explanation, "normalization")
+    assert norm["scope"] == "per feature (statistics over axis ?)" and norm["variance"] == "/ n"
+
+
 def test_pad_to_fixed_length_and_a_slice_of_the_stacked_stft() -> None:
     """Whisper's head: zero padding up to C samples (amounts (C - samples) x one-hot), an STFT op, the last
     frame dropped from the stacked output, then the power."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import onnx
@@ -25,6 +26,9 @@ from toolkit.analysis.propagate import NodeOutcome, Propagation, declared_inputs
 from toolkit.analysis.values import is_integer_dtype, settle
 from toolkit.errors import ToolkitError
 from toolkit.load import ANALYSIS_LIMITS, RATE_NAME, lengths_inputs, load_model
+
+if TYPE_CHECKING:
+    from toolkit.analysis.report import Json
 
 CONVENTIONS = ("dense", "effective")
 MOVEMENT_OPS = {"Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather",
@@ -74,7 +78,7 @@ class NodeReport:
     def at_least(self, convention: str) -> Counts:
         """This node's smallest possible count: its count, or for a bounded If its cheaper side."""
         if self.lower is None:
-            return getattr(self, convention)
+            return cast(Counts, getattr(self, convention))
         return self.lower[0] if convention == "dense" else self.lower[1]
 
 
@@ -197,11 +201,11 @@ class Analysis:
     def smallest_input(self) -> dict[str, int]:
         smallest = {name: 1 for name in self.propagation.symbols}
         for c in self.constraints:
-            if c.symbol is not None:
+            if c.symbol is not None and c.bound is not None:  # set together (reduce_constraint)
                 smallest[str(c.symbol)] = max(smallest[str(c.symbol)], c.bound)
         return smallest
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> Json:
         from toolkit.analysis.report import analysis_json
 
         return analysis_json(self)
@@ -283,7 +287,7 @@ def default_values(inputs: list[Tensor], lengths: set[str], sample_rate: int) ->
     defaults = {}
     for tensor in inputs[1:] if inputs and inputs[0].shape else ():
         if tensor.name in lengths:
-            defaults[tensor.name] = InputValue(inputs[0].shape[-1], "default: lengths are the samples given")
+            defaults[tensor.name] = InputValue(inputs[0].dims[-1], "default: lengths are the samples given")
         elif is_integer_dtype(tensor.dtype) and RATE_NAME.search(tensor.name):
             defaults[tensor.name] = InputValue(sp.Integer(sample_rate), "default: the sample rate (--sample-rate)")
     return defaults
@@ -315,7 +319,7 @@ def input_arrays(inputs: list[Tensor], values: Mapping[str, InputValue], dims: M
     arrays = {}
     for tensor in inputs:
         if tensor.name in values:
-            shape = tuple(int(sp.sympify(d).subs(bindings)) for d in tensor.shape)
+            shape = tuple(int(sp.sympify(d).subs(bindings)) for d in tensor.dims)
             arrays[tensor.name] = settle(np.full(shape, values[tensor.name].value, dtype=object), tensor.dtype)
     return arrays
 

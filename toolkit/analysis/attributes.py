@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import NamedTuple
+from typing import Any, TypeAlias
 
 import onnx
 from onnx import defs, helper
@@ -20,9 +20,14 @@ from onnx import defs, helper
 STANDARD_DOMAINS = ("", "ai.onnx")
 LATEST_OPSET = defs.onnx_opset_version()
 SOFTMAX_ONE_AXIS_SINCE = 13  # before it Softmax, LogSoftmax and Hardmax coerce the input to 2-D at `axis`
+# An attribute's Python type is its schema's (int, float, str, a list of them, a TensorProto, a GraphProto, or a
+# FromInput here), which depends on the op and the name: no static type can say which, so readers get Any, as from
+# onnx.helper.get_attribute_value, and the rule that reads one converts it as its schema says.
+AttributeValue: TypeAlias = Any
 
 
-class FromInput(NamedTuple):
+@dataclass(frozen=True)
+class FromInput:
     """A parameter this node's opset passes as input `index`; `absent` is what it means when that input is not
     given (None: nothing, the parameter is not set)."""
 
@@ -63,14 +68,14 @@ class Attributes:
     """One node's attributes by name: every one its op's schema knows (the node's value, else the schema's
     default, else None) and the moved parameters (a value, or a FromInput). An unknown name is a KeyError."""
 
-    values: Mapping[str, object]
+    values: Mapping[str, AttributeValue]
     given: tuple[str, ...]  # the names the node itself sets, in its order
 
-    def __getitem__(self, name: str) -> object:
+    def __getitem__(self, name: str) -> AttributeValue:
         return self.values[name]
 
 
-def plain(value: object) -> object:
+def plain(value: AttributeValue) -> AttributeValue:
     """Strings as str, not the bytes protobuf holds them as."""
     if isinstance(value, bytes):
         return value.decode()

@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 from onnx.backend.test.case.node import collect_testcases
+from onnx.backend.test.case.test_case import TestCase
 
 from toolkit.analysis.ops import RULES
 from toolkit.analysis.propagate import propagate
@@ -25,7 +26,7 @@ from toolkit.errors import ToolkitError
 class Coverage:
     passed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # case -> why
-    unsupported: Counter = field(default_factory=Counter)  # op type without a rule -> cases
+    unsupported: Counter[str] = field(default_factory=Counter)  # op type without a rule -> cases
 
     @property
     def tried(self) -> int:
@@ -46,7 +47,7 @@ def shape_carrying(model: onnx.ModelProto, inputs: list[object]) -> dict[str, np
     return {name: a for name, a in arrays.items() if a is not None and a.dtype.kind in "iu"}
 
 
-def check_case(model: onnx.ModelProto, inputs: list, outputs: list) -> str | None:
+def check_case(model: onnx.ModelProto, inputs: list[object], outputs: list[object]) -> str | None:
     """None when every inferred output shape equals the expected one, else what differed."""
     try:
         propagation = propagate(model, shape_carrying(model, inputs))
@@ -70,20 +71,22 @@ def measure() -> Coverage:
     coverage = Coverage()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cases = [c for c in collect_testcases("") if c.model is not None]
-        return tally(cases, coverage)
+        return tally(collect_testcases(""), coverage)
 
 
-def tally(cases: list, coverage: Coverage) -> Coverage:
+def tally(cases: list[TestCase], coverage: Coverage) -> Coverage:
     for case in cases:
-        ops = {n.op_type for n in case.model.graph.node if n.domain in ("", "ai.onnx")}
+        model = case.model
+        if model is None:
+            continue
+        ops = {n.op_type for n in model.graph.node if n.domain in ("", "ai.onnx")}
         missing = [op for op in ops if op not in RULES] + \
-            [n.op_type for n in case.model.graph.node if n.domain not in ("", "ai.onnx")]
+            [n.op_type for n in model.graph.node if n.domain not in ("", "ai.onnx")]
         if missing:
             coverage.unsupported[sorted(missing)[0]] += 1
             continue
         inputs, outputs = case.data_sets[0] if case.data_sets else ([], [])
-        problem = check_case(case.model, list(inputs), list(outputs))
+        problem = check_case(model, list(inputs), list(outputs))
         if problem is None:
             coverage.passed.append(case.name)
         else:

@@ -20,9 +20,9 @@ import onnx
 import onnxruntime as ort
 from onnx import helper
 
-from toolkit.analysis import Analysis, declared_inputs
+from toolkit.analysis import Analysis
 from toolkit.analysis.attributes import LATEST_OPSET, decode
-from toolkit.analysis.propagate import opset_of
+from toolkit.analysis.propagate import declared_inputs, opset_of
 
 HEAVY_OPS = ("Conv", "MatMul", "Gemm", "STFT")
 Shape = tuple[int, ...]
@@ -137,7 +137,7 @@ def feeds_for(analysis: Analysis, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     feeds = {}
     for tensor in inputs:
-        shape = tuple(analysis.value(d) for d in tensor.shape)
+        shape = tuple(analysis.value(d) for d in tensor.dims)
         dtype = helper.tensor_dtype_to_np_dtype(tensor.dtype)
         if tensor.name in analysis.input_values:
             value = analysis.input_values[tensor.name].value
@@ -153,7 +153,7 @@ def heavy_nodes(analysis: Analysis) -> list[HeavyNode]:
     shapes = onnxruntime_shapes(analysis.model, feeds_for(analysis))
     rows = []
     for report in analysis.nodes:
-        if report.op_type not in HEAVY_OPS or not report.counted:
+        if report.op_type not in HEAVY_OPS or report.dense is None:  # not counted
             continue
         ours = report.dense.subs(analysis.bindings).as_ints().get("mul", 0)
         node = analysis.model.graph.node[report.index]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TypeAlias, cast
 
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-Dim = sp.Expr
-Shape = tuple[Dim, ...]
+# sympy ships no types, so to mypy these are Any: the names say what a value is, the checker cannot
+Dim: TypeAlias = sp.Expr
+Shape: TypeAlias = tuple[Dim, ...]
 
 
 def dim_symbol(name: str) -> sp.Symbol:
@@ -46,7 +48,7 @@ class _FormulaPrinter(StrPrinter):
     def _quotient(self, argument: sp.Expr) -> str:
         numerator, denominator = sp.fraction(sp.together(sp.expand(argument)))
         if denominator == 1:
-            return self._print(numerator)
+            return cast(str, self._print(numerator))
         top = self._print(numerator)
         return f"({top})/{self._print(denominator)}" if numerator.is_Add else f"{top}/{self._print(denominator)}"
 
@@ -62,10 +64,10 @@ _PRINTER = _FormulaPrinter()
 
 def pretty(expr: object) -> str:
     """A formula as text, factored so that per-frame structure stays visible."""
-    expr = sp.sympify(expr)
-    if expr.is_Integer:
-        return str(int(expr))
-    return _PRINTER.doprint(sp.factor_terms(expr))
+    formula = sp.sympify(expr)
+    if formula.is_Integer:
+        return str(int(formula))
+    return cast(str, _PRINTER.doprint(sp.factor_terms(formula)))
 
 
 def render_dim(dim: Dim) -> int | str:
@@ -78,4 +80,4 @@ def render_shape(shape: Iterable[Dim] | None) -> list[int | str] | None:
 
 
 def is_known(dim: Dim) -> bool:
-    return sp.sympify(dim).is_Integer
+    return cast(bool, sp.sympify(dim).is_Integer)

@@ -53,9 +53,8 @@ def counts_at(analysis: Analysis, convention: str, overrides: dict[sp.Symbol, in
     return analysis.formula(convention).subs(bindings).as_ints()
 
 
-def per_frame(analysis: Analysis, convention: str) -> dict[str, int]:
+def per_frame(analysis: Analysis, frames: Frames, convention: str) -> dict[str, int]:
     """Cost of one more frame at the current dims: counts(T + 1 frames) - counts(T frames), exact."""
-    frames = analysis.frames
     now = analysis.value(frames.expr)
     before = counts_at(analysis, convention, {frames.symbol: frames.samples_for(now)})
     after = counts_at(analysis, convention, {frames.symbol: frames.samples_for(now + 1)})
@@ -63,6 +62,6 @@ def per_frame(analysis: Analysis, convention: str) -> dict[str, int]:
             if after.get(k, 0) - before.get(k, 0)}
 
 
-def one_second(analysis: Analysis, convention: str) -> dict[str, int]:
+def one_second(analysis: Analysis, frames: Frames, convention: str) -> dict[str, int]:
     """Counts for a one-second input (sample_rate samples), other dims as given."""
-    return counts_at(analysis, convention, {analysis.frames.symbol: analysis.sample_rate})
+    return counts_at(analysis, convention, {frames.symbol: analysis.sample_rate})

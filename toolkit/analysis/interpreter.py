@@ -16,20 +16,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import product
-from typing import Any, NamedTuple
+from typing import Any, cast
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from toolkit.analysis.attributes import Attributes, FromInput, decode, softmax_axes
+from toolkit.analysis.attributes import Attributes, AttributeValue, FromInput, decode, softmax_axes
 from toolkit.analysis.counts import Counts
 from toolkit.errors import ToolkitError
 
 Scalar = float | int
 
 
-class NodeTally(NamedTuple):
+@dataclass(frozen=True)
+class NodeTally:
     """Counts of one node as executed. `counted` is always True: an op without a cost rule raises instead."""
 
     index: int
@@ -177,7 +178,7 @@ def _sqrt(v: float) -> float:
 
 def _pow(a: Scalar, b: Scalar) -> Scalar:
     if isinstance(a, int) and isinstance(b, int) and b >= 0:
-        return a**b
+        return cast(int, a**b)
     return float(np.power(np.float64(a), np.float64(b)))
 
 
@@ -202,12 +203,25 @@ class _Step:
     def __post_init__(self) -> None:
         self.attrs: Attributes = decode(self.node, self.opset)
 
-    def attr(self, name: str) -> Any:
+    def attr(self, name: str) -> AttributeValue:
         """The node's value, else its schema's default (None where the schema has none)."""
         return self.attrs[name]
 
     def input(self, i: int) -> np.ndarray | None:
         return self.inputs[i] if i < len(self.inputs) else None
+
+    def require(self, i: int) -> np.ndarray:
+        """An input the op cannot do without."""
+        value = self.input(i)
+        if value is None:
+            raise self.fail(f"input {i} is not given")
+        return value
+
+    def run_body(self, graph: onnx.GraphProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """A body (If branch, Loop or Scan body) run in this node's scope, its counts the node's."""
+        if self.run_graph is None:
+            raise self.fail("its body cannot be run here")
+        return self.run_graph(graph, feeds)
 
     def is_const(self, i: int) -> bool:
         return i < len(self.const) and self.const[i]
@@ -227,10 +241,21 @@ class _Step:
         source = self.attrs[name]
         return not isinstance(source, FromInput) or self.is_const(source.index)
 
+    def required_param(self, name: str) -> np.ndarray:
+        """As param, for one the op cannot do without (Slice's starts, Pad's pads, DFT's axis)."""
+        value = self.param(name)
+        if value is None:
+            raise self.fail(f"{name} is not given")
+        return value
+
     def ints(self, name: str) -> list[int] | None:
         """param as a list of ints."""
         value = self.param(name)
         return None if value is None else [int(v) for v in value.reshape(-1)]
+
+    def required_ints(self, name: str) -> list[int]:
+        """required_param as a list of ints."""
+        return [int(v) for v in self.required_param(name).reshape(-1)]
 
     def fail(self, why: str) -> ToolkitError:
         return ToolkitError(f"node '{self.node.name}' ({self.node.op_type}): {why}")
@@ -254,7 +279,7 @@ _UnaryFn = Callable[[_Tally, Scalar], Scalar]
 
 def _unary(fn: _UnaryFn) -> Callable[[_Step], list[np.ndarray]]:
     def run(step: _Step) -> list[np.ndarray]:
-        x = step.inputs[0]
+        x = step.require(0)
         return [_pack([fn(step.tally, v) for v in x.reshape(-1).tolist()], x.shape, x.dtype)]
 
     return run
@@ -340,7 +365,7 @@ def _variadic(fn: _BinaryFn, mean: bool = False) -> Callable[[_Step], list[np.nd
                 acc = fn(step.tally, acc, v, acc_const, v_const)
                 acc_const = acc_const and v_const
             out.append(step.tally.div(acc, len(row)) if mean else acc)
-        return [_pack(out, shape, step.inputs[0].dtype)]
+        return [_pack(out, shape, step.require(0).dtype)]
 
     return run
 
@@ -363,7 +388,7 @@ def _mod(step: _Step) -> list[np.ndarray]:
     """One remainder per output element; `fmod` says whose sign it takes."""
     fmod = bool(step.attr("fmod"))
     shape, (a, b) = _broadcast(step)
-    return [_pack([step.tally.mod(x, y, fmod) for x, y in zip(a, b, strict=True)], shape, step.inputs[0].dtype)]
+    return [_pack([step.tally.mod(x, y, fmod) for x, y in zip(a, b, strict=True)], shape, step.require(0).dtype)]
 
 
 def _clip(step: _Step) -> list[np.ndarray]:
@@ -451,7 +476,7 @@ def _taps(window: _Window, spatial: Sequence[int]) -> list[list[int]]:
 
 def _conv(step: _Step) -> list[np.ndarray]:
     """Gather form: per output element, every input channel of its group times every tap, padding taps too."""
-    x, w, bias = step.inputs[0], step.inputs[1], step.input(2)
+    x, w, bias = step.require(0), step.require(1), step.input(2)
     batch, channels = x.shape[:2]
     filters, group = w.shape[0], int(step.attr("group"))
     per_group_in, per_group_out = channels // group, filters // group
@@ -494,7 +519,7 @@ def _transpose_pads(step: _Step, spatial: Sequence[int], full: Sequence[int]) ->
 def _conv_transpose(step: _Step) -> list[np.ndarray]:
     """Scatter form: every input element times every tap of its group, each product added into a zeroed
     full-size output (one add per product, cropped ones too), then the pads cropped and the bias added."""
-    x, w, bias = step.inputs[0], step.inputs[1], step.input(2)
+    x, w, bias = step.require(0), step.require(1), step.input(2)
     batch, channels, spatial = x.shape[0], x.shape[1], x.shape[2:]
     group = int(step.attr("group"))
     per_group_in, per_group_out = channels // group, w.shape[1]
@@ -532,7 +557,7 @@ def _conv_transpose(step: _Step) -> list[np.ndarray]:
 
 def _pool(step: _Step, reduce: Callable[[list[Scalar], list[int]], Scalar]) -> list[np.ndarray]:
     """Every tap of every window, padding positions included, handed to `reduce` with its offset code."""
-    x = step.inputs[0]
+    x = step.require(0)
     if len(step.node.output) > 1 and step.node.output[1]:
         raise step.fail("the Indices output is not supported")
     spatial = x.shape[2:]
@@ -567,7 +592,7 @@ def _global_pool(reduce: Callable[[_Tally, list[Scalar]], Scalar]) -> Callable[[
     """GlobalAveragePool, GlobalMaxPool: one reduction over all spatial positions per (n, c)."""
 
     def run(step: _Step) -> list[np.ndarray]:
-        x = step.inputs[0]
+        x = step.require(0)
         out = [reduce(step.tally, row) for row in x.reshape(x.shape[0] * x.shape[1], -1).tolist()]
         return [_pack(out, (*x.shape[:2], *(1,) * (x.ndim - 2)), x.dtype)]
 
@@ -580,7 +605,7 @@ def _global_pool(reduce: Callable[[_Tally, list[Scalar]], Scalar]) -> Callable[[
 
 def _matmul(step: _Step) -> list[np.ndarray]:
     """numpy matmul semantics: batch dims broadcast, a 1-D operand gets a unit dim that is dropped after."""
-    a, b = step.inputs
+    a, b = step.require(0), step.require(1)
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
     batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
@@ -601,7 +626,7 @@ def _matmul(step: _Step) -> list[np.ndarray]:
 
 def _gemm(step: _Step) -> list[np.ndarray]:
     """alpha * A'B' + beta * C: K products, a mul for alpha != 1, then beta * C as one more term."""
-    a, b, c = step.inputs[0], step.inputs[1], step.input(2)
+    a, b, c = step.require(0), step.require(1), step.input(2)
     a = a.T if step.attr("transA") else a
     b = b.T if step.attr("transB") else b
     alpha, beta = float(step.attr("alpha")), float(step.attr("beta"))
@@ -665,7 +690,7 @@ def _softmax(per_row: Callable[[_Tally, list[Scalar]], list[Scalar]]) -> Callabl
     max inside exp's argument and adds it back after the log, uncounted, only so float64 cannot overflow."""
 
     def run(step: _Step) -> list[np.ndarray]:
-        x = step.inputs[0]
+        x = step.require(0)
         axes = softmax_axes(int(step.attr("axis")) % x.ndim, x.ndim, step.opset)
         rows, _ = _rows_last(x, axes)
         return [_from_rows([v for row in rows for v in per_row(step.tally, row)], x, axes)]
@@ -677,14 +702,15 @@ def _batch_norm(step: _Step) -> list[np.ndarray]:
     """Inference: per channel var + eps and its sqrt, then per element (x - mean) / std * scale + B."""
     if step.attr("training_mode"):
         raise step.fail("training_mode=1 is not supported; export the model for inference")
-    x, scale, bias, mean, var = step.inputs[:5]
+    x, scale, bias, mean, var = (step.require(i) for i in range(5))
     eps = float(step.attr("epsilon"))
     t = step.tally
     stds = [t.special("sqrt", _sqrt, t.add(v, eps)) for v in var.tolist()]
     channel = np.arange(x.shape[1]).reshape((1, -1) + (1,) * (x.ndim - 2))
+    channels = [int(c) for c in _flat(channel, x.shape)]
     out = [
         t.add(t.mul(t.div(t.sub(v, mean[c].item()), stds[c]), scale[c].item()), bias[c].item())
-        for v, c in zip(x.reshape(-1).tolist(), _flat(channel, x.shape), strict=True)
+        for v, c in zip(x.reshape(-1).tolist(), channels, strict=True)
     ]
     return [_pack(out, x.shape, x.dtype)]
 
@@ -694,7 +720,7 @@ def _layer_norm(step: _Step) -> list[np.ndarray]:
     sqrt(var + eps) (1 add, 1 sqrt), then per element / std, * scale, + B (n div, n mul, n add)."""
     if any(step.node.output[1:]):
         raise step.fail("the Mean and InvStdDev outputs are not supported")
-    x, scale, bias = step.inputs[0], step.inputs[1], step.input(2)
+    x, scale, bias = step.require(0), step.require(1), step.input(2)
     axis = int(step.attr("axis")) % x.ndim
     eps = float(step.attr("epsilon"))
     normalized = x.shape[axis:]
@@ -733,7 +759,7 @@ _REDUCERS: dict[str, Callable[[_Tally, list[Scalar]], Scalar]] = {
 
 def _reduce(step: _Step) -> list[np.ndarray]:
     """Axes from input 1 or the `axes` attribute; none means all axes, or identity with noop_with_empty_axes."""
-    x = step.inputs[0]
+    x = step.require(0)
     axes = step.ints("axes") or []
     if not axes and step.attr("noop_with_empty_axes"):
         return [x]
@@ -780,11 +806,11 @@ def _as_signal(samples: list[list[Scalar]]) -> list[Complex] | list[Scalar]:
 
 
 def _dft(step: _Step) -> list[np.ndarray]:
-    x = step.inputs[0]
+    x = step.require(0)
     onesided, inverse = bool(step.attr("onesided")), bool(step.attr("inverse"))
     if onesided and inverse:
         raise step.fail("onesided inverse DFT (IRFFT) has no cost rule")
-    axis = int(step.param("axis").item()) % x.ndim
+    axis = int(step.required_param("axis").item()) % x.ndim
     length = step.param("dft_length")
     moved = np.moveaxis(x, axis, -2)
     size = int(length.item()) if length is not None else moved.shape[-2]
@@ -804,7 +830,7 @@ def _dft(step: _Step) -> list[np.ndarray]:
 def _stft(step: _Step) -> list[np.ndarray]:
     """Per frame: frame_length window muls (per component for a complex signal) if a window is given, then the
     DFT of the frame."""
-    signal, hop, window, length = step.inputs[0], int(step.inputs[1].item()), step.input(2), step.input(3)
+    signal, hop, window, length = step.require(0), int(step.require(1).item()), step.input(2), step.input(3)
     frame = int(length.item()) if length is not None else (len(window) if window is not None else signal.shape[1])
     bins = frame // 2 + 1 if step.attr("onesided") else frame
     frames = (signal.shape[1] - frame) // hop + 1
@@ -844,17 +870,17 @@ def _constant(step: _Step) -> list[np.ndarray]:
 def _constant_of_shape(step: _Step) -> list[np.ndarray]:
     tensor = step.attr("value")
     value = numpy_helper.to_array(tensor).reshape(-1) if tensor is not None else np.zeros(1, np.float32)
-    return [np.full([int(d) for d in step.inputs[0]], value[0], dtype=value.dtype)]
+    return [np.full([int(d) for d in step.require(0)], value[0], dtype=value.dtype)]
 
 
 def _reshape(step: _Step) -> list[np.ndarray]:
-    x, shape = step.inputs[0], [int(d) for d in step.inputs[1]]
+    x, shape = step.require(0), [int(d) for d in step.require(1)]
     keep_zero = bool(step.attr("allowzero"))
     return [x.reshape([x.shape[i] if d == 0 and not keep_zero else d for i, d in enumerate(shape)])]
 
 
 def _flatten(step: _Step) -> list[np.ndarray]:
-    x = step.inputs[0]
+    x = step.require(0)
     axis = int(step.attr("axis"))
     axis += x.ndim if axis < 0 else 0
     return [x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))]
@@ -862,15 +888,15 @@ def _flatten(step: _Step) -> list[np.ndarray]:
 
 def _squeeze(step: _Step) -> list[np.ndarray]:
     axes = step.ints("axes")
-    return [np.squeeze(step.inputs[0], axis=None if axes is None else tuple(axes))]
+    return [np.squeeze(step.require(0), axis=None if axes is None else tuple(axes))]
 
 
 def _unsqueeze(step: _Step) -> list[np.ndarray]:
-    return [np.expand_dims(step.inputs[0], tuple(step.ints("axes")))]
+    return [np.expand_dims(step.require(0), tuple(step.required_ints("axes")))]
 
 
 def _transpose(step: _Step) -> list[np.ndarray]:
-    return [np.transpose(step.inputs[0], step.attr("perm"))]
+    return [np.transpose(step.require(0), step.attr("perm"))]
 
 
 def _concat(step: _Step) -> list[np.ndarray]:
@@ -886,8 +912,8 @@ def _slice_indices(start: int, end: int, step_size: int, dim: int) -> np.ndarray
 
 
 def _slice(step: _Step) -> list[np.ndarray]:
-    x = step.inputs[0]
-    starts, ends = step.ints("starts"), step.ints("ends")
+    x = step.require(0)
+    starts, ends = step.required_ints("starts"), step.required_ints("ends")
     axes = step.ints("axes") or list(range(len(starts)))
     steps = step.ints("steps") or [1] * len(starts)
     for start, end, axis, size in zip(starts, ends, axes, steps, strict=True):
@@ -896,13 +922,13 @@ def _slice(step: _Step) -> list[np.ndarray]:
 
 
 def _gather(step: _Step) -> list[np.ndarray]:
-    x, indices = step.inputs
+    x, indices = step.require(0), step.require(1)
     axis = int(step.attr("axis")) % x.ndim
     return [np.take(x, np.where(indices < 0, indices + x.shape[axis], indices), axis=axis)]
 
 
 def _split(step: _Step) -> list[np.ndarray]:
-    x = step.inputs[0]
+    x = step.require(0)
     axis = int(step.attr("axis")) % x.ndim
     parts = len(step.node.output)
     sizes = step.ints("split")
@@ -914,9 +940,9 @@ def _split(step: _Step) -> list[np.ndarray]:
 
 def _pad(step: _Step) -> list[np.ndarray]:
     """Negative pads crop first, then np.pad in the spec's mode; `wrap` and the `axes` input included."""
-    x = step.inputs[0]
-    pads = step.ints("pads")
-    value = step.param("value").item()
+    x = step.require(0)
+    pads = step.required_ints("pads")
+    value = step.required_param("value").item()
     axes = [a % x.ndim for a in (step.ints("axes") or range(x.ndim))]
     widths = [(0, 0)] * x.ndim
     for i, axis in enumerate(axes):
@@ -930,25 +956,25 @@ def _pad(step: _Step) -> list[np.ndarray]:
 
 
 def _cast(step: _Step) -> list[np.ndarray]:
-    return [step.inputs[0].astype(helper.tensor_dtype_to_np_dtype(step.attr("to")))]
+    return [step.require(0).astype(helper.tensor_dtype_to_np_dtype(step.attr("to")))]
 
 
 def _shape(step: _Step) -> list[np.ndarray]:
-    shape = step.inputs[0].shape
+    shape = step.require(0).shape
     return [np.array(shape[step.attr("start") : step.attr("end")], dtype=np.int64)]
 
 
 def _expand(step: _Step) -> list[np.ndarray]:
-    x, shape = step.inputs
+    x, shape = step.require(0), step.require(1)
     return [np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(int(d) for d in shape))).copy()]
 
 
 def _tile(step: _Step) -> list[np.ndarray]:
-    return [np.tile(step.inputs[0], [int(r) for r in step.inputs[1]])]
+    return [np.tile(step.require(0), [int(r) for r in step.require(1)])]
 
 
 def _size(step: _Step) -> list[np.ndarray]:
-    return [np.array(step.inputs[0].size, dtype=np.int64)]
+    return [np.array(step.require(0).size, dtype=np.int64)]
 
 
 def _dropout(step: _Step) -> list[np.ndarray]:
@@ -956,18 +982,18 @@ def _dropout(step: _Step) -> list[np.ndarray]:
     training = step.input(2)
     if training is not None and training.item():
         raise step.fail("training_mode=1 is not supported; export the model for inference")
-    x = step.inputs[0]
+    x = step.require(0)
     return [x, np.ones(x.shape, dtype=bool)]
 
 
 def _range(step: _Step) -> list[np.ndarray]:
     """Each element after the first is the previous plus delta: n - 1 adds. The length n is shape logic."""
-    start, limit, delta = (x.item() for x in step.inputs)
+    start, limit, delta = (step.require(i).item() for i in range(3))
     n = max(math.ceil((limit - start) / delta), 0)
     values = [start][:n]
     while len(values) < n:
         values.append(step.tally.add(values[-1], delta))
-    return [_pack(values, (n,), step.inputs[0].dtype)]
+    return [_pack(values, (n,), step.require(0).dtype)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -975,14 +1001,14 @@ def _range(step: _Step) -> list[np.ndarray]:
 
 
 def _gather_elements(step: _Step) -> list[np.ndarray]:
-    x, indices = step.inputs
+    x, indices = step.require(0), step.require(1)
     axis = int(step.attr("axis")) % x.ndim
     return [np.take_along_axis(x, np.where(indices < 0, indices + x.shape[axis], indices), axis=axis)]
 
 
 def _gather_nd(step: _Step) -> list[np.ndarray]:
     """Per batch (the first batch_dims dims of both), each index tuple of length k picks a slice of data."""
-    x, indices = step.inputs
+    x, indices = step.require(0), step.require(1)
     b, k = int(step.attr("batch_dims")), indices.shape[-1]
     dims = np.array(x.shape[b : b + k])
     tuples = np.where(indices < 0, indices + dims, indices).reshape(math.prod(indices.shape[:b]), -1, k)
@@ -1002,7 +1028,7 @@ _SCATTER_REDUCTIONS: dict[str, Callable[[_Tally, Scalar, Scalar], Scalar]] = {
 
 def _scatter_elements_targets(step: _Step) -> Iterable[tuple[int, ...]]:
     """Each index element's own position, with its value in place of the coordinate along `axis`."""
-    data, indices = step.inputs[0], step.inputs[1]
+    data, indices = step.require(0), step.require(1)
     axis = int(step.attr("axis")) % data.ndim
     dim = data.shape[axis]
     for position, i in zip(np.ndindex(indices.shape), indices.reshape(-1).tolist(), strict=True):
@@ -1011,7 +1037,7 @@ def _scatter_elements_targets(step: _Step) -> Iterable[tuple[int, ...]]:
 
 def _scatter_nd_targets(step: _Step) -> Iterable[tuple[int, ...]]:
     """Each index tuple of length k, then every position of the slice data.shape[k:] it addresses."""
-    data, indices = step.inputs[0], step.inputs[1]
+    data, indices = step.require(0), step.require(1)
     k = indices.shape[-1]
     tail = list(np.ndindex(data.shape[k:]))
     for row in indices.reshape(-1, k).tolist():
@@ -1023,7 +1049,7 @@ def _scatter(targets: Callable[[_Step], Iterable[tuple[int, ...]]]) -> Callable[
     """A copy of data, then each update, in order, written into its target or combined with it by `reduction`."""
 
     def run(step: _Step) -> list[np.ndarray]:
-        data, updates = step.inputs[0], step.inputs[2]
+        data, updates = step.require(0), step.require(2)
         combine = _SCATTER_REDUCTIONS[step.attr("reduction")]
         out = data.astype(object)
         for at, new in zip(targets(step), updates.reshape(-1).tolist(), strict=True):
@@ -1062,7 +1088,7 @@ def _quantize(t: _Tally, v: Scalar, scale: Scalar, zp: Scalar | None, scale_cons
 
 
 def _quantize_linear(step: _Step) -> list[np.ndarray]:
-    x, scale, zp = step.inputs[0], step.inputs[1], step.input(2)
+    x, scale, zp = step.require(0), step.require(1), step.input(2)
     axis = int(step.attr("axis"))
     dtype = zp.dtype if zp is not None else np.dtype(np.uint8)
     scales = _flat(_per_axis(scale, x.ndim, axis), x.shape)
@@ -1073,7 +1099,7 @@ def _quantize_linear(step: _Step) -> list[np.ndarray]:
 
 
 def _dequantize_linear(step: _Step) -> list[np.ndarray]:
-    x, scale, zp = step.inputs[0], step.inputs[1], step.input(2)
+    x, scale, zp = step.require(0), step.require(1), step.input(2)
     axis = int(step.attr("axis"))
     t = step.tally
     scales = _flat(_per_axis(scale, x.ndim, axis), x.shape)
@@ -1087,7 +1113,7 @@ def _dequantize_linear(step: _Step) -> list[np.ndarray]:
 
 def _dynamic_quantize_linear(step: _Step) -> list[np.ndarray]:
     """uint8: the range always holds 0; scale = range / 255; zero point = saturate(round(-min / scale))."""
-    x = step.inputs[0]
+    x = step.require(0)
     t = step.tally
     values = _flat(x, x.shape)
     low = t.min(_fold(values, t.min), 0.0)
@@ -1101,7 +1127,7 @@ def _dynamic_quantize_linear(step: _Step) -> list[np.ndarray]:
 
 def _shifted(step: _Step, operand: int, zero_point: int, axis: int) -> tuple[np.ndarray, bool]:
     """operand - zero_point element by element (counted), as int32; constant when both are."""
-    x, zp = step.inputs[operand], step.input(zero_point)
+    x, zp = step.require(operand), step.input(zero_point)
     if zp is None:
         return x.astype(np.int32), step.is_const(operand)
     zps = _flat(_per_axis(zp, x.ndim, axis), x.shape)
@@ -1126,8 +1152,8 @@ def _integer(inner: Callable[[_Step], list[np.ndarray]], axes: tuple[int, int]) 
 
 
 def _if(step: _Step) -> list[np.ndarray]:
-    branch = "then_branch" if bool(step.inputs[0].item()) else "else_branch"
-    return step.run_graph(step.attr(branch), {})
+    branch = "then_branch" if bool(step.require(0).item()) else "else_branch"
+    return step.run_body(step.attr(branch), {})
 
 
 def _stack(per_iteration: list[list[np.ndarray]], axes: Sequence[int], reverse: Sequence[int]) -> list[np.ndarray]:
@@ -1144,7 +1170,8 @@ def _stack(per_iteration: list[list[np.ndarray]], axes: Sequence[int], reverse: 
 def _scan(step: _Step) -> list[np.ndarray]:
     """Opset 9+: per iteration t, the states and slice t of each scanned input (from the end if reversed)."""
     body, scanned = step.attr("body"), int(step.attr("num_scan_inputs"))
-    states, sequences = step.inputs[: len(step.inputs) - scanned], step.inputs[len(step.inputs) - scanned :]
+    inputs = [step.require(i) for i in range(len(step.inputs))]
+    states, sequences = inputs[: len(inputs) - scanned], inputs[len(inputs) - scanned :]
     axes = [a % s.ndim for a, s in zip(step.attr("scan_input_axes") or [0] * scanned, sequences, strict=True)]
     backwards = step.attr("scan_input_directions") or [0] * scanned
     count = sequences[0].shape[axes[0]]
@@ -1155,7 +1182,7 @@ def _scan(step: _Step) -> list[np.ndarray]:
     for t in range(count):
         slices = [np.take(s, count - 1 - t if b else t, axis=a) for s, a, b in zip(sequences, axes, backwards,
                                                                                       strict=True)]
-        outs = step.run_graph(body, dict(zip(names, [*states, *slices], strict=True)))
+        outs = step.run_body(body, dict(zip(names, [*states, *slices], strict=True)))
         states, scans = outs[: len(states)], outs[len(states) :]
         per_iteration.append(scans)
     return [*states, *_stack(per_iteration, step.attr("scan_output_axes") or [], step.attr("scan_output_directions")
@@ -1166,14 +1193,14 @@ def _loop(step: _Step) -> list[np.ndarray]:
     """Up to M iterations while the condition holds; the body gets the iteration number, the condition, the
     carried values, and returns the next condition, the carried values and its scan outputs."""
     body, trips, start = step.attr("body"), step.input(0), step.input(1)
-    carried = list(step.inputs[2:])
+    carried = [step.require(i) for i in range(2, len(step.inputs))]
     keep = True if start is None else bool(start.item())
     names = [i.name for i in body.input]
     per_iteration = []
     iteration = 0
     while keep and (trips is None or iteration < int(trips.item())):
         feeds = [np.array(iteration, np.int64), np.array(keep), *carried]
-        outs = step.run_graph(body, dict(zip(names, feeds, strict=True)))
+        outs = step.run_body(body, dict(zip(names, feeds, strict=True)))
         keep, carried = bool(outs[0].item()), outs[1 : 1 + len(carried)]
         per_iteration.append(outs[1 + len(carried) :])
         iteration += 1
@@ -1200,7 +1227,7 @@ class _Recurrence:
     direction: int
 
     def __post_init__(self) -> None:
-        x, w, r, b = self.step.inputs[0], self.step.inputs[1], self.step.inputs[2], self.step.input(3)
+        x, w, r, b = self.step.require(0), self.step.require(1), self.step.require(2), self.step.input(3)
         self.w, self.r = w[self.direction].tolist(), r[self.direction].tolist()
         self.units = len(self.w)
         self.b = None if b is None else b[self.direction].tolist()
@@ -1228,7 +1255,7 @@ class _Recurrence:
 
 def _rnn_activations(step: _Step, defaults: tuple[str, ...], direction: int) -> list[_UnaryFn]:
     per = len(defaults)
-    names = step.attr("activations") or list(defaults) * step.inputs[1].shape[0]
+    names = step.attr("activations") or list(defaults) * step.require(1).shape[0]
     chosen = names[direction * per : (direction + 1) * per]
     unknown = [n for n in chosen if n not in _RNN_ACTIVATIONS]
     if unknown:
@@ -1245,7 +1272,7 @@ def _lstm_step(rec: _Recurrence, acts: list[_UnaryFn], xt: list[Scalar], h: list
 
     def gate(row: int, cell: Scalar | None, peep_row: int | None, act: _UnaryFn) -> Scalar:
         dot = rec.dot(row, xt, h, (True, True))
-        if peep is not None and peep_row is not None:
+        if peep is not None and peep_row is not None and cell is not None:  # set together
             dot.product(cell, peep[peep_row], False, p_const)
         return act(t, rec.clipped(dot.value))
 
@@ -1275,8 +1302,8 @@ def _gru_step(rec: _Recurrence, acts: list[_UnaryFn], xt: list[Scalar], h: list[
             outer.term(reset)
             candidate.append(g_act(t, rec.clipped(outer.value)))
     else:
-        reset = [t.mul(rj, hj) for rj, hj in zip(r, h, strict=True)]
-        candidate = [g_act(t, rec.clipped(rec.dot(2 * hidden + j, xt, reset, (True, True)).value))
+        resets = [t.mul(rj, hj) for rj, hj in zip(r, h, strict=True)]
+        candidate = [g_act(t, rec.clipped(rec.dot(2 * hidden + j, xt, resets, (True, True)).value))
                      for j in range(hidden)]
     return [t.add(t.mul(t.sub(1.0, zj), cj), t.mul(zj, hj)) for zj, cj, hj in zip(z, candidate, h, strict=True)]
 
@@ -1286,10 +1313,10 @@ def _recurrent(step: _Step) -> list[np.ndarray]:
     lstm = step.node.op_type == "LSTM"
     if step.input(4) is not None or (lstm and step.attr("input_forget")) or step.attr("layout"):
         raise step.fail("sequence_lens, input_forget and layout 1 are not supported (onnxruntime lacks layout 1)")
-    x, h0 = step.inputs[0], step.input(5)
+    x, h0 = step.require(0), step.input(5)
     c0, peep = (step.input(6), step.input(7)) if lstm else (None, None)
     seq, batch = x.shape[:2]
-    directions, hidden = step.inputs[1].shape[0], step.inputs[2].shape[-1]
+    directions, hidden = step.require(1).shape[0], step.require(2).shape[-1]
     y = np.zeros((seq, directions, batch, hidden))
     y_h, y_c = np.zeros((directions, batch, hidden)), np.zeros((directions, batch, hidden))
     for d in range(directions):
@@ -1335,7 +1362,7 @@ _HANDLERS: dict[str, _Handler] = {
     "LessOrEqual": _compare(operator.le),
     "Greater": _compare(operator.gt),
     "GreaterOrEqual": _compare(operator.ge),
-    "Where": lambda step: [np.where(*step.inputs)],
+    "Where": lambda step: [np.where(step.require(0), step.require(1), step.require(2))],
     "Relu": _unary(_relu),
     "LeakyRelu": _leaky_relu,
     "Sigmoid": _unary(_sigmoid),
@@ -1379,7 +1406,7 @@ _HANDLERS: dict[str, _Handler] = {
     "Split": _split,
     "Pad": _pad,
     "Cast": _cast,
-    "Identity": lambda step: [step.inputs[0]],
+    "Identity": lambda step: [step.require(0)],
     "Shape": _shape,
     "Expand": _expand,
     "Tile": _tile,
@@ -1408,7 +1435,7 @@ SUPPORTED_OPS = frozenset(_HANDLERS)
 def _opset(model: onnx.ModelProto) -> int:
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
-            return entry.version
+            return int(entry.version)
     raise ToolkitError("model imports no default-domain opset; it is not an ONNX operator graph")
 
 

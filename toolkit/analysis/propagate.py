@@ -13,7 +13,7 @@ from onnx.external_data_helper import uses_external_data
 from onnx.reference import ReferenceEvaluator
 
 from toolkit.analysis.attributes import STANDARD_DOMAINS
-from toolkit.analysis.counts import total
+from toolkit.analysis.counts import Counts, total
 from toolkit.analysis.dims import dim_symbol
 from toolkit.analysis.ops import RULES
 from toolkit.analysis.ops.base import Bindings, NodeContext, NodeResult, Subgraph, Tensor
@@ -154,17 +154,20 @@ def run_subgraph(graph: onnx.GraphProto, inputs: list[Tensor], scope: dict[str, 
     tensors.update({init.name: initializer_tensor(init) for init in graph.initializer})
     for declared, given in zip(graph.input, inputs, strict=True):
         tensors[declared.name] = Tensor(declared.name, given.dtype, given.shape, given.value)
-    outcomes = walk(graph, tensors, opset, bindings)
-    for outcome in outcomes:
-        if outcome.result is None or outcome.result.dense is None:
+    dense: list[Counts] = []
+    effective: list[Counts] = []
+    constraints: list[tuple[sp.Expr, str]] = []
+    for outcome in walk(graph, tensors, opset, bindings):
+        result = outcome.result
+        if result is None or result.dense is None:
             node = outcome.node
             why = outcome.problem or "its cost depends on a condition known only at run time"
             raise ToolkitError(f"node '{node.name or node.op_type}' ({node.op_type}) in subgraph '{graph.name}': "
                                f"{why}")
-    results = [o.result for o in outcomes]
-    return Subgraph([tensors[o.name] for o in graph.output], total(r.dense for r in results),
-                    total(r.effective if r.effective is not None else r.dense for r in results),
-                    [c for r in results for c in r.constraints])
+        dense.append(result.dense)
+        effective.append(result.effective if result.effective is not None else result.dense)
+        constraints += result.constraints
+    return Subgraph([tensors[o.name] for o in graph.output], total(dense), total(effective), constraints)
 
 
 def declared_inputs(model: onnx.ModelProto) -> tuple[list[Tensor], dict[str, sp.Symbol]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 from rich.console import Console
@@ -12,35 +12,38 @@ from rich.table import Table
 
 from toolkit.analysis.counts import BASIC_KINDS, Counts
 from toolkit.analysis.dims import pretty, render_dim, render_shape
-from toolkit.analysis.frames import one_second, per_frame
+from toolkit.analysis.frames import Frames, one_second, per_frame
+from toolkit.analysis.ops.base import Branches
 
 if TYPE_CHECKING:
     from toolkit.analysis import Analysis, NodeReport
 
 CONVENTIONS = ("dense", "effective")
+# the JSON contract as `--json` prints it and the terminal view reads it back: JSON, so its values are Any
+Json = dict[str, Any]
 
 
-def counts_json(counts: dict[str, int]) -> dict[str, object]:
+def counts_json(counts: dict[str, int]) -> Json:
     out: dict[str, object] = {k: counts.get(k, 0) for k in BASIC_KINDS}
     out["special"] = {k: v for k, v in sorted(counts.items()) if k not in BASIC_KINDS}
     return out
 
 
-def formula_json(counts: Counts) -> dict[str, object]:
+def formula_json(counts: Counts) -> Json:
     out: dict[str, object] = {k: pretty(counts[k]) for k in BASIC_KINDS}
     out["special"] = {k: pretty(v) for k, v in counts.items() if k not in BASIC_KINDS}
     return out
 
 
-def node_json(analysis: Analysis, node: NodeReport) -> dict[str, object]:
-    entry: dict[str, object] = {
+def node_json(analysis: Analysis, node: NodeReport) -> Json:
+    entry: Json = {
         "name": node.name, "op_type": node.op_type, "counted": node.counted,
         "output_shapes": [None if s is None else [analysis.value(d) for d in s] for s in node.output_shapes],
         "output_shape_formulas": [render_shape(s) for s in node.output_shapes],
         "math": node.math,
     }
     if node.branches is not None:
-        entry["branches"] = branches_json(analysis, node)
+        entry["branches"] = branches_json(analysis, node, node.branches)
     if not node.counted:
         entry["problem"] = node.problem
         return entry
@@ -54,14 +57,13 @@ def node_json(analysis: Analysis, node: NodeReport) -> dict[str, object]:
     return entry
 
 
-def branches_json(analysis: Analysis, node: NodeReport) -> dict[str, object]:
+def branches_json(analysis: Analysis, node: NodeReport, branches: Branches) -> Json:
     """An If: the condition, the branch it takes (by the dims, or fixed with --branch; None: decided by data at
     run time, so the totals are bounds), both costs."""
-    branches = node.branches
     taken, by = node.chosen, "--branch" if node.chosen else None
     if branches.condition is not None:
         taken, by = "then" if bool(sp.sympify(branches.condition).subs(analysis.bindings)) else "else", "dims"
-    costs = {label: {c: counts_json(counts.subs(analysis.bindings).as_ints()) for c, counts in
+    costs: dict[str, Json] = {label: {c: counts_json(counts.subs(analysis.bindings).as_ints()) for c, counts in
                      zip(CONVENTIONS, pair, strict=True)} for label, pair in branches.costs.items()}
     costs.update({label: {"not_counted": why} for label, why in branches.not_counted.items()})
     return {"condition": branches.condition_text, "taken": taken, "taken_by": by, **costs}
@@ -71,10 +73,9 @@ def exact(value: Fraction) -> int | str:
     return int(value) if value.denominator == 1 else str(value)
 
 
-def frames_json(analysis: Analysis) -> dict[str, object]:
-    frames = analysis.frames
+def frames_json(analysis: Analysis, frames: Frames) -> Json:
     fps = Fraction(analysis.sample_rate, frames.hop)
-    per = {c: per_frame(analysis, c) for c in CONVENTIONS}
+    per = {c: per_frame(analysis, frames, c) for c in CONVENTIONS}
     return {
         "per_frame": {**{c: counts_json(per[c]) for c in CONVENTIONS}, "frames": analysis.value(frames.expr),
                       "frames_formula": pretty(frames.expr), "hop": frames.hop, "frame_input": frames.first,
@@ -84,12 +85,12 @@ def frames_json(analysis: Analysis) -> dict[str, object]:
             "streaming": {c: {k: exact(v * fps) for k, v in per[c].items()} for c in CONVENTIONS},
             "one_second_input": {"samples": analysis.sample_rate,
                                  "frames": int(sp.sympify(frames.expr).subs(frames.symbol, analysis.sample_rate)),
-                                 **{c: counts_json(one_second(analysis, c)) for c in CONVENTIONS}},
+                                 **{c: counts_json(one_second(analysis, frames, c)) for c in CONVENTIONS}},
         },
     }
 
 
-def analysis_json(analysis: Analysis) -> dict[str, object]:
+def analysis_json(analysis: Analysis) -> Json:
     from toolkit.analysis import tensor_contract
     from toolkit.load import unread_weights
 
@@ -102,7 +103,7 @@ def analysis_json(analysis: Analysis) -> dict[str, object]:
             entry["value_shape"] = [analysis.value(d) for d in inferred.shape]
         outputs.append(entry)
     declared_inputs = {v.name: v for v in analysis.model.graph.input}
-    result: dict[str, object] = {
+    result: Json = {
         "dims": analysis.dims,
         "input_values": {name: {"value": render_dim(v.value), "at_dims": analysis.value(v.value)
                                 if v.value.is_integer else float(v.value), "why": v.why}
@@ -126,11 +127,11 @@ def analysis_json(analysis: Analysis) -> dict[str, object]:
     if analysis.bounded:
         result["totals_at_least"] = {c: counts_json(analysis.totals_at_least(c)) for c in CONVENTIONS}
     if analysis.frames is not None:
-        result.update(frames_json(analysis))
+        result.update(frames_json(analysis, analysis.frames))
     return result
 
 
-def kinds_text(counts: dict[str, object]) -> str:
+def kinds_text(counts: Json) -> str:
     """'mul 271,938, add 270,880, log 32': numbers with thousands separators, formulas as they are."""
     def show(v: object) -> str:
         return f"{v:,}" if isinstance(v, int) else str(v)
@@ -140,14 +141,14 @@ def kinds_text(counts: dict[str, object]) -> str:
     return ", ".join(parts) or "-"
 
 
-def flatten(counts: dict[str, object]) -> dict[str, object]:
+def flatten(counts: Json) -> Json:
     """{mul, add, div, cmp, special: {log: n}} as one flat {kind: value}."""
     flat = {k: v for k, v in counts.items() if k != "special"}
     flat.update(counts.get("special", {}))
     return flat
 
 
-def totals_table(data: dict[str, object]) -> Table:
+def totals_table(data: Json) -> Table:
     """Totals by kind: dense and effective at these dims, and the dense formula in the input dims."""
     dense, effective = flatten(data["totals"]["dense"]), flatten(data["totals"]["effective"])
     formulas = flatten(data["formulas"]["dense"])
@@ -162,7 +163,7 @@ def totals_table(data: dict[str, object]) -> Table:
     return table
 
 
-def print_branches(node: dict[str, object], console: Console) -> None:
+def print_branches(node: Json, console: Console) -> None:
     """What each branch of an If costs, and whether the totals include one (the branch the dims take) or none."""
     branches = node["branches"]
     costs = "; ".join(f"{label} branch: " + (kinds_text(branches[label]["dense"]) if "dense" in branches[label]
@@ -179,7 +180,7 @@ def print_branches(node: dict[str, object], console: Console) -> None:
                   f"{verdict}", highlight=False)
 
 
-def print_crosscheck(check: dict[str, object], console: Console) -> None:
+def print_crosscheck(check: Json, console: Console) -> None:
     """analyze's heavy-op multiplications beside those from onnxruntime's real shapes, and the verdict."""
     table = Table(title="heavy ops: multiplications, analyze vs onnxruntime's real shapes")
     for column in ("node", "op", "analyze", "onnxruntime", ""):
@@ -193,7 +194,7 @@ def print_crosscheck(check: dict[str, object], console: Console) -> None:
     console.print(f"[bold]against onnxruntime[/]: {check['compared']} node(s) compared, {verdict}")
 
 
-def print_analysis(data: dict[str, object], console: Console) -> None:
+def print_analysis(data: Json, console: Console) -> None:
     """Terminal view: contract, per-node table, totals, per frame and per second."""
     for tensor in data["inputs"]:
         console.print("[bold]input[/] " + escape(f"{tensor['name']}: {tensor['dtype']} {tensor['shape']}"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import sympy as sp
@@ -86,7 +87,7 @@ def settle(value: np.ndarray, dtype: int) -> np.ndarray:
 @value_rule("Shape")
 def shape_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray:
     start, end = int(ctx.attr("start")), ctx.attr("end")
-    return np.array(list(ctx.require(0).shape)[slice(start, None if end is None else int(end))], dtype=object)
+    return np.array(list(ctx.require(0).dims)[slice(start, None if end is None else int(end))], dtype=object)
 
 
 @value_rule("Size")
@@ -129,6 +130,8 @@ def slice_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | N
     if value is None or any(p is None and tensor is not None for p, tensor in zip(params, given, strict=True)):
         return None
     starts, ends, axes, steps = ([int(v) for v in p.reshape(-1)] if p is not None else None for p in params)
+    if starts is None or ends is None:  # the Slice rule has refused the node already
+        return None
     value = np.asarray(value)
     slices = [slice(None)] * value.ndim
     for i, axis in enumerate(axes or range(len(starts))):
@@ -165,7 +168,7 @@ def where_value(ctx: NodeContext, out: Tensor, _: Constraints) -> np.ndarray | N
     values = operands(ctx)
     if values is None:
         return None
-    return np.vectorize(lambda c, a, b: sp.Piecewise((a, c), (b, True)), otypes=[object])(*values)
+    return cast(np.ndarray, np.vectorize(lambda c, a, b: sp.Piecewise((a, c), (b, True)), otypes=[object])(*values))
 
 
 # op -> its scalar function on sympy operands (Div and Mod need the dtype: see arithmetic_value)
@@ -193,7 +196,7 @@ def arithmetic_value(ctx: NodeContext, out: Tensor, constraints: Constraints) ->
     values, fn = operands(ctx), scalar_function(ctx, out, constraints)
     if values is None or fn is None:
         return None
-    return np.vectorize(lambda *xs: fn(*(sp.sympify(x) for x in xs)), otypes=[object])(*values)
+    return cast(np.ndarray, np.vectorize(lambda *xs: fn(*(sp.sympify(x) for x in xs)), otypes=[object])(*values))
 
 
 def symbolic_values(ctx: NodeContext, result: NodeResult) -> list[np.ndarray] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import onnx
@@ -144,13 +144,13 @@ def _condition_text(view: GraphView, tensor: str) -> str:
     producer = view.producer.get(tensor)
     if producer is None or producer.op_type == "Constant":
         return tensor
-    operands = [_value_text(view.const(name)) if view.const(name) is not None else name
+    operands = [name if (value := view.const(name)) is None else _value_text(value)
                 for name in producer.input if name]
     return f"{producer.op_type}({', '.join(operands)})"
 
 
 def _branch(node: onnx.NodeProto, taken: str) -> onnx.GraphProto:
-    return attribute(node, f"{taken}_branch")
+    return cast(onnx.GraphProto, attribute(node, f"{taken}_branch"))
 
 
 def _name_clash(view: GraphView, node: onnx.NodeProto, taken: str) -> str | None:

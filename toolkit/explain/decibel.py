@@ -54,7 +54,7 @@ def _scale_chain(view: GraphView, tensor: str) -> tuple[list[onnx.NodeProto], st
     while offset is None:
         path, node = _single_user(view, tensor)
         step = affine_step(view, node, view.forward(tensor)[0]) if node else None
-        if step is None or step[1].size != 1:
+        if node is None or step is None or step[1].size != 1:
             break
         kind, value = step[0], float(step[1].reshape(-1)[0])
         multiplier, offset = (multiplier * value, None) if kind == "mul" else (multiplier, value)
@@ -76,14 +76,17 @@ def recognize_log(view: GraphView, signal: Signal) -> Match | None:
     if signal.form != "real":
         return None
     path, first = _single_user(view, signal.tensors[0])
+    if first is None:
+        return None
     start = view.forward(signal.tensors[0])[0]
-    floor = _floor(view, first, start) if first is not None else None
+    floor = _floor(view, first, start)
     nodes = [*path] + ([first] if floor else [])
     log_path, log = _single_user(view, first.output[0]) if floor else ([], first)
     if log is None or log.op_type != "Log":
         return None
     chain, end, multiplier, offset = _scale_chain(view, log.output[0])
-    constants = [view.const(name) for node in chain for name in node.input if view.const(name) is not None]
+    values = [view.const(name) for node in chain for name in node.input]
+    constants = [value for value in values if value is not None]
     text, latex, meaning = _log_form(multiplier, max([tolerance(c, 1e-5) for c in constants], default=1e-5))
     ref = math.exp(-(offset or 0.0) / multiplier)
     block = Block(
@@ -135,7 +138,7 @@ def _threshold(view: GraphView, reduce: onnx.NodeProto) -> tuple[list[onnx.NodeP
     other = view.other_input(node, end) if node else None
     value = view.scalar(other) if other else None
     top = {"Sub": value, "Add": None if value is None else -value}.get(node.op_type) if node else None
-    if top is None or node.input[0] != end:
+    if node is None or top is None or node.input[0] != end:
         return None
     bound, after = view.forward(node.output[0])
     return [*path, node, *after], bound, top
@@ -152,7 +155,7 @@ def _bound_node(view: GraphView, start: str, bound: str) -> onnx.NodeProto | Non
     return None
 
 
-ROLE_TEXT = {"batch": "batch items", "frames": "frames", "features": "MatMul output features",
+ROLE_TEXT: dict[str | None, str] = {"batch": "batch items", "frames": "frames", "features": "MatMul output features",
              "channels": "channels"}
 
 
@@ -172,11 +175,11 @@ def _scope(view: GraphView, tensor: str, reduce: onnx.NodeProto) -> tuple[str, l
     if reduced is None:
         return "unknown axes", [], True
     described = [
-        f"axis {i} ({ROLE_TEXT.get(axes[i].role, 'no role')}{', by ' + axes[i].role_by if axes[i].role_by else ''})"
+        f"axis {i} ({ROLE_TEXT.get(axes[i].role, 'no role')}{f', by {axes[i].role_by}' if axes[i].role_by else ''})"
         if axes else f"axis {i}"
         for i in sorted(reduced)
     ]
-    coupling = bool(axes) and any(axes[i].role in ("batch", "frames") for i in reduced)
+    coupling = any(axes[i].role in ("batch", "frames") for i in reduced) if axes else False
     scope = "the whole tensor" if len(reduced) == rank else "axes " + ", ".join(map(str, sorted(reduced)))
     return scope, described, coupling
 
@@ -189,7 +192,7 @@ def recognize_clamp(view: GraphView, signal: Signal) -> Match | None:
     for reduce in (n for n in view.data_consumers(start) if n.op_type == "ReduceMax" and n.input[0] == start):
         threshold = _threshold(view, reduce)
         bound = _bound_node(view, start, threshold[1]) if threshold else None
-        if bound is not None:
+        if threshold is not None and bound is not None:
             return Match(_clamp_block(view, signal, [*path, reduce, *threshold[0], bound], start, reduce,
                                       threshold[2]), signal.then((bound.output[0],)))
     return None

@@ -54,10 +54,10 @@ def _apply(state: _State, formula: Formula, input_kind: str) -> None:
     state.index = formula.index or state.index
     state.where += list(zip(formula.where, formula.where_latex or formula.where, strict=False))
     if formula.name:
-        symbol = _fresh(state, formula.name)
-        lhs = _indexed((symbol, symbol), state.index)
+        fresh = _fresh(state, formula.name)
+        lhs = _indexed((fresh, fresh), state.index)
         state.lines.append((f"{lhs[0]} = {text}", f"{lhs[1]} = {latex}"))
-        state.symbol, state.value = (symbol, symbol), lhs
+        state.symbol, state.value = (fresh, fresh), lhs
     else:
         state.symbol, state.value = None, (text, latex)
 

@@ -126,9 +126,12 @@ def global_reductions(view: GraphView) -> list[Finding]:
     findings = []
     for node in view.nodes:
         axes = view.axes.get(node.input[0]) if node.op_type in _REDUCTIONS else None
-        reduced = reduced_axes(view, node, len(axes)) if axes else None
-        roles = sorted({axes[i].role for i in reduced or () if axes[i].role in ("batch", "frames")})
-        if not roles:
+        if not axes:
+            continue
+        reduced = reduced_axes(view, node, len(axes))
+        reduced_roles = (axes[i].role for i in reduced or ())
+        roles = sorted({role for role in reduced_roles if role is not None and role in ("batch", "frames")})
+        if reduced is None or not roles:
             continue
         scope = "every axis (one value for the whole tensor)" if len(reduced) == len(axes) else \
             f"axes {sorted(reduced)}"
@@ -187,7 +190,7 @@ def sparse_weights(view: GraphView) -> list[Finding]:
     """Nonzero fraction of every constant weight that has zeros; under SPARSE_BELOW it is called sparse."""
     findings = []
     for name, users in _weights(view).items():
-        value = view.const(name)
+        value = view.constants[name]
         nonzero = int(np.count_nonzero(value))
         if nonzero == value.size:
             continue

@@ -23,7 +23,9 @@ def recognize_fir(view: GraphView, signal: Signal) -> Match | None:
     users = view.data_consumers(start)
     node = users[0] if len(users) == 1 and users[0].op_type == "Conv" else None
     weight = view.const(node.input[1]) if node is not None else None
-    if weight is None or weight.shape[:2] != (1, 1) or weight.ndim != 3 or weight.shape[2] > _MAX_FIR_TAPS:
+    if node is None or weight is None:
+        return None
+    if weight.shape[:2] != (1, 1) or weight.ndim != 3 or weight.shape[2] > _MAX_FIR_TAPS:
         return None
     if any(s != 1 for s in attribute(node, "strides", [1])) or (len(node.input) > 2 and node.input[2]):
         return None
@@ -53,7 +55,7 @@ def recognize_pad(view: GraphView, signal: Signal) -> Match | None:
     users = view.data_consumers(start)
     node = users[0] if len(users) == 1 and users[0].op_type == "Pad" and users[0].input[0] == start else None
     pads = view.const(node.input[1]) if node is not None and len(node.input) > 1 else None
-    if pads is None or (len(node.input) > 3 and node.input[3]):
+    if node is None or pads is None or (len(node.input) > 3 and node.input[3]):
         return None
     rank = pads.size // 2
     touched = [i for i in range(rank) if pads[i] or pads[i + rank]]
@@ -99,7 +101,7 @@ def recognize_pad_to_length(view: GraphView, signal: Signal) -> Match | None:
     start, path = view.forward(signal.tensors[0])
     node = next((n for n in view.data_consumers(start) if n.op_type == "Pad" and n.input[0] == start), None)
     length = _fixed_length(view, node, start) if node is not None else None
-    if length is None:
+    if node is None or length is None:
         return None
     block = Block(
         kind="padding",
@@ -129,9 +131,10 @@ def recognize_slice(view: GraphView, signal: Signal) -> Match | None:
     users = view.data_consumers(start)
     node = users[0] if len(users) == 1 and users[0].op_type == "Slice" and users[0].input[0] == start else None
     values = [view.const(name) for name in node.input[1:]] if node is not None else [None]
-    if node is None or len(values) < 2 or any(v is None for v in values):
+    known = [v for v in values if v is not None]
+    if node is None or len(values) < 2 or len(known) < len(values):
         return None
-    starts, ends, axes = values[0], values[1], values[2] if len(values) > 2 else np.arange(values[0].size)
+    starts, ends, axes = known[0], known[1], known[2] if len(known) > 2 else np.arange(known[0].size)
     kept = [f"axis {int(a)}: [{int(s)}:{int(e) if abs(int(e)) < 2**62 else ''}]"
             for s, e, a in zip(starts, ends, axes, strict=False)]
     block = Block(
@@ -162,11 +165,12 @@ def _shifted(view: GraphView, node: onnx.NodeProto, source: str) -> tuple[int, s
         return None
     if node.op_type == "Slice":
         values = [view.const(name) for name in node.input[1:5]]
+        first = values[0] if values else None
         steps = values[3] if len(values) > 3 else None
-        if any(v is None for v in values[:2]) or (steps is not None and np.any(steps != 1)):
+        if first is None or any(v is None for v in values[1:2]) or (steps is not None and np.any(steps != 1)):
             return None
         axes = values[2] if len(values) > 2 else np.array([-1])
-        return (int(values[0].reshape(-1)[0]), "cut") if _last_axis(view, source, axes) else None
+        return (int(first.reshape(-1)[0]), "cut") if _last_axis(view, source, axes) else None
     pads = view.const(node.input[1]) if node.op_type == "Pad" and len(node.input) > 1 else None
     if pads is None or pads.size < 2:
         return None
@@ -179,9 +183,13 @@ def _shifted(view: GraphView, node: onnx.NodeProto, source: str) -> tuple[int, s
     return -before, mode.decode() if isinstance(mode, bytes) else str(mode)
 
 
-def _views(view: GraphView, start: str) -> dict[str, tuple[int, str | None, list[onnx.NodeProto]]]:
+# tensor -> (k, edge, nodes): the tensor reads source[..., n + k], through these nodes (see _shifted)
+Views = dict[str, tuple[int, str | None, list[onnx.NodeProto]]]
+
+
+def _views(view: GraphView, start: str) -> Views:
     """Every tensor that is `start` itself or a one-node shift of it: tensor -> (k, edge, nodes)."""
-    found: dict[str, tuple[int, str | None, list[onnx.NodeProto]]] = {start: (0, None, [])}
+    found: Views = {start: (0, None, [])}
     for node in view.data_consumers(start):
         shift = _shifted(view, node, start) if node.op_type in ("Slice", "Pad") else None
         if shift is not None:
@@ -189,7 +197,7 @@ def _views(view: GraphView, start: str) -> dict[str, tuple[int, str | None, list
     return found
 
 
-def _scaled(view: GraphView, views: dict) -> list[tuple[str, float, str, onnx.NodeProto]]:
+def _scaled(view: GraphView, views: Views) -> list[tuple[str, float, str, onnx.NodeProto]]:
     """(product, a, shifted tensor, Mul) for every Mul of a shifted view by a scalar constant a."""
     products = []
     for tensor in views:
@@ -201,7 +209,7 @@ def _scaled(view: GraphView, views: dict) -> list[tuple[str, float, str, onnx.No
     return products
 
 
-def _first_kept(view: GraphView, node: onnx.NodeProto, views: dict) -> onnx.NodeProto | None:
+def _first_kept(view: GraphView, node: onnx.NodeProto, views: Views) -> onnx.NodeProto | None:
     """Concat(x[..., 0:1], x[..., 1:] - a x[..., :-1]) on the last axis: the first sample is kept as it is."""
     concat = next((n for n in view.data_consumers(node.output[0]) if n.op_type == "Concat"), None)
     if concat is None or list(concat.input[1:]) != [node.output[0]] or concat.input[0] not in views:
@@ -271,7 +279,8 @@ def recognize_dc_removal(view: GraphView, signal: Signal) -> Match | None:
                 or not along_samples(view, start, -1):
             continue
         rank = view.rank(start)
-        scope = {2: "each whole signal (per batch item)", 3: "each frame"}.get(rank, "each row of the last axis")
+        scopes: dict[int | None, str] = {2: "each whole signal (per batch item)", 3: "each frame"}
+        scope = scopes.get(rank, "each row of the last axis")
         block = Block(
             kind="dc removal",
             nodes=node_names(view, [*path, mean, sub]),

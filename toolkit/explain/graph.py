@@ -7,12 +7,18 @@ onnx's reference evaluator) so a recognizer can read a MelWeightMatrix output or
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
+
+from toolkit.analysis.attributes import AttributeValue
+
+if TYPE_CHECKING:
+    from toolkit.explain.dimflow import Axis
 
 # Ops that only move data; a path through them is the same signal in another layout.
 LAYOUT_OPS = frozenset({"Unsqueeze", "Squeeze", "Transpose", "Reshape", "Identity", "Flatten"})
@@ -36,7 +42,7 @@ class GraphView:
     outputs: list[onnx.ValueInfoProto] = field(default_factory=list)
     ranks: dict[str, int] = field(default_factory=dict)
     # Filled by explain() from dimflow.propagate: which input dim each axis carries, and its role.
-    axes: dict[str, list] = field(default_factory=dict)
+    axes: dict[str, list[Axis]] = field(default_factory=dict)
     # Outer-scope names each node's subgraphs read (If, Loop, Scan bodies), by id(node).
     implicit: dict[int, list[str]] = field(default_factory=dict)
 
@@ -86,7 +92,7 @@ class GraphView:
 
     def other_input(self, node: onnx.NodeProto, tensor: str) -> str | None:
         """For a two-input node fed by `tensor`, the other input (None if `tensor` feeds both or neither)."""
-        names = list(node.input)
+        names: list[str] = list(node.input)
         if len(names) != 2 or names.count(tensor) != 1:
             return None
         return names[1 - names.index(tensor)]
@@ -121,8 +127,8 @@ def tolerance(array: np.ndarray, floor: float) -> float:
     return max(floor, 8 * float(np.finfo(dtype).eps))
 
 
-def attribute(node: onnx.NodeProto, name: str, default: object = None) -> object:
-    """An attribute's Python value, or `default`."""
+def attribute(node: onnx.NodeProto, name: str, default: AttributeValue = None) -> AttributeValue:
+    """An attribute's Python value (its schema's type: see AttributeValue), or `default`."""
     for attr in node.attribute:
         if attr.name == name:
             return onnx.helper.get_attribute_value(attr)

@@ -44,9 +44,10 @@ class _KernelDft:
 def conv_kernel(view: GraphView, node: onnx.NodeProto, start: str) -> np.ndarray | None:
     """The [out, n] kernel of a plain 1-D Conv on `start` (one input channel, group 1, no dilation, no bias)."""
     weight = view.const(node.input[1]) if node.op_type == "Conv" and node.input[0] == start else None
+    if weight is None:
+        return None
     plain = (
-        weight is not None
-        and weight.ndim == 3
+        weight.ndim == 3
         and weight.shape[1] == 1
         and attribute(node, "group", 1) == 1
         and all(d == 1 for d in attribute(node, "dilations", [1]))
@@ -87,8 +88,8 @@ def _output_gain(view: GraphView, outputs: tuple[str, str]) -> tuple[list[onnx.N
 def _pair(view: GraphView, start: str, kernel: Kernel) -> _KernelDft | None:
     """Two nodes on the same samples with window x cos and window x sin kernels (the one whose row 0 is not
     all zero is the cosine)."""
-    kernels = [(node, kernel(view, node, start)) for node in view.data_consumers(start)]
-    kernels = [(node, weights) for node, weights in kernels if weights is not None]
+    candidates = [(node, kernel(view, node, start)) for node in view.data_consumers(start)]
+    kernels = [(node, weights) for node, weights in candidates if weights is not None]
     if len(kernels) != 2 or kernels[0][1].shape != kernels[1][1].shape:
         return None
     (cos_node, cos_kernel), (sin_node, sin_kernel) = sorted(kernels, key=lambda pair: not np.any(pair[1][0]))
@@ -117,8 +118,9 @@ def _slice_kept(view: GraphView, node: onnx.NodeProto, axis: int, rank: int | No
                 size: int) -> tuple[int, int] | None:
     """The range [lo, hi) of `axis` (of `size`) a constant, step-1 Slice keeps while keeping every other axis
     whole; None for any other Slice."""
-    values = [view.const(name) for name in node.input[1:5] if name]
-    if len(values) < 2 or any(v is None for v in values) or (len(values) > 3 and np.any(values[3] != 1)):
+    found = [view.const(name) for name in node.input[1:5] if name]
+    values = [v for v in found if v is not None]
+    if len(found) < 2 or len(values) < len(found) or (len(values) > 3 and np.any(values[3] != 1)):
         return None
     starts, ends = (v.reshape(-1).astype(np.int64) for v in values[:2])
     axes = values[2].reshape(-1) if len(values) > 2 else np.arange(starts.size)
@@ -167,7 +169,7 @@ def _single(view: GraphView, start: str, kernel: Kernel, axis: int) -> _KernelDf
     (..., 2, bins, ...) or split into halves."""
     node = next((n for n in view.data_consumers(start) if kernel(view, n, start) is not None), None)
     weights = kernel(view, node, start) if node is not None else None
-    if weights is None or weights.shape[0] % 2:
+    if node is None or weights is None or weights.shape[0] % 2:
         return None
     bins = weights.shape[0] // 2
     end, path = view.forward(node.output[0])

@@ -82,8 +82,9 @@ def _framed_output(view: GraphView, tensor: str, span: list[onnx.NodeProto],
     except Exception:  # a loop that reads other inputs, or that the probe cannot run, is not framing read here
         return None
     for index, name in enumerate(outputs):
-        seen = [read_frames(run[index]) for run in runs]
-        if all(frames is not None for frames in seen) and len({(f.length, f.hop, f.first) for f in seen}) == 1:
+        read = [read_frames(run[index]) for run in runs]
+        seen = [frames for frames in read if frames is not None]
+        if len(seen) == len(read) and len({(f.length, f.hop, f.first) for f in seen}) == 1:
             return name, seen
     return None
 
@@ -106,7 +107,7 @@ def recognize_loop_framing(view: GraphView, signal: Signal) -> Match | None:
     tensor = signal.tensors[0]
     found = _loop_span(view, tensor)
     framed = _framed_output(view, tensor, found[1], found[0]) if found is not None else None
-    if framed is None:
+    if found is None or framed is None:
         return None
     loop, span = found
     output, seen = framed

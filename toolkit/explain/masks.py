@@ -26,7 +26,7 @@ def length_expression(view: GraphView, tensor: str) -> str | None:
     for operand, other in ((node.input[0], node.input[-1]), (node.input[-1], node.input[0])):
         constant = view.scalar(other) if node.op_type in _ARITHMETIC and len(node.input) == 2 else None
         inner = length_expression(view, operand) if constant is not None else None
-        if inner is not None and (operand == node.input[0] or node.op_type in ("Add", "Mul")):
+        if constant is not None and inner is not None and (operand == node.input[0] or node.op_type in ("Add", "Mul")):
             text = _ARITHMETIC[node.op_type].format(e=inner, c=fmt(constant))
             return f"({text})" if node.op_type in ("Add", "Sub") else text
     return None
@@ -62,7 +62,7 @@ def recognize_mask(view: GraphView, signal: Signal) -> Match | None:
     for node in view.data_consumers(start):
         fill = view.scalar(node.input[2]) if node.op_type == "Where" and node.input[1] == start else None
         condition = mask_condition(view, node.input[0]) if fill is not None else None
-        if condition is None:
+        if fill is None or condition is None:
             continue
         axis, length = condition
         upstream = ancestors(view, start)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import onnx
@@ -44,11 +45,14 @@ class MelFit:
 
 def _kaldi_bank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
     """Kaldi's mel banks [bins, bands]: triangles linear in mel = 1127 ln(1 + f/700), no normalization."""
-    mel = lambda hz: 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)  # noqa: E731
+    def mel(hz: object) -> np.ndarray:
+        return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
+
     bin_mels = mel(np.arange(n_fft // 2 + 1) * sample_rate / n_fft)[:, None]
     edges = np.linspace(mel(fmin), mel(fmax), n_mels + 2)
     left, centre, right = edges[:-2], edges[1:-1], edges[2:]
-    return np.maximum(0.0, np.minimum((bin_mels - left) / (centre - left), (right - bin_mels) / (right - centre)))
+    return cast(np.ndarray, np.maximum(0.0, np.minimum((bin_mels - left) / (centre - left),
+                                                       (right - bin_mels) / (right - centre))))
 
 
 def rebuild(family: str, sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float,
@@ -131,7 +135,7 @@ def _norm(weights: np.ndarray, family: str, sample_rate: int, n_fft: int,
     norms = (None, "slaney") if family != "kaldi" else (None,)
     errors = {
         norm: float(np.max(np.abs(
-            weights - rebuild(family, sample_rate, n_fft, weights.shape[1], *map(float, edges), norm)
+            weights - rebuild(family, sample_rate, n_fft, weights.shape[1], float(edges[0]), float(edges[1]), norm)
         )) / peak)
         for norm in norms
     }
@@ -149,7 +153,7 @@ def fit_filterbank(weights: np.ndarray, n_fft: int) -> MelFit | None:
     refined = []
     for _, sample_rate, family, low, high, start in _coarse(weights, n_fft)[:_REFINED]:
         edges, _ = _pattern_search(_objective(weights, family, sample_rate, n_fft), low, high, start)
-        candidate = rebuild(family, sample_rate, n_fft, weights.shape[1], *map(float, edges))
+        candidate = rebuild(family, sample_rate, n_fft, weights.shape[1], float(edges[0]), float(edges[1]))
         refined.append((_gain_error(weights, candidate, peak)[1], sample_rate, family, edges))
     # A shape that fits at several rates can still be pinned by its normalization (Slaney's is in 1/Hz).
     ranked = sorted(
@@ -185,8 +189,9 @@ def _weights(view: GraphView, node: onnx.NodeProto, tensor: str, bins: int | Non
 
 def _op_params(view: GraphView, source: onnx.NodeProto) -> MelFit | None:
     """Exact parameters of ONNX's MelWeightMatrix, read from its constant inputs."""
-    values = [view.scalar(name) for name in source.input]
-    if source.op_type != "MelWeightMatrix" or any(v is None for v in values):
+    found = [view.scalar(name) for name in source.input]
+    values = [v for v in found if v is not None]
+    if source.op_type != "MelWeightMatrix" or len(values) < len(found):
         return None
     _, _, sample_rate, fmin, fmax = values
     return MelFit(int(sample_rate), "onnx", None, fmin, fmax, 0.0)

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import onnx
 
@@ -14,7 +16,7 @@ from toolkit.explain.masks import mask_condition
 from toolkit.explain.walk import ancestors
 
 # op -> (kind of step, whether the signal must be the first input, how the constant enters)
-_STEPS = {
+_STEPS: dict[str, tuple[str, bool, Callable[[np.ndarray], np.ndarray]]] = {
     "Mul": ("mul", False, lambda v: v),
     "Div": ("mul", True, lambda v: 1 / v),
     "Add": ("add", False, lambda v: v),
@@ -43,16 +45,18 @@ def recognize_affine(view: GraphView, signal: Signal) -> Match | None:
     """A chain of Add/Sub/Mul/Div by constants on the signal path."""
     if signal.form != "real":
         return None
-    tensor, nodes, steps = signal.tensors[0], [], []
-    text = "{x}"
+    tensor, text = signal.tensors[0], "{x}"
+    nodes: list[onnx.NodeProto] = []
+    steps: list[tuple[tuple[str, np.ndarray], str, np.ndarray]] = []
     while True:
         end, path = view.forward(tensor)
         users = view.data_consumers(end)
         step = affine_step(view, users[0], end) if len(users) == 1 else None
-        if step is None:
+        other = view.other_input(users[0], end) if step is not None else None
+        constant = view.const(other) if other else None
+        if step is None or constant is None:  # a step always has its constant
             break
         node = users[0]
-        constant = view.const(view.other_input(node, end))
         label = _constant_text(constant, len(steps) + 1)
         wrapped = f"({text})" if node.op_type in ("Mul", "Div") and any(op in text for op in " + - ") else text
         text = f"{wrapped} {_SYMBOLS[node.op_type]} {label}"
@@ -66,7 +70,8 @@ def recognize_affine(view: GraphView, signal: Signal) -> Match | None:
 
 def _block(view: GraphView, signal: Signal, nodes: list[onnx.NodeProto],
            steps: list[tuple[tuple[str, np.ndarray], str, np.ndarray]], text: str) -> Block:
-    scale, offset = np.float64(1.0), np.float64(0.0)
+    scale: np.float64 | np.ndarray = np.float64(1.0)
+    offset: np.float64 | np.ndarray = np.float64(0.0)
     for (kind, value), _, _ in steps:
         scale, offset = (scale * value, offset * value) if kind == "mul" else (scale, offset + value)
     scalar = np.size(scale) == 1 and np.size(offset) == 1
@@ -148,16 +153,18 @@ def recognize_standardize(view: GraphView, signal: Signal) -> Match | None:
 def _standardize_block(view: GraphView, x: str, nodes: list[onnx.NodeProto], mean: onnx.NodeProto,
                        mask: onnx.NodeProto | None) -> Block:
     rank = view.rank(x)
-    axes = sorted(reduced_axes(view, mean, rank)) if rank is not None else axes_input(view, mean)
+    reduced = reduced_axes(view, mean, rank) if rank is not None else None
+    axes = sorted(reduced) if reduced is not None else axes_input(view, mean)
     scope = "global (every non-batch axis)" if axes and rank and len(axes) == rank - 1 and 0 not in axes else \
-        f"per feature (statistics over axis {', '.join(map(str, axes or ['?']))})"
+        f"per feature (statistics over axis {', '.join(map(str, axes)) if axes else '?'})"
     # NeMo divides the summed squares by (count - 1): a Sub of 1 among the statistics' nodes
     unbiased = any(n.op_type == "Sub" and view.scalar(n.input[1]) == 1 for n in nodes)
     epsilon = _epsilon(view, nodes)
     epsilon = None if epsilon is None else (float(f"{epsilon[0]:.6g}"), epsilon[1])
     eps_text = "" if epsilon is None else (f" + {fmt(epsilon[0])}" if epsilon[1] == "outside" else "")
     std = f"sqrt(var{' + ' + fmt(epsilon[0]) if epsilon and epsilon[1] == 'inside' else ''}){eps_text}"
-    length = mask_condition(view, mask.input[0])[1] if mask is not None else None
+    condition = mask_condition(view, mask.input[0]) if mask is not None else None
+    length = condition[1] if condition is not None else None
     params = [Param("scope", scope), Param("variance", "unbiased: / (n - 1)" if unbiased else "/ n"),
               Param("epsilon", None if epsilon is None else epsilon[0], note="" if epsilon is None
                     else f"{epsilon[1]} the square root"),

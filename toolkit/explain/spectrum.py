@@ -38,8 +38,9 @@ def _root(view: GraphView, tensor: str) -> tuple[list[onnx.NodeProto], str] | No
 
 def _pair_power(view: GraphView, signal: Signal) -> tuple[list[onnx.NodeProto], str] | None:
     """re^2 + im^2 from a (re, im) pair."""
-    squares = [_square(view, tensor) for tensor in signal.tensors]
-    if any(square is None for square in squares):
+    found = [_square(view, tensor) for tensor in signal.tensors]
+    squares = [square for square in found if square is not None]
+    if len(squares) < len(found):
         return None
     (re_nodes, re_sq), (im_nodes, im_sq) = squares
     add = next((n for n in view.data_consumers(re_sq) if n.op_type == "Add" and set(n.input) == {re_sq, im_sq}), None)
@@ -76,9 +77,10 @@ def _stacked(view: GraphView, signal: Signal) -> tuple[list[onnx.NodeProto], str
 
 def recognize_spectrum(view: GraphView, signal: Signal) -> Match | None:
     """|X|^2 or |X| of the transform's output."""
+    found: tuple[list[onnx.NodeProto], str, int] | None
     if signal.form == "pair":
-        found = _pair_power(view, signal)
-        found = None if found is None else (*found, 2)
+        power = _pair_power(view, signal)
+        found = None if power is None else (*power, 2)
     elif signal.form == "stacked":
         found = _stacked(view, signal)
     else:

@@ -102,9 +102,14 @@ def recognize_stft_op(view: GraphView, signal: Signal) -> Match | None:
         return None
     inputs = [*node.input, "", ""]
     hop_value, window, length = view.const(inputs[1]), view.const(inputs[2]), view.const(inputs[3])
-    if hop_value is None or (window is None and inputs[2]) or (length is None and window is None):
+    if hop_value is None or (window is None and inputs[2]):
         return None
-    n = int(length) if length is not None else int(window.size)
+    if length is not None:
+        n = int(length)
+    elif window is not None:
+        n = int(window.size)
+    else:
+        return None
     taps = np.ones(n) if window is None else window.astype(np.float64)
     hop, onesided = int(hop_value), bool(attribute(node, "onesided", 1))
     bins = n // 2 + 1 if onesided else n

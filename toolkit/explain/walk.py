@@ -9,6 +9,7 @@ treated as not recognizing, and its error is kept with the span, so no input end
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 
 import onnx
 
@@ -112,7 +113,7 @@ def _skip(view: GraphView, signal: Signal, recognizers: tuple[Recognizer, ...], 
             if not _is_cut(view, earlier, after):
                 continue
             candidate = Signal((tensor,), "real", _domain_after(view, signal, before), signal.context)
-            match = _ask(recognizers, view, candidate, [], lambda m, c=candidate: _on_path(view, c, m, claimed))
+            match = _ask(recognizers, view, candidate, [], partial(_on_path, view, candidate, claimed=claimed))
             if match is not None:
                 return before, match
     return downstream, None
@@ -130,7 +131,7 @@ def walk(view: GraphView, signal: Signal, recognizers: tuple[Recognizer, ...]) -
                 blocks[-1].nodes += [view.name(node) for _, path in ends for node in path]
             break
         errors: list[str] = []
-        match = _ask(recognizers, view, signal, errors, lambda m, s=signal: _on_path(view, s, m, claimed))
+        match = _ask(recognizers, view, signal, errors, partial(_on_path, view, signal, claimed=claimed))
         if match is None:
             skipped, match = _skip(view, signal, recognizers, claimed, errors)
             if not skipped:

@@ -8,6 +8,7 @@ its last zero tap), so the convention a known library uses wins the tie and the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -78,7 +79,7 @@ def _gain_and_error(taps: np.ndarray, candidate: np.ndarray, peak: float, limit:
 def _values(kind: str, length: int, periodic: bool) -> np.ndarray:
     """The window of `length` taps, as melgraph builds it, or the square root of its Hann."""
     if kind == "sqrt-hann":
-        return np.sqrt(np.maximum(window_values("hann", length, periodic), 0.0))
+        return cast(np.ndarray, np.sqrt(np.maximum(window_values("hann", length, periodic), 0.0)))
     return window_values(kind, length, periodic)
 
 

@@ -15,7 +15,7 @@ import onnx
 import sympy as sp
 from onnx import helper
 
-from toolkit.analysis.attributes import Attributes, FromInput, decode
+from toolkit.analysis.attributes import Attributes, AttributeValue, FromInput, decode
 from toolkit.analysis.counts import Counts
 from toolkit.analysis.dims import Shape, numel
 from toolkit.errors import ToolkitError
@@ -32,10 +32,15 @@ class Tensor:
     constant: bool = False
 
     @property
-    def rank(self) -> int:
+    def dims(self) -> Shape:
+        """The shape a rule needs (NodeContext.require has checked it is known): unknown is an error."""
         if self.shape is None:
             raise ToolkitError(f"tensor '{self.name}' has unknown rank; give the model static ranks")
-        return len(self.shape)
+        return self.shape
+
+    @property
+    def rank(self) -> int:
+        return len(self.dims)
 
     @property
     def numel(self) -> sp.Expr:
@@ -100,7 +105,7 @@ class NodeContext:
     def op(self) -> str:
         return self.node.op_type
 
-    def attr(self, name: str) -> object:
+    def attr(self, name: str) -> AttributeValue:
         """The node's value, else its schema's default (None where the schema has none)."""
         return self.attrs[name]
 
@@ -117,6 +122,12 @@ class NodeContext:
         value = np.asarray(source)
         return Tensor(name, helper.np_dtype_to_tensor_dtype(value.dtype), tuple(sp.Integer(d) for d in value.shape),
                       value, constant=True)
+
+    def body(self, name: str, inputs: list[Tensor]) -> Subgraph:
+        """The graph attribute `name` (an If branch, a Loop or Scan body) propagated with these inputs."""
+        if self.subgraph is None:
+            raise ToolkitError(f"node '{self.node.name}' ({self.op}): its {name} cannot be propagated here")
+        return self.subgraph(self.attr(name), inputs)
 
     def input(self, i: int) -> Tensor | None:
         return self.inputs[i] if i < len(self.inputs) else None
@@ -148,7 +159,7 @@ class NodeContext:
 
 Rule = Callable[[NodeContext], NodeResult]
 RULES: dict[str, Rule] = {}
-Fn = TypeVar("Fn", bound=Callable)
+Fn = TypeVar("Fn", bound=Callable[..., object])
 
 
 def registrar(table: dict[str, Fn]) -> Callable[..., Callable[[Fn], Fn]]:

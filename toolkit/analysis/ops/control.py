@@ -64,7 +64,7 @@ def branch_runs(ctx: NodeContext) -> tuple[dict[str, Subgraph], dict[str, str]]:
     runs, failed = {}, {}
     for label in LABELS:
         try:
-            runs[label] = ctx.subgraph(ctx.attr(f"{label}_branch"), [])
+            runs[label] = ctx.body(f"{label}_branch", [])
         except ToolkitError as error:
             failed[label] = str(error)
     return runs, failed
@@ -117,7 +117,7 @@ def stacked(ctx: NodeContext, per_iteration: list[Tensor], count: sp.Expr, axes:
     outputs = []
     for k, tensor in enumerate(per_iteration):
         axis = normalize_axis(axes[k] if k < len(axes) else 0, tensor.rank + 1, ctx)
-        dims = list(tensor.shape)
+        dims = list(tensor.dims)
         dims.insert(axis, count)
         outputs.append(ctx.out(tuple(dims), tensor.dtype, index=first + k))
     return outputs
@@ -139,10 +139,10 @@ def scan(ctx: NodeContext) -> NodeResult:
     states, sequences = inputs[:len(inputs) - scanned], inputs[len(inputs) - scanned:]
     axes = [normalize_axis(int(a), t.rank, ctx) for a, t in
             zip(ctx.attr("scan_input_axes") or [0] * scanned, sequences, strict=True)]
-    count = sequences[0].shape[axes[0]]
-    slices = [Tensor(t.name, t.dtype, tuple(d for j, d in enumerate(t.shape) if j != a))
+    count = sequences[0].dims[axes[0]]
+    slices = [Tensor(t.name, t.dtype, tuple(d for j, d in enumerate(t.dims) if j != a))
               for t, a in zip(sequences, axes, strict=True)]
-    body = ctx.subgraph(ctx.attr("body"), [Tensor(t.name, t.dtype, t.shape) for t in states] + slices)
+    body = ctx.body("body", [Tensor(t.name, t.dtype, t.shape) for t in states] + slices)
     final = body.outputs[:len(states)]
     same_shapes(ctx, states, final)
     outputs = [ctx.out(t.shape, t.dtype, index=i) for i, t in enumerate(final)]
@@ -175,7 +175,7 @@ def loop(ctx: NodeContext) -> NodeResult:
         condition.value = np.array(True)
     inputs = [Tensor("iteration", TensorProto.INT64, ()), condition] + \
         [Tensor(t.name, t.dtype, t.shape) for t in carried]
-    body = ctx.subgraph(ctx.attr("body"), inputs)
+    body = ctx.body("body", inputs)
     body_condition = None if body.outputs[0].value is None else sp.sympify(body.outputs[0].value.reshape(-1)[0])
     count = trip_count(ctx, body_condition)
     final = body.outputs[1:1 + len(carried)]

@@ -11,7 +11,7 @@ from toolkit.analysis.ops.base import NodeContext, NodeResult, Tensor, rule
 from toolkit.analysis.ops.broadcast import broadcast_shapes, nary_effective_ops
 
 # op -> (kind of its one operation, symbol, which operands can make it a no-op, and the constants that do)
-BINARY = {
+BINARY: dict[str, tuple[str, str, dict[int, tuple[float, ...]]]] = {
     "Add": ("add", "+", {0: (0.0,), 1: (0.0,)}),
     "Sub": ("add", "-", {1: (0.0,)}),
     "Mul": ("mul", "*", {0: (0.0, 1.0), 1: (0.0, 1.0)}),
@@ -61,7 +61,7 @@ def skip_mask(ctx: NodeContext, i: int, no_op_values: tuple[float, ...]) -> np.n
 
 
 def elementwise_out(ctx: NodeContext, dtype: int | None = None) -> Tensor:
-    shapes = [ctx.require(i).shape for i in range(len(ctx.node.input)) if ctx.node.input[i]]
+    shapes = [ctx.require(i).dims for i in range(len(ctx.node.input)) if ctx.node.input[i]]
     return ctx.out(broadcast_shapes(shapes, f"node '{ctx.node.name}' ({ctx.op})"), dtype)
 
 
@@ -70,7 +70,7 @@ def binary(ctx: NodeContext) -> NodeResult:
     kind, symbol, no_ops = BINARY[ctx.op]
     out = elementwise_out(ctx)
     masks = [skip_mask(ctx, i, no_ops.get(i, ())) for i in range(2)]
-    effective = Counts({kind: nary_effective_ops(out.shape, masks)})
+    effective = Counts({kind: nary_effective_ops(out.dims, masks)})
     return NodeResult([out], Counts({kind: out.numel}),
                       f"{out.name} = {operand(ctx, 0)} {symbol} {operand(ctx, 1)}", effective)
 
@@ -85,7 +85,7 @@ def variadic(ctx: NodeContext) -> NodeResult:
     math = f"{out.name} = {' + '.join(operand(ctx, i) for i in range(n))}" if ctx.op == "Sum" else \
         f"{out.name} = {ctx.op.lower()}({names}) elementwise"
     return NodeResult([out], Counts({kind: (n - 1) * out.numel}), math,
-                      Counts({kind: nary_effective_ops(out.shape, masks)}))
+                      Counts({kind: nary_effective_ops(out.dims, masks)}))
 
 
 @rule("Mean")
@@ -95,7 +95,7 @@ def mean(ctx: NodeContext) -> NodeResult:
     masks = [skip_mask(ctx, i, (0.0,)) for i in range(n)]
     terms = " + ".join(operand(ctx, i) for i in range(n))
     return NodeResult([out], Counts(add=(n - 1) * out.numel, div=out.numel), f"{out.name} = ({terms}) / {n}",
-                      Counts(add=nary_effective_ops(out.shape, masks), div=out.numel))
+                      Counts(add=nary_effective_ops(out.dims, masks), div=out.numel))
 
 
 @rule(*COMPARES)
@@ -118,20 +118,20 @@ def pow_cost(exponent: np.ndarray | None, out_numel: sp.Expr) -> Counts:
 @rule("Pow")
 def power(ctx: NodeContext) -> NodeResult:
     base = ctx.require(0)
-    out = ctx.out(broadcast_shapes([base.shape, ctx.require(1).shape], f"node '{ctx.node.name}' (Pow)"))
+    out = ctx.out(broadcast_shapes([base.dims, ctx.require(1).dims], f"node '{ctx.node.name}' (Pow)"))
     return NodeResult([out], pow_cost(ctx.const(1), out.numel), f"{out.name} = {operand(ctx, 0)} ^ {operand(ctx, 1)}")
 
 
 @rule(*UNARY)
 def unary(ctx: NodeContext) -> NodeResult:
     per_element, template = UNARY[ctx.op]
-    out = ctx.out(ctx.require(0).shape)
+    out = ctx.out(ctx.require(0).dims)
     return NodeResult([out], per_element * out.numel, f"{out.name} = {template.format(x=ctx.name(0))}")
 
 
 @rule("LeakyRelu")
 def leaky_relu(ctx: NodeContext) -> NodeResult:
-    out = ctx.out(ctx.require(0).shape)
+    out = ctx.out(ctx.require(0).dims)
     alpha = ctx.attr("alpha")
     return NodeResult([out], Counts(mul=out.numel, cmp=out.numel),
                       f"{out.name} = max({ctx.name(0)}, {alpha:g} * {ctx.name(0)})")
@@ -145,7 +145,7 @@ def clip_bounds(ctx: NodeContext) -> list[tuple[str, str, np.ndarray | None]]:
 
 @rule("Clip")
 def clip(ctx: NodeContext) -> NodeResult:
-    out = ctx.out(ctx.require(0).shape)
+    out = ctx.out(ctx.require(0).dims)
     bounds = clip_bounds(ctx)
     free = sum(1 for _, _, value in bounds if value is not None and np.all(np.isinf(value)))
     text = ctx.name(0)
@@ -166,6 +166,6 @@ def mod(ctx: NodeContext) -> NodeResult:
 
 @rule("Where")
 def where(ctx: NodeContext) -> NodeResult:
-    shapes = [ctx.require(i).shape for i in range(3)]
+    shapes = [ctx.require(i).dims for i in range(3)]
     out = ctx.out(broadcast_shapes(shapes, f"node '{ctx.node.name}' (Where)"), ctx.require(1).dtype)
     return NodeResult([out], Counts(), f"{out.name} = {ctx.name(1)} where {ctx.name(0)} else {ctx.name(2)}")

@@ -18,7 +18,7 @@ SCATTER_KINDS = {"none": None, "add": "add", "mul": "mul", "max": "cmp", "min": 
 
 def tuple_length(ctx: NodeContext, indices: Tensor) -> int:
     """The last dim of a *ND op's indices: how many leading data dims each index tuple addresses."""
-    k = indices.shape[-1]
+    k = indices.dims[-1]
     if not k.is_Integer:
         raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): the last dim of the indices must be known")
     return int(k)
@@ -28,7 +28,7 @@ def tuple_length(ctx: NodeContext, indices: Tensor) -> int:
 def gather_elements(ctx: NodeContext) -> NodeResult:
     data, indices = ctx.require(0), ctx.require(1)
     axis = normalize_axis(int(ctx.attr("axis")), data.rank, ctx)
-    out = ctx.out(indices.shape, data.dtype)
+    out = ctx.out(indices.dims, data.dtype)
     return NodeResult([out], Counts(), f"{out.name}[p] = {ctx.name(0)}[p with coordinate {axis} "
                                        f"replaced by {ctx.name(1)}[p]]")
 
@@ -37,7 +37,7 @@ def gather_elements(ctx: NodeContext) -> NodeResult:
 def gather_nd(ctx: NodeContext) -> NodeResult:
     data, indices = ctx.require(0), ctx.require(1)
     batch, k = int(ctx.attr("batch_dims")), tuple_length(ctx, indices)
-    out = ctx.out((*indices.shape[:-1], *data.shape[batch + k:]), data.dtype)
+    out = ctx.out((*indices.dims[:-1], *data.dims[batch + k:]), data.dtype)
     return NodeResult([out], Counts(), f"{out.name} = slices of {ctx.name(0)} at the {k}-tuples of {ctx.name(1)}"
                                        f"{f' ({batch} batch dims)' if batch else ''}")
 
@@ -52,7 +52,7 @@ def scatter(ctx: NodeContext) -> NodeResult:
         places = f"the {tuple_length(ctx, indices)}-tuples of {ctx.name(1)}"
     else:
         places = f"{ctx.name(1)} along axis {normalize_axis(int(ctx.attr('axis')), data.rank, ctx)}"
-    out = ctx.out(data.shape)
+    out = ctx.out(data.dims)
     kind = SCATTER_KINDS[reduction]
     verb = "written" if kind is None else f"combined by {reduction}"
     return NodeResult([out], Counts() if kind is None else Counts({kind: updates.numel}),

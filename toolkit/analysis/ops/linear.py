@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import sympy as sp
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
 from toolkit.analysis.counts import Counts
-from toolkit.analysis.dims import numel, pretty
-from toolkit.analysis.ops.base import NodeContext, NodeResult, rule
+from toolkit.analysis.dims import Dim, Shape, numel, pretty
+from toolkit.analysis.ops.base import NodeContext, NodeResult, Tensor, rule
 from toolkit.analysis.ops.broadcast import broadcast_shapes
-from toolkit.analysis.ops.windows import index_expr, sliding_output, window_of
+from toolkit.analysis.ops.windows import Window, index_expr, sliding_output, window_of
 from toolkit.errors import ToolkitError
 
 SPATIAL_INDICES = {1: ("t",), 2: ("y", "x"), 3: ("z", "y", "x")}
@@ -32,7 +34,7 @@ def bias_terms(ctx: NodeContext, index: int, channels: int) -> np.ndarray:
     value = ctx.const(index)
     if value is None:
         return np.ones(channels, dtype=np.int64)
-    return (np.broadcast_to(value, (channels,)) != 0).astype(np.int64)
+    return cast(np.ndarray, (np.broadcast_to(value, (channels,)) != 0).astype(np.int64))
 
 
 def spatial_names(rank: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -41,7 +43,7 @@ def spatial_names(rank: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return SPATIAL_INDICES[rank], TAP_INDICES[rank]
 
 
-def conv_math(ctx: NodeContext, window, cin_per_group: int, group: int, out_name: str) -> str:
+def conv_math(ctx: NodeContext, window: Window, cin_per_group: int, group: int, out_name: str) -> str:
     outs, taps = spatial_names(len(window.kernel))
     positions = ", ".join(index_expr(window.strides[a], window.dilations[a], window.pads[a], outs[a], taps[a])
                           for a in range(len(outs)))
@@ -58,28 +60,28 @@ def conv_math(ctx: NodeContext, window, cin_per_group: int, group: int, out_name
 @rule("Conv")
 def conv(ctx: NodeContext) -> NodeResult:
     x, w = ctx.require(0), ctx.require(1)
-    if w.shape is None or any(not d.is_Integer for d in w.shape[2:]):
+    if any(not d.is_Integer for d in w.dims[2:]):
         raise ToolkitError(f"node '{ctx.node.name}' (Conv): the kernel shape must be known")
     group = int(ctx.attr("group"))
-    kernel = tuple(int(d) for d in w.shape[2:])
-    window = window_of(ctx, x.shape[2:], kernel)
-    spatial, constraints = sliding_output(ctx, window, x.shape[2:])
-    out = ctx.out((x.shape[0], w.shape[0], *spatial))
-    taps = int(w.shape[1]) * int(np.prod(kernel))
+    kernel = tuple(int(d) for d in w.dims[2:])
+    window = window_of(ctx, x.dims[2:], kernel)
+    spatial, constraints = sliding_output(ctx, window, x.dims[2:])
+    out = ctx.out((x.dims[0], w.dims[0], *spatial))
+    taps = int(w.dims[1]) * int(np.prod(kernel))
     has_bias = ctx.input(2) is not None
     dense = Counts(mul=taps * out.numel, add=(taps - 1 + has_bias) * out.numel)
-    weights = ctx.const(1)
+    data, weights = ctx.const(0), ctx.const(1)
     effective = None
-    if ctx.const(0) is not None:
-        effective = constant_input_conv(ctx, window, group)
+    if data is not None:
+        effective = constant_input_conv(ctx, data, window, group)
     elif weights is not None:
-        channels = int(w.shape[0])
+        channels = int(w.dims[0])
         terms, muls = terms_per_group(weights.reshape(channels, -1), (1,))
         terms = terms + bias_terms(ctx, 2, channels)
-        positions = x.shape[0] * numel(spatial)
+        positions = x.dims[0] * numel(spatial)
         effective = Counts(mul=int(muls.sum()) * positions,
                            add=int(np.maximum(terms - 1, 0).sum()) * positions)
-    math = conv_math(ctx, window, int(w.shape[1]), group, out.name)
+    math = conv_math(ctx, window, int(w.dims[1]), group, out.name)
     return NodeResult([out], dense, math, effective, constraints)
 
 
@@ -90,12 +92,12 @@ def indicator(value: np.ndarray | None, shape: tuple[int, ...], skip: tuple[floa
     return (~np.isin(value.astype(np.float64), skip)).astype(np.float64)
 
 
-def constant_input_conv(ctx: NodeContext, window, group: int) -> Counts:
+def constant_input_conv(ctx: NodeContext, x: np.ndarray, window: Window, group: int) -> Counts:
     """Effective cost when the Conv's input X is itself constant: surviving products counted position by
     position, by running the same Conv on 0/1 indicators (exact small integers in float64). Padding taps are
     not constants: they keep their products, as in the dense count."""
-    x, w = ctx.const(0), ctx.const(1)
-    w_shape = tuple(int(d) for d in ctx.require(1).shape)
+    w = ctx.const(1)
+    w_shape = tuple(int(d) for d in ctx.require(1).dims)
     rank = len(window.kernel)
     pads = [(0, 0), (0, 0)] + [(int(window.pads[a]), int(window.pads[a + rank])) for a in range(rank)]
 
@@ -104,7 +106,7 @@ def constant_input_conv(ctx: NodeContext, window, group: int) -> Counts:
         conv_node = helper.make_node("Conv", ["x", "w"], ["y"], group=group, strides=list(window.strides),
                                      dilations=list(window.dilations))
         (result,) = ReferenceEvaluator(conv_node).run(None, {"x": x_alive, "w": indicator(w, w_shape, skip)})
-        return np.rint(result).astype(np.int64)
+        return cast(np.ndarray, np.rint(result).astype(np.int64))
 
     terms, muls = count((0.0,)), count((0.0, 1.0))
     bias = bias_terms(ctx, 2, w_shape[0]).reshape(1, -1, *(1,) * rank)
@@ -115,7 +117,7 @@ def constant_input_conv(ctx: NodeContext, window, group: int) -> Counts:
 def conv_transpose(ctx: NodeContext) -> NodeResult:
     x, w = ctx.require(0), ctx.require(1)
     group = int(ctx.attr("group"))
-    kernel = tuple(int(d) for d in w.shape[2:])
+    kernel = tuple(int(d) for d in w.dims[2:])
     rank = len(kernel)
     strides = tuple(ctx.attr("strides") or (1,) * rank)
     dilations = tuple(ctx.attr("dilations") or (1,) * rank)
@@ -124,7 +126,7 @@ def conv_transpose(ctx: NodeContext) -> NodeResult:
     given = ctx.attr("output_shape")
     auto_pad = ctx.attr("auto_pad")
     spatial = []
-    for a, length in enumerate(x.shape[2:]):
+    for a, length in enumerate(x.dims[2:]):
         if given:
             spatial.append(sp.Integer(given[-rank + a]))
         elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
@@ -132,17 +134,17 @@ def conv_transpose(ctx: NodeContext) -> NodeResult:
         else:
             spatial.append(strides[a] * (length - 1) + output_padding[a] + dilations[a] * (kernel[a] - 1) + 1
                            - pads[a] - pads[a + rank])
-    cout = int(w.shape[1]) * group
-    out = ctx.out((x.shape[0], cout, *spatial))
-    products = x.numel * int(w.shape[1]) * int(np.prod(kernel))
+    cout = int(w.dims[1]) * group
+    out = ctx.out((x.dims[0], cout, *spatial))
+    products = x.numel * int(w.dims[1]) * int(np.prod(kernel))
     has_bias = ctx.input(2) is not None
     dense = Counts(mul=products, add=products + (out.numel if has_bias else 0))
     weights = ctx.const(1)
     effective = None
     if weights is not None:
-        inputs_per_channel = x.shape[0] * numel(x.shape[2:])
+        inputs_per_channel = x.dims[0] * numel(x.dims[2:])
         bias = bias_terms(ctx, 2, cout)
-        bias_adds = int(bias.sum()) * x.shape[0] * numel(spatial)
+        bias_adds = int(bias.sum()) * x.dims[0] * numel(spatial)
         effective = Counts(mul=int(((weights != 0) & (weights != 1)).sum()) * inputs_per_channel,
                            add=int((weights != 0).sum()) * inputs_per_channel + bias_adds)
     outs, taps = spatial_names(rank)
@@ -153,11 +155,12 @@ def conv_transpose(ctx: NodeContext) -> NodeResult:
     return NodeResult([out], dense, math, effective)
 
 
-def matmul_shapes(ctx: NodeContext, a_shape, b_shape):
+def matmul_shapes(ctx: NodeContext, a_shape: Shape, b_shape: Shape
+                  ) -> tuple[Shape, Dim, list[tuple[sp.Expr, str]]]:
     """Output shape of numpy matmul, with 1-D operands promoted and then dropped."""
     a = tuple(a_shape) if len(a_shape) > 1 else (sp.Integer(1), *a_shape)
     b = tuple(b_shape) if len(b_shape) > 1 else (*b_shape, sp.Integer(1))
-    constraints = []
+    constraints: list[tuple[sp.Expr, str]] = []
     if a[-1] != b[-2]:
         if a[-1].is_Integer and b[-2].is_Integer:
             raise ToolkitError(f"node '{ctx.node.name}' (MatMul): inner dims {a[-1]} and {b[-2]} differ")
@@ -193,7 +196,7 @@ def both_constant_terms(a: np.ndarray, b: np.ndarray) -> Counts:
 @rule("MatMul")
 def matmul(ctx: NodeContext) -> NodeResult:
     a, b = ctx.require(0), ctx.require(1)
-    shape, k, constraints = matmul_shapes(ctx, a.shape, b.shape)
+    shape, k, constraints = matmul_shapes(ctx, a.dims, b.dims)
     out = ctx.out(shape)
     dense = Counts(mul=k * out.numel, add=(k - 1) * out.numel)
     effective = product_terms(ctx.const(0), ctx.const(1), out.numel)
@@ -206,18 +209,18 @@ def gemm(ctx: NodeContext) -> NodeResult:
     a, b = ctx.require(0), ctx.require(1)
     trans_a, trans_b = int(ctx.attr("transA")), int(ctx.attr("transB"))
     alpha, beta = float(ctx.attr("alpha")), float(ctx.attr("beta"))
-    m, k = (a.shape[1], a.shape[0]) if trans_a else (a.shape[0], a.shape[1])
-    n = b.shape[0] if trans_b else b.shape[1]
+    m, k = (a.dims[1], a.dims[0]) if trans_a else (a.dims[0], a.dims[1])
+    n = b.dims[0] if trans_b else b.dims[1]
     out = ctx.out((m, n))
     has_c = ctx.input(2) is not None
     extra_mul = (alpha != 1) + (has_c and beta != 1)
     dense = Counts(mul=(k + extra_mul) * out.numel, add=(k - 1 + has_c) * out.numel)
     ca, cb = ctx.const(0), ctx.const(1)
+    ma = None if ca is None else (ca.T if trans_a else ca)
+    mb = None if cb is None else (cb.T if trans_b else cb)
+    products = product_terms(ma, mb, out.numel)  # None when neither operand is constant
     effective = None
-    if ca is not None or cb is not None:
-        ma = None if ca is None else (ca.T if trans_a else ca)
-        mb = None if cb is None else (cb.T if trans_b else cb)
-        products = product_terms(ma, mb, out.numel)
+    if products is not None:
         c_terms, c_muls = c_term_counts(ctx, out)
         effective = Counts(mul=products["mul"] + (alpha != 1) * out.numel + (beta != 1) * c_muls,
                            add=products["add"] + c_terms)
@@ -228,7 +231,7 @@ def gemm(ctx: NodeContext) -> NodeResult:
     return NodeResult([out], dense, math, effective)
 
 
-def c_term_counts(ctx: NodeContext, out) -> tuple[sp.Expr, sp.Expr]:
+def c_term_counts(ctx: NodeContext, out: Tensor) -> tuple[sp.Expr, sp.Expr]:
     """(output elements where beta C adds a term, of those the ones where beta C needs a mul).
 
     beta C is a product with a constant factor: C exactly 0 drops the term, C exactly 1 drops the mul.
@@ -238,5 +241,5 @@ def c_term_counts(ctx: NodeContext, out) -> tuple[sp.Expr, sp.Expr]:
     c = ctx.const(2)
     if c is None:
         return out.numel, out.numel
-    full = np.broadcast_to(c, tuple(int(d) for d in out.shape))
+    full = np.broadcast_to(c, tuple(int(d) for d in out.dims))
     return sp.Integer(int((full != 0).sum())), sp.Integer(int(((full != 0) & (full != 1)).sum()))

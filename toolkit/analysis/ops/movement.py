@@ -45,6 +45,14 @@ def dim_list(ctx: NodeContext, name: str) -> list[sp.Expr] | None:
     return None if tensor is None else list(as_dims(known_value(ctx, tensor, name)))
 
 
+def required_dims(ctx: NodeContext, name: str) -> list[sp.Expr]:
+    """As dim_list, for a parameter the op cannot do without (Slice's starts and ends, Pad's pads)."""
+    values = dim_list(ctx, name)
+    if values is None:
+        raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): {name} is not given")
+    return values
+
+
 def int_list(ctx: NodeContext, name: str) -> list[int] | None:
     """As dim_list, where the values must be numbers (axes, steps)."""
     values = dim_list(ctx, name)
@@ -56,9 +64,9 @@ def int_list(ctx: NodeContext, name: str) -> list[int] | None:
 @rule("Identity", "Dropout")
 def identity(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    outputs = [ctx.out(x.shape)]
+    outputs = [ctx.out(x.dims)]
     if ctx.op == "Dropout" and len(ctx.node.output) > 1 and ctx.node.output[1]:
-        outputs.append(ctx.out(x.shape, TensorProto.BOOL, index=1))
+        outputs.append(ctx.out(x.dims, TensorProto.BOOL, index=1))
     return no_cost(outputs, f"{outputs[0].name} = {ctx.name(0)}")
 
 
@@ -67,7 +75,7 @@ def cast(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     to = int(ctx.attr("to"))
     same = " (same type: a no-op)" if to == x.dtype else ""
-    out = ctx.out(x.shape, to)
+    out = ctx.out(x.dims, to)
     type_name = helper.tensor_dtype_to_string(to).removeprefix("TensorProto.")
     return no_cost([out], f"{out.name} = ({type_name}) {ctx.name(0)}{same}")
 
@@ -92,7 +100,7 @@ def constant(ctx: NodeContext) -> NodeResult:
 def shape_of(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     start, end = int(ctx.attr("start")), ctx.attr("end")
-    dims = list(x.shape)[slice(start, None if end is None else int(end))]
+    dims = list(x.dims)[slice(start, None if end is None else int(end))]
     out = ctx.out((len(dims),), TensorProto.INT64)
     return no_cost([out], f"{out.name} = shape of {ctx.name(0)}")
 
@@ -108,7 +116,7 @@ def reshape(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     target = list(as_dims(needs_value(ctx, 1, "the target shape")))
     allow_zero = int(ctx.attr("allowzero"))
-    dims = [x.shape[i] if d == 0 and not allow_zero else d for i, d in enumerate(target)]
+    dims = [x.dims[i] if d == 0 and not allow_zero else d for i, d in enumerate(target)]
     if sum(1 for d in dims if d == -1) > 1:
         raise ToolkitError(f"node '{ctx.node.name}' (Reshape): more than one -1 in the target shape")
     if -1 in dims:
@@ -123,7 +131,7 @@ def flatten(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     axis = int(ctx.attr("axis"))
     axis = axis if axis >= 0 else axis + x.rank
-    out = ctx.out((numel(x.shape[:axis]), numel(x.shape[axis:])))
+    out = ctx.out((numel(x.dims[:axis]), numel(x.dims[axis:])))
     return no_cost([out], f"{out.name} = {ctx.name(0)} flattened to 2-D at axis {axis}")
 
 
@@ -133,7 +141,7 @@ def unsqueeze(ctx: NodeContext) -> NodeResult:
     axes = int_list(ctx, "axes") or []
     rank = x.rank + len(axes)
     axes = sorted(normalize_axis(a, rank, ctx) for a in axes)
-    dims = list(x.shape)
+    dims = list(x.dims)
     for a in axes:
         dims.insert(a, sp.Integer(1))
     out = ctx.out(tuple(dims))
@@ -145,9 +153,9 @@ def squeeze(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     axes = int_list(ctx, "axes")
     if axes is None:
-        axes = [i for i, d in enumerate(x.shape) if d == 1]
+        axes = [i for i, d in enumerate(x.dims) if d == 1]
     axes = [normalize_axis(a, x.rank, ctx) for a in axes]
-    dims = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    dims = tuple(d for i, d in enumerate(x.dims) if i not in axes)
     out = ctx.out(dims)
     return no_cost([out], f"{out.name} = {ctx.name(0)} without axes {sorted(axes)}")
 
@@ -156,7 +164,7 @@ def squeeze(ctx: NodeContext) -> NodeResult:
 def transpose(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     perm = [int(p) for p in (ctx.attr("perm") or range(x.rank - 1, -1, -1))]
-    out = ctx.out(tuple(x.shape[p] for p in perm))
+    out = ctx.out(tuple(x.dims[p] for p in perm))
     return no_cost([out], f"{out.name} = {ctx.name(0)} with axes permuted {perm}")
 
 
@@ -164,13 +172,14 @@ def transpose(ctx: NodeContext) -> NodeResult:
 def concat(ctx: NodeContext) -> NodeResult:
     parts = [ctx.require(i) for i in range(len(ctx.node.input))]
     axis = normalize_axis(int(ctx.attr("axis")), parts[0].rank, ctx)
-    dims = list(parts[0].shape)
-    dims[axis] = sum((p.shape[axis] for p in parts), sp.Integer(0))
+    dims = list(parts[0].dims)
+    dims[axis] = sum((p.dims[axis] for p in parts), sp.Integer(0))
     out = ctx.out(tuple(dims))
     return no_cost([out], f"{out.name} = concatenation of {len(parts)} tensors along axis {axis}")
 
 
-def clamped(value: sp.Expr, low: sp.Expr, high: sp.Expr, why: str, constraints: list) -> sp.Expr:
+def clamped(value: sp.Expr, low: sp.Expr, high: sp.Expr, why: str, constraints: list[tuple[sp.Expr, str]]
+            ) -> sp.Expr:
     """value held within [low, high]; where sympy cannot compare them, inside is assumed and recorded."""
     if not assume_nonnegative(value - low, f"{why} at or after {pretty(low)}", constraints):
         return sp.sympify(low)
@@ -179,7 +188,8 @@ def clamped(value: sp.Expr, low: sp.Expr, high: sp.Expr, why: str, constraints: 
     return value
 
 
-def slice_length(dim: sp.Expr, start: sp.Expr, end: sp.Expr, step: int, constraints: list, where: str) -> sp.Expr:
+def slice_length(dim: sp.Expr, start: sp.Expr, end: sp.Expr, step: int, constraints: list[tuple[sp.Expr, str]],
+                 where: str) -> sp.Expr:
     """Elements a slice keeps along one axis, with ONNX's clamping of starts and ends. Where the answer depends on
     a comparison sympy cannot make (a formula index against a formula dim), the in-range case is taken and the
     assumption joins the constraints, so that dims where it fails are refused."""
@@ -201,15 +211,15 @@ def slice_length(dim: sp.Expr, start: sp.Expr, end: sp.Expr, step: int, constrai
 @rule("Slice")
 def slice_op(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    starts, ends = dim_list(ctx, "starts"), dim_list(ctx, "ends")
+    starts, ends = required_dims(ctx, "starts"), required_dims(ctx, "ends")
     axes = int_list(ctx, "axes") or list(range(len(starts)))
     steps = int_list(ctx, "steps") or [1] * len(starts)
-    dims = list(x.shape)
+    dims = list(x.dims)
     slices = [slice(None)] * x.rank
     constraints: list[tuple[sp.Expr, str]] = []
     for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
         axis = normalize_axis(axis, x.rank, ctx)
-        dims[axis] = slice_length(x.shape[axis], start, end, step, constraints, f"node '{ctx.node.name}' (Slice)")
+        dims[axis] = slice_length(x.dims[axis], start, end, step, constraints, f"node '{ctx.node.name}' (Slice)")
         slices[axis] = slice(start, end, step)
     out = ctx.out(tuple(dims))
     shown = ", ".join(":" if s.start is None else f"{pretty(s.start)}:{pretty(s.stop)}:{s.step}" for s in slices)
@@ -220,7 +230,7 @@ def slice_op(ctx: NodeContext) -> NodeResult:
 def gather(ctx: NodeContext) -> NodeResult:
     data, indices = ctx.require(0), ctx.require(1)
     axis = normalize_axis(int(ctx.attr("axis")), data.rank, ctx)
-    dims = (*data.shape[:axis], *indices.shape, *data.shape[axis + 1:])
+    dims = (*data.dims[:axis], *indices.dims, *data.dims[axis + 1:])
     out = ctx.out(dims)
     return no_cost([out], f"{out.name} = {ctx.name(0)} indexed by {ctx.name(1)} along axis {axis}")
 
@@ -232,12 +242,12 @@ def split(ctx: NodeContext) -> NodeResult:
     sizes = int_list(ctx, "split")
     count = len(ctx.node.output)
     if sizes is None:
-        length = x.shape[axis]
+        length = x.dims[axis]
         chunk = sp.ceiling(length / count)
         sizes = [chunk] * (count - 1) + [length - chunk * (count - 1)]
     outputs = []
     for i, size in enumerate(sizes):
-        dims = list(x.shape)
+        dims = list(x.dims)
         dims[axis] = sp.sympify(size)
         outputs.append(ctx.out(tuple(dims), index=i))
     return no_cost(outputs, f"{', '.join(ctx.node.output)} = {ctx.name(0)} split along axis {axis} "
@@ -247,10 +257,10 @@ def split(ctx: NodeContext) -> NodeResult:
 @rule("Pad")
 def pad(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    pads = dim_list(ctx, "pads")
+    pads = required_dims(ctx, "pads")
     axes = int_list(ctx, "axes")
     axes = [normalize_axis(a, x.rank, ctx) for a in axes] if axes else list(range(x.rank))
-    dims = list(x.shape)
+    dims = list(x.dims)
     for i, axis in enumerate(axes):
         dims[axis] = dims[axis] + pads[i] + pads[i + len(axes)]
     out = ctx.out(tuple(dims))
@@ -271,15 +281,15 @@ def constant_of_shape(ctx: NodeContext) -> NodeResult:
 def expand(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     target = as_dims(needs_value(ctx, 1, "the target shape"))
-    out = ctx.out(broadcast_shapes([x.shape, target], f"node '{ctx.node.name}' (Expand)"))
-    return no_cost([out], f"{out.name} = {ctx.name(0)} broadcast to {[str(d) for d in out.shape]}")
+    out = ctx.out(broadcast_shapes([x.dims, target], f"node '{ctx.node.name}' (Expand)"))
+    return no_cost([out], f"{out.name} = {ctx.name(0)} broadcast to {[str(d) for d in out.dims]}")
 
 
 @rule("Tile")
 def tile(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
     repeats = as_dims(needs_value(ctx, 1, "the repeats"))
-    out = ctx.out(tuple(d * r for d, r in zip(x.shape, repeats, strict=True)))
+    out = ctx.out(tuple(d * r for d, r in zip(x.dims, repeats, strict=True)))
     return no_cost([out], f"{out.name} = {ctx.name(0)} tiled {[str(r) for r in repeats]} times")
 
 

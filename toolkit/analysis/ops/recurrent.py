@@ -33,7 +33,7 @@ def factor_terms(ctx: NodeContext, i: int, direction: int, dense: bool) -> tuple
     tensor = ctx.input(i)
     if tensor is None:
         return np.zeros(1, np.int64), np.zeros(1, np.int64)
-    shape = tuple(int(d) for d in tensor.shape[1:])
+    shape = tuple(int(d) for d in tensor.dims[1:])
     value = None if dense else ctx.const(i)
     if value is None:
         ones = np.ones(shape, np.int64)
@@ -118,8 +118,8 @@ def recurrent(ctx: NodeContext) -> NodeResult:
     check_supported(ctx)
     x, w = ctx.require(0), ctx.require(1)
     layout = int(ctx.attr("layout"))
-    seq, batch = (x.shape[1], x.shape[0]) if layout else (x.shape[0], x.shape[1])
-    directions, hidden = int(w.shape[0]), int(ctx.attr("hidden_size") or int(ctx.require(2).shape[-1]))
+    seq, batch = (x.dims[1], x.dims[0]) if layout else (x.dims[0], x.dims[1])
+    directions, hidden = int(w.dims[0]), int(ctx.attr("hidden_size") or int(ctx.require(2).dims[-1]))
     activations = activation_costs(ctx, directions, hidden)
     steps = seq * batch
     dense, effective = Counts(), Counts()

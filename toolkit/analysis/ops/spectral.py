@@ -27,20 +27,28 @@ def scalar(ctx: NodeContext, tensor: Tensor | None, what: str) -> sp.Expr | None
     return sp.sympify(tensor.value.reshape(-1)[0])
 
 
+def required_scalar(ctx: NodeContext, tensor: Tensor | None, what: str) -> sp.Expr:
+    """As scalar, for one the op cannot do without (DFT's axis, STFT's frame step)."""
+    value = scalar(ctx, tensor, what)
+    if value is None:
+        raise ToolkitError(f"node '{ctx.node.name}' ({ctx.op}): {what} is not given")
+    return value
+
+
 @rule("DFT")
 def dft(ctx: NodeContext) -> NodeResult:
     x = ctx.require(0)
-    axis = normalize_axis(int(scalar(ctx, ctx.param("axis"), "the axis")), x.rank, ctx)
-    length = scalar(ctx, ctx.param("dft_length"), "dft_length") or x.shape[axis]
+    axis = normalize_axis(int(required_scalar(ctx, ctx.param("axis"), "the axis")), x.rank, ctx)
+    length = scalar(ctx, ctx.param("dft_length"), "dft_length") or x.dims[axis]
     onesided = int(ctx.attr("onesided"))
     inverse = int(ctx.attr("inverse"))
     bins = floor_div(length, 2) + 1 if onesided else length
-    dims = list(x.shape)
+    dims = list(x.dims)
     dims[axis] = bins
     dims[-1] = sp.Integer(2)
     out = ctx.out(tuple(dims))
     transforms = out.numel / (2 * bins)
-    cost = bin_cost(length, x.shape[-1] == 2) + (Counts(div=2) if inverse else Counts())
+    cost = bin_cost(length, x.dims[-1] == 2) + (Counts(div=2) if inverse else Counts())
     sign = "+" if inverse else "-"
     scale = f"(1/{length}) " if inverse else ""
     math = (f"{out.name}[..,k,..] = {scale}sum_{{n=0..{length - 1}}} {ctx.name(0)}[..,n,..] * "
@@ -51,22 +59,24 @@ def dft(ctx: NodeContext) -> NodeResult:
 @rule("STFT")
 def stft(ctx: NodeContext) -> NodeResult:
     signal = ctx.require(0)
-    step = scalar(ctx, ctx.input(1), "frame_step")
+    step = required_scalar(ctx, ctx.input(1), "frame_step")
     window = ctx.input(2)
-    frame_length = scalar(ctx, ctx.input(3), "frame_length") or (window.shape[0] if window is not None else None)
+    frame_length = scalar(ctx, ctx.input(3), "frame_length") or (window.dims[0] if window is not None else None)
+    if frame_length is None:
+        raise ToolkitError(f"node '{ctx.node.name}' (STFT): frame_length is not given, nor a window")
     onesided = int(ctx.attr("onesided"))
-    frames = floor_div(signal.shape[1] - frame_length, int(step)) + 1
+    frames = floor_div(signal.dims[1] - frame_length, int(step)) + 1
     bins = floor_div(frame_length, 2) + 1 if onesided else frame_length
-    out = ctx.out((signal.shape[0], frames, bins, 2))
-    per_frame = bin_cost(frame_length, signal.shape[-1] == 2) * bins
-    parts = 2 if signal.shape[-1] == 2 else 1  # a real window times a complex sample is 2 muls
+    out = ctx.out((signal.dims[0], frames, bins, 2))
+    per_frame = bin_cost(frame_length, signal.dims[-1] == 2) * bins
+    parts = 2 if signal.dims[-1] == 2 else 1  # a real window times a complex sample is 2 muls
     windowing = Counts(mul=parts * frame_length) if window is not None else Counts()
     mask = skip_mask(ctx, 2, (0.0, 1.0)) if window is not None else None
     windowing_effective = windowing if mask is None else Counts(mul=parts * int((~mask).sum()))
-    count = signal.shape[0] * frames
+    count = signal.dims[0] * frames
     windowed = f"{ctx.name(2)}[n] * " if window is not None else ""
     math = (f"{out.name}[b,t,k] = sum_{{n=0..{frame_length - 1}}} {windowed}{ctx.name(0)}[b, {step} t + n] * "
             f"exp(-2 pi i k n / {frame_length}), k < {bins}")
-    constraint = (signal.shape[1] - frame_length, f"node '{ctx.node.name}' (STFT) needs one full frame")
+    constraint = (signal.dims[1] - frame_length, f"node '{ctx.node.name}' (STFT) needs one full frame")
     return NodeResult([out], (windowing + per_frame) * count, math,
                       (windowing_effective + per_frame) * count, [constraint])
