@@ -44,8 +44,8 @@ from toolkit.melgraph import default_model
 PROTOBUF_LIMIT = 2**31 - 1  # bytes: protobuf refuses to parse a bigger message
 AUDIO_DTYPES = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE)
 AUDIO_DIMS = ("batch", "samples")  # the audio's two dims, by the rule
-SUB_BYTE_BITS = {TensorProto.INT4: 4, TensorProto.UINT4: 4, TensorProto.FLOAT4E2M1: 4, TensorProto.INT2: 2,
-                 TensorProto.UINT2: 2}
+SUB_BYTE_BITS: dict[int, int] = {TensorProto.INT4: 4, TensorProto.UINT4: 4, TensorProto.FLOAT4E2M1: 4,
+                                  TensorProto.INT2: 2, TensorProto.UINT2: 2}
 STANDARD_DOMAIN_ALIASES = {"ai.onnx": ""}
 COPY_AGAIN = "copy or export the file again"
 
@@ -148,7 +148,8 @@ def _wire_problem(data: bytes) -> str | None:
         start = pos
         tag = _varint(data, pos)
         field = fields.get(tag[0] >> 3) if tag else None
-        if field is None or tag[0] & 7 != _wire_type(field) or (start == 0 and field.name != "ir_version"):
+        if (tag is None or field is None or tag[0] & 7 != _wire_type(field)
+                or (start == 0 and field.name != "ir_version")):
             if start == 0:
                 what = _other_format(data) or "not a protobuf ModelProto"
                 return f"not an ONNX model: it is {what}; give an .onnx file"
@@ -511,7 +512,7 @@ def _external(tensor: TensorProto, folder: Path, model_file: Path, initializer: 
     """The checked location, offset and length of one external tensor."""
     data_file = _confined(tensor, folder, model_file)
     try:
-        offset = int(_external_entry(tensor, "offset", "0"))
+        offset = int(_external_entry(tensor, "offset", "0") or "")
         length_text = _external_entry(tensor, "length")
         length = data_file.stat().st_size - offset if length_text is None else int(length_text)
     except ValueError:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 import onnx
@@ -137,7 +138,7 @@ def dft_kernels(params: MelParams) -> tuple[np.ndarray, np.ndarray]:
     return real.astype(np.float32)[:, None, :], imag.astype(np.float32)[:, None, :]
 
 
-def _hz_to_mel(hz: np.ndarray, scale: str) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float, scale: str) -> np.ndarray:
     """Hertz to mels on the HTK or Slaney scale, with librosa's formulas so filterbanks match it."""
     hz = np.asarray(hz, dtype=np.float64)
     if scale == "htk":
@@ -199,7 +200,7 @@ def _constant(index: int, output: str, tensor: np.ndarray) -> onnx.NodeProto:
 def _stft_nodes(params: MelParams) -> list[onnx.NodeProto]:
     """Nodes 0-9: audio -> [B, 1, T, n_bins] real and imaginary parts via two strided Convs."""
     axis_one = np.array([1], dtype=np.int64)
-    conv = {
+    conv: dict[str, Any] = {
         "dilations": [1],
         "group": 1,
         "kernel_shape": [params.n_fft],
@@ -295,7 +296,7 @@ def build_mel_model(params: MelParams = MelParams()) -> onnx.ModelProto:
     """
     with_clamp = params.top_db is not None
     nodes = _stft_nodes(params) + _power_db_nodes(params, "onnx::ReduceMax_31" if with_clamp else "output")
-    if with_clamp:
+    if params.top_db is not None:
         nodes += _top_db_nodes(params.top_db)
     graph = helper.make_graph(
         nodes,
