@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from toolkit.profiling import emulate
-from toolkit.profiling.ssh import Board
+from toolkit.profiling.ssh import Board, run_remote
 from toolkit.targets import load_target
 
 # A host target whose matrix is tiny: the CPU provider, one provider this onnxruntime build lacks, one thread.
@@ -137,3 +137,8 @@ def emulated_board(folder: Path, target: str = "rpi4") -> Iterator[Board]:
     shell.chmod(0o755)
     with running_sshd(folder, force_command=shell, python="/opt/venv/bin/python") as board:
         yield board
+
+
+def bench_folders(board: Board) -> set[str]:
+    """The bench folders in a board's /tmp (the emulated Pi's rootfs is shared by every run on this machine)."""
+    return set(run_remote(board, "ls -d /tmp/meltoolkit-bench.* 2>/dev/null || true").decode().split())

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import emulated_board, keygen
+from tests.helpers import bench_folders, emulated_board, keygen
 from toolkit import melgraph
 from toolkit.errors import ToolkitError
 from toolkit.profiling import ssh
@@ -103,6 +103,7 @@ def test_installable_names_why_a_wheel_is_missing() -> None:
 def test_copy_check_run_fetch_end_to_end(board: Board, bundle: Path, tmp_path: Path) -> None:
     """The whole remote path on aarch64: result JSON and outputs fetched, board check attached, board cleaned."""
     result = tmp_path / "rpi4" / "result.json"
+    before = bench_folders(board)  # other runs sharing the emulated Pi's rootfs may have theirs
     record = profile_on_board(board, load_target("rpi4"), bundle, result, quick=True)
     assert record["complete"] is True
     assert record["platform"]["machine"] == "aarch64"
@@ -112,8 +113,7 @@ def test_copy_check_run_fetch_end_to_end(board: Board, bundle: Path, tmp_path: P
     assert plugin and all(run["status"] == "unavailable" and "x86-64 only" in run["reason"] for run in plugin)
     outputs = np.load(result.with_name("result.outputs.npz"))
     assert outputs["original/tone"].shape == (1, 1, 8, 32)
-    leftovers = run_remote(board, "ls -d /tmp/meltoolkit-bench.* 2>/dev/null || true").decode()
-    assert leftovers == ""
+    assert bench_folders(board) <= before  # this run's folder on the board is gone
 
 
 @pytest.mark.qemu

@@ -19,13 +19,13 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.helpers import TEST_HOST_TARGET, emulated_board, free_port
+from tests.helpers import TEST_HOST_TARGET, bench_folders, emulated_board, free_port
 from toolkit.analysis import analyze
 from toolkit.cli import main
 from toolkit.errors import ToolkitError
 from toolkit.files import sha256_file
 from toolkit.melgraph import default_model, save_model
-from toolkit.profiling.ssh import Board, run_remote
+from toolkit.profiling.ssh import Board
 from toolkit.targets import load_target
 from toolkit.wakeword import command, remote
 from toolkit.wakeword.choose import fit, pipeline_gate
@@ -346,6 +346,7 @@ def test_pipeline_streams_on_the_board_over_ssh(models: dict[str, list[Path]], p
     stream.py and runner.py; then the choice and the export as on a host target."""
     pipeline, target = load_pipeline("openwakeword"), load_target("rpi4")
     build = tmp_path / "build"
+    before = bench_folders(pi)  # other runs sharing the emulated Pi's rootfs may have theirs
     doc = command.profile_pipeline(pipeline, target, _stand_ins(models), build, only=("simplified",), quick=True,
                                    board=pi)
     assert doc["evidence"] == "measured"
@@ -378,7 +379,7 @@ def test_pipeline_streams_on_the_board_over_ssh(models: dict[str, list[Path]], p
         assert chosen["cpu_share"] in [m["cpu_share"] for m in variant["measured"]]
         assert chosen["engine"] in configs
     assert manifest["pipeline_gate"]["passed"]
-    assert run_remote(pi, "ls -d /tmp/meltoolkit-bench.* 2>/dev/null || true").decode() == ""
+    assert bench_folders(pi) <= before  # this run's folder on the board is gone
 
 
 def _unreachable(pi: Board, folder: Path) -> Board:
