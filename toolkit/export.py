@@ -35,7 +35,8 @@ from toolkit.evidence import (
     SETTING,
     TARGET_FILE,
 )
-from toolkit.files import Json, sha256_file, strict, swap_in_dir, write_json
+from toolkit.files import Json, sha256_file, strict, swap_in_dir
+from toolkit.folder import BuildFolder, manifest_path, write_manifest
 from toolkit.profiling.runner import CONFIG_FIELDS, now_utc, output_name
 from toolkit.report import gather
 from toolkit.report.markdown import render
@@ -193,7 +194,7 @@ def export_folder(folder: Path, out: Path, target: Target, bench: Path | None = 
     if chosen is None:
         why = "; ".join(data["choice"]["reasons"])
         raise ToolkitError(f"no variant meets target {target.name!r}'s policy ({why}); {out} keeps the previous "
-                           f"artifacts; see {folder / 'choice.json'}")
+                           f"artifacts; see {BuildFolder(folder).path('choice')}")
     variant = next(v for v in data["variants"] if v["name"] == chosen["variant"])
     if sha256_file(Path(variant["path"])) != variant["sha256"]:
         raise ToolkitError(f"{variant['path']} changed since it was built and measured; run `make profile` again")
@@ -204,10 +205,10 @@ def export_folder(folder: Path, out: Path, target: Target, bench: Path | None = 
         shutil.copyfile(variant["path"], model_file)
         os.chmod(model_file, FILE_MODE)
         document = manifest(data, target, model_file)
-        write_json(staging / "manifest.json", document)
+        write_manifest(staging, document)
         data["manifest"] = strict(document)
         (staging / "report.md").write_text(render(data), encoding="utf-8")
-        for path in (staging / "manifest.json", staging / "report.md", staging):
+        for path in (manifest_path(staging), staging / "report.md", staging):
             os.chmod(path, FILE_MODE if path.is_file() else 0o755)
         swap_in_dir(staging, out)
     except BaseException:

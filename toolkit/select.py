@@ -33,7 +33,8 @@ from pathlib import Path
 
 from toolkit.configs import STREAM_FIELDS, engine_words, same
 from toolkit.evidence import CHOOSABLE, EMULATED_TIME, PREDICTED
-from toolkit.files import Json, read_json, write_json
+from toolkit.files import Json
+from toolkit.folder import BuildFolder
 from toolkit.profiling.runner import CONFIG_FIELDS, output_name
 from toolkit.profiling.workload import STEP, streaming_step
 from toolkit.targets import CHUNK_MS, Policy, Target, load_target
@@ -412,13 +413,10 @@ def choose(variants: list[Json], accuracy: dict[str, Json], platform: Json, prof
 
 def select_folder(folder: Path, target: Target) -> Json:
     """Read a build folder's stage files, choose, write choice.json; returns it."""
-    variants = read_json(folder / "variants.json", "the variants stage")["variants"]
-    accuracy = read_json(folder / "accuracy.json", "the accuracy stage")["variants"]
-    platform = read_json(folder / "platform.json", "the profile stage")
-    profile = read_json(folder / "profile.json", "the profile stage")
-    audio = read_json(folder / "counts.json", "the counts stage").get("inference_audio")
-    document = choose(variants, accuracy, platform, profile, target.policy, audio)
-    write_json(folder / "choice.json", document)
+    files = BuildFolder(folder)
+    document = choose(files.read("variants")["variants"], files.read("accuracy")["variants"], files.read("platform"),
+                      files.read("profile"), target.policy, files.read("counts").get("inference_audio"))
+    files.write("choice", document)
     return document
 
 

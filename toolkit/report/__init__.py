@@ -15,20 +15,8 @@ import json
 from pathlib import Path
 
 from toolkit.configs import engine_words
-from toolkit.files import Json, read_json
-
-# key in the data document -> (file in the build folder, the stage that writes it; toolkit.pipeline.ledger.LEDGER
-# is the first)
-FILES: dict[str, tuple[str, str]] = {
-    "pipeline": ("pipeline.json", "the pipeline ledger"),
-    "variants": ("variants.json", "the variants stage"),
-    "accuracy": ("accuracy.json", "the accuracy stage"),
-    "counts": ("counts.json", "the counts stage"),
-    "profile": ("profile.json", "the profile stage"),
-    "platform": ("platform.json", "the profile stage"),
-    "compare": ("compare.json", "the compare stage"),
-    "choice": ("choice.json", "the select stage"),
-}
+from toolkit.files import Json
+from toolkit.folder import FILES, BuildFolder
 
 
 def read_bench(path: Path) -> Json:
@@ -45,7 +33,8 @@ def runner_up_rows(choice: Json) -> list[Json]:
 def gather(folder: Path, bench: Path | None = None) -> Json:
     """Every stage file of a build folder in one document, with the runner-up rows both renderers read; `bench`
     adds a pytest-benchmark JSON."""
-    data = {key: read_json(folder / name, stage) for key, (name, stage) in FILES.items()}
+    files = BuildFolder(folder)
+    data = {stage: files.read(stage) for stage in FILES}
     data["inputs"] = data["variants"]["inputs"]
     data["variants"] = data["variants"]["variants"]
     data["runners_up"] = runner_up_rows(data["choice"])

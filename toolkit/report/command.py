@@ -10,7 +10,6 @@ the analyzer run on the original model file the profile stage built.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,8 @@ from toolkit.errors import ToolkitError
 from toolkit.evidence import EVIDENCE
 from toolkit.explain import explain
 from toolkit.files import Json, write_text_atomic
-from toolkit.report import FILES, gather, markdown
+from toolkit.folder import FILES, BuildFolder, Stage, manifest_path, read_manifest
+from toolkit.report import gather, markdown
 from toolkit.report.html import ModelView, TargetView, all_plots, config_text, plain, render_html
 from toolkit.targets import load_target
 from toolkit.terminal import Output, add_output_flags, rich_table
@@ -33,19 +33,14 @@ FORMATS = ("html", "md")
 REFERENCE_SAMPLES = 16000
 # the signal drawn as a spectrogram, first one present wins
 SPECTROGRAM_SIGNALS = ("speech-am-fm-30dBFS", "sweep-10dBFS", "noise-30dBFS")
-REQUIRED = ("profile.json", "choice.json")
-
-
-def read(path: Path) -> Json | None:
-    """A JSON result file, or None when it is absent."""
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+REQUIRED: tuple[Stage, ...] = ("profile", "choice")
 
 
 def targets_with_results(build: Path) -> list[str]:
     """Target folders under build/ that hold a profile and a choice."""
     if not build.is_dir():
         return []
-    return sorted(p.name for p in build.iterdir() if all((p / name).is_file() for name in REQUIRED))
+    return sorted(p.name for p in build.iterdir() if all(BuildFolder(p).has(stage) for stage in REQUIRED))
 
 
 # ---------------------------------------------------------------- the model
@@ -109,7 +104,7 @@ def choice_numbers(chosen: Json, evidence: str, accuracy: Json) -> list[tuple[st
 
 def spectrogram(folder: Path, variant: str | None) -> Json | None:
     """One signal's output through the original and through the chosen variant, as [frames, bands]."""
-    path = folder / "profile.outputs.npz"
+    path = BuildFolder(folder).outputs
     if variant is None or not path.is_file():
         return None
     with np.load(path) as npz:
@@ -126,13 +121,13 @@ def spectrogram(folder: Path, variant: str | None) -> Json | None:
 def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("artifacts")) -> TargetView:
     """Everything the report shows for one target, from its result files (toolkit.report.gather)."""
     folder = build / name
-    missing = [f for f in REQUIRED if not (folder / f).is_file()]
+    files = BuildFolder(folder)
+    missing = [files.path(stage).name for stage in REQUIRED if not files.has(stage)]
     if missing:
         raise ToolkitError(f"{folder} lacks {', '.join(missing)}; run `make profile TARGET={name}` first")
     data = gather(folder)
     target = load_target(data["pipeline"]["inputs"]["target"]["file"])
-    manifest_path = artifacts / name / "manifest.json"
-    data["manifest"] = read(manifest_path) or {}
+    data["manifest"] = read_manifest(artifacts / name) or {}
     choice, platform, compare = data["choice"], data["platform"], data["compare"]
     accuracy = accuracy_view(data["accuracy"])
     chosen = choice.get("chosen")
@@ -140,9 +135,9 @@ def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("arti
         acc = {**accuracy.get(chosen["variant"], {}), "evidence": data["accuracy"].get("evidence", "")}
         chosen = {**chosen, "numbers": choice_numbers(chosen, chosen.get("evidence", platform["latency_evidence"]),
                                                       acc)}
-    sources = {key: str(folder / file) for key, (file, _) in FILES.items()}
-    if manifest_path.is_file():
-        sources["manifest"] = str(manifest_path)
+    sources = {stage: str(files.path(stage)) for stage in FILES}
+    if data["manifest"]:
+        sources["manifest"] = str(manifest_path(artifacts / name))
     original = folder / "variants" / "original.onnx"
     return TargetView(
         name=name, description=target.description,

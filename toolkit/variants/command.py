@@ -16,6 +16,7 @@ from pathlib import Path
 from toolkit import accuracy
 from toolkit.errors import ToolkitError
 from toolkit.files import write_bytes_atomic
+from toolkit.folder import BuildFolder
 from toolkit.load import AUDIO_SCALES, FeedPlan, feed_plan, load_model, parse_inputs
 from toolkit.variants import VARIANTS, Variant, build_variants
 
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         {**v.to_dict(), "accuracy": _finite_or_text(r.to_dict()) if r else None}
         for v, r in zip(variants, reports.values(), strict=True)
     ]
-    write_bytes_atomic(out / "variants.json", json.dumps(payload, indent=2).encode())
+    write_bytes_atomic(BuildFolder(out).path("variants"), json.dumps(payload, indent=2).encode())
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0
