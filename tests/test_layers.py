@@ -20,8 +20,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "toolkit"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("toolkit", "toolkit.errors", "toolkit.files", "toolkit.folder", "toolkit.evidence", "toolkit.configs",
-              "toolkit.graphs", "toolkit.terminal", "toolkit.targets", "toolkit.profiling.runner")),
+    ("base", ("toolkit", "toolkit.errors", "toolkit.files", "toolkit.records", "toolkit.folder", "toolkit.evidence",
+              "toolkit.configs", "toolkit.graphs", "toolkit.terminal", "toolkit.targets", "toolkit.profiling.runner")),
     ("load", ("toolkit.melgraph", "toolkit.load", "toolkit.engines")),
     ("analysis", ("toolkit.analysis",)),
     ("explain", ("toolkit.explain",)),

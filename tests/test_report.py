@@ -22,7 +22,7 @@ from rich.console import Console
 from tests.test_pipeline import write_target
 from tests.test_select import run, stream
 from toolkit import cli, melgraph, terminal
-from toolkit.files import read_json, write_json
+from toolkit.folder import BuildFolder
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
 from toolkit.report import command, html, plots
 from toolkit.report.markdown import predicted
@@ -207,11 +207,10 @@ def tie_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     target = load_target(write_target(root, TIE_HOST))
     folder = run_pipeline(Settings(target=str(root / f"{TIE_HOST}.toml"), variants=("dft-fused", "int8-dynamic"),
                                    quick=True, build_root=root / "build", artifacts_root=root / "artifacts")).folder
-    doc = choose(read_json(folder / "variants.json", "variants")["variants"],
-                 read_json(folder / "accuracy.json", "accuracy")["variants"],
-                 read_json(folder / "platform.json", "platform"), {"runs": TIE_RUNS, "streaming": TIE_STREAMS},
-                 target.policy, read_json(folder / "counts.json", "counts")["inference_audio"])
-    write_json(folder / "choice.json", doc)
+    files = BuildFolder(folder)
+    doc = choose(files.variants().variants, files.accuracy().variants, files.read("platform"),
+                 {"runs": TIE_RUNS, "streaming": TIE_STREAMS}, target.policy, files.read("counts")["inference_audio"])
+    files.write("choice", doc.to_json())
     return root / "build", root / "artifacts"
 
 
@@ -232,7 +231,7 @@ def test_both_reports_give_select_s_reasons_for_the_runners_up(tie_folder: tuple
     assert (view.choice["variant"], view.choice["threads"]) == ("original", 1)
     text, _ = command.markdown_report([view], "plots")
     page = html.render_html([view])
-    gate = next(e["reason"] for e in view.data["choice"]["excluded"] if e["variant"] == "int8-dynamic")
+    gate = next(e.reason for e in view.data["choice"].excluded if e.variant == "int8-dynamic")
     assert gate.startswith("not profiled: failed the gate: max |dB error|")
     assert markdown_reasons(text) == html_reasons(page) == [*TIE_REASONS, gate]
     assert "x the chosen median" not in text and "x the chosen median" not in html.plain(page)

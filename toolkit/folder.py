@@ -2,7 +2,8 @@
 
 A stage reads the files of the stages before it and writes its own, each through BuildFolder: a missing file
 is one line naming the stage that makes it (files.read_json), and every write is atomic (files.write_json), so a
-reader never sees half a file. FILES lists them in the order the pipeline writes them (its ledger first).
+reader never sees half a file. FILES lists them in the order the pipeline writes them (its ledger first). The
+files whose fields later stages read one by one are also read as their records (toolkit.records).
 The exported manifest sits in the artifacts folder, beside the chosen model file (manifest_path).
 """
 
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 from toolkit.files import Json, read_json, write_json
 from toolkit.profiling.runner import outputs_path
+from toolkit.records import AccuracyFile, Choice, Manifest, VariantsFile
 
 Stage = Literal["pipeline", "variants", "accuracy", "counts", "profile", "platform", "compare", "choice"]
 MANIFEST = "manifest.json"
@@ -61,6 +63,18 @@ class BuildFolder:
         """`stage`'s file as strict JSON, atomically."""
         write_json(self.path(stage), document)
 
+    def variants(self) -> VariantsFile:
+        """variants.json as its record."""
+        return VariantsFile.from_json(self.read("variants"))
+
+    def accuracy(self) -> AccuracyFile:
+        """accuracy.json as its record."""
+        return AccuracyFile.from_json(self.read("accuracy"))
+
+    def choice(self) -> Choice:
+        """choice.json as its record."""
+        return Choice.from_json(self.read("choice"))
+
     @property
     def outputs(self) -> Path:
         """The runner's outputs beside profile.json (runner.outputs_path)."""
@@ -72,12 +86,12 @@ def manifest_path(artifacts: Path) -> Path:
     return artifacts / MANIFEST
 
 
-def read_manifest(artifacts: Path) -> Json | None:
+def read_manifest(artifacts: Path) -> Manifest | None:
     """An artifacts folder's manifest, or None when nothing was exported there."""
     path = manifest_path(artifacts)
-    return read_json(path, "the export stage") if path.is_file() else None
+    return Manifest.from_json(read_json(path, "the export stage")) if path.is_file() else None
 
 
-def write_manifest(artifacts: Path, document: Json) -> None:
+def write_manifest(artifacts: Path, manifest: Manifest) -> None:
     """An artifacts folder's manifest as strict JSON, atomically."""
-    write_json(manifest_path(artifacts), document)
+    write_json(manifest_path(artifacts), manifest.to_json())

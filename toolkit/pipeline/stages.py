@@ -385,8 +385,7 @@ def compare(run: Run) -> None:
 
 def select(run: Run) -> None:
     """The target's policy picks one (toolkit.select) into choice.json."""
-    document = select_folder(run.folder, run.target)
-    for line in choice_lines(document):
+    for line in choice_lines(select_folder(run.folder, run.target)):
         _say(f"[select] {line}")
 
 

@@ -23,6 +23,7 @@ from toolkit.evidence import EVIDENCE
 from toolkit.explain import explain
 from toolkit.files import Json, write_text_atomic
 from toolkit.folder import FILES, BuildFolder, Stage, manifest_path, read_manifest
+from toolkit.records import AccuracyFile, Candidate
 from toolkit.report import gather, markdown
 from toolkit.report.html import ModelView, TargetView, all_plots, config_text, plain, render_html
 from toolkit.targets import load_target
@@ -67,12 +68,10 @@ def model_view(path: Path) -> ModelView:
 # ---------------------------------------------------------------- result files -> view
 
 
-def accuracy_view(document: Json | None) -> dict[str, Json]:
+def accuracy_view(document: AccuracyFile) -> dict[str, Json]:
     """variant -> {overall, by_level, passed, reasons} from accuracy.json."""
-    if document is None:
-        return {}
-    return {name: {**entry.get("report", {}), "passed": entry.get("passed"), "reasons": entry.get("reasons", [])}
-            for name, entry in document["variants"].items()}
+    return {name: {**(verdict.report or {}), "passed": verdict.passed, "reasons": verdict.reasons}
+            for name, verdict in document.variants.items()}
 
 
 def counts_view(document: Json | None) -> dict[str, dict[str, Json]]:
@@ -87,18 +86,18 @@ def counts_view(document: Json | None) -> dict[str, dict[str, Json]]:
     }
 
 
-def choice_numbers(chosen: Json, evidence: str, accuracy: Json) -> list[tuple[str, Any, str, str]]:
+def choice_numbers(chosen: Candidate, accuracy: Json) -> list[tuple[str, Any, str, str]]:
     """The headline numbers of the choice: (label, value, unit, evidence)."""
-    overall = accuracy.get("overall", {})
-    rows = [("median, 1760-sample chunk", chosen.get("median_ms"), " ms", evidence),
-            ("p90, 1760-sample chunk", chosen.get("p90_ms"), " ms", evidence),
-            ("median, 16000 samples", chosen.get("second_median_ms"), " ms", evidence),
-            (f"real-time factor (median / {chosen.get('audio_ms', 80.0):g} ms of audio per inference)",
-             chosen.get("realtime_factor"), "", evidence),
-            ("CPU share of one core, streaming", chosen.get("cpu_share"), "", evidence),
-            ("streams per core", chosen.get("streams_per_core"), "", evidence),
+    overall, evidence = accuracy.get("overall", {}), chosen.evidence
+    rows = [("median, 1760-sample chunk", chosen.median_ms, " ms", evidence),
+            ("p90, 1760-sample chunk", chosen.p90_ms, " ms", evidence),
+            ("median, 16000 samples", chosen.second_median_ms, " ms", evidence),
+            (f"real-time factor (median / {chosen.audio_ms:g} ms of audio per inference)",
+             chosen.realtime_factor, "", evidence),
+            ("CPU share of one core, streaming", chosen.cpu_share, "", evidence),
+            ("streams per core", chosen.streams_per_core, "", evidence),
             ("max |dB error| vs original", overall.get("max_abs_db"), " dB", accuracy.get("evidence", "")),
-            ("file size", chosen.get("bytes"), " bytes", "")]
+            ("file size", chosen.bytes, " bytes", "")]
     return [row for row in rows if row[1] is not None]
 
 
@@ -127,16 +126,16 @@ def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("arti
         raise ToolkitError(f"{folder} lacks {', '.join(missing)}; run `make profile TARGET={name}` first")
     data = gather(folder)
     target = load_target(data["pipeline"]["inputs"]["target"]["file"])
-    data["manifest"] = read_manifest(artifacts / name) or {}
+    data["manifest"] = manifest = read_manifest(artifacts / name)
     choice, platform, compare = data["choice"], data["platform"], data["compare"]
     accuracy = accuracy_view(data["accuracy"])
-    chosen = choice.get("chosen")
+    chosen = choice.chosen
+    shown = None
     if chosen is not None:
-        acc = {**accuracy.get(chosen["variant"], {}), "evidence": data["accuracy"].get("evidence", "")}
-        chosen = {**chosen, "numbers": choice_numbers(chosen, chosen.get("evidence", platform["latency_evidence"]),
-                                                      acc)}
-    sources = {stage: str(files.path(stage)) for stage in FILES}
-    if data["manifest"]:
+        acc = {**accuracy.get(chosen.variant, {}), "evidence": data["accuracy"].evidence}
+        shown = {**chosen.to_json(), "numbers": choice_numbers(chosen, acc)}
+    sources: dict[str, str] = {stage: str(files.path(stage)) for stage in FILES}
+    if manifest:
         sources["manifest"] = str(manifest_path(artifacts / name))
     original = folder / "variants" / "original.onnx"
     return TargetView(
@@ -145,11 +144,11 @@ def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("arti
         peak={int(t): float(v) for t, v in compare["peak"]["mults_per_s"].items()},
         peak_method=compare["peak"]["method"],
         latency_evidence=platform["latency_evidence"], output_evidence=platform["output_evidence"],
-        choice=chosen, reasons=choice.get("reasons", []), runners_up=data["runners_up"],
-        manifest=data["manifest"], accuracy=accuracy, runs=data["profile"]["runs"],
+        choice=shown, reasons=choice.reasons, runners_up=data["runners_up"],
+        manifest=manifest.to_json() if manifest else {}, accuracy=accuracy, runs=data["profile"]["runs"],
         streaming=data["profile"].get("streaming", []), counts=counts_view(data["counts"]),
         model=model_view(original) if original.is_file() else ModelView(analysis={}),
-        spectrogram=spectrogram(folder, chosen["variant"] if chosen else None),
+        spectrogram=spectrogram(folder, chosen.variant if chosen else None),
         data=data, contradictions=compare.get("contradiction_summary", []), node_rows=compare.get("nodes", []),
         sources=sources, evidence_meaning=dict(EVIDENCE),
     )

@@ -228,7 +228,8 @@ def latency_plots(view: TargetView) -> list[Plot]:
     if view.latency_evidence == EMULATED_TIME:
         return []
     plots_out = []
-    budget = (view.data.get("choice") or {}).get("policy", {}).get("max_chunk_ms")
+    choice = view.data.get("choice")
+    budget = choice.policy.get("max_chunk_ms") if choice else None
     for workload in dict.fromkeys(r["workload"] for r in view.runs if r.get("status") == "ok"):
         dots = [plots.Dot(r["variant"], config_text(r), r["latency_ms"]["median"],
                           f"{r['variant']} | {config_text(r)} | {workload}: median {r['latency_ms']['median']:.4g} ms"
