@@ -208,8 +208,7 @@ def export_folder(folder: Path, out: Path, target: Target, bench: Path | None = 
         model_file = staging / f"{chosen.variant}{EXTENSIONS[variant.format]}"
         shutil.copyfile(source, model_file)
         os.chmod(model_file, FILE_MODE)
-        data["manifest"] = document = manifest(data, target, model_file, chosen, variant)
-        write_manifest(staging, document)
+        write_manifest(staging, manifest(data, target, model_file, chosen, variant))
         (staging / "report.md").write_text(render(data), encoding="utf-8")
         for path in (manifest_path(staging), staging / "report.md", staging):
             os.chmod(path, FILE_MODE if path.is_file() else 0o755)

@@ -19,13 +19,12 @@ from rich.console import Console
 
 from toolkit.analysis import analyze
 from toolkit.errors import ToolkitError
-from toolkit.evidence import EVIDENCE
 from toolkit.explain import explain
 from toolkit.files import Json, write_text_atomic
 from toolkit.folder import FILES, BuildFolder, Stage, manifest_path, read_manifest
 from toolkit.records import AccuracyFile, Candidate
 from toolkit.report import gather, markdown
-from toolkit.report.html import ModelView, TargetView, all_plots, config_text, plain, render_html
+from toolkit.report.html import ModelView, TargetView, all_plots, plain, render_html
 from toolkit.targets import load_target
 from toolkit.terminal import Output, add_output_flags, rich_table
 from toolkit.variants.anatomy import anatomy
@@ -126,7 +125,7 @@ def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("arti
         raise ToolkitError(f"{folder} lacks {', '.join(missing)}; run `make profile TARGET={name}` first")
     data = gather(folder)
     target = load_target(data["pipeline"]["inputs"]["target"]["file"])
-    data["manifest"] = manifest = read_manifest(artifacts / name)
+    manifest = read_manifest(artifacts / name)
     choice, platform, compare = data["choice"], data["platform"], data["compare"]
     accuracy = accuracy_view(data["accuracy"])
     chosen = choice.chosen
@@ -144,13 +143,13 @@ def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("arti
         peak={int(t): float(v) for t, v in compare["peak"]["mults_per_s"].items()},
         peak_method=compare["peak"]["method"],
         latency_evidence=platform["latency_evidence"], output_evidence=platform["output_evidence"],
-        choice=shown, reasons=choice.reasons, runners_up=data["runners_up"],
-        manifest=manifest.to_json() if manifest else {}, accuracy=accuracy, runs=data["profile"]["runs"],
+        choice=shown, facts=data["facts"], manifest=manifest.to_json() if manifest else {}, accuracy=accuracy,
+        runs=data["profile"]["runs"],
         streaming=data["profile"].get("streaming", []), counts=counts_view(data["counts"]),
         model=model_view(original) if original.is_file() else ModelView(analysis={}),
         spectrogram=spectrogram(folder, chosen.variant if chosen else None),
         data=data, contradictions=compare.get("contradiction_summary", []), node_rows=compare.get("nodes", []),
-        sources=sources, evidence_meaning=dict(EVIDENCE),
+        sources=sources,
     )
 
 
@@ -215,12 +214,11 @@ def run(args: argparse.Namespace) -> int:
     for name in out.track(names, "reading results"):
         views.append(collect(name, args.build, args.artifacts))
     written = write_reports(views, args.out, args.format or list(FORMATS))
-    summary = [{"target": v.name, "chosen": v.choice["variant"] if v.choice else None,
-                "configuration": config_text(v.choice) if v.choice else None,
-                "median_ms": v.choice.get("median_ms") if v.choice else None,
-                "evidence": (v.choice or {}).get("evidence", v.latency_evidence)}
-               for v in views]
+    summary = [{"target": v.name, "chosen": chosen.variant if chosen else None, "configuration": v.facts.configuration,
+                "median_ms": chosen.median_ms if chosen else None,
+                "evidence": chosen.evidence if chosen else v.latency_evidence}
+               for v in views for chosen in [v.facts.chosen]]
     out.emit({"files": [str(p) for p in written], "targets": summary},
              lambda console: print_summary(console, summary, written))
-    return 0 if all(v.choice for v in views) else 1
+    return 0 if all(v.facts.chosen for v in views) else 1
 
