@@ -457,7 +457,7 @@ def test_both_reports_state_the_same_choice_reasons_exclusions_and_setting_verdi
     choice = BuildFolder(profiled["build"] / TARGET).choice()
     assert choice.chosen is not None
     md, page = markdown_facts(with_openvino["md"]), html_facts(with_openvino["html"])
-    assert md["chosen"] == md["title"] == page["chosen"] == (choice.chosen.variant, config_text(choice.chosen.run()))
+    assert md["chosen"] == md["title"] == page["chosen"] == (choice.chosen.variant, config_text(choice.chosen.config()))
     assert md["reasons"] == page["reasons"] == choice.reasons
     assert md["rows"] == page["rows"]
     excluded = {variant: why for variant, configuration, why in md["rows"] if configuration == "-"}

@@ -42,7 +42,7 @@ class RunnerUpRow:
     @classmethod
     def of_runner_up(cls, row: RunnerUp) -> RunnerUpRow:
         c = row.candidate
-        return cls(c.variant, row.why, config_text(c.to_json()), c.median_ms, c.evidence, row.slower_than_chosen,
+        return cls(c.variant, row.why, config_text(c.config()), c.median_ms, c.evidence, row.slower_than_chosen,
                    c.second_median_ms, c.cpu_share, c.bytes)
 
     @classmethod
@@ -96,7 +96,7 @@ def facts(data: Json) -> Facts:
     """The Facts of a gathered document."""
     choice = data["choice"]
     return Facts(
-        chosen=choice.chosen, configuration=config_text(choice.chosen.to_json()) if choice.chosen else None,
+        chosen=choice.chosen, configuration=config_text(choice.chosen.config()) if choice.chosen else None,
         reasons=choice.reasons,
         runners_up=[*map(RunnerUpRow.of_runner_up, choice.runners_up), *map(RunnerUpRow.of_excluded, choice.excluded)],
         settings=setting_verdicts(data["variants"], data["where_run"]), evidence_labels=dict(EVIDENCE),

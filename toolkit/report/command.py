@@ -184,6 +184,14 @@ def write_reports(views: list[TargetView], out: Path, formats: list[str]) -> lis
     return written
 
 
+def summary_row(view: TargetView) -> dict[str, Any]:
+    """One target's choice as the command prints it (and --json emits it)."""
+    chosen = view.facts.chosen
+    return {"target": view.name, "chosen": chosen.variant if chosen else None,
+            "configuration": view.facts.configuration, "median_ms": chosen.median_ms if chosen else None,
+            "evidence": chosen.evidence if chosen else view.latency_evidence}
+
+
 def print_summary(console: Console, summary: list[dict[str, Any]], written: list[Path]) -> None:
     """The report command's result: the choice per target and the files written."""
     rows = [(s["target"], s["chosen"] or "none", s["configuration"],
@@ -214,10 +222,7 @@ def run(args: argparse.Namespace) -> int:
     for name in out.track(names, "reading results"):
         views.append(collect(name, args.build, args.artifacts))
     written = write_reports(views, args.out, args.format or list(FORMATS))
-    summary = [{"target": v.name, "chosen": chosen.variant if chosen else None, "configuration": v.facts.configuration,
-                "median_ms": chosen.median_ms if chosen else None,
-                "evidence": chosen.evidence if chosen else v.latency_evidence}
-               for v in views for chosen in [v.facts.chosen]]
+    summary = [summary_row(v) for v in views]
     out.emit({"files": [str(p) for p in written], "targets": summary},
              lambda console: print_summary(console, summary, written))
     return 0 if all(v.facts.chosen for v in views) else 1

@@ -474,13 +474,18 @@ def target_section(view: TargetView) -> str:
     ])
 
 
+def summary_row(view: TargetView) -> tuple[str, str, str, str]:
+    """A target's line of the summary table."""
+    chosen, link = view.facts.chosen, f'<a href="#target-{escape(view.name)}">{escape(view.name)}</a>'
+    if chosen is None:
+        return link, '<span class="fail">none</span>', "", ""
+    return (link, escape(chosen.variant), escape(view.facts.configuration or ""),
+            f"{num(chosen.median_ms)} {badge(chosen.evidence)}")
+
+
 def summary_table(views: Sequence[TargetView]) -> str:
     """One line per target: the choice and its streaming-chunk latency."""
-    rows = [(f'<a href="#target-{escape(v.name)}">{escape(v.name)}</a>',
-             escape(chosen.variant) if chosen else '<span class="fail">none</span>',
-             escape(v.facts.configuration or ""),
-             f"{num(chosen.median_ms)} {badge(chosen.evidence)}" if chosen else "")
-            for v in views for chosen in [v.facts.chosen]]
+    rows = [summary_row(v) for v in views]
     return table(("target", "chosen variant", "configuration", "ms (stream chunk; measured or predicted)"), rows,
                  (False, False, False, True))
 
