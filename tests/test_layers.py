@@ -2,10 +2,11 @@
 
 LAYERS is the one statement of the order, bottom first. A module belongs to the layer of its longest listed
 dotted prefix; every `command` module (`add_arguments` + `run`, what `python -m toolkit` calls) is the CLI's.
-The base layer is vocabulary everything shares: errors, files and strict JSON, evidence labels, run
-configurations, graph helpers, terminal output, target files, and the bench runner (which imports nothing from
-the toolkit at all: it is copied to boards alone). The engine sessions sit with load: they are fed by its feed
-plan. Top-level, function-level and TYPE_CHECKING imports all count: each is a dependency.
+The base layer is vocabulary everything shares: errors, files and strict JSON, the build folder's stage files
+(and their records), evidence labels, run configurations, graph helpers, terminal output, target files, and the
+bench runner (which imports nothing from the toolkit at all: it is copied to boards alone). The engine sessions
+sit with load: they are fed by its feed plan. Top-level, function-level and TYPE_CHECKING imports all count: each
+is a dependency.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "toolkit"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("toolkit", "toolkit.errors", "toolkit.files", "toolkit.evidence", "toolkit.configs", "toolkit.graphs",
-              "toolkit.terminal", "toolkit.targets", "toolkit.profiling.runner")),
+    ("base", ("toolkit", "toolkit.errors", "toolkit.files", "toolkit.records", "toolkit.folder", "toolkit.evidence",
+              "toolkit.configs", "toolkit.graphs", "toolkit.terminal", "toolkit.targets", "toolkit.profiling.runner")),
     ("load", ("toolkit.melgraph", "toolkit.load", "toolkit.engines")),
     ("analysis", ("toolkit.analysis",)),
     ("explain", ("toolkit.explain",)),

@@ -17,8 +17,21 @@ from tests.helpers import TEST_HOST_TARGET
 from toolkit import cli
 from toolkit.errors import ToolkitError
 from toolkit.files import read_json, sha256_file
+from toolkit.folder import BuildFolder, manifest_path
 from toolkit.pipeline.orchestrate import STAGES, Settings, run_pipeline
 from toolkit.pipeline.sources import choose_source
+from toolkit.records import (
+    AccuracyFile,
+    Candidate,
+    Choice,
+    Excluded,
+    Manifest,
+    Rejected,
+    RunnerUp,
+    VariantRecord,
+    VariantsFile,
+    Verdict,
+)
 from toolkit.targets import load_target
 
 VARIANTS = ("dft-400tap", "int8-dynamic", "tflite")
@@ -105,6 +118,28 @@ def test_artifacts(folder: Path, settings: Settings) -> None:
     assert manifest["latency"]["workloads"]["stream"]["latency_ms"]["median"] > 0
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "not profiled: failed the gate" in report and "## Rank contradictions" in report
+
+
+def test_each_record_reads_its_file_back_exactly(folder: Path, settings: Settings) -> None:
+    """Every record from this run's files: to_json() is the file's JSON (keys, order, values) and from_json()
+    of it is the record again."""
+    files = BuildFolder(folder)
+    variants, accuracy, choice = files.read("variants"), files.read("accuracy"), files.read("choice")
+    cases: list[tuple[Any, Json]] = [
+        (VariantsFile, variants), (AccuracyFile, accuracy), (Choice, choice),
+        (Manifest, read_json(manifest_path(settings.artifacts_root / "pipeline-host"), "manifest")),
+        *((VariantRecord, v) for v in variants["variants"]),
+        *((Verdict, v) for v in [*accuracy["variants"].values(), *files.read("platform")["accuracy"].values()]),
+        (Candidate, choice["chosen"]), (Candidate, choice["original_best"]),
+        *((RunnerUp, r) for r in choice["runners_up"]), *((Excluded, e) for e in choice["excluded"]),
+        *((Rejected, r) for r in choice["rejected"]),
+    ]
+    for kind, document in cases:
+        record = kind.from_json(document)
+        assert json.dumps(record.to_json()) == json.dumps(document), kind.__name__
+        assert kind.from_json(record.to_json()) == record, kind.__name__
+    assert {kind for kind, _ in cases} >= {VariantsFile, AccuracyFile, Choice, Manifest, VariantRecord, Verdict,
+                                           Candidate, RunnerUp, Excluded}  # this run rejects nothing
 
 
 def test_resume_skips_finished_stages(settings: Settings, folder: Path) -> None:

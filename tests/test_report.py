@@ -22,7 +22,8 @@ from rich.console import Console
 from tests.test_pipeline import write_target
 from tests.test_select import run, stream
 from toolkit import cli, melgraph, terminal
-from toolkit.files import read_json, write_json
+from toolkit.configs import config_text
+from toolkit.folder import BuildFolder
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
 from toolkit.report import command, html, plots
 from toolkit.report.markdown import predicted
@@ -207,11 +208,10 @@ def tie_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     target = load_target(write_target(root, TIE_HOST))
     folder = run_pipeline(Settings(target=str(root / f"{TIE_HOST}.toml"), variants=("dft-fused", "int8-dynamic"),
                                    quick=True, build_root=root / "build", artifacts_root=root / "artifacts")).folder
-    doc = choose(read_json(folder / "variants.json", "variants")["variants"],
-                 read_json(folder / "accuracy.json", "accuracy")["variants"],
-                 read_json(folder / "platform.json", "platform"), {"runs": TIE_RUNS, "streaming": TIE_STREAMS},
-                 target.policy, read_json(folder / "counts.json", "counts")["inference_audio"])
-    write_json(folder / "choice.json", doc)
+    files = BuildFolder(folder)
+    doc = choose(files.variants().variants, files.accuracy().variants, files.read("platform"),
+                 {"runs": TIE_RUNS, "streaming": TIE_STREAMS}, target.policy, files.read("counts")["inference_audio"])
+    files.write("choice", doc.to_json())
     return root / "build", root / "artifacts"
 
 
@@ -232,7 +232,7 @@ def test_both_reports_give_select_s_reasons_for_the_runners_up(tie_folder: tuple
     assert (view.choice["variant"], view.choice["threads"]) == ("original", 1)
     text, _ = command.markdown_report([view], "plots")
     page = html.render_html([view])
-    gate = next(e["reason"] for e in view.data["choice"]["excluded"] if e["variant"] == "int8-dynamic")
+    gate = next(e.reason for e in view.data["choice"].excluded if e.variant == "int8-dynamic")
     assert gate.startswith("not profiled: failed the gate: max |dB error|")
     assert markdown_reasons(text) == html_reasons(page) == [*TIE_REASONS, gate]
     assert "x the chosen median" not in text and "x the chosen median" not in html.plain(page)
@@ -415,3 +415,53 @@ def test_each_engine_settings_prediction_shows_its_own_instruction_count() -> No
     text = "\n".join(predicted({"platform": {"predictions": {"rows": rows}, "instructions": {"rows": counts}}}))
     assert "| openvino CPU f32, 1 thr | 4,793,670 | 0.4993 |" in text
     assert "| openvino CPU f16, 1 thr | 3,080,502 | 0.3209 |" in text
+
+
+# ---------------------------------------------------------------- both reports state the same facts
+
+
+def markdown_facts(text: str) -> Json:
+    """The chosen variant and configuration (headline and choice line), select's reasons, the runners-up table's
+    (variant, configuration, why) and the engine settings' verdicts, as report.md states them."""
+    chosen = re.search(r"^\*\*(.+?)\*\* on (.+?): ", text, re.M)
+    title = re.search(rf"^# {TARGET}: (\S+) \((.+)\)$", text, re.M)
+    assert chosen is not None and title is not None
+    choice = section(text, "## Choice").split("\n\nRule: ", 1)[0]
+    rows = section(text, "## Choice").split("### Runners-up and excluded variants\n\n", 1)[1].splitlines()[2:]
+    cells = [row.strip("| ").split(" | ") for row in rows if row.startswith("| ")]
+    settings = section(text, "## Variants and the accuracy gate").split("numerics of their own", 1)[1]
+    return {"chosen": (chosen[1], chosen[2]), "title": (title[1], title[2]),
+            "reasons": [line[2:] for line in choice.splitlines() if line.startswith("- ")],
+            "rows": [(c[0], c[1], c[-1].replace("\\|", "|")) for c in cells],
+            "settings": [line[2:] for line in settings.splitlines() if line.startswith("- ")]}
+
+
+def html_facts(page: str) -> Json:
+    """The same facts as report.html states them (as text)."""
+    chosen = re.search(r'data-role="chosen-variant">(.*?)</div><div>(.*?)</div>', page)
+    assert chosen is not None
+    why = page.split("<h3>Why</h3><ul>", 1)[1].split("</ul>", 1)[0]
+    table = page.split("<h3>Runners-up and excluded variants</h3>", 1)[1].split("</tbody>", 1)[0]
+    cells = [[html.plain(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)] for row in table.split("</tr>")[1:-1]]
+    return {"chosen": (html.plain(chosen[1]), html.plain(chosen[2])),
+            "reasons": [html.plain(r) for r in re.findall(r"<li>(.*?)</li>", why)],
+            "rows": [(c[0], c[1], c[-1]) for c in cells],
+            "settings": [html.plain(s) for s in re.findall(r"<li><span class='(?:pass|fail)'>(.*?)</span></li>", page)]}
+
+
+@pytest.mark.slow
+def test_both_reports_state_the_same_choice_reasons_exclusions_and_setting_verdicts(
+        profiled: dict[str, Path], with_openvino: dict[str, str]) -> None:
+    """report.md and report.html of one real run (with two OpenVINO settings' verdicts added) agree on every fact
+    they both state, and each is select's or the gate's own."""
+    choice = BuildFolder(profiled["build"] / TARGET).choice()
+    assert choice.chosen is not None
+    md, page = markdown_facts(with_openvino["md"]), html_facts(with_openvino["html"])
+    assert md["chosen"] == md["title"] == page["chosen"] == (choice.chosen.variant, config_text(choice.chosen.config()))
+    assert md["reasons"] == page["reasons"] == choice.reasons
+    assert md["rows"] == page["rows"]
+    excluded = {variant: why for variant, configuration, why in md["rows"] if configuration == "-"}
+    assert excluded == {e.variant: e.reason for e in choice.excluded} and "int8-dynamic" in excluded
+    assert md["settings"] == page["settings"]  # this host's own OpenVINO settings too, when it has OpenVINO
+    assert {f"original@openvino.CPU.f16: fails: {F16_ERROR}",
+            "original@openvino.CPU.f32: passes: max |dB error| 0.0012"} <= set(md["settings"])

@@ -12,6 +12,7 @@ import pytest
 
 from toolkit.profiling.emulate import InstructionCounts
 from toolkit.profiling.predict import predict_latency
+from toolkit.records import Choice, VariantRecord, Verdict
 from toolkit.select import CHECKS, choice_lines, choose
 from toolkit.targets import Policy, load_target
 
@@ -19,8 +20,9 @@ POLICY = Policy(max_abs_db_error=0.5, p99_abs_db_error=0.1, max_rel_mel_error=0.
 Json = dict[str, Any]
 
 
-def variant(name: str, size: int = 1000) -> Json:
-    return {"name": name, "status": "built", "reason": "", "format": "onnx", "bytes": size}
+def variant(name: str, size: int = 1000) -> VariantRecord:
+    return VariantRecord(name=name, path=f"{name}.onnx", format="onnx", status="built", reason="", description="",
+                         exact=True, build_seconds=0.0, bytes=size)
 
 
 def verdict(passed: bool, max_db: float = 0.0) -> Json:
@@ -67,13 +69,14 @@ def decide(medians: dict[str, float], passed: dict[str, bool], policy: Policy = 
     """`settings`: platform.json accuracy verdicts of engine settings (runner.output_name keys)."""
     names = list(medians)
     variants = [variant(n, (sizes or {}).get(n, 1000)) for n in names]
-    accuracy = {n: verdict(passed[n], 0.0 if passed[n] else 50.0) for n in names}
+    accuracy = {n: Verdict.from_json(verdict(passed[n], 0.0 if passed[n] else 50.0)) for n in names}
     platform = {"latency_evidence": evidence,
-                "accuracy": {**{n: {"passed": True, "reasons": []} for n in names}, **(settings or {})},
+                "accuracy": {**{n: {"measured": True, "passed": True, "reasons": []} for n in names},
+                             **(settings or {})},
                 "predictions": {"rows": predictions or []}}
     profile = {"runs": runs if runs is not None else [run(n, m) for n, m in medians.items()],
                "streaming": streams or []}
-    return choose(variants, accuracy, platform, profile, policy, audio)
+    return choose(variants, accuracy, platform, profile, policy, audio).to_json()
 
 
 def test_fastest_eligible_wins_and_beats_original() -> None:
@@ -106,7 +109,7 @@ def test_budget_rejects_and_nothing_left_means_no_choice() -> None:
     assert doc["chosen"] is None
     assert doc["eligible"] == 0
     assert all("> budget 0.080 ms" in r["fails"][0] for r in doc["rejected"])
-    assert choice_lines(doc)[0].startswith("no variant chosen")
+    assert choice_lines(Choice.from_json(doc))[0].startswith("no variant chosen")
 
 
 def test_size_limit() -> None:
@@ -230,7 +233,7 @@ def test_a_precision_failing_its_gate_where_it_ran_is_excluded_while_the_same_va
     assert (rejected["precision"], rejected["median_ms"]) == ("f16", 0.3)
     assert rejected["fails"] == ["its outputs where it ran fail the dB tolerances: original@openvino.CPU.f16: "
                                  "max |dB error| 324.0 > 0.5 (max_abs_db_error); worst at -60 dBFS"]
-    assert choice_lines(doc)[0] == "chosen: original on openvino CPU f32, 1 thread(s)"
+    assert choice_lines(Choice.from_json(doc))[0] == "chosen: original on openvino CPU f32, 1 thread(s)"
     assert "its outputs as original@openvino.CPU.f32 where it ran: max |dB error| 0.001 <= 0.5" in doc["reasons"]
     assert doc["original_best"]["precision"] == "f32"  # the original's best configuration is that setting
 
@@ -260,7 +263,7 @@ def test_two_precisions_of_one_variant_are_two_candidates_each_joined_to_its_own
                                  "max |dB error| 0.01 <= 0.5")
     assert doc["reasons"][2].startswith("within the measurement spread of the fastest (original on "
                                         "OpenVINOExecutionProvider bf16, 2 threads, optimization all: ")
-    assert choice_lines(doc)[0] == ("chosen: original on OpenVINOExecutionProvider f32, 2 thread(s), "
+    assert choice_lines(Choice.from_json(doc))[0] == ("chosen: original on OpenVINOExecutionProvider f32, 2 thread(s), "
                                     "optimization all")
 
 

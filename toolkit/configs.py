@@ -37,6 +37,16 @@ def engine_words(config: Json, short: bool = False, precision: bool = True) -> s
     return " ".join(words)
 
 
+def config_text(record: Json) -> str:
+    """[engine] provider [precision], threads, spinning, optimization of a run or a choice, compactly."""
+    parts = [engine_words(record, short=True), f"{record.get('threads', '?')} thr"]
+    if record.get("spinning") is not None and record.get("threads", 1) != 1:
+        parts.append("spin" if record["spinning"] else "no spin")
+    if record.get("optimization"):
+        parts.append(f"opt {record['optimization']}")
+    return ", ".join(parts)
+
+
 def placement_words(run: Json) -> str | None:
     """'12 of 14 nodes on OpenVINOExecutionProvider (2 on CPUExecutionProvider); runtime precision f16 12,
     f32 2', or None when the runner recorded no placement (older records, LiteRT)."""

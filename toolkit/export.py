@@ -35,8 +35,10 @@ from toolkit.evidence import (
     SETTING,
     TARGET_FILE,
 )
-from toolkit.files import Json, sha256_file, strict, swap_in_dir, write_json
-from toolkit.profiling.runner import CONFIG_FIELDS, now_utc, output_name
+from toolkit.files import Json, sha256_file, swap_in_dir
+from toolkit.folder import BuildFolder, manifest_path, write_manifest
+from toolkit.profiling.runner import now_utc
+from toolkit.records import Candidate, Choice, Manifest, VariantRecord
 from toolkit.report import gather
 from toolkit.report.markdown import render
 from toolkit.targets import Target, load_target
@@ -57,15 +59,15 @@ def toolkit_commit() -> str | None:
     return done.stdout.strip() or None
 
 
-def _runs_of(profile: Json, chosen: Json) -> dict[str, Json]:
+def _runs_of(profile: Json, chosen: Candidate) -> dict[str, Json]:
     """The chosen configuration's finished runs, by workload."""
-    return {r["workload"]: r for r in profile["runs"] if r["status"] == "ok" and same(r, chosen)}
+    return {r["workload"]: r for r in profile["runs"] if r["status"] == "ok" and same(r, chosen.run())}
 
 
-def _streaming_of(profile: Json, chosen: Json) -> Json | None:
+def _streaming_of(profile: Json, chosen: Candidate) -> Json | None:
     """The chosen variant's streaming run in the same configuration but the optimization level, if it was made."""
     return next((s for s in profile.get("streaming", [])
-                 if s["status"] == "ok" and same(s, chosen, STREAM_FIELDS)), None)
+                 if s["status"] == "ok" and same(s, chosen.run(), STREAM_FIELDS)), None)
 
 
 def _of_variant(group: Json | None, name: str) -> list[Json]:
@@ -73,24 +75,24 @@ def _of_variant(group: Json | None, name: str) -> list[Json]:
     return [r for r in (group or {}).get("rows", []) if r["variant"] == name]
 
 
-def _predictions_of(data: Json, chosen: Json) -> list[Json]:
+def _predictions_of(data: Json, chosen: Candidate) -> list[Json]:
     """The predictions of the chosen variant in the chosen configuration (one row per workload)."""
-    return [r for r in _of_variant(data["platform"].get("predictions"), chosen["variant"])
-            if same(r["config"], chosen, WITHOUT_SPINNING)]
+    return [r for r in _of_variant(data["platform"].get("predictions"), chosen.variant)
+            if same(r["config"], chosen.config(), WITHOUT_SPINNING)]
 
 
-def configuration_section(data: Json, chosen: Json) -> Json:
+def configuration_section(data: Json, chosen: Candidate) -> Json:
     """The chosen engine settings, and where the engine placed the graph's nodes in the chosen run (None when
     the runner recorded no placement: older results, LiteRT)."""
     placement = next((r.get("placement") for r in data["profile"]["runs"] if r["status"] == "ok"
-                      and r["workload"] == "stream" and r["variant"] == chosen["variant"]
-                      and same(r, chosen, WITHOUT_SPINNING)), None)
-    return {"evidence": SETTING, **{k: chosen.get(k) for k in CONFIG_FIELDS},
+                      and r["workload"] == "stream" and r["variant"] == chosen.variant
+                      and same(r, chosen.config(), WITHOUT_SPINNING)), None)
+    return {"evidence": SETTING, **chosen.config(),
             "placement": None if placement is None else {"evidence": data["platform"]["output_evidence"],
                                                          **placement}}
 
 
-def latency_section(data: Json, chosen: Json) -> Json:
+def latency_section(data: Json, chosen: Candidate) -> Json:
     """Latency statistics of the chosen configuration, per workload, plus its streaming run; under emulation
     the predicted latencies instead (emulation wall time is not a board latency and is left out)."""
     if data["platform"]["latency_evidence"] == EMULATED_TIME:
@@ -114,11 +116,11 @@ def latency_section(data: Json, chosen: Json) -> Json:
     }
 
 
-def achieved_section(data: Json, chosen: Json) -> Json:
+def achieved_section(data: Json, chosen: Candidate) -> Json:
     """Achieved mults/s of the chosen configuration per workload against the target's estimated peak."""
     if data["compare"].get("not_timed"):
         return {"evidence": EMULATED_TIME, "note": data["compare"]["not_timed"]}
-    rows = {r["workload"]: r for r in data["compare"]["runs"] if r["status"] == "ok" and same(r, chosen)}
+    rows = {r["workload"]: r for r in data["compare"]["runs"] if r["status"] == "ok" and same(r, chosen.run())}
     keep = ("counts", "dense", "effective", "peak_mults_per_s", "note")
     return {
         "evidence": f"derived: {COUNTED} mults / {data['platform']['latency_evidence']} median; peak {ESTIMATED}",
@@ -127,87 +129,88 @@ def achieved_section(data: Json, chosen: Json) -> Json:
     }
 
 
-def manifest(data: Json, target: Target, model_file: Path) -> Json:
-    """manifest.json's content for the chosen variant."""
-    choice = data["choice"]
-    chosen = choice["chosen"]
-    name = chosen["variant"]
-    variant = next(v for v in data["variants"] if v["name"] == name)
-    verdict = data["accuracy"]["variants"][name]
-    where = data["platform"]["accuracy"].get(output_name(name, chosen), {})
+def choice_section(choice: Choice, chosen: Candidate) -> Json:
+    """The choice with its rule, reasons, policy, the original's best configuration and the runners-up."""
+    return {"evidence": chosen.evidence, "rule": choice.rule, "reasons": choice.reasons,
+            "policy": {"evidence": SETTING, **choice.policy},
+            "inference_audio": {"evidence": EXPLAINED, **choice.inference_audio},
+            "beats_original": choice.beats_original,
+            "original_best": choice.original_best.to_json() if choice.original_best else None,
+            "runners_up": [r.to_json() for r in choice.runners_up]}
+
+
+def accuracy_section(data: Json, chosen: Candidate) -> Json:
+    """The chosen variant's gate and errors on this host, and its outputs' where the runs ran."""
+    accuracy = data["accuracy"]
+    verdict = accuracy.variants[chosen.variant]
+    where = data["where_run"].get(chosen.outputs)
+    return {"evidence": accuracy.evidence, "method": accuracy.method, "signals": accuracy.signals,
+            "gate": {"passed": verdict.passed, "reasons": verdict.reasons}, **(verdict.report or {}),
+            "where_measured": {"evidence": data["platform"]["output_evidence"], **(where.to_json() if where else {})}}
+
+
+def manifest(data: Json, target: Target, model_file: Path, chosen: Candidate, variant: VariantRecord) -> Manifest:
+    """manifest.json's content for the chosen candidate and its variant."""
+    name = chosen.variant
     profile_platform = data["profile"].get("platform", {})
     error = data["platform"].get("prediction_error") or {}
-    return {
-        "format_version": FORMAT_VERSION,
-        "date_utc": now_utc(),
-        "target": {"evidence": TARGET_FILE, "name": target.name, "description": target.description, "kind": target.kind,
-                   "file": str(target.path), "cpu": vars(target.cpu) | {"isa_flags": list(target.cpu.isa_flags)}},
-        "model": {"evidence": FILE, "file": model_file.name, "sha256": sha256_file(model_file),
-                  "bytes": model_file.stat().st_size,
-                  "variant": name, "format": variant["format"], "exact": variant["exact"],
-                  "description": variant["description"], "input_model": data["pipeline"]["inputs"]["model"]},
-        "inputs": {"evidence": SETTING, "note": "what each graph input is fed on every run, and why",
-                   "feeds": data["inputs"],
-                   "audio_scale": data["pipeline"]["inputs"].get("audio_scale", "int16")},
-        "configuration": configuration_section(data, chosen),
-        "choice": {"evidence": chosen["evidence"], "rule": choice["rule"], "reasons": choice["reasons"],
-                   "policy": {"evidence": SETTING, **choice["policy"]},
-                   "inference_audio": {"evidence": EXPLAINED, **choice["inference_audio"]},
-                   "beats_original": choice["beats_original"], "original_best": choice["original_best"],
-                   "runners_up": choice["runners_up"]},
-        "analytic_counts": {"evidence": COUNTED, **data["counts"]["variants"][name]},
-        "accuracy": {
-            "evidence": data["accuracy"]["evidence"], "method": data["accuracy"]["method"],
-            "signals": data["accuracy"]["signals"], "gate": {"passed": verdict["passed"],
-                                                             "reasons": verdict["reasons"]},
-            **verdict.get("report", {}),
-            "where_measured": {"evidence": data["platform"]["output_evidence"], **where},
-        },
-        "latency": latency_section(data, chosen),
-        "predicted_latency": {"evidence": PREDICTED,
-                              "rows": _predictions_of(data, chosen),
-                              "reason": data["platform"].get("predictions", {}).get("reason", "")},
-        "instructions": {"evidence": EMULATED, "method": data["platform"].get("instructions", {}).get("method"),
-                         "rows": _of_variant(data["platform"].get("instructions"), name),
-                         "reason": data["platform"].get("instructions", {}).get("reason", "")},
-        "prediction_error": {"evidence": error.get("evidence", PREDICTED), "ratio_over_variants": error.get("ratio"),
-                             "rows": error.get("rows", []), "reason": error.get("reason", "")},
-        "achieved": achieved_section(data, chosen),
-        "versions": {
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        date_utc=now_utc(),
+        target={"evidence": TARGET_FILE, "name": target.name, "description": target.description, "kind": target.kind,
+                "file": str(target.path), "cpu": vars(target.cpu) | {"isa_flags": list(target.cpu.isa_flags)}},
+        model={"evidence": FILE, "file": model_file.name, "sha256": sha256_file(model_file),
+               "bytes": model_file.stat().st_size, "variant": name, "format": variant.format, "exact": variant.exact,
+               "description": variant.description, "input_model": data["pipeline"]["inputs"]["model"]},
+        inputs={"evidence": SETTING, "note": "what each graph input is fed on every run, and why",
+                "feeds": data["inputs"], "audio_scale": data["pipeline"]["inputs"].get("audio_scale", "int16")},
+        configuration=configuration_section(data, chosen),
+        choice=choice_section(data["choice"], chosen),
+        analytic_counts={"evidence": COUNTED, **data["counts"]["variants"][name]},
+        accuracy=accuracy_section(data, chosen),
+        latency=latency_section(data, chosen),
+        predicted_latency={"evidence": PREDICTED, "rows": _predictions_of(data, chosen),
+                           "reason": data["platform"].get("predictions", {}).get("reason", "")},
+        instructions={"evidence": EMULATED, "method": data["platform"].get("instructions", {}).get("method"),
+                      "rows": _of_variant(data["platform"].get("instructions"), name),
+                      "reason": data["platform"].get("instructions", {}).get("reason", "")},
+        prediction_error={"evidence": error.get("evidence", PREDICTED), "ratio_over_variants": error.get("ratio"),
+                          "rows": error.get("rows", []), "reason": error.get("reason", "")},
+        achieved=achieved_section(data, chosen),
+        versions={
             "toolkit": toolkit.__version__, "toolkit_commit": toolkit_commit(),
             "onnxruntime_where_measured": profile_platform.get("onnxruntime"),
             "litert_where_measured": profile_platform.get("litert"),
             "onnxruntime_here": onnxruntime.__version__, "python_here": platform.python_version(),
             "numpy_here": np.__version__,
         },
-        "cpu": {"where_measured": profile_platform.get("cpu", {}).get("model"), "target_file": target.cpu.model},
-        "platform_where_measured": {"evidence": data["platform"]["output_evidence"], **profile_platform},
-        "evidence_labels": EVIDENCE,
-    }
+        cpu={"where_measured": profile_platform.get("cpu", {}).get("model"), "target_file": target.cpu.model},
+        platform_where_measured={"evidence": data["platform"]["output_evidence"], **profile_platform},
+        evidence_labels=EVIDENCE,
+    )
 
 
 def export_folder(folder: Path, out: Path, target: Target, bench: Path | None = None) -> Path:
     """Write artifacts for the choice in `folder` into `out` (e.g. artifacts/x86-host); returns `out`."""
     data = gather(folder, bench)
-    chosen = data["choice"]["chosen"]
+    chosen = data["choice"].chosen
     if chosen is None:
-        why = "; ".join(data["choice"]["reasons"])
+        why = "; ".join(data["choice"].reasons)
         raise ToolkitError(f"no variant meets target {target.name!r}'s policy ({why}); {out} keeps the previous "
-                           f"artifacts; see {folder / 'choice.json'}")
-    variant = next(v for v in data["variants"] if v["name"] == chosen["variant"])
-    if sha256_file(Path(variant["path"])) != variant["sha256"]:
-        raise ToolkitError(f"{variant['path']} changed since it was built and measured; run `make profile` again")
+                           f"artifacts; see {BuildFolder(folder).path('choice')}")
+    variant = next(v for v in data["variants"] if v.name == chosen.variant)
+    source = Path(variant.path or "")
+    if sha256_file(source) != variant.sha256:
+        raise ToolkitError(f"{variant.path} changed since it was built and measured; run `make profile` again")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        model_file = staging / f"{chosen['variant']}{EXTENSIONS[variant['format']]}"
-        shutil.copyfile(variant["path"], model_file)
+        model_file = staging / f"{chosen.variant}{EXTENSIONS[variant.format]}"
+        shutil.copyfile(source, model_file)
         os.chmod(model_file, FILE_MODE)
-        document = manifest(data, target, model_file)
-        write_json(staging / "manifest.json", document)
-        data["manifest"] = strict(document)
+        write_manifest(staging, manifest(data, target, model_file, chosen, variant))
         (staging / "report.md").write_text(render(data), encoding="utf-8")
-        for path in (staging / "manifest.json", staging / "report.md", staging):
+        for path in (manifest_path(staging), staging / "report.md", staging):
             os.chmod(path, FILE_MODE if path.is_file() else 0o755)
         swap_in_dir(staging, out)
     except BaseException:

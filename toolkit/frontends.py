@@ -39,7 +39,8 @@ import numpy as np
 
 from toolkit.engines import cpu_session
 from toolkit.errors import ToolkitError
-from toolkit.files import write_text_atomic
+from toolkit.files import read_json, write_text_atomic
+from toolkit.folder import manifest_path
 from toolkit.packages import installed
 from toolkit.terminal import progress
 
@@ -245,7 +246,7 @@ def check_profile(model: Path, work: Path, audio_scale: str = "int16") -> tuple[
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
         return f"failed (exit {done.returncode})", [f"profile: exited {done.returncode}: {last}"]
-    return exported(json.loads((artifacts / "x86-host" / "manifest.json").read_text(encoding="utf-8")))
+    return exported(read_json(manifest_path(artifacts / "x86-host"), "the export stage"))
 
 
 def exported(manifest: dict[str, Any]) -> tuple[str, list[str]]:

@@ -28,95 +28,51 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from toolkit.configs import STREAM_FIELDS, engine_words, same
 from toolkit.evidence import CHOOSABLE, EMULATED_TIME, PREDICTED
-from toolkit.files import Json, read_json, write_json
+from toolkit.files import Json
+from toolkit.folder import BuildFolder
 from toolkit.profiling.runner import CONFIG_FIELDS, output_name
 from toolkit.profiling.workload import STEP, streaming_step
+from toolkit.records import Candidate, Choice, Excluded, Rejected, RunnerUp, VariantRecord, Verdict, verdicts
 from toolkit.targets import CHUNK_MS, Policy, Target, load_target
 
 STREAM = "stream"
 SECOND = "second"
 RUNNERS_UP_SAME_VARIANT = 2
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One configuration of one variant, measured on the streaming chunk."""
-
-    variant: str
-    format: str
-    engine: str
-    provider: str
-    threads: int
-    spinning: bool | None
-    optimization: str | None
-    precision: str | None
-    key: str
-    median_ms: float
-    p90_ms: float | None
-    min_ms: float | None
-    second_median_ms: float | None
-    cpu_share: float | None
-    streams_per_core: int | None
-    stream_p99_ms: float | None
-    bytes: int
-    evidence: str
-    audio_ms: float
-
-    @property
-    def realtime_factor(self) -> float:
-        """Median latency / the audio one inference covers (the chunk's 80 ms step unless the graph pads to a
-        fixed window)."""
-        return self.median_ms / self.audio_ms
-
-    def config(self) -> Json:
-        """The runner's configuration fields of this candidate."""
-        return {field: getattr(self, field) for field in CONFIG_FIELDS}
-
-    @property
-    def outputs(self) -> str:
-        """The signal-pass outputs its numbers belong to: the variant's, or the variant's in its engine setting."""
-        return output_name(self.variant, self.config())
-
-    def label(self) -> str:
-        """'variant on [engine] provider [precision], N threads, spinning, opt' for sentences."""
-        parts = [f"{self.variant} on {engine_words(self.config())}", f"{self.threads} thread{'s' * (self.threads > 1)}"]
-        if self.spinning is not None and self.threads > 1:
-            parts.append("spinning" if self.spinning else "no spinning")
-        if self.optimization:
-            parts.append(f"optimization {self.optimization}")
-        return ", ".join(parts)
-
-    def to_json(self) -> Json:
-        """Plain fields plus the real-time factor."""
-        return {**asdict(self), "realtime_factor": self.realtime_factor}
+RULE = ("lowest median on the streaming chunk within realtime_budget x the audio one inference covers; near-ties "
+        "(within the larger p90 - median): lower streaming CPU share, then fewer threads; over max_stream_cpu_share "
+        "never chosen")
 
 
 @dataclass(frozen=True)
 class Inputs:
     """What the checks read: verdicts per variant, the policy, the latency evidence."""
 
-    accuracy: dict[str, Json]
-    platform: dict[str, Json]
+    accuracy: dict[str, Verdict]
+    platform: dict[str, Verdict]  # platform.json's: the outputs made where the runs ran, by runner.output_name
     policy: Policy
     latency_evidence: str
     audio: Json
 
 
 def _gate(c: Candidate, i: Inputs) -> str | None:
-    verdict = i.accuracy.get(c.variant, {})
-    return None if verdict.get("passed") else "failed the accuracy gate: " + "; ".join(verdict.get("reasons", []))
+    verdict = i.accuracy.get(c.variant)
+    if verdict is not None and verdict.passed:
+        return None
+    return "failed the accuracy gate: " + "; ".join(verdict.reasons if verdict else [])
 
 
 def _platform(c: Candidate, i: Inputs) -> str | None:
-    verdict = i.platform.get(c.outputs, {})
-    reasons = "; ".join(verdict.get("reasons", ["no outputs"]))
+    verdict = i.platform.get(c.outputs)
+    if verdict is not None and verdict.passed:
+        return None
+    reasons = "; ".join(verdict.reasons if verdict else ["no outputs"])
     setting = "" if c.outputs == c.variant else f"{c.outputs}: "
-    return None if verdict.get("passed") else f"its outputs where it ran fail the dB tolerances: {setting}{reasons}"
+    return f"its outputs where it ran fail the dB tolerances: {setting}{reasons}"
 
 
 def _evidence(c: Candidate, i: Inputs) -> str | None:
@@ -303,9 +259,9 @@ def _cpu_reason(chosen: Candidate, cpu_rejected: list[Candidate], policy: Policy
 
 
 def _reasons(chosen: Candidate, fastest: Candidate, eligible: list[Candidate], original: Candidate | None,
-             inputs: Inputs, accuracy: Json, cpu_rejected: list[Candidate]) -> list[str]:
+             inputs: Inputs, accuracy: Verdict, cpu_rejected: list[Candidate]) -> list[str]:
     """Why this one, in sentences with the numbers."""
-    overall = accuracy.get("report", {}).get("overall", {})
+    overall = accuracy.overall
     policy = inputs.policy
     how = "lowest predicted latency" if chosen.evidence == PREDICTED else "lowest median"
     reasons = [
@@ -318,7 +274,8 @@ def _reasons(chosen: Candidate, fastest: Candidate, eligible: list[Candidate], o
         _speedup(chosen, original),
     ]
     if chosen.outputs != chosen.variant:
-        where = inputs.platform.get(chosen.outputs, {}).get("report", {}).get("overall", {})
+        verdict = inputs.platform.get(chosen.outputs)
+        where = verdict.overall if verdict else {}
         reasons.insert(1, f"its outputs as {chosen.outputs} where it ran: max |dB error| "
                           f"{where.get('max_abs_db', 0):.4g} <= {policy.max_abs_db_error:g}")
     if inputs.audio["kind"] != STEP:
@@ -331,7 +288,7 @@ def _reasons(chosen: Candidate, fastest: Candidate, eligible: list[Candidate], o
     return reasons
 
 
-def runners_up(chosen: Candidate, eligible: list[Candidate], cpu_rejected: list[Candidate]) -> list[Json]:
+def runners_up(chosen: Candidate, eligible: list[Candidate], cpu_rejected: list[Candidate]) -> list[RunnerUp]:
     """The best configuration of every other eligible variant, then the chosen variant's next configurations,
     then the fastest configuration excluded for its streaming CPU share; each says why it was not chosen."""
     best: dict[str, Candidate] = {}
@@ -344,93 +301,83 @@ def runners_up(chosen: Candidate, eligible: list[Candidate], cpu_rejected: list[
         ratio = c.median_ms / chosen.median_ms
         why = (f"{ratio:.2f}x the chosen's latency" if ratio > 1 else
                "a near-tie of the chosen that uses more CPU or threads while streaming")
-        rows.append({**c.to_json(), "slower_than_chosen": ratio, "why": why})
+        rows.append(RunnerUp(c, ratio, why))
     for c in sorted(cpu_rejected, key=rank_key)[:1]:
-        rows.append({**c.to_json(), "slower_than_chosen": c.median_ms / chosen.median_ms,
-                     "why": f"excluded: streaming CPU share {c.cpu_share:.1%} > max_stream_cpu_share"})
+        rows.append(RunnerUp(c, c.median_ms / chosen.median_ms,
+                             f"excluded: streaming CPU share {c.cpu_share:.1%} > max_stream_cpu_share"))
     return rows
 
 
-def excluded(variants: list[Json], accuracy: dict[str, Json], profiled: set[str]) -> list[Json]:
+def excluded(variants: list[VariantRecord], accuracy: dict[str, Verdict], profiled: set[str]) -> list[Excluded]:
     """Variants that never became candidates, each with why."""
     rows = []
     for v in variants:
-        if v["status"] != "built":
-            word = "skipped" if v["status"] == "skipped" else "not built"
-            rows.append({"variant": v["name"], "reason": f"{word}: {v['reason']}"})
-        elif not accuracy[v["name"]]["passed"]:
-            rows.append({"variant": v["name"], "reason": "not profiled: failed the gate: "
-                         + "; ".join(accuracy[v["name"]]["reasons"])})
-        elif v["name"] not in profiled:
-            rows.append({"variant": v["name"], "reason": "no finished run on the streaming chunk"})
+        if not v.built:
+            word = "skipped" if v.status == "skipped" else "not built"
+            rows.append(Excluded(v.name, f"{word}: {v.reason}"))
+        elif not accuracy[v.name].passed:
+            rows.append(Excluded(v.name, "not profiled: failed the gate: " + "; ".join(accuracy[v.name].reasons)))
+        elif v.name not in profiled:
+            rows.append(Excluded(v.name, "no finished run on the streaming chunk"))
     return rows
 
 
-def choose(variants: list[Json], accuracy: dict[str, Json], platform: Json, profile: Json, policy: Policy,
-           audio: Json | None = None) -> Json:
+def choose(variants: list[VariantRecord], accuracy: dict[str, Verdict], platform: Json, profile: Json,
+           policy: Policy, audio: Json | None = None) -> Choice:
     """choice.json: the chosen candidate and why, the runners-up, the original's best, what was excluded.
     `audio` is the audio one inference covers (workload.InferenceAudio as JSON; the streaming step if None)."""
-    sizes = {v["name"]: v["bytes"] for v in variants if v["status"] == "built"}
-    formats = {v["name"]: v["format"] for v in variants}
+    sizes = {v.name: v.bytes for v in variants if v.built and v.bytes is not None}
+    formats = {v.name: v.format for v in variants}
     audio = audio or streaming_step("not stated").to_json()
-    inputs = Inputs(accuracy, platform["accuracy"], policy, platform["latency_evidence"], audio)
+    inputs = Inputs(accuracy, verdicts(platform["accuracy"]), policy, platform["latency_evidence"], audio)
     audio_ms = float(audio["audio_ms"])
     emulated = inputs.latency_evidence == EMULATED_TIME  # emulated wall time is never a candidate's latency
     found = [] if emulated else candidates(profile, sizes, inputs.latency_evidence, audio_ms)
     if inputs.latency_evidence not in CHOOSABLE:  # nothing measured on the target: its predictions decide
         found += predicted_candidates(platform.get("predictions", {}).get("rows", []), sizes, formats, audio_ms)
-    rejected = [{**c.to_json(), "fails": failures(c, inputs)} for c in found if failures(c, inputs)]
+    rejected = [Rejected(c, failures(c, inputs)) for c in found if failures(c, inputs)]
     eligible = [c for c in found if not failures(c, inputs)]
     cpu_rejected = [c for c in found if failures(c, inputs) == [_stream_cpu(c, inputs)]]
     originals = sorted((c for c in found if c.variant == "original" and not _other_numbers(c, inputs)),
                        key=rank_key)
     original = originals[0] if originals else None
-    document: Json = {
-        "policy": {**asdict(policy), "max_chunk_ms": policy.budget_ms(audio_ms)}, "inference_audio": audio,
-        "checks": list(CHECKS),
-        "rule": "lowest median on the streaming chunk within realtime_budget x the audio one inference covers; "
-                "near-ties (within the larger p90 - median): lower streaming CPU share, then fewer threads; over "
-                "max_stream_cpu_share never chosen",
-        "latency_evidence": inputs.latency_evidence, "candidates": len(found), "eligible": len(eligible),
-        "original_best": original.to_json() if original else None,
-        "excluded": excluded(variants, accuracy, {c.variant for c in found}), "rejected": rejected,
-    }
+    unchosen = Choice(
+        policy={**asdict(policy), "max_chunk_ms": policy.budget_ms(audio_ms)}, inference_audio=audio,
+        checks=list(CHECKS), rule=RULE, latency_evidence=inputs.latency_evidence, candidates=len(found),
+        eligible=len(eligible), original_best=original,
+        excluded=excluded(variants, accuracy, {c.variant for c in found}), rejected=rejected, chosen=None, reasons=[],
+    )
     if not eligible:
         why = ("no configuration meets the policy; see rejected for each one's failed checks" if found else
                "no latency measured on the target or predicted for it (emulated wall time is not a latency)")
-        document.update(chosen=None, reasons=[why], runners_up=[])
-        return document
+        return replace(unchosen, reasons=[why])
     chosen, fastest = pick(eligible)
-    document.update(
-        chosen=chosen.to_json(),
+    return replace(
+        unchosen, chosen=chosen,
         reasons=_reasons(chosen, fastest, eligible, original, inputs, accuracy[chosen.variant], cpu_rejected),
         beats_original=original is not None and chosen.variant != "original",
         runners_up=runners_up(chosen, eligible, cpu_rejected),
     )
-    return document
 
 
-def select_folder(folder: Path, target: Target) -> Json:
-    """Read a build folder's stage files, choose, write choice.json; returns it."""
-    variants = read_json(folder / "variants.json", "the variants stage")["variants"]
-    accuracy = read_json(folder / "accuracy.json", "the accuracy stage")["variants"]
-    platform = read_json(folder / "platform.json", "the profile stage")
-    profile = read_json(folder / "profile.json", "the profile stage")
-    audio = read_json(folder / "counts.json", "the counts stage").get("inference_audio")
-    document = choose(variants, accuracy, platform, profile, target.policy, audio)
-    write_json(folder / "choice.json", document)
-    return document
+def select_folder(folder: Path, target: Target) -> Choice:
+    """Read a build folder's stage files, choose, write choice.json; returns the choice."""
+    files = BuildFolder(folder)
+    choice = choose(files.variants().variants, files.accuracy().variants, files.read("platform"),
+                    files.read("profile"), target.policy, files.read("counts").get("inference_audio"))
+    files.write("choice", choice.to_json())
+    return choice
 
 
-def choice_lines(document: Json) -> list[str]:
+def choice_lines(choice: Choice) -> list[str]:
     """The choice as a few lines of text."""
-    chosen = document["chosen"]
+    chosen = choice.chosen
     if chosen is None:
-        return ["no variant chosen: " + "; ".join(document["reasons"])]
-    head = (f"chosen: {chosen['variant']} on {engine_words(chosen)}, {chosen['threads']} thread(s)"
-            f"{'' if chosen['spinning'] is None else ', spinning ' + ('on' if chosen['spinning'] else 'off')}"
-            f"{', optimization ' + chosen['optimization'] if chosen['optimization'] else ''}")
-    return [head, *(f"  - {reason}" for reason in document["reasons"])]
+        return ["no variant chosen: " + "; ".join(choice.reasons)]
+    head = (f"chosen: {chosen.variant} on {engine_words(chosen.config())}, {chosen.threads} thread(s)"
+            f"{'' if chosen.spinning is None else ', spinning ' + ('on' if chosen.spinning else 'off')}"
+            f"{', optimization ' + chosen.optimization if chosen.optimization else ''}")
+    return [head, *(f"  - {reason}" for reason in choice.reasons)]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -441,7 +388,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     target = load_target(args.target)
-    document = select_folder(args.build / target.name, target)
-    print("\n".join(choice_lines(document)))
-    return 0 if document["chosen"] else 1
+    choice = select_folder(args.build / target.name, target)
+    print("\n".join(choice_lines(choice)))
+    return 0 if choice.chosen else 1
 

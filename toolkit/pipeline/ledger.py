@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
-from toolkit.files import Json, read_json, write_json
+from toolkit.files import Json
+from toolkit.folder import BuildFolder
 from toolkit.profiling.runner import now_utc
-
-LEDGER = "pipeline.json"
 
 
 def run_identity(parts: Mapping[str, Any]) -> str:
@@ -31,7 +30,7 @@ def run_identity(parts: Mapping[str, Any]) -> str:
 class Ledger:
     """pipeline.json in memory: run identity, inputs, finished stages."""
 
-    path: Path
+    files: BuildFolder
     run_id: str
     inputs: Json
     stages: dict[str, Json] = field(default_factory=dict)
@@ -40,16 +39,16 @@ class Ledger:
     @classmethod
     def open(cls, folder: Path, run_id: str, inputs: Json, resume: bool) -> Ledger:
         """A fresh ledger, or with --resume the existing one (which must be of the same run)."""
-        path = folder / LEDGER
-        if not resume or not path.is_file():
-            ledger = cls(path, run_id, inputs)
+        files = BuildFolder(folder)
+        if not resume or not files.has("pipeline"):
+            ledger = cls(files, run_id, inputs)
             ledger.save()
             return ledger
-        saved = read_json(path, "the pipeline's ledger")
+        saved = files.read("pipeline")
         if saved.get("run_id") != run_id:
-            raise ToolkitError(f"{path} belongs to another run (other model, target file or settings); "
-                               "drop --resume to start over")
-        return cls(path, run_id, saved["inputs"], saved["stages"], saved["started_utc"])
+            raise ToolkitError(f"{files.path('pipeline')} belongs to another run (other model, target file or "
+                               "settings); drop --resume to start over")
+        return cls(files, run_id, saved["inputs"], saved["stages"], saved["started_utc"])
 
     def done(self, stage: str) -> bool:
         """Whether this run finished `stage`."""
@@ -67,8 +66,8 @@ class Ledger:
 
     def save(self) -> None:
         """Rewrite pipeline.json atomically."""
-        write_json(self.path, {"run_id": self.run_id, "inputs": self.inputs, "started_utc": self.started_utc,
-                               "stages": self.stages, "stage_seconds_total": round(self.seconds, 3)})
+        self.files.write("pipeline", {"run_id": self.run_id, "inputs": self.inputs, "started_utc": self.started_utc,
+                                      "stages": self.stages, "stage_seconds_total": round(self.seconds, 3)})
 
 
 class Stopwatch:

@@ -22,6 +22,7 @@ import toolkit
 from toolkit import accuracy
 from toolkit.errors import ToolkitError
 from toolkit.files import Json, sha256_file
+from toolkit.folder import BuildFolder
 from toolkit.load import AUDIO_SCALES, FeedPlan, feed_plan, load_model, parse_inputs
 from toolkit.pipeline import stages
 from toolkit.pipeline.ledger import Ledger, Stopwatch, run_identity
@@ -68,8 +69,13 @@ class Run:
     ledger: Ledger = field(init=False)
 
     def path(self, name: str) -> Path:
-        """A file or folder of this run's build folder."""
+        """A folder of this run's build folder (its variant files, the bench bundle)."""
         return self.folder / name
+
+    @property
+    def files(self) -> BuildFolder:
+        """This run's stage files."""
+        return BuildFolder(self.folder)
 
     @property
     def full_scale(self) -> float:

@@ -35,7 +35,8 @@ from toolkit.configs import WITHOUT_SPINNING, same
 from toolkit.errors import ToolkitError
 from toolkit.evidence import BOARD, COUNTED, EMULATED, HOST, PREDICTED
 from toolkit.export import export_folder
-from toolkit.files import Json, read_json, sha256_file, write_json
+from toolkit.files import Json, read_json, sha256_file
+from toolkit.folder import BuildFolder
 from toolkit.load import FeedPlan
 from toolkit.pipeline.sources import SOURCES, Request, evidence_of
 from toolkit.profiling import emulate, runner
@@ -81,7 +82,7 @@ def build_folder(model: onnx.ModelProto, folder: Path, files: Path, names: Seque
             record.update(bytes=Path(variant.path).stat().st_size, sha256=sha256_file(Path(variant.path)))
         records.append(record)
     document = {"inputs": [entry.to_json() for entry in plan], "variants": records}
-    write_json(folder / "variants.json", document)
+    BuildFolder(folder).write("variants", document)
     return document
 
 
@@ -91,9 +92,8 @@ def build(run: Run) -> None:
 
 
 def built_variants(folder: Path) -> list[Json]:
-    """The records of folder/variants.json whose file was written."""
-    document = read_json(folder / "variants.json", "the variants stage")
-    return [v for v in document["variants"] if v["status"] == "built"]
+    """The records of the folder's variants.json whose file was written."""
+    return [v for v in BuildFolder(folder).read("variants")["variants"] if v["status"] == "built"]
 
 
 # ---------------------------------------------------------------- accuracy
@@ -129,7 +129,7 @@ def gate_folder(folder: Path, plan: FeedPlan, full_scale: float, policy: Policy,
         "policy": {k: v for k, v in vars(policy).items() if v is not None},
         "variants": results,
     }
-    write_json(folder / "accuracy.json", document)
+    BuildFolder(folder).write("accuracy", document)
     return document
 
 
@@ -140,7 +140,7 @@ def gate(run: Run) -> None:
 
 def passing(run: Run) -> list[Json]:
     """Built variants that passed the gate, the original first."""
-    verdicts = read_json(run.path("accuracy.json"), "the accuracy stage")["variants"]
+    verdicts = run.files.read("accuracy")["variants"]
     return [v for v in built_variants(run.folder) if verdicts[v["name"]]["passed"]]
 
 
@@ -204,9 +204,8 @@ def count(run: Run) -> None:
         _say(f"[counts] {variant['name']}: {results[variant['name']]['status']}")
     audio = inference_audio(onnx.load(built_variants(run.folder)[0]["path"]))
     _say(f"[counts] one inference covers {audio.audio_ms:g} ms of audio ({audio.kind}): {audio.reason}")
-    write_json(run.path("counts.json"), {"evidence": COUNTED, "convention": "README.md#counting-convention",
-                                         "workloads": list(WORKLOADS), "variants": results,
-                                         "inference_audio": audio.to_json()})
+    run.files.write("counts", {"evidence": COUNTED, "convention": "README.md#counting-convention",
+                               "workloads": list(WORKLOADS), "variants": results, "inference_audio": audio.to_json()})
 
 
 # ---------------------------------------------------------------- profile
@@ -371,18 +370,18 @@ def profile(run: Run) -> None:
     seconds = len(plan["runs"]) * (runner.QUICK["streaming_seconds"] if run.settings.quick else plan["seconds_each"])
     _say(f"[profile] {len(chosen)} variants passed the gate and are measured; streaming runs: {len(plan['runs'])}, "
          f"about {seconds:.0f} s of real-time feeding")
-    result = run.path("profile.json")
+    result = run.files.path("profile")
     request = Request(run.target, bundle_dir, result, run.settings.quick,
                       resume=run.settings.resume and result.is_file(), board=run.settings.board,
                       imported=Path(run.settings.imported) if run.settings.imported else None)
     document = SOURCES[run.source].profile(request)
     latency_label, output_label = evidence_of(run.source, document)
-    counts = read_json(run.path("counts.json"), "the counts stage")
+    counts = run.files.read("counts")
     bundle = read_json(bundle_dir / "bundle.json", "the bundle")
     policy = {k: getattr(run.target.policy, k) for k in PLATFORM_POLICY_KEYS}
     instructions = instructions_of(run, document, bundle_dir, bundle)
     predicted = predictions(instructions["rows"], run.target, counts, bundle)
-    write_json(run.path("platform.json"), {
+    run.files.write("platform", {
         "source": run.source, "description": SOURCES[run.source].description,
         "latency_evidence": latency_label, "output_evidence": output_label,
         "streaming_plan": plan, "quick": run.settings.quick,
@@ -398,18 +397,17 @@ def profile(run: Run) -> None:
 
 def compare(run: Run) -> None:
     """Measured against analytic (toolkit.compare) into compare.json."""
-    platform = read_json(run.path("platform.json"), "the profile stage")
-    document = compare_runs(run.target, read_json(run.path("counts.json"), "the counts stage"),
-                            read_json(run.path("profile.json"), "the profile stage"), platform["latency_evidence"])
-    write_json(run.path("compare.json"), document)
+    platform = run.files.read("platform")
+    document = compare_runs(run.target, run.files.read("counts"), run.files.read("profile"),
+                            platform["latency_evidence"])
+    run.files.write("compare", document)
     _say(f"[compare] {len(document['runs'])} runs, {len(document['contradictions'])} rank contradictions "
          f"in {len(document['contradiction_summary'])} variant pairs")
 
 
 def select(run: Run) -> None:
     """The target's policy picks one (toolkit.select) into choice.json."""
-    document = select_folder(run.folder, run.target)
-    for line in choice_lines(document):
+    for line in choice_lines(select_folder(run.folder, run.target)):
         _say(f"[select] {line}")
 
 

@@ -5,30 +5,71 @@
     markdown.summary(data)      # the short per-variant table CI prints
 
 gather() reads only the stage files (toolkit.pipeline.stages documents each), so a renderer never measures or
-counts anything itself; a later HTML renderer reads the same document. What both renderers list the same way
-(the engine settings' own accuracy verdicts, the runs that could not run) is derived here once.
+counts anything itself. What both renderers state (the chosen variant and the words of its configuration, select's
+reasons, the runners-up and excluded variants with select's own sentences, the engine settings' own accuracy
+verdicts, the evidence labels) is worded here once, in the document's Facts (data["facts"]): report.md and
+report.html read those values and never word them again. The runs that could not run are listed by one function.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.configs import engine_words
-from toolkit.files import Json, read_json
+from toolkit.configs import config_text, engine_words
+from toolkit.evidence import EVIDENCE
+from toolkit.files import Json
+from toolkit.folder import BuildFolder
+from toolkit.records import Candidate, Excluded, RunnerUp, VariantRecord, Verdict, verdicts
 
-# key in the data document -> (file in the build folder, the stage that writes it; toolkit.pipeline.ledger.LEDGER
-# is the first)
-FILES: dict[str, tuple[str, str]] = {
-    "pipeline": ("pipeline.json", "the pipeline ledger"),
-    "variants": ("variants.json", "the variants stage"),
-    "accuracy": ("accuracy.json", "the accuracy stage"),
-    "counts": ("counts.json", "the counts stage"),
-    "profile": ("profile.json", "the profile stage"),
-    "platform": ("platform.json", "the profile stage"),
-    "compare": ("compare.json", "the compare stage"),
-    "choice": ("choice.json", "the select stage"),
-}
+
+@dataclass(frozen=True)
+class RunnerUpRow:
+    """A row of the runners-up table: a runner-up with its numbers, or an excluded variant with none; `why` is the
+    select stage's own sentence, so a report never words a reason select did not give."""
+
+    variant: str
+    why: str
+    configuration: str | None = None
+    median_ms: float | None = None
+    evidence: str | None = None
+    slower_than_chosen: float | None = None
+    second_median_ms: float | None = None
+    cpu_share: float | None = None
+    bytes: int | None = None
+
+    @classmethod
+    def of_runner_up(cls, row: RunnerUp) -> RunnerUpRow:
+        c = row.candidate
+        return cls(c.variant, row.why, config_text(c.config()), c.median_ms, c.evidence, row.slower_than_chosen,
+                   c.second_median_ms, c.cpu_share, c.bytes)
+
+    @classmethod
+    def of_excluded(cls, row: Excluded) -> RunnerUpRow:
+        return cls(row.variant, row.reason)
+
+
+@dataclass(frozen=True)
+class SettingVerdict:
+    """An engine setting gated on its own outputs where the runs ran (an OpenVINO precision: runner.output_name),
+    which the per-variant tables cannot show: a precision can fail while its variant passes."""
+
+    outputs: str
+    passed: bool
+    text: str  # 'passes: max |dB error| 0.0012' or 'fails: <reasons>'
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What both reports state about one build folder, each worded once."""
+
+    chosen: Candidate | None
+    configuration: str | None  # the chosen configuration's words (toolkit.configs.config_text)
+    reasons: list[str]  # select's, for the choice or for there being none
+    runners_up: list[RunnerUpRow]  # select's runners-up, then the variants it excluded
+    settings: list[SettingVerdict]
+    evidence_labels: dict[str, str]  # label -> what it means (toolkit.evidence.EVIDENCE)
 
 
 def read_bench(path: Path) -> Json:
@@ -36,37 +77,45 @@ def read_bench(path: Path) -> Json:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def runner_up_rows(choice: Json) -> list[Json]:
-    """choice.json's runners-up, then the variants it excluded, each with the select stage's own sentence as
-    `why`: both renderers show these rows as they are, so a report never words a reason select did not give."""
-    return [*choice["runners_up"], *({"variant": e["variant"], "why": e["reason"]} for e in choice["excluded"])]
+def setting_verdicts(variants: list[VariantRecord], where_run: dict[str, Verdict]) -> list[SettingVerdict]:
+    """The verdicts where the runs ran of every engine setting with numerics of its own (outputs that are no
+    variant's own)."""
+    names = {v.name for v in variants}
+    found = []
+    for name, verdict in where_run.items():
+        if name in names:
+            continue
+        worst = verdict.overall.get("max_abs_db")
+        text = (f"passes: max |dB error| {worst:.4g}" if verdict.passed and worst is not None
+                else "passes" if verdict.passed else "fails: " + "; ".join(verdict.reasons))
+        found.append(SettingVerdict(name, verdict.passed, text))
+    return found
+
+
+def facts(data: Json) -> Facts:
+    """The Facts of a gathered document."""
+    choice = data["choice"]
+    return Facts(
+        chosen=choice.chosen, configuration=config_text(choice.chosen.config()) if choice.chosen else None,
+        reasons=choice.reasons,
+        runners_up=[*map(RunnerUpRow.of_runner_up, choice.runners_up), *map(RunnerUpRow.of_excluded, choice.excluded)],
+        settings=setting_verdicts(data["variants"], data["where_run"]), evidence_labels=dict(EVIDENCE),
+    )
 
 
 def gather(folder: Path, bench: Path | None = None) -> Json:
-    """Every stage file of a build folder in one document, with the runner-up rows both renderers read; `bench`
-    adds a pytest-benchmark JSON."""
-    data = {key: read_json(folder / name, stage) for key, (name, stage) in FILES.items()}
-    data["inputs"] = data["variants"]["inputs"]
-    data["variants"] = data["variants"]["variants"]
-    data["runners_up"] = runner_up_rows(data["choice"])
+    """Every stage file of a build folder in one document (the files later stages read field by field as their
+    records: toolkit.records), with the verdicts of the outputs made where the runs ran (`where_run`) and the Facts
+    both renderers read; `bench` adds a pytest-benchmark JSON."""
+    files = BuildFolder(folder)
+    pipeline, listed = files.read("pipeline"), files.variants()
+    data: Json = {"pipeline": pipeline, "inputs": listed.inputs, "variants": listed.variants,
+                  "accuracy": files.accuracy(), "counts": files.read("counts"), "profile": files.read("profile"),
+                  "platform": files.read("platform"), "compare": files.read("compare"), "choice": files.choice()}
+    data["where_run"] = verdicts(data["platform"]["accuracy"])
+    data["facts"] = facts(data)
     data["bench"] = read_bench(bench) if bench is not None and bench.is_file() else None
     return data
-
-
-def setting_verdicts(data: Json) -> list[tuple[str, bool, str]]:
-    """(outputs name, passed, 'passes: max |dB error| 0.0012' or 'fails: <reasons>') of every engine setting
-    gated on its own outputs where the runs ran (an OpenVINO precision: runner.output_name), which the per-variant
-    tables cannot show: a precision can fail while its variant passes."""
-    variants = {v["name"] for v in data["variants"]}
-    found = []
-    for name, verdict in data["platform"]["accuracy"].items():
-        if name in variants:
-            continue
-        worst = verdict.get("report", {}).get("overall", {}).get("max_abs_db")
-        text = (f"passes: max |dB error| {worst:.4g}" if verdict.get("passed") and worst is not None
-                else "passes" if verdict.get("passed") else "fails: " + "; ".join(verdict.get("reasons", [])))
-        found.append((name, bool(verdict.get("passed")), text))
-    return found
 
 
 def could_not_run(runs: list[Json]) -> dict[str, str]:

@@ -10,7 +10,6 @@ the analyzer run on the original model file the profile stage built.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,12 @@ from rich.console import Console
 
 from toolkit.analysis import analyze
 from toolkit.errors import ToolkitError
-from toolkit.evidence import EVIDENCE
 from toolkit.explain import explain
 from toolkit.files import Json, write_text_atomic
-from toolkit.report import FILES, gather, markdown
-from toolkit.report.html import ModelView, TargetView, all_plots, config_text, plain, render_html
+from toolkit.folder import FILES, BuildFolder, Stage, manifest_path, read_manifest
+from toolkit.records import AccuracyFile, Candidate
+from toolkit.report import gather, markdown
+from toolkit.report.html import ModelView, TargetView, all_plots, plain, render_html
 from toolkit.targets import load_target
 from toolkit.terminal import Output, add_output_flags, rich_table
 from toolkit.variants.anatomy import anatomy
@@ -33,19 +33,14 @@ FORMATS = ("html", "md")
 REFERENCE_SAMPLES = 16000
 # the signal drawn as a spectrogram, first one present wins
 SPECTROGRAM_SIGNALS = ("speech-am-fm-30dBFS", "sweep-10dBFS", "noise-30dBFS")
-REQUIRED = ("profile.json", "choice.json")
-
-
-def read(path: Path) -> Json | None:
-    """A JSON result file, or None when it is absent."""
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+REQUIRED: tuple[Stage, ...] = ("profile", "choice")
 
 
 def targets_with_results(build: Path) -> list[str]:
     """Target folders under build/ that hold a profile and a choice."""
     if not build.is_dir():
         return []
-    return sorted(p.name for p in build.iterdir() if all((p / name).is_file() for name in REQUIRED))
+    return sorted(p.name for p in build.iterdir() if all(BuildFolder(p).has(stage) for stage in REQUIRED))
 
 
 # ---------------------------------------------------------------- the model
@@ -72,12 +67,10 @@ def model_view(path: Path) -> ModelView:
 # ---------------------------------------------------------------- result files -> view
 
 
-def accuracy_view(document: Json | None) -> dict[str, Json]:
+def accuracy_view(document: AccuracyFile) -> dict[str, Json]:
     """variant -> {overall, by_level, passed, reasons} from accuracy.json."""
-    if document is None:
-        return {}
-    return {name: {**entry.get("report", {}), "passed": entry.get("passed"), "reasons": entry.get("reasons", [])}
-            for name, entry in document["variants"].items()}
+    return {name: {**(verdict.report or {}), "passed": verdict.passed, "reasons": verdict.reasons}
+            for name, verdict in document.variants.items()}
 
 
 def counts_view(document: Json | None) -> dict[str, dict[str, Json]]:
@@ -92,24 +85,24 @@ def counts_view(document: Json | None) -> dict[str, dict[str, Json]]:
     }
 
 
-def choice_numbers(chosen: Json, evidence: str, accuracy: Json) -> list[tuple[str, Any, str, str]]:
+def choice_numbers(chosen: Candidate, accuracy: Json) -> list[tuple[str, Any, str, str]]:
     """The headline numbers of the choice: (label, value, unit, evidence)."""
-    overall = accuracy.get("overall", {})
-    rows = [("median, 1760-sample chunk", chosen.get("median_ms"), " ms", evidence),
-            ("p90, 1760-sample chunk", chosen.get("p90_ms"), " ms", evidence),
-            ("median, 16000 samples", chosen.get("second_median_ms"), " ms", evidence),
-            (f"real-time factor (median / {chosen.get('audio_ms', 80.0):g} ms of audio per inference)",
-             chosen.get("realtime_factor"), "", evidence),
-            ("CPU share of one core, streaming", chosen.get("cpu_share"), "", evidence),
-            ("streams per core", chosen.get("streams_per_core"), "", evidence),
+    overall, evidence = accuracy.get("overall", {}), chosen.evidence
+    rows = [("median, 1760-sample chunk", chosen.median_ms, " ms", evidence),
+            ("p90, 1760-sample chunk", chosen.p90_ms, " ms", evidence),
+            ("median, 16000 samples", chosen.second_median_ms, " ms", evidence),
+            (f"real-time factor (median / {chosen.audio_ms:g} ms of audio per inference)",
+             chosen.realtime_factor, "", evidence),
+            ("CPU share of one core, streaming", chosen.cpu_share, "", evidence),
+            ("streams per core", chosen.streams_per_core, "", evidence),
             ("max |dB error| vs original", overall.get("max_abs_db"), " dB", accuracy.get("evidence", "")),
-            ("file size", chosen.get("bytes"), " bytes", "")]
+            ("file size", chosen.bytes, " bytes", "")]
     return [row for row in rows if row[1] is not None]
 
 
 def spectrogram(folder: Path, variant: str | None) -> Json | None:
     """One signal's output through the original and through the chosen variant, as [frames, bands]."""
-    path = folder / "profile.outputs.npz"
+    path = BuildFolder(folder).outputs
     if variant is None or not path.is_file():
         return None
     with np.load(path) as npz:
@@ -126,23 +119,23 @@ def spectrogram(folder: Path, variant: str | None) -> Json | None:
 def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("artifacts")) -> TargetView:
     """Everything the report shows for one target, from its result files (toolkit.report.gather)."""
     folder = build / name
-    missing = [f for f in REQUIRED if not (folder / f).is_file()]
+    files = BuildFolder(folder)
+    missing = [files.path(stage).name for stage in REQUIRED if not files.has(stage)]
     if missing:
         raise ToolkitError(f"{folder} lacks {', '.join(missing)}; run `make profile TARGET={name}` first")
     data = gather(folder)
     target = load_target(data["pipeline"]["inputs"]["target"]["file"])
-    manifest_path = artifacts / name / "manifest.json"
-    data["manifest"] = read(manifest_path) or {}
+    manifest = read_manifest(artifacts / name)
     choice, platform, compare = data["choice"], data["platform"], data["compare"]
     accuracy = accuracy_view(data["accuracy"])
-    chosen = choice.get("chosen")
+    chosen = choice.chosen
+    shown = None
     if chosen is not None:
-        acc = {**accuracy.get(chosen["variant"], {}), "evidence": data["accuracy"].get("evidence", "")}
-        chosen = {**chosen, "numbers": choice_numbers(chosen, chosen.get("evidence", platform["latency_evidence"]),
-                                                      acc)}
-    sources = {key: str(folder / file) for key, (file, _) in FILES.items()}
-    if manifest_path.is_file():
-        sources["manifest"] = str(manifest_path)
+        acc = {**accuracy.get(chosen.variant, {}), "evidence": data["accuracy"].evidence}
+        shown = {**chosen.to_json(), "numbers": choice_numbers(chosen, acc)}
+    sources: dict[str, str] = {stage: str(files.path(stage)) for stage in FILES}
+    if manifest:
+        sources["manifest"] = str(manifest_path(artifacts / name))
     original = folder / "variants" / "original.onnx"
     return TargetView(
         name=name, description=target.description,
@@ -150,13 +143,13 @@ def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("arti
         peak={int(t): float(v) for t, v in compare["peak"]["mults_per_s"].items()},
         peak_method=compare["peak"]["method"],
         latency_evidence=platform["latency_evidence"], output_evidence=platform["output_evidence"],
-        choice=chosen, reasons=choice.get("reasons", []), runners_up=data["runners_up"],
-        manifest=data["manifest"], accuracy=accuracy, runs=data["profile"]["runs"],
+        choice=shown, facts=data["facts"], manifest=manifest.to_json() if manifest else {}, accuracy=accuracy,
+        runs=data["profile"]["runs"],
         streaming=data["profile"].get("streaming", []), counts=counts_view(data["counts"]),
         model=model_view(original) if original.is_file() else ModelView(analysis={}),
-        spectrogram=spectrogram(folder, chosen["variant"] if chosen else None),
+        spectrogram=spectrogram(folder, chosen.variant if chosen else None),
         data=data, contradictions=compare.get("contradiction_summary", []), node_rows=compare.get("nodes", []),
-        sources=sources, evidence_meaning=dict(EVIDENCE),
+        sources=sources,
     )
 
 
@@ -191,6 +184,14 @@ def write_reports(views: list[TargetView], out: Path, formats: list[str]) -> lis
     return written
 
 
+def summary_row(view: TargetView) -> dict[str, Any]:
+    """One target's choice as the command prints it (and --json emits it)."""
+    chosen = view.facts.chosen
+    return {"target": view.name, "chosen": chosen.variant if chosen else None,
+            "configuration": view.facts.configuration, "median_ms": chosen.median_ms if chosen else None,
+            "evidence": chosen.evidence if chosen else view.latency_evidence}
+
+
 def print_summary(console: Console, summary: list[dict[str, Any]], written: list[Path]) -> None:
     """The report command's result: the choice per target and the files written."""
     rows = [(s["target"], s["chosen"] or "none", s["configuration"],
@@ -221,12 +222,8 @@ def run(args: argparse.Namespace) -> int:
     for name in out.track(names, "reading results"):
         views.append(collect(name, args.build, args.artifacts))
     written = write_reports(views, args.out, args.format or list(FORMATS))
-    summary = [{"target": v.name, "chosen": v.choice["variant"] if v.choice else None,
-                "configuration": config_text(v.choice) if v.choice else None,
-                "median_ms": v.choice.get("median_ms") if v.choice else None,
-                "evidence": (v.choice or {}).get("evidence", v.latency_evidence)}
-               for v in views]
+    summary = [summary_row(v) for v in views]
     out.emit({"files": [str(p) for p in written], "targets": summary},
              lambda console: print_summary(console, summary, written))
-    return 0 if all(v.choice for v in views) else 1
+    return 0 if all(v.facts.chosen for v in views) else 1
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.configs import engine_words, placement_words, same
+from toolkit.configs import config_text, engine_words, placement_words, same
 from toolkit.evidence import COUNTED, EMULATED_TIME, ESTIMATED
 from toolkit.files import Json
 from toolkit.profiling.runner import CONFIG_FIELDS, now_utc
-from toolkit.report import could_not_run, plots, setting_verdicts
+from toolkit.report import Facts, could_not_run, plots
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330;line-height:1.4}
@@ -94,9 +94,8 @@ class TargetView:
     peak_method: str
     latency_evidence: str
     output_evidence: str
-    choice: Json | None  # {variant, provider, threads, spinning, optimization, ...} or None
-    reasons: list[str]
-    runners_up: list[Json]  # toolkit.report.runner_up_rows: select's runners-up, then its excluded variants
+    choice: Json | None  # the chosen candidate's JSON with its headline numbers ("numbers"), or None
+    facts: Facts  # what report.md states too (toolkit.report.Facts)
     manifest: Json
     accuracy: dict[str, Json]  # variant -> {overall, by_level, passed, reasons}
     runs: list[Json]  # the runner's run records
@@ -104,24 +103,13 @@ class TargetView:
     counts: dict[str, dict[str, Json]]  # variant -> workload -> {"dense": mul, "effective": mul, "nodes": {}}
     model: ModelView
     spectrogram: Json | None  # {"signal", "variant", "original": [T, bands], "chosen": [T, bands]}
-    data: Json = field(default_factory=dict)  # toolkit.report.gather's document (+ "manifest")
+    data: Json = field(default_factory=dict)  # toolkit.report.gather's document
     contradictions: list[Json] = field(default_factory=list)  # compare.json contradiction_summary
     node_rows: list[Json] = field(default_factory=list)  # compare.json nodes: per-run per-node tables
     sources: dict[str, str] = field(default_factory=dict)  # file role -> path it was read from
-    evidence_meaning: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- pieces
-
-
-def config_text(record: Json) -> str:
-    """[engine] provider [precision], threads, spinning, optimization of a run or a choice, compactly."""
-    parts = [engine_words(record, short=True), f"{record.get('threads', '?')} thr"]
-    if record.get("spinning") is not None and record.get("threads", 1) != 1:
-        parts.append("spin" if record["spinning"] else "no spin")
-    if record.get("optimization"):
-        parts.append(f"opt {record['optimization']}")
-    return ", ".join(parts)
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[bool] = ()) -> str:
@@ -158,30 +146,29 @@ def flatten(document: Any, prefix: str = "", evidence: str | None = None) -> lis
 
 def choice_section(view: TargetView) -> str:
     """The decision first: what to ship, on which provider and threads, and why."""
-    if view.choice is None:
-        reasons = "".join(f"<li>{escape(r)}</li>" for r in view.reasons) or "<li>no selection result found</li>"
+    facts = view.facts
+    reasons = "".join(f"<li>{escape(r)}</li>" for r in facts.reasons)
+    if facts.chosen is None or view.choice is None:
         return f'<div class="card none"><div class="big">No variant chosen for {escape(view.name)}</div>' \
-               f"<ul>{reasons}</ul></div>"
-    choice = view.choice
+               f"<ul>{reasons or '<li>no selection result found</li>'}</ul></div>"
     numbers = "".join(
         f"<li>{escape(label)}: <b>{num(value)}</b>{escape(unit)} {badge(evidence)}</li>"
-        for label, value, unit, evidence in choice.get("numbers", [])
+        for label, value, unit, evidence in view.choice.get("numbers", [])
     )
-    reasons = "".join(f"<li>{escape(r)}</li>" for r in view.reasons)
     return (f'<div class="card choice"><div class="small">chosen for {escape(view.name)}</div>'
-            f'<div class="big" data-role="chosen-variant">{escape(choice["variant"])}</div>'
-            f"<div>{escape(config_text(choice))}</div><ul>{numbers}</ul>"
+            f'<div class="big" data-role="chosen-variant">{escape(facts.chosen.variant)}</div>'
+            f"<div>{escape(facts.configuration or '')}</div><ul>{numbers}</ul>"
             f"<h3>Why</h3><ul>{reasons}</ul></div>")
 
 
 def runners_up_section(view: TargetView) -> str:
     """Runners-up with their numbers, then the excluded variants, each with select's reason (the rows report.md
-    shows: toolkit.report.runner_up_rows)."""
-    if not view.runners_up:
+    shows: toolkit.report.Facts)."""
+    if not view.facts.runners_up:
         return "<p>No runners-up recorded.</p>"
-    rows = [(escape(r["variant"]), escape(config_text(r)) if "median_ms" in r else "-",
-             f"{num(r['median_ms'])} {badge(r.get('evidence', view.latency_evidence))}" if "median_ms" in r else "-",
-             escape(r["why"])) for r in view.runners_up]
+    rows = [(escape(r.variant), escape(r.configuration or "-"),
+             "-" if r.median_ms is None else f"{num(r.median_ms)} {badge(r.evidence)}",
+             escape(r.why)) for r in view.facts.runners_up]
     return table(("variant", "configuration", "median ms (stream chunk)", "why not chosen"), rows,
                  (False, False, True, False))
 
@@ -209,11 +196,10 @@ def accuracy_section(view: TargetView) -> str:
 def settings_list(view: TargetView) -> str:
     """The engine settings gated on their own outputs where the runs ran (an OpenVINO precision), each verdict with
     its error: a precision can fail while its variant passes."""
-    verdicts = setting_verdicts(view.data) if view.data else []
-    if not verdicts:
+    if not view.facts.settings:
         return ""
-    items = "".join(f"<li><span class='{'pass' if passed else 'fail'}'>{escape(name)}: {escape(text)}</span></li>"
-                    for name, passed, text in verdicts)
+    items = "".join(f"<li><span class='{'pass' if s.passed else 'fail'}'>{escape(s.outputs)}: {escape(s.text)}</span>"
+                    "</li>" for s in view.facts.settings)
     return (f"<p class='small'>Engine settings with numerics of their own, gated like a variant on their outputs "
             f"where the runs ran {badge(view.output_evidence)}:</p><ul>{items}</ul>")
 
@@ -228,7 +214,8 @@ def latency_plots(view: TargetView) -> list[Plot]:
     if view.latency_evidence == EMULATED_TIME:
         return []
     plots_out = []
-    budget = (view.data.get("choice") or {}).get("policy", {}).get("max_chunk_ms")
+    choice = view.data.get("choice")
+    budget = choice.policy.get("max_chunk_ms") if choice else None
     for workload in dict.fromkeys(r["workload"] for r in view.runs if r.get("status") == "ok"):
         dots = [plots.Dot(r["variant"], config_text(r), r["latency_ms"]["median"],
                           f"{r['variant']} | {config_text(r)} | {workload}: median {r['latency_ms']['median']:.4g} ms"
@@ -312,10 +299,10 @@ def _node_label(row: Json) -> str:
 def node_table(view: TargetView) -> Json | None:
     """compare.json's per-node table for the chosen configuration (the original's when the chosen variant has
     no per-node profile, as LiteRT has none), one second of audio preferred."""
-    chosen = view.choice or {}
-    for variant in (chosen.get("variant"), "original"):
+    chosen = view.facts.chosen
+    for variant in (chosen.variant if chosen else None, "original"):
         tables = [t for t in view.node_rows if t["variant"] == variant]
-        matching = [t for t in tables if same(t, chosen, CONFIG_FIELDS)]
+        matching = [t for t in tables if chosen and same(t, chosen.config(), CONFIG_FIELDS)]
         found = next(iter(sorted(matching or tables, key=lambda t: t["workload"] != "second")), None)
         if found is not None:
             return found
@@ -462,7 +449,7 @@ def figures(found: list[Plot], missing: str) -> str:
 def target_section(view: TargetView) -> str:
     """One target, in the order a reader asks: choice, runners-up, accuracy, plots, model, provenance."""
     peak = "; ".join(f"{t} thr {plots.number(p)} mul/s" for t, p in sorted(view.peak.items()))
-    meanings = "".join(f"<li>{badge(k)} {escape(v)}</li>" for k, v in view.evidence_meaning.items())
+    meanings = "".join(f"<li>{badge(k)} {escape(v)}</li>" for k, v in view.facts.evidence_labels.items())
     sources = "".join(f"<li>{escape(k)}: <code>{escape(v)}</code></li>" for k, v in view.sources.items())
     found = all_plots(view)
     return "".join([
@@ -487,14 +474,18 @@ def target_section(view: TargetView) -> str:
     ])
 
 
+def summary_row(view: TargetView) -> tuple[str, str, str, str]:
+    """A target's line of the summary table."""
+    chosen, link = view.facts.chosen, f'<a href="#target-{escape(view.name)}">{escape(view.name)}</a>'
+    if chosen is None:
+        return link, '<span class="fail">none</span>', "", ""
+    return (link, escape(chosen.variant), escape(view.facts.configuration or ""),
+            f"{num(chosen.median_ms)} {badge(chosen.evidence)}")
+
+
 def summary_table(views: Sequence[TargetView]) -> str:
     """One line per target: the choice and its streaming-chunk latency."""
-    rows = [(f'<a href="#target-{escape(v.name)}">{escape(v.name)}</a>',
-             escape(v.choice["variant"]) if v.choice else '<span class="fail">none</span>',
-             escape(config_text(v.choice)) if v.choice else "",
-             f"{num(v.choice.get('median_ms'))} {badge(v.choice.get('evidence', v.latency_evidence))}"
-             if v.choice else "")
-            for v in views]
+    rows = [summary_row(v) for v in views]
     return table(("target", "chosen variant", "configuration", "ms (stream chunk; measured or predicted)"), rows,
                  (False, False, False, True))
 

@@ -15,7 +15,8 @@ from toolkit.configs import RUN_FIELDS, engine_words, placement_words, same
 from toolkit.evidence import EMULATED_TIME, PREDICTED
 from toolkit.files import Json
 from toolkit.profiling.runner import CONFIG_FIELDS, output_name
-from toolkit.report import could_not_run, setting_verdicts
+from toolkit.records import VariantRecord
+from toolkit.report import could_not_run
 
 NONE = "-"
 NOT_BUILT = {"skipped": "skipped", "failed": "not built"}  # variant status -> the gate column's word
@@ -26,10 +27,10 @@ class Column:
     """One table column: its header and how a row shows in it."""
 
     header: str
-    cell: Callable[[Json], object]
+    cell: Callable[[Any], object]
 
 
-def table(columns: list[Column], rows: Iterable[Json]) -> list[str]:
+def table(columns: list[Column], rows: Iterable[Any]) -> list[str]:
     """A Markdown table; cells are str() of the column functions' results (pipes escaped)."""
     lines = ["| " + " | ".join(c.header for c in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
@@ -104,9 +105,9 @@ def _rows_by_variant(group: Json | None, workload: str, lowest: str | None = Non
 def title(data: Json) -> list[str]:
     """Headline: which file to ship for this target, and how the numbers were made."""
     inputs = data["pipeline"]["inputs"]
-    chosen = data["choice"]["chosen"]
+    facts = data["facts"]
     model = inputs["model"]["path"] or "the built-in openWakeWord-style mel graph"
-    head = f"{chosen['variant']} ({config(chosen)})" if chosen else "no variant meets the policy"
+    head = f"{facts.chosen.variant} ({facts.configuration})" if facts.chosen else "no variant meets the policy"
     settings = data["profile"]["settings"]
     if emulated(data):
         how = (f"Runs: {data['platform']['description']}, {data['profile'].get('updated_utc', NONE)}: outputs "
@@ -128,50 +129,47 @@ def title(data: Json) -> list[str]:
 
 def choice(data: Json) -> list[str]:
     """The choice, its reasons and rule, then the runners-up and excluded variants."""
-    doc = data["choice"]
+    doc, facts = data["choice"], data["facts"]
     lines = ["## Choice", ""]
-    chosen = doc["chosen"]
+    chosen = facts.chosen
     if chosen is None:
-        return [*lines, *(f"- {r}" for r in doc["reasons"]), "", *runners_up(data)]
-    what = PREDICTED if chosen["evidence"] == PREDICTED else "median"
-    lines += [f"**{chosen['variant']}** on {config(chosen)}: {ms(chosen['median_ms'])} ms {what} on the 1760-sample "
-              f"chunk (evidence `{chosen['evidence']}`; {doc['eligible']} of {doc['candidates']} candidate "
-              "configurations were eligible).", ""]
-    lines += [f"- {r}" for r in doc["reasons"]]
-    return [*lines, "", f"Rule: {doc['rule']}. Checks: {', '.join(doc['checks'])}.", "", *runners_up(data)]
-
-
-def _given(key: str, show: Callable[[Any], str]) -> Callable[[Json], str]:
-    """A cell showing row[key]; '-' for an excluded variant, which has select's reason and no numbers."""
-    return lambda r: show(r[key]) if key in r else NONE
+        return [*lines, *(f"- {r}" for r in facts.reasons), "", *runners_up(data)]
+    what = PREDICTED if chosen.evidence == PREDICTED else "median"
+    lines += [f"**{chosen.variant}** on {facts.configuration}: {ms(chosen.median_ms)} ms {what} on the 1760-sample "
+              f"chunk (evidence `{chosen.evidence}`; {doc.eligible} of {doc.candidates} candidate configurations "
+              "were eligible).", ""]
+    lines += [f"- {r}" for r in facts.reasons]
+    return [*lines, "", f"Rule: {doc.rule}. Checks: {', '.join(doc.checks)}.", "", *runners_up(data)]
 
 
 def runners_up(data: Json) -> list[str]:
-    """The rows the HTML report shows too (toolkit.report.runner_up_rows), each with select's own reason."""
+    """The rows the HTML report shows too (toolkit.report.Facts), each with select's own reason; an excluded
+    variant has no numbers."""
     lines = ["### Runners-up and excluded variants", ""]
-    if not data["runners_up"]:
+    rows = data["facts"].runners_up
+    if not rows:
         return [*lines, "(no other eligible configuration, no variant excluded)"]
     return lines + table([
-        Column("variant", lambda r: r["variant"]),
-        Column("configuration", lambda r: config(r) if "provider" in r else NONE),
-        Column("chunk ms", _given("median_ms", ms)), Column("evidence", _given("evidence", lambda e: f"`{e}`")),
-        Column("x chosen", _given("slower_than_chosen", lambda x: f"{x:.2f}")),
-        Column("1 s ms", _given("second_median_ms", ms)), Column("stream CPU", _given("cpu_share", pct)),
-        Column("bytes", _given("bytes", num)), Column("why not chosen", lambda r: r["why"]),
-    ], data["runners_up"])
+        Column("variant", lambda r: r.variant), Column("configuration", lambda r: r.configuration or NONE),
+        Column("chunk ms", lambda r: ms(r.median_ms)),
+        Column("evidence", lambda r: f"`{r.evidence}`" if r.evidence else NONE),
+        Column("x chosen", lambda r: NONE if r.slower_than_chosen is None else f"{r.slower_than_chosen:.2f}"),
+        Column("1 s ms", lambda r: ms(r.second_median_ms)), Column("stream CPU", lambda r: pct(r.cpu_share)),
+        Column("bytes", lambda r: num(r.bytes)), Column("why not chosen", lambda r: r.why),
+    ], rows)
 
 
-def _accuracy_row(data: Json, variant: Json) -> Json:
+def _accuracy_row(data: Json, variant: VariantRecord) -> Json:
     """One variant's build, gate and where-measured verdicts."""
-    verdict = data["accuracy"]["variants"].get(variant["name"], {})
-    overall = verdict.get("report", {}).get("overall", {})
-    where = data["platform"]["accuracy"].get(variant["name"], {})
-    status = (f"{NOT_BUILT[variant['status']]}: {variant['reason']}" if variant["status"] != "built"
-              else "passes" if verdict.get("passed") else "fails: " + "; ".join(verdict.get("reasons", [])))
-    profiled = ("profiled" if variant["name"] in data["platform"]["accuracy"]
-                else "not profiled: failed the gate" if variant["status"] == "built" else NONE)
-    return {"name": variant["name"], "exact": variant["exact"], "bytes": variant.get("bytes"), "status": status,
-            "overall": overall, "where": where.get("report", {}).get("overall", {}), "profiled": profiled}
+    verdict = data["accuracy"].variants.get(variant.name)
+    where = data["where_run"].get(variant.name)
+    reasons = verdict.reasons if verdict else []
+    status = (f"{NOT_BUILT[variant.status]}: {variant.reason}" if not variant.built
+              else "passes" if verdict and verdict.passed else "fails: " + "; ".join(reasons))
+    profiled = "profiled" if where is not None else "not profiled: failed the gate" if variant.built else NONE
+    return {"name": variant.name, "exact": variant.exact, "bytes": variant.bytes, "status": status,
+            "overall": verdict.overall if verdict else {}, "where": where.overall if where else {},
+            "profiled": profiled}
 
 
 def inputs(data: Json) -> list[str]:
@@ -186,17 +184,17 @@ def inputs(data: Json) -> list[str]:
 
 def accuracy(data: Json) -> list[str]:
     """Every variant against the original: errors, the gate, and whether it was profiled."""
-    policy = data["accuracy"]["policy"]
+    policy = data["accuracy"].policy
     rows = [_accuracy_row(data, v) for v in data["variants"]]
-    settings = [f"- {name}: {text}" for name, _, text in setting_verdicts(data)]
+    settings = [f"- {s.outputs}: {s.text}" for s in data["facts"].settings]
     if settings:
         settings = ["", "Engine settings with numerics of their own (an OpenVINO precision), gated like a variant "
                         f"on their outputs where the runs ran (`{data['platform']['output_evidence']}`):", *settings]
     return ["## Variants and the accuracy gate", "",
             f"Tolerances from the target file: max |dB error| {policy['max_abs_db_error']}, p99 "
             f"{policy['p99_abs_db_error']}, relative mel-energy error {policy['max_rel_mel_error']}. Errors against "
-            f"the original on {len(data['accuracy']['signals']['levels'])} signals of "
-            f"{data['accuracy']['signals']['samples']} samples (evidence `{data['accuracy']['evidence']}`); the "
+            f"the original on {len(data['accuracy'].signals['levels'])} signals of "
+            f"{data['accuracy'].signals['samples']} samples (evidence `{data['accuracy'].evidence}`); the "
             f"last column repeats the dB error on the outputs made where the runs ran "
             f"(`{data['platform']['output_evidence']}`).", "",
             *table([
@@ -212,7 +210,7 @@ def accuracy(data: Json) -> list[str]:
 
 def by_level(data: Json) -> list[str]:
     """Max |dB error| per input level per variant: where reduced precision breaks."""
-    measured = {n: v["report"]["by_level"] for n, v in data["accuracy"]["variants"].items() if v.get("measured")}
+    measured = {n: v.by_level for n, v in data["accuracy"].variants.items() if v.measured}
     levels = list(next(iter(measured.values()))) if measured else []
     columns = [Column("variant", lambda r: r["name"])] + [
         Column(level, lambda r, level=level: num(r["levels"].get(level, {}).get("max_abs_db"))) for level in levels]
@@ -378,9 +376,9 @@ def _node_mults(row: Json) -> str:
 
 def _reference_tables(data: Json) -> list[Json]:
     """Per-node tables of the chosen configuration on the one-second input, one per variant."""
-    chosen = data["choice"]["chosen"] or {}
+    chosen = data["choice"].chosen
     tables = [t for t in data["compare"]["nodes"] if t["workload"] == "second"]
-    matching = [t for t in tables if same(t, chosen, CONFIG_FIELDS)]
+    matching = [t for t in tables if chosen and same(t, chosen.config(), CONFIG_FIELDS)]
     if matching:
         return matching
     first: dict[str, Json] = {}
@@ -434,8 +432,7 @@ def bench(data: Json) -> list[str]:
 
 def evidence(data: Json) -> list[str]:
     """What each evidence label means."""
-    labels = data.get("manifest", {}).get("evidence_labels", {})
-    return ["## Evidence labels", "", *(f"- `{k}`: {v}" for k, v in labels.items())] if labels else []
+    return ["## Evidence labels", "", *(f"- `{k}`: {v}" for k, v in data["facts"].evidence_labels.items())]
 
 
 SECTIONS: list[Callable[[Json], list[str]]] = [
@@ -472,7 +469,7 @@ def summary(data: Json) -> str:
     Under emulation the latency is the prediction (`predicted`) beside the instructions it comes from
     (`emulated-instructions`); where a measurement exists, the prediction and measured / predicted are added.
     """
-    chosen = (data["choice"]["chosen"] or {}).get("variant")
+    chosen = data["facts"].chosen.variant if data["facts"].chosen else None
     predictions = _rows_by_variant(data["platform"].get("predictions"), "stream", lowest="latency_ms")
     rows = [_accuracy_row(data, v) for v in data["variants"]]
     head = [Column("variant", lambda r: r["name"]), Column("gate", lambda r: r["status"].split(":")[0]),

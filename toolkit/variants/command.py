@@ -15,7 +15,8 @@ from pathlib import Path
 
 from toolkit.accuracy import GATE_CHECKS
 from toolkit.errors import ToolkitError
-from toolkit.files import Json, read_json
+from toolkit.files import Json
+from toolkit.folder import FILES, BuildFolder
 from toolkit.load import AUDIO_SCALES, FeedPlan, feed_plan, load_model, parse_inputs
 from toolkit.pipeline.orchestrate import variant_names
 from toolkit.pipeline.stages import build_folder, gate_folder
@@ -23,7 +24,7 @@ from toolkit.targets import Policy, load_target
 from toolkit.variants import VARIANTS
 
 MAX_SAMPLES = 10 * 60 * 16000  # per accuracy signal: about 38 MB of float32, times the signal set
-FILES = ("variants.json", "accuracy.json")
+STAGES = ("variants", "accuracy")  # the stage files the command writes, as the pipeline does
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,10 +112,12 @@ def run(args: argparse.Namespace) -> int:
     variants = build_folder(model, out, out, variant_names(tuple(args.only or ())), plan, full_scale)
     gated = gate_folder(out, plan, full_scale, target.policy, args.samples)
     if args.json:
-        print(json.dumps({name: read_json(out / name, "the variants command's output") for name in FILES}, indent=1))
+        folder = BuildFolder(out)
+        print(json.dumps({FILES[stage].name: folder.read(stage) for stage in STAGES}, indent=1))
         return 0
     print("\n".join(_table(variants, gated)))
     print(_policy_line(target.name, target.policy))
     print("\n".join(feed_lines(plan)))
-    print(f"signals: {len(gated['signals']['levels'])} x {args.samples} samples; files, {' and '.join(FILES)} in {out}")
+    names = " and ".join(FILES[stage].name for stage in STAGES)
+    print(f"signals: {len(gated['signals']['levels'])} x {args.samples} samples; files, {names} in {out}")
     return 0

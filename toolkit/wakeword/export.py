@@ -13,6 +13,7 @@ from typing import Any
 
 from toolkit.configs import engine_words
 from toolkit.files import sha256_file, swap_in_dir, write_json_atomic, write_text_atomic
+from toolkit.folder import manifest_path
 
 
 def _percent(share: float | None) -> str:
@@ -130,7 +131,7 @@ def export(doc: dict[str, Any], out: Path) -> dict[str, Any]:
                                     "stage_cpu_share": m["stage_cpu_share"], "p99_ms": m["latency_ms"]["p99"]}
                                    for m in doc["streams"]["chosen"]],
                 "method": doc["method"]}
-    write_json_atomic(staging / "manifest.json", manifest)
+    write_json_atomic(manifest_path(staging), manifest)
     write_text_atomic(staging / "report.md", markdown(doc))
     swap_in_dir(staging, out)
     return manifest
