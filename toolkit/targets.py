@@ -624,7 +624,7 @@ def load_target(name_or_path: str | os.PathLike[str]) -> Target:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ToolkitError(f"{path}: not valid TOML: {error}") from None
-    kind = data.get("kind")
+    kind: str = data.get("kind", "")
     _check_types(data, path, text, kind if kind in KINDS else "board")
     _check_values(data, path, text)
     _check_sections(data, path, text, kind)

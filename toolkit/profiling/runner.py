@@ -472,6 +472,7 @@ def node_profile(bundle_dir: Path, variant: Json, config: Json, x: np.ndarray, w
             for _ in range(warmup):
                 session.run(x)
             return session.node_profile(x, runs)
+        assert isinstance(session, OrtSession)  # LiteRT returned above
         for _ in range(warmup + runs):
             session.run(x)
         trace_path = session.session.end_profiling()
@@ -714,7 +715,7 @@ def write_atomic(path: Path, write: Callable[[Any], None], binary: bool = False)
     """Write through a temp file in the same folder, then os.replace: readers never see half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -820,7 +821,7 @@ class Recorder:
         """Store one variant's outputs on the signal set and save both files."""
         self.doc.pop("running", None)
         self.arrays.update(arrays)
-        write_atomic(self.outputs_file, lambda h: np.savez(h, **self.arrays), binary=True)
+        write_atomic(self.outputs_file, lambda h: np.savez(h, allow_pickle=True, **self.arrays), binary=True)
         self.doc["outputs"]["variants"][name] = record
         self.done.add(f"outputs|{name}")
         self.save()
@@ -991,6 +992,7 @@ def execute(bundle_dir: Path, out: Path, quick: bool, only: list[str] | None, re
                 progress(f"[{index}/{len(work)}] {key}: {record['status']}{left.words()}")
                 continue
             if section == "runs":
+                assert workload is not None  # plan gives every run its workload
                 measure = functools.partial(measure_run, bundle_dir, variant, config, workload, settings, seed)
                 record = {"key": key, **describe(variant, config), "workload": workload["name"]}
             else:

@@ -28,16 +28,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if __package__:  # toolkit.wakeword.board, inside the toolkit (the host reads FORMAT_VERSION)
+if TYPE_CHECKING or __package__:  # toolkit.wakeword.board, inside the toolkit (the host reads FORMAT_VERSION)
     from toolkit.profiling import runner
     from toolkit.wakeword import stream
 else:  # on a board, beside the runner.py and stream.py shipped with it
-    import runner  # type: ignore[no-redef]
-    import stream  # type: ignore[no-redef]
+    import runner
+    import stream
 
 Json = dict[str, Any]
 FORMAT_VERSION = 1

@@ -27,16 +27,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-if __package__:  # toolkit.wakeword.stream, inside the toolkit
+if TYPE_CHECKING or __package__:  # toolkit.wakeword.stream, inside the toolkit (what mypy checks)
     from toolkit.errors import ToolkitError as StreamError
     from toolkit.profiling import runner
 else:  # stream.py shipped to a board beside runner.py: no toolkit there, the runner's one-line error instead
-    import runner  # type: ignore[no-redef]
-    StreamError = runner.BundleError  # type: ignore[misc,assignment]
+    import runner
+    StreamError = runner.BundleError
 
 Config = dict[str, Any]  # the runner's run configuration: a value for each of runner.CONFIG_FIELDS
 DEFAULT_CONFIG: Config = {"engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": 1,
