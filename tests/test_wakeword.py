@@ -100,6 +100,7 @@ BAD_FILES = [
     (SHIPPED.replace("wake_words = 4", 'wake_words = "four"'), r"wake_words must be an integer, got 'four'"),
     (SHIPPED.replace('files = ["embedding_model.onnx"]', 'files = ["a.onnx", "b.onnx"]'),
      r"files must name one model \(several only with fanout = true\)"),
+    (SHIPPED.replace('name = "classifier"', 'name = "embedding"'), r"\[\[stage\]\] stage names must be unique"),
 ]
 
 

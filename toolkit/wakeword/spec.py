@@ -119,7 +119,10 @@ class _File:
 
     def fail(self, section: str, key: str | None, entry: int | None, message: str) -> ToolkitError:
         line = _line_of(self.text, section, key, entry or 0) if section or key else 1
-        where = f"[[stage]] #{entry + 1} " if section == "stage" else f"[{section}] " if section else ""
+        if section == "stage":
+            where = f"[[stage]] #{entry + 1} " if entry is not None else "[[stage]] "
+        else:
+            where = f"[{section}] " if section else ""
         return ToolkitError(f"{self.path}:{line}: {where}{message}")
 
 
