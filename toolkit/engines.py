@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import onnx
@@ -78,7 +80,20 @@ def run_onnx(model: onnx.ModelProto | str, audio: np.ndarray) -> list[np.ndarray
     return run_session(session(model), audio)
 
 
-def _interpreter_class() -> type:
+class Interpreter(Protocol):
+    """The part of LiteRT's (untyped) Interpreter the toolkit uses."""
+
+    def get_input_details(self) -> list[dict[str, Any]]: ...
+    def get_output_details(self) -> list[dict[str, Any]]: ...
+    def get_tensor_details(self) -> list[dict[str, Any]]: ...
+    def resize_tensor_input(self, input_index: int, tensor_size: list[int]) -> None: ...
+    def allocate_tensors(self) -> None: ...
+    def set_tensor(self, tensor_index: int, value: np.ndarray) -> None: ...
+    def invoke(self) -> None: ...
+    def get_tensor(self, tensor_index: int) -> np.ndarray: ...
+
+
+def _interpreter_class() -> Callable[..., Interpreter]:
     """LiteRT's Interpreter, or tflite_runtime's where only that is installed."""
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -87,7 +102,7 @@ def _interpreter_class() -> type:
     return Interpreter
 
 
-def interpreter(model: str | Path | bytes, samples: int, keep_tensors: bool = False) -> object:
+def interpreter(model: str | Path | bytes, samples: int, keep_tensors: bool = False) -> Interpreter:
     """A LiteRT interpreter sized for [1, samples] input; `keep_tensors` keeps intermediates readable."""
     source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
     with warnings.catch_warnings():
@@ -99,7 +114,7 @@ def interpreter(model: str | Path | bytes, samples: int, keep_tensors: bool = Fa
     return runner
 
 
-def _tensor_index(runner: object, name: str) -> int:
+def _tensor_index(runner: Interpreter, name: str) -> int:
     """The index of the tensor called `name`."""
     for detail in runner.get_tensor_details():
         if detail["name"] == name:

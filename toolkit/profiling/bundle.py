@@ -131,7 +131,7 @@ def make_bundle(
             shutil.copyfile(path, staging / relative)
             files.append({"name": name, "file": relative, "format": fmt, "sha256": sha256_file(staging / relative)})
         shutil.copyfile(runner.__file__, staging / "runner.py")
-        np.savez(staging / "signals.npz", **checked_signals)
+        np.savez(staging / "signals.npz", **checked_signals)  # type: ignore[arg-type]  # mypy matches **arrays to allow_pickle, a keyword NumPy < 2.1 lacks
         plan = _default_plan(variants) if inputs is None else inputs
         document = bundle_document(target, files, inputs=plan, workloads=workloads, warmup=warmup, runs=runs,
                                    streaming=streaming, seed=seed)

@@ -821,7 +821,8 @@ class Recorder:
         """Store one variant's outputs on the signal set and save both files."""
         self.doc.pop("running", None)
         self.arrays.update(arrays)
-        write_atomic(self.outputs_file, lambda h: np.savez(h, allow_pickle=True, **self.arrays), binary=True)
+        # mypy matches **arrays to allow_pickle, a keyword NumPy < 2.1 lacks
+        write_atomic(self.outputs_file, lambda h: np.savez(h, **self.arrays), binary=True)  # type: ignore[arg-type]
         self.doc["outputs"]["variants"][name] = record
         self.done.add(f"outputs|{name}")
         self.save()

@@ -186,8 +186,9 @@ def anatomy(model: onnx.ModelProto) -> Anatomy:
     located = [_locate(model, view, block) for block in blocks]
     stft = next((b for b in located if b.kind == "stft"), None)
     mel = next((b for b in located if b.kind == "mel filterbank"), None)
-    reader = None if stft is None else DFT_FORMS.get(stft.block.data.get("form"))
-    dft = None if reader is None else reader(stft, view)  # a form no reader knows: no transform to rewrite
+    reader = None if stft is None else DFT_FORMS.get(stft.block.data.get("form", ""))
+    # a form no reader knows: no transform to rewrite
+    dft = None if stft is None or reader is None else reader(stft, view)
     return Anatomy(located, dft, None if mel is None else _mel(mel, view))
 
 

@@ -14,6 +14,7 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -131,7 +132,7 @@ def _bin_range(parts: Anatomy, dft: Dft, trim: bool) -> tuple[int, int]:
 
 def _conv(name: str, source: str, weight_name: str, output: str, dft: Dft, taps: int) -> onnx.NodeProto:
     """A DFT Conv with the block's stride and padding."""
-    pads = {"pads": list(dft.pads)} if any(dft.pads) else {}
+    pads: dict[str, Any] = {"pads": list(dft.pads)} if any(dft.pads) else {}  # make_node's **kwargs: Any
     return helper.make_node("Conv", [source, weight_name], [output], name=name, strides=[dft.hop],
                             kernel_shape=[taps], **pads)
 

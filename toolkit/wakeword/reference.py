@@ -46,7 +46,9 @@ def _openwakeword_model(site: Path) -> Any:
 
 
 def compare(pipeline: Pipeline, models_dir: Path, seconds: float = 4.0) -> dict[str, Any]:
-    """Largest |score difference| per signal after the settle chunks, with every classifier of the pipeline."""
+    """Largest |score difference| per signal after the settle chunks, with every classifier of the pipeline
+    (one with a package)."""
+    assert pipeline.package is not None  # main checked it
     site = models_dir.parents[len(Path(pipeline.package.models_dir).parts) - 1]
     files = {s.name: [models_dir / f for f in s.files] for s in pipeline.stages}
     mel, embedding, classifier = (files[s.name] for s in pipeline.stages)

@@ -66,7 +66,7 @@ class JobFolder:
     def write(self, pipeline: Pipeline, stages: list[Json], sweeps: list[Json],
               inputs: dict[str, np.ndarray]) -> Path:
         """job.json and inputs.npz; the folder."""
-        np.savez(self.folder / "inputs.npz", **inputs)
+        np.savez(self.folder / "inputs.npz", **inputs)  # type: ignore[arg-type]  # mypy matches **arrays to allow_pickle, a keyword NumPy < 2.1 lacks
         job = {"format_version": board_script.FORMAT_VERSION, "pipeline": pipeline.name,
                "cadence": pipeline.to_json(), "stages": stages, "inputs": "inputs.npz", "sweeps": sweeps}
         (self.folder / "job.json").write_text(json.dumps(job, indent=1), encoding="utf-8")
