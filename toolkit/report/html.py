@@ -183,7 +183,9 @@ def accuracy_section(view: TargetView) -> str:
     for variant, acc in view.accuracy.items():
         overall = acc.get("overall", {})
         passed = acc.get("passed")
-        gate = {True: '<span class="pass">pass</span>', False: '<span class="fail">fail</span>'}.get(passed, "-")
+        gates: dict[bool | None, str] = {True: '<span class="pass">pass</span>',
+                                         False: '<span class="fail">fail</span>'}
+        gate = gates.get(passed, "-")
         by_level = acc.get("by_level", {})
         rows.append((escape(variant), gate, num(overall.get("max_abs_db")), num(overall.get("p99_abs_db")),
                      num(overall.get("max_rel_mel")),
@@ -266,7 +268,7 @@ def rate_plots(view: TargetView) -> list[Plot]:
         return []
     points = []
     for r in view.runs:
-        mults = view.counts.get(r["variant"], {}).get(r.get("workload"), {}).get("dense")
+        mults = view.counts.get(r["variant"], {}).get(r.get("workload", ""), {}).get("dense")
         if r.get("status") != "ok" or not mults:
             continue
         ms = r["latency_ms"]["median"]

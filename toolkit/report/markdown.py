@@ -208,12 +208,17 @@ def accuracy(data: Json) -> list[str]:
             ], rows), *settings]
 
 
+def _level_db(level: str) -> Callable[[Json], str]:
+    """A by-level row's max |dB error| at `level`."""
+    return lambda r: num(r["levels"].get(level, {}).get("max_abs_db"))
+
+
 def by_level(data: Json) -> list[str]:
     """Max |dB error| per input level per variant: where reduced precision breaks."""
     measured = {n: v.by_level for n, v in data["accuracy"].variants.items() if v.measured}
     levels = list(next(iter(measured.values()))) if measured else []
     columns = [Column("variant", lambda r: r["name"])] + [
-        Column(level, lambda r, level=level: num(r["levels"].get(level, {}).get("max_abs_db"))) for level in levels]
+        Column(level, _level_db(level)) for level in levels]
     return ["## Accuracy by input level (max |dB error|)", "",
             *table(columns, ({"name": n, "levels": lv} for n, lv in measured.items()))]
 
@@ -273,6 +278,11 @@ def counted_key(row: Json) -> tuple[str, str]:
     return output_name(row["variant"], row.get("config") or {}), row["workload"]
 
 
+def _bound_ms(bound: str) -> Callable[[Json], str]:
+    """A prediction row's latency under `bound`."""
+    return lambda r: ms(r["bounds_ms"].get(bound))
+
+
 def predicted(data: Json) -> list[str]:
     """Predicted single-thread latencies, each with the bound that set it, and the counts they come from."""
     predictions = data["platform"].get("predictions", {})
@@ -293,16 +303,17 @@ def predicted(data: Json) -> list[str]:
                     Column("configuration", lambda r: config(r["config"])),
                     Column("instructions", instructions),
                     Column("predicted ms", lambda r: ms(r["latency_ms"])), Column("bound", lambda r: r["bound"]),
-                    *(Column(f"{b} ms", lambda r, b=b: ms(r["bounds_ms"].get(b))) for b in rows[0]["bounds_ms"])],
+                    *(Column(f"{b} ms", _bound_ms(b)) for b in rows[0]["bounds_ms"])],
                    rows), "", *prediction_error(data)]
 
 
 def prediction_error(data: Json) -> list[str]:
     """measured / predicted where the same configuration was measured on the target."""
-    error = data["platform"].get("prediction_error") or {}
-    rows, ratio = error.get("rows", []), error.get("ratio")
+    error: Json = data["platform"].get("prediction_error") or {}
+    rows = error.get("rows", [])
     if not rows:
         return [f"Prediction error: not known: {error.get('reason', 'no measurement of the same configuration')}."]
+    ratio = error["ratio"]
     return [f"### Prediction error (`{error['evidence']}`)", "",
             f"measured / predicted over {len(rows)} configurations: min {ratio['min']:.3g}, median "
             f"{ratio['median']:.3g}, max {ratio['max']:.3g} (above 1: the run was slower than the bound, which "
