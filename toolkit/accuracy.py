@@ -38,6 +38,7 @@ from onnx import TensorProto, helper
 from toolkit.engines import run_session, run_tflite, session
 from toolkit.errors import ToolkitError
 from toolkit.load import FULL_SCALE, FeedPlan, int16_clip
+from toolkit.targets import Policy
 from toolkit.variants.anatomy import anatomy
 
 SAMPLE_RATE = 16000
@@ -255,7 +256,8 @@ def compare(
     labels = [names[k] if k < len(names) else f"output {k}" for k in range(len(next(iter(reference.values()))))]
     with_mel = reference_mel is not None and variant_mel is not None
     db = {name: [_abs_db_errors(reference[name][k], variant[name][k], name) for k in floats] for name in reference}
-    mel = {name: _rel_mel_errors(reference_mel[name], variant_mel[name], amin) for name in db} if with_mel else {}
+    mel = ({name: _rel_mel_errors(reference_mel[name], variant_mel[name], amin) for name in db}
+           if reference_mel is not None and variant_mel is not None else {})
     by_signal = {name: _stats([db[name]], [mel[name]] if with_mel else None) for name in db}
     groups: dict[str, list[str]] = {}
     for name in db:
@@ -280,7 +282,7 @@ GATE_CHECKS = {
 REQUIRED_POLICY = ("max_abs_db_error", "p99_abs_db_error")
 
 
-def gate(report: AccuracyReport, policy: Mapping[str, object] | object) -> tuple[bool, list[str]]:
+def gate(report: AccuracyReport, policy: Mapping[str, float | None] | Policy) -> tuple[bool, list[str]]:
     """(passed, reasons): every tolerance the target's [policy] sets, checked on the overall errors, and the
     integer outputs' equality.
 
@@ -288,15 +290,15 @@ def gate(report: AccuracyReport, policy: Mapping[str, object] | object) -> tuple
     bound with the measured value and the worst input level.
     """
     limits = policy if isinstance(policy, Mapping) else asdict(policy)
-    policy = {key: value for key, value in limits.items() if value is not None}
-    absent = [key for key in REQUIRED_POLICY if key not in policy]
+    bounds: dict[str, float] = {key: value for key, value in limits.items() if value is not None}
+    absent = [key for key in REQUIRED_POLICY if key not in bounds]
     if absent:
         raise ToolkitError(f"the target's [policy] lacks {', '.join(absent)}; add it (a tolerance in dB)")
     reasons = []
     for key, (field, label) in GATE_CHECKS.items():
-        if key not in policy:
+        if key not in bounds:
             continue
-        limit = float(policy[key])
+        limit = float(bounds[key])
         measured = getattr(report.overall, field)
         if measured is None:
             reasons.append(f"{label} not measured (no mel energies) but the policy bounds it by {limit:g}")

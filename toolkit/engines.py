@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, overload
 
 import numpy as np
 import onnx
@@ -120,6 +120,18 @@ def _tensor_index(runner: Interpreter, name: str) -> int:
         if detail["name"] == name:
             return detail["index"]
     raise ToolkitError(f"the TFLite model has no tensor named {name!r}: was it written by meltoolkit?")
+
+
+@overload
+def run_tflite(model: str | Path | bytes, audio: np.ndarray, with_mel: Literal[True]) -> tuple[np.ndarray, np.ndarray]:
+    ...
+
+
+@overload
+def run_tflite(
+    model: str | Path | bytes, audio: np.ndarray, with_mel: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    ...
 
 
 def run_tflite(
