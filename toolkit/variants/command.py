@@ -16,7 +16,7 @@ from pathlib import Path
 from toolkit.accuracy import GATE_CHECKS
 from toolkit.errors import ToolkitError
 from toolkit.files import Json
-from toolkit.folder import FILES, BuildFolder
+from toolkit.folder import FILES, BuildFolder, Stage
 from toolkit.load import AUDIO_SCALES, FeedPlan, feed_plan, load_model, parse_inputs
 from toolkit.pipeline.orchestrate import variant_names
 from toolkit.pipeline.stages import build_folder, gate_folder
@@ -24,7 +24,7 @@ from toolkit.targets import Policy, load_target
 from toolkit.variants import VARIANTS
 
 MAX_SAMPLES = 10 * 60 * 16000  # per accuracy signal: about 38 MB of float32, times the signal set
-STAGES = ("variants", "accuracy")  # the stage files the command writes, as the pipeline does
+STAGES: tuple[Stage, ...] = ("variants", "accuracy")  # the stage files the command writes, as the pipeline does
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
