@@ -25,7 +25,7 @@ from toolkit.profiling import runner
 from toolkit.targets import Target, load_target
 
 # openWakeWord's streaming step (1280 new + 480 context samples, 8 frames) and one second of 16 kHz audio.
-WORKLOADS: tuple[dict[str, object], ...] = (
+WORKLOADS: tuple[dict[str, str | int], ...] = (
     {"name": "stream", "batch": 1, "samples": 1760},
     {"name": "second", "batch": 1, "samples": 16000},
 )

@@ -16,6 +16,7 @@ import onnx
 
 from toolkit.accuracy import SAMPLE_RATE
 from toolkit.explain import Explanation, explain
+from toolkit.files import Json
 from toolkit.profiling.bundle import STREAMING
 from toolkit.targets import CHUNK_MS
 
@@ -31,7 +32,7 @@ class InferenceAudio:
     kind: str
     reason: str
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> Json:
         return asdict(self)
 
 
