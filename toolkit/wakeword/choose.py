@@ -18,7 +18,7 @@ import numpy as np
 from toolkit.errors import ToolkitError
 from toolkit.wakeword.spec import Pipeline, Policy
 from toolkit.wakeword.stream import Config, classifier_files
-from toolkit.wakeword.variants import StageVariant, Trace, cheapest, combinations, trace
+from toolkit.wakeword.variants import StageVariant, Trace, candidate_config, combinations, trace
 
 
 def pipeline_gate(original: np.ndarray, chosen: np.ndarray, policy: Policy) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def combo_files(combo: dict[str, StageVariant]) -> dict[str, list[Path]]:
 
 def combo_configs(combo: dict[str, StageVariant]) -> dict[str, Config]:
     """Each stage's cheapest measured engine configuration."""
-    return {stage: cheapest(variant)["config"] for stage, variant in combo.items()}
+    return {stage: candidate_config(variant)["config"] for stage, variant in combo.items()}
 
 
 def choose(pipeline: Pipeline, per_stage: dict[str, list[StageVariant]], signals: dict[str, np.ndarray],

@@ -41,8 +41,8 @@ from toolkit.wakeword.variants import (
     StageVariant,
     Trace,
     build_stage,
+    candidate_config,
     candidates,
-    cheapest,
     count_stage,
     gate_stage,
     measure_stage,
@@ -125,7 +125,7 @@ def _gate_and_measure(pipeline: Pipeline, per_stage: dict[str, list[StageVariant
 
 
 def _choice_entry(variant: StageVariant, models: list[StageModel]) -> dict[str, Any]:
-    best = cheapest(variant)
+    best = candidate_config(variant)
     return {"variant": variant.name, "config": best["config"], "cpu_share": best["cpu_share"],
             "files": [str(f) for f in variant.files], "models": [m.label for m in models]}
 
@@ -140,7 +140,7 @@ def _streams(pipeline: Pipeline, target: Target, chains: dict[str, dict[str, Sta
     """The original and the chosen chain with N = 1, 2, 4, 8 classifiers: streamed on the board over SSH, on this
     host, or predicted under emulation; with where and how."""
     configs = {"original": {s: DEFAULT_CONFIG for s in chains["original"]},
-               "chosen": {s: cheapest(v)["config"] for s, v in chains["chosen"].items()}}
+               "chosen": {s: candidate_config(v)["config"] for s, v in chains["chosen"].items()}}
     if board:
         streams, platform = remote.sweep_chains(board, pipeline, chains, configs, seconds, build)
         return streams, f"streamed on {board.destination} over SSH ({_platform(platform)}), {target.cpu.model}", METHOD

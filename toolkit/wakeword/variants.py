@@ -146,7 +146,7 @@ def count_stage(variant: StageVariant, stage: Stage, first: bool) -> None:
     """Exact multiplications of one run of each of the variant's files (toolkit.analysis, dense convention); an
     If the data decides makes `mul` the most any run costs ("at_most"; `mul_at_least` the least); a graph the
     analyzer refuses says why."""
-    counts = []
+    counts: list[dict[str, Any]] = []
     for path in variant.files:
         try:
             analysis = analyze(path, **_analysis_dims(stage, first, path))
@@ -185,6 +185,13 @@ def cheapest(variant: StageVariant) -> dict[str, Any] | None:
     return min(tied, key=lambda m: (m["config"]["threads"], m["config"]["spinning"] is True, m["cpu_share"]))
 
 
+def candidate_config(variant: StageVariant) -> dict[str, Any]:
+    """cheapest() of a variant that has a finished run, as every candidate has."""
+    best = cheapest(variant)
+    assert best is not None, f"{variant.name} has no finished run"
+    return best
+
+
 def _mults(variant: StageVariant) -> float:
     """The variant's exact multiplications per run, all its files together (inf when not counted)."""
     counts = [c["mul"] for c in variant.counts or []]
@@ -199,10 +206,10 @@ def candidates(variants: list[StageVariant], limit: int = 3) -> list[StageVarian
     usable = [v for v in variants if v.passed and cheapest(v) is not None]
     if not usable:
         return []
-    lowest = min(cheapest(v)["cpu_share"] for v in usable)
+    lowest = min(candidate_config(v)["cpu_share"] for v in usable)
 
     def rank(variant: StageVariant) -> tuple[float, ...]:
-        share = cheapest(variant)["cpu_share"]
+        share = candidate_config(variant)["cpu_share"]
         if share > lowest * (1 + TIE):
             return 1, share
         return 0, _mults(variant), variant.name != "original", share
