@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import onnx
@@ -24,8 +25,17 @@ from toolkit.load import feed_plan
 from toolkit.profiling import runner
 from toolkit.targets import Target, load_target
 
+
+class Workload(TypedDict):
+    """One bundle workload: the audio's shape [batch, samples], named."""
+
+    name: str
+    batch: int
+    samples: int
+
+
 # openWakeWord's streaming step (1280 new + 480 context samples, 8 frames) and one second of 16 kHz audio.
-WORKLOADS: tuple[dict[str, str | int], ...] = (
+WORKLOADS: tuple[Workload, ...] = (
     {"name": "stream", "batch": 1, "samples": 1760},
     {"name": "second", "batch": 1, "samples": 16000},
 )

@@ -19,14 +19,14 @@ import onnx
 
 from toolkit.evidence import PREDICTED
 from toolkit.profiling import emulate
-from toolkit.profiling.bundle import make_bundle
+from toolkit.profiling.bundle import Workload, make_bundle
 from toolkit.profiling.predict import predict_latency
 from toolkit.targets import Target
 from toolkit.wakeword.spec import Pipeline, Stage
 from toolkit.wakeword.stream import DEFAULT_CONFIG, classifier_files
 from toolkit.wakeword.variants import StageVariant
 
-WORKLOAD = {"name": "chunk", "batch": 1, "samples": 1760}
+WORKLOAD: Workload = {"name": "chunk", "batch": 1, "samples": 1760}
 COUNT_TIMEOUT_S = 1800.0
 METHOD = ("predicted, not measured: instructions of one inference counted under qemu-aarch64 -cpu {cpu} "
           "(toolkit.profiling.emulate), latency = toolkit.profiling.predict's throughput bound on the board's core "
