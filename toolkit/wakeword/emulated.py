@@ -76,7 +76,9 @@ def predicted_sweep(pipeline: Pipeline, combo: dict[str, StageVariant], counts: 
     for n in counts:
         ms = {}
         for stage in pipeline.stages:
-            files = combo[stage.name].measured[0]["files"]
+            measured = combo[stage.name].measured
+            assert measured is not None  # predict_variant gave every variant of a combination its entry
+            files = measured[0]["files"]
             chosen = classifier_files(files, n) if stage.fanout else files
             ms[stage.name] = sum(f["predicted_ms"] for f in chosen)
         chunk_ms = sum(ms.values())
