@@ -117,12 +117,14 @@ class Verdict:
     @property
     def overall(self) -> Json:
         """The report's overall errors; empty when nothing was measured."""
-        return (self.report or {}).get("overall", {})
+        overall: Json = (self.report or {}).get("overall", {})
+        return overall
 
     @property
     def by_level(self) -> Json:
         """The report's errors by input level; empty when nothing was measured."""
-        return (self.report or {}).get("by_level", {})
+        by_level: Json = (self.report or {}).get("by_level", {})
+        return by_level
 
     def to_json(self) -> Json:
         return _to_json(self)

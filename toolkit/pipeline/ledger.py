@@ -62,7 +62,8 @@ class Ledger:
     @property
     def seconds(self) -> float:
         """Wall time spent in this run's finished stages (summed over resumed sessions)."""
-        return sum(s["seconds"] for s in self.stages.values())
+        seconds: float = sum(s["seconds"] for s in self.stages.values())
+        return seconds
 
     def save(self) -> None:
         """Rewrite pipeline.json atomically."""

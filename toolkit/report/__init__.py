@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from toolkit.configs import config_text, engine_words
 from toolkit.evidence import EVIDENCE
@@ -74,7 +75,7 @@ class Facts:
 
 def read_bench(path: Path) -> Json:
     """A pytest-benchmark JSON file (make bench)."""
-    return json.loads(path.read_text(encoding="utf-8"))
+    return cast(Json, json.loads(path.read_text(encoding="utf-8")))
 
 
 def setting_verdicts(variants: list[VariantRecord], where_run: dict[str, Verdict]) -> list[SettingVerdict]:

@@ -86,7 +86,8 @@ WALL_TIME_NOTE = "emulation wall time (not a board latency)"
 
 def emulated(data: Json) -> bool:
     """Whether the runs ran under emulation, so their times are no latency of the target."""
-    return data["platform"]["latency_evidence"] == EMULATED_TIME
+    evidence: str = data["platform"]["latency_evidence"]
+    return evidence == EMULATED_TIME
 
 
 def _rows_by_variant(group: Json | None, workload: str, lowest: str | None = None) -> dict[str, Json]:
@@ -337,7 +338,8 @@ def measured_vs_analytic(data: Json) -> list[str]:
     def achieved(convention: str, field: str, show: Callable[[Any], str]) -> Callable[[Json], str]:
         def cell(r: Json) -> str:
             if convention not in r:
-                return r.get("counts", NONE)
+                counts: str = r.get("counts", NONE)
+                return counts
             # nodes without a rule: the numbers are lower bounds; an If the data decides: upper bounds
             bound = {"partial": ">= ", "bounded": "<= "}.get(r["counts"], "")
             return bound + show(r[convention][field])

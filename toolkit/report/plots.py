@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import cast
 
 import numpy as np
 
@@ -271,7 +272,7 @@ def _colorize(values: np.ndarray, lo: float, hi: float, anchors: np.ndarray) -> 
     t = np.clip((values - lo) / ((hi - lo) or 1.0), 0.0, 1.0) * (len(anchors) - 1)
     i = np.minimum(t.astype(int), len(anchors) - 2)
     frac = (t - i)[..., None]
-    return np.round(anchors[i] * (1 - frac) + anchors[i + 1] * frac).astype(np.uint8)
+    return cast(np.ndarray, np.round(anchors[i] * (1 - frac) + anchors[i + 1] * frac).astype(np.uint8))
 
 
 def png(rgb: np.ndarray) -> bytes:
