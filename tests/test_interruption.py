@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.test_pipeline import write_target
+from toolkit.errors import ToolkitError
+from toolkit.profiling.host import profile_on_host
 from toolkit.profiling.runner import CRASHED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,3 +154,37 @@ def test_no_complete_choice_keeps_the_previous_artifacts(root: Path) -> None:
     assert [p.name for p in (root / "artifacts").iterdir()] == [NAME]
     assert [p.name for p in (root / "artifacts" / NAME).iterdir()] == ["manifest.json"]
     assert (root / "artifacts" / NAME / "manifest.json").read_text() == PREVIOUS
+
+
+CRASHING_RUNNER = '''\
+import json, os, signal, sys
+out = sys.argv[sys.argv.index("--out") + 1]
+doc = json.load(open(out)) if os.path.exists(out) else {"runs": [], "streaming": [], "outputs": {"variants": {}}}
+if len(doc["runs"]) < CRASHES or STUCK:  # one unit recorded, then the engine segfaults
+    doc["runs"] += [] if STUCK else [{"key": str(len(doc["runs"])), "status": "failed"}]
+    json.dump(doc, open(out, "w"))
+    os.kill(os.getpid(), signal.SIGSEGV)
+doc["complete"] = True
+json.dump(doc, open(out, "w"))
+'''
+
+
+def crashing_bundle(folder: Path, crashes: int, stuck: bool) -> Path:
+    """A bundle whose runner.py is a stand-in that dies by SIGSEGV `crashes` times, each after one more unit
+    (or, `stuck`, every time with nothing recorded)."""
+    folder.mkdir()
+    (folder / "runner.py").write_text(CRASHING_RUNNER.replace("CRASHES", str(crashes)).replace("STUCK", str(stuck)), encoding="utf-8")
+    return folder
+
+
+def test_the_runner_is_restarted_for_as_long_as_each_restart_finishes_more(tmp_path: Path) -> None:
+    """An engine that segfaults on each of its settings: six crashes, each after progress, still finish."""
+    bundle = crashing_bundle(tmp_path / "bundle", crashes=6, stuck=False)
+    document = profile_on_host(bundle, tmp_path / "result.json", quick=True)
+    assert document["complete"] is True and len(document["runs"]) == 6
+
+
+def test_a_runner_that_crashes_without_progress_is_an_error(tmp_path: Path) -> None:
+    bundle = crashing_bundle(tmp_path / "bundle", crashes=0, stuck=True)
+    with pytest.raises(ToolkitError, match="the runner exited with -11"):
+        profile_on_host(bundle, tmp_path / "result.json", quick=True)

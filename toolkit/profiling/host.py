@@ -20,9 +20,9 @@ from toolkit.terminal import progress, runner_progress
 
 STDERR_TAIL = 5
 # A runner killed by one of these crashed inside one unit of work: it is restarted with --resume, which records
-# that unit as failed and goes on with the others (at most MAX_CRASHES times, then the error is the user's).
+# that unit as failed and goes on with the others, for as long as each restart finishes more units than the last
+# (an engine may crash on every one of its settings: OpenVINO 2026.4 segfaults on some graphs).
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT, signal.SIGKILL}
-MAX_CRASHES = 3
 
 
 def runner_command(bundle_dir: Path, result_path: Path, quick: bool, resume: bool) -> list[str]:
@@ -44,15 +44,25 @@ def profile_on_host(
     if not (bundle / "runner.py").is_file():
         raise ToolkitError(f"{bundle} holds no runner.py; make it with toolkit.profiling.bundle.make_bundle")
     result.parent.mkdir(parents=True, exist_ok=True)
-    for crashes in range(MAX_CRASHES + 1):
-        code, last = _run_runner(runner_command(bundle, result, quick, resume or crashes > 0), bundle)
-        if -code not in CRASH_SIGNALS or crashes == MAX_CRASHES:
+    restarted, finished = resume, -1
+    while True:
+        code, last = _run_runner(runner_command(bundle, result, quick, restarted), bundle)
+        if -code not in CRASH_SIGNALS or units_finished(result) <= finished:
             break
+        restarted, finished = True, units_finished(result)
         progress(f"[profile] the runner died by {signal.Signals(-code).name}; restarting it with --resume: the "
                  "run it was in is recorded as failed, the others go on")
     if code != 0:
         raise ToolkitError(f"the runner exited with {code} on {bundle}: {last}")
     return json.loads(result.read_text(encoding="utf-8"))
+
+
+def units_finished(result: Path) -> int:
+    """Units of work the result file holds (0 before the runner wrote one): a restart must add to them."""
+    if not result.is_file():
+        return 0
+    document = json.loads(result.read_text(encoding="utf-8"))
+    return len(document["runs"]) + len(document["streaming"]) + len(document["outputs"]["variants"])
 
 
 def _run_runner(command: list[str], bundle: Path) -> tuple[int, str]:
