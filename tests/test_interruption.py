@@ -173,7 +173,8 @@ def crashing_bundle(folder: Path, crashes: int, stuck: bool) -> Path:
     """A bundle whose runner.py is a stand-in that dies by SIGSEGV `crashes` times, each after one more unit
     (or, `stuck`, every time with nothing recorded)."""
     folder.mkdir()
-    (folder / "runner.py").write_text(CRASHING_RUNNER.replace("CRASHES", str(crashes)).replace("STUCK", str(stuck)), encoding="utf-8")
+    script = CRASHING_RUNNER.replace("CRASHES", str(crashes)).replace("STUCK", str(stuck))
+    (folder / "runner.py").write_text(script, encoding="utf-8")
     return folder
 
 
