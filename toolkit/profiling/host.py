@@ -47,9 +47,10 @@ def profile_on_host(
     restarted, finished = resume, -1
     while True:
         code, last = _run_runner(runner_command(bundle, result, quick, restarted), bundle)
-        if -code not in CRASH_SIGNALS or units_finished(result) <= finished:
+        now = units_finished(result)
+        if -code not in CRASH_SIGNALS or now <= finished:
             break
-        restarted, finished = True, units_finished(result)
+        restarted, finished = True, now
         progress(f"[profile] the runner died by {signal.Signals(-code).name}; restarting it with --resume: the "
                  "run it was in is recorded as failed, the others go on")
     if code != 0:

@@ -12,7 +12,7 @@ runs in; a run whose labelled provider ran none of the nodes is `failed` ("place
 OpenVINO does not apply on this CPU is `unavailable`, so no number is labelled with an engine that did not make it.
 
 bundle.json (written by toolkit.profiling.bundle.make_bundle):
-    format_version  2
+    format_version  3
     target          name of the target file the matrix came from (informational)
     variants        [{"name", "file" (relative to the bundle), "format": "onnx" | "tflite", "sha256"}]
     inputs          what each graph input is fed, and why (toolkit.load.feed_plan): [{"name", "role": "audio" |
@@ -177,7 +177,25 @@ def feed_arrays(plan: list[Json], audio: np.ndarray, names: set[str]) -> dict[st
     return feeds
 
 
-class OrtSession:
+class FedSession:
+    """The feed of a session fed by the bundle's plan, made once per audio array, so a timed run times the
+    inference only."""
+
+    def __init__(self, plan: list[Json], input_names: set[str]) -> None:
+        self.plan = plan
+        self.input_names = input_names
+        self.audio: np.ndarray | None = None
+        self.feed: dict[str, np.ndarray] = {}
+
+    def feed_for(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every input of one inference on audio `x` (the last one's feed again when `x` is the same array)."""
+        if self.audio is not x:
+            self.audio = x
+            self.feed = feed_arrays(self.plan, x, self.input_names)
+        return self.feed
+
+
+class OrtSession(FedSession):
     """One onnxruntime session with a fixed provider, thread count and optimization level, fed every input."""
 
     def __init__(self, path: Path, config: Json, plan: list[Json], profile_dir: str | None = None) -> None:
@@ -199,19 +217,12 @@ class OrtSession:
             self.session = ORT.InferenceSession(str(path), options)
         else:
             self.session = ORT.InferenceSession(str(path), options, providers=[config["provider"]])
-        self.plan = plan
-        self.input_names = {i.name for i in self.session.get_inputs()}
+        super().__init__(plan, {i.name for i in self.session.get_inputs()})
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self.audio: np.ndarray | None = None
-        self.feed: dict[str, np.ndarray] = {}
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
-        """Every output of one inference on audio `x`; the feed is made once per audio array, so a timed run
-        times the inference only."""
-        if self.audio is not x:
-            self.audio = x
-            self.feed = feed_arrays(self.plan, x, self.input_names)
-        return self.session.run(None, self.feed)
+        """Every output of one inference on audio `x`."""
+        return self.session.run(None, self.feed_for(x))
 
     def in_session(self) -> list[str]:
         """Providers the session really holds (onnxruntime may append CPU as fallback)."""
@@ -228,7 +239,7 @@ class OrtSession:
                           "provider was assigned"}
 
 
-class OpenVinoSession:
+class OpenVinoSession(FedSession):
     """One model compiled by native OpenVINO for the CPU with a thread count and a precision hint."""
 
     def __init__(self, path: Path, config: Json, plan: list[Json], perf_count: bool = False) -> None:
@@ -240,18 +251,12 @@ class OpenVinoSession:
         self.precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.requested = config["precision"]
         self.request = self.compiled.create_infer_request()
-        self.plan = plan
-        self.input_names = {name for port in self.compiled.inputs for name in port.get_names()}
+        super().__init__(plan, {name for port in self.compiled.inputs for name in port.get_names()})
         self.output_names = [port.get_any_name() for port in self.compiled.outputs]
-        self.audio: np.ndarray | None = None
-        self.feed: dict[str, np.ndarray] = {}
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Every output of one inference on audio `x`, in graph order."""
-        if self.audio is not x:
-            self.audio = x
-            self.feed = feed_arrays(self.plan, x, self.input_names)
-        results = self.request.infer(self.feed)
+        results = self.request.infer(self.feed_for(x))
         return [np.array(results[port]) for port in self.compiled.outputs]
 
     def in_session(self) -> list[str]:
@@ -608,15 +613,26 @@ def run_configs(bundle: Json, variant: Json) -> list[Json]:
     return [_config(engine, provider, t) for t in litert["threads"]]
 
 
+def setting(config: Json) -> tuple[str, str, str | None]:
+    """The engine setting of a configuration: what it runs on and in which precision, whatever its threads."""
+    return config["engine"], config["provider"], config["precision"]
+
+
+def first_of_each(indexed: list[tuple[int, Json]], identity: Callable[[Json], object]) -> list[tuple[int, Json]]:
+    """Of (index, configuration) pairs, the first of each identity, in order."""
+    seen: set[object] = set()
+    found = []
+    for index, config in indexed:
+        if identity(config) not in seen:
+            seen.add(identity(config))
+            found.append((index, config))
+    return found
+
+
 def streaming_configs(bundle: Json, variant: Json) -> list[Json]:
     """Streaming runs once per engine setting, thread count and spinning, at the first listed optimization level."""
-    seen, configs = set(), []
-    for config in run_configs(bundle, variant):
-        identity = (config["engine"], config["provider"], config["precision"], config["threads"], config["spinning"])
-        if identity not in seen:
-            seen.add(identity)
-            configs.append(config)
-    return configs
+    indexed = list(enumerate(run_configs(bundle, variant)))
+    return [config for _, config in first_of_each(indexed, lambda c: (*setting(c), c["threads"], c["spinning"]))]
 
 
 def setting_label(config: Json) -> str | None:
@@ -634,14 +650,7 @@ def output_name(variant: str, config: Json) -> str:
 def counted_configs(bundle: Json, variant: Json, ran: Callable[[Json], bool]) -> list[tuple[int, Json]]:
     """(index, configuration) that instructions are counted in for a variant: the first (fewest threads) of each
     engine setting, among those that `ran` (an ok run where the runs were made)."""
-    seen: set[tuple[str, str, str | None]] = set()
-    found = []
-    for index, config in enumerate(run_configs(bundle, variant)):
-        identity = (config["engine"], config["provider"], config["precision"])
-        if identity not in seen and ran(config):
-            seen.add(identity)
-            found.append((index, config))
-    return found
+    return first_of_each([(i, c) for i, c in enumerate(run_configs(bundle, variant)) if ran(c)], setting)
 
 
 def run_key(kind: str, variant: str, config: Json, workload: str | None = None) -> str:
@@ -863,14 +872,9 @@ def outputs_configs(bundle: Json, variant: Json) -> list[Json]:
     its own, so every setting is gated on its own outputs."""
     configs = run_configs(bundle, variant)
     plain = [c for c in configs if setting_label(c) is None]
-    found = [next((c for c in plain if not provider_missing(c)), plain[0])]
-    labels: set[str] = set()
-    for config in configs:
-        label = setting_label(config)
-        if label is not None and label not in labels:
-            labels.add(label)
-            found.append(config)
-    return found
+    labelled = [(i, c) for i, c in enumerate(configs) if setting_label(c) is not None]
+    return [next((c for c in plain if not provider_missing(c)), plain[0]),
+            *(config for _, config in first_of_each(labelled, setting_label))]
 
 
 def signal_outputs(

@@ -279,6 +279,11 @@ def counted_key(row: Json) -> tuple[str, str]:
     return output_name(row["variant"], row.get("config") or {}), row["workload"]
 
 
+def counts_by_key(data: Json) -> dict[tuple[str, str], Json]:
+    """The instruction counts of platform.json by counted_key."""
+    return {counted_key(r): r for r in data["platform"].get("instructions", {}).get("rows", [])}
+
+
 def _bound_ms(bound: str) -> Callable[[Json], str]:
     """A prediction row's latency under `bound`."""
     return lambda r: ms(r["bounds_ms"].get(bound))
@@ -290,7 +295,7 @@ def predicted(data: Json) -> list[str]:
     rows = predictions.get("rows", [])
     if not rows:
         return [] if not predictions.get("reason") else ["## Predicted latency", "", predictions["reason"]]
-    counted = {counted_key(r): r for r in data["platform"].get("instructions", {}).get("rows", [])}
+    counted = counts_by_key(data)
 
     def instructions(r: Json) -> str:
         found = counted.get(counted_key(r))
@@ -489,7 +494,7 @@ def summary(data: Json) -> str:
             Column("max abs dB", lambda r: num(r["overall"].get("max_abs_db")))]
     tail = [Column("chosen", lambda r: "**chosen**" if r["name"] == chosen else "")]
     if emulated(data):
-        counted = {counted_key(r): r for r in data["platform"].get("instructions", {}).get("rows", [])}
+        counted = counts_by_key(data)
 
         def instructions(r: Json) -> str:
             found = counted.get(counted_key(predictions[r["name"]])) if r["name"] in predictions else None
