@@ -24,10 +24,21 @@ from toolkit.records import (
     AccuracyFile,
     Candidate,
     Choice,
+    ComparedRun,
+    Comparison,
+    Contradiction,
+    ContradictionSummary,
+    CountsFile,
     Excluded,
+    LedgerFile,
     Manifest,
+    PlatformFile,
+    ProfileFile,
     Rejected,
     RunnerUp,
+    RunRecord,
+    StreamRecord,
+    VariantCounts,
     VariantRecord,
     VariantsFile,
     Verdict,
@@ -125,8 +136,14 @@ def test_each_record_reads_its_file_back_exactly(folder: Path, settings: Setting
     of it is the record again."""
     files = BuildFolder(folder)
     variants, accuracy, choice = files.read("variants"), files.read("accuracy"), files.read("choice")
+    counts, profile, compare = files.read("counts"), files.read("profile"), files.read("compare")
     cases: list[tuple[Any, Json]] = [
-        (VariantsFile, variants), (AccuracyFile, accuracy), (Choice, choice),
+        (VariantsFile, variants), (AccuracyFile, accuracy), (Choice, choice), (CountsFile, counts),
+        (ProfileFile, profile), (PlatformFile, files.read("platform")), (Comparison, compare),
+        (LedgerFile, files.read("pipeline")), *((VariantCounts, v) for v in counts["variants"].values()),
+        *((RunRecord, r) for r in profile["runs"]), *((StreamRecord, s) for s in profile["streaming"]),
+        *((ComparedRun, r) for r in compare["runs"]), *((Contradiction, c) for c in compare["contradictions"]),
+        *((ContradictionSummary, c) for c in compare["contradiction_summary"]),
         (Manifest, read_json(manifest_path(settings.artifacts_root / "pipeline-host"), "manifest")),
         *((VariantRecord, v) for v in variants["variants"]),
         *((Verdict, v) for v in [*accuracy["variants"].values(), *files.read("platform")["accuracy"].values()]),
@@ -139,7 +156,9 @@ def test_each_record_reads_its_file_back_exactly(folder: Path, settings: Setting
         assert json.dumps(record.to_json()) == json.dumps(document), kind.__name__
         assert kind.from_json(record.to_json()) == record, kind.__name__
     assert {kind for kind, _ in cases} >= {VariantsFile, AccuracyFile, Choice, Manifest, VariantRecord, Verdict,
-                                           Candidate, RunnerUp, Excluded}  # this run rejects nothing
+                                           Candidate, RunnerUp, Excluded, CountsFile, ProfileFile, PlatformFile,
+                                           Comparison, LedgerFile, RunRecord, StreamRecord,
+                                           ComparedRun}  # this run rejects nothing and ranks too few to contradict
 
 
 def test_resume_skips_finished_stages(settings: Settings, folder: Path) -> None:

@@ -15,7 +15,17 @@ from typing import Any, Literal
 
 from toolkit.files import Json, read_json, write_json
 from toolkit.profiling.runner import outputs_path
-from toolkit.records import AccuracyFile, Choice, Manifest, VariantsFile
+from toolkit.records import (
+    AccuracyFile,
+    Choice,
+    Comparison,
+    CountsFile,
+    LedgerFile,
+    Manifest,
+    PlatformFile,
+    ProfileFile,
+    VariantsFile,
+)
 
 Stage = Literal["pipeline", "variants", "accuracy", "counts", "profile", "platform", "compare", "choice"]
 MANIFEST = "manifest.json"
@@ -71,9 +81,29 @@ class BuildFolder:
         """accuracy.json as its record."""
         return AccuracyFile.from_json(self.read("accuracy"))
 
+    def counts(self) -> CountsFile:
+        """counts.json as its record."""
+        return CountsFile.from_json(self.read("counts"))
+
+    def profile(self) -> ProfileFile:
+        """profile.json (the runner's result) as its record."""
+        return ProfileFile.from_json(self.read("profile"))
+
+    def platform(self) -> PlatformFile:
+        """platform.json as its record."""
+        return PlatformFile.from_json(self.read("platform"))
+
+    def compare(self) -> Comparison:
+        """compare.json as its record."""
+        return Comparison.from_json(self.read("compare"))
+
     def choice(self) -> Choice:
         """choice.json as its record."""
         return Choice.from_json(self.read("choice"))
+
+    def ledger(self) -> LedgerFile:
+        """pipeline.json as its record."""
+        return LedgerFile.from_json(self.read("pipeline"))
 
     @property
     def outputs(self) -> Path:

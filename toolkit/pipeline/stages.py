@@ -338,7 +338,7 @@ def _measured_median(document: Json, prediction: Json) -> float | None:
 def prediction_errors(document: Json, rows: list[Json], latency_label: str) -> Json:
     """measured / predicted for every prediction whose run was measured on the target itself."""
     if latency_label not in (HOST, BOARD):
-        return {"evidence": f"derived: {latency_label} / {PREDICTED}", "rows": [],
+        return {"evidence": f"derived: {latency_label} / {PREDICTED}", "rows": [], "ratio": None,
                 "reason": f"no measurement of the target to hold the predictions against ({latency_label})"}
     found = []
     for row in rows:

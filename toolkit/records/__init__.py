@@ -10,18 +10,28 @@ from_json(x.to_json()) == x; toolkit.records.base).
     Choice          choice.json, with its RunnerUp, Rejected and Excluded rows
     Manifest        artifacts/<target>/manifest.json
 
-Left as Json, because they are copied through as they are or typing them would only restate their producer: an
-accuracy report's numbers (Verdict.report: overall / by_level / by_signal, toolkit.accuracy.AccuracyReport), the feed
-plan's entries (VariantsFile.inputs, toolkit.load.InputFeed), the policy, signals and inference audio copied into
-accuracy.json and choice.json, the manifest's groups (each a sub-document with its own evidence label), and the
-documents of counts.json, profile.json (the runner's), platform.json (beyond its verdicts), compare.json and the
-ledger.
+    CountsFile      counts.json, with each variant's VariantCounts and their WorkloadCounts
+    ProfileFile     profile.json (the runner's result), with its RunRecord and StreamRecord entries
+    PlatformFile    platform.json, with its Rows and PredictionErrors groups and its Verdicts
+    Comparison      compare.json, with its ComparedRun, Contradiction and ContradictionSummary rows
+    LedgerFile      pipeline.json, with each finished stage's StageDone
+
+Each module says what it leaves as Json: sub-documents that are copied through whole or are their producer's own
+record (an accuracy report's numbers, the feed plan's entries, the policy, the manifest's groups, the runner's
+per-node profile and placement, the rows of instructions and predictions).
 """
 
 from toolkit.records.accuracy import AccuracyFile, Verdict, verdicts
 from toolkit.records.choice import Candidate, Choice, Excluded, Rejected, RunnerUp
+from toolkit.records.compare import Achieved, ComparedRun, Comparison, Contradiction, ContradictionSummary
+from toolkit.records.counts import CountsFile, VariantCounts, WorkloadCounts
+from toolkit.records.ledger import LedgerFile, StageDone
 from toolkit.records.manifest import Manifest
+from toolkit.records.platform import PlatformFile, PredictionErrors, Rows
+from toolkit.records.profile import Latency, ProfileFile, RunRecord, StreamRecord
 from toolkit.records.variants import VariantRecord, VariantsFile
 
-__all__ = ["AccuracyFile", "Candidate", "Choice", "Excluded", "Manifest", "Rejected", "RunnerUp", "VariantRecord",
-           "VariantsFile", "Verdict", "verdicts"]
+__all__ = ["AccuracyFile", "Achieved", "Candidate", "Choice", "ComparedRun", "Comparison", "Contradiction",
+           "ContradictionSummary", "CountsFile", "Excluded", "Latency", "LedgerFile", "Manifest", "PlatformFile",
+           "PredictionErrors", "ProfileFile", "Rejected", "Rows", "RunRecord", "RunnerUp", "StageDone",
+           "StreamRecord", "VariantCounts", "VariantRecord", "VariantsFile", "Verdict", "WorkloadCounts", "verdicts"]
