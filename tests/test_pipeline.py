@@ -11,15 +11,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import onnx
 import pytest
 
 from tests.helpers import TEST_HOST_TARGET
 from toolkit import cli
+from toolkit.accuracy import signal_set
 from toolkit.errors import ToolkitError
 from toolkit.files import read_json, sha256_file
 from toolkit.folder import BuildFolder, manifest_path
-from toolkit.pipeline.orchestrate import STAGES, Settings, run_pipeline
+from toolkit.pipeline.orchestrate import STAGES, Settings, prepare, run_pipeline
 from toolkit.pipeline.sources import choose_source
+from toolkit.profiling import runner
+from toolkit.profiling.bundle import make_bundle
 from toolkit.records import (
     AccuracyFile,
     Candidate,
@@ -203,3 +207,23 @@ def test_imported_result_is_a_source(settings: Settings, folder: Path, tmp_path:
     assert read_json(run.folder / "profile.json", "profile") == read_json(folder / "profile.json", "profile")
     assert read_json(run.folder / "choice.json", "choice")["chosen"] == read_json(folder / "choice.json",
                                                                                    "choice")["chosen"]
+
+
+def test_no_openvino_leaves_its_settings_out_of_the_bundle_and_is_another_run(tmp_path: Path) -> None:
+    """--no-openvino: the bundle the runner gets has no OpenVINO configuration (x86-host has six native ones and
+    six through the plugin EP) and keeps every other, and the run identity differs, so --resume cannot mix the
+    two."""
+    configs, ids = {}, {}
+    for openvino in (True, False):
+        run = prepare(Settings(target="x86-host", openvino=openvino, build_root=tmp_path / str(openvino),
+                               artifacts_root=tmp_path / "artifacts"))
+        original = run.path("original.onnx")
+        onnx.save(run.model, original)
+        make_bundle([("original", original, "onnx")], run.target, signal_set(1600, 32768.0), run.path("bundle"))
+        bundle = read_json(run.path("bundle") / "bundle.json", "the bundle")
+        configs[openvino] = [(c["engine"], c["provider"]) for c in runner.run_configs(bundle, bundle["variants"][0])]
+        ids[openvino] = run.ledger.run_id
+    openvino_runs = [c for c in configs[True] if "openvino" in c or "OpenVINOExecutionProvider" in c]
+    assert len(openvino_runs) == 12
+    assert configs[False] == [c for c in configs[True] if c not in openvino_runs]
+    assert ids[True] != ids[False]

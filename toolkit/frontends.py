@@ -235,13 +235,14 @@ def check_explain(model: Path, expected: dict[str, Any]) -> tuple[str, list[str]
     return f"{kinds or 'nothing recognized'}; {len(unrecognized)} unrecognized span(s)", problems
 
 
-def check_profile(model: Path, work: Path, audio_scale: str = "int16") -> tuple[str, list[str]]:
-    """A quick host profile, fed audio in the units the graph takes, exports an artifact whose variant passed the
-    gate."""
+def check_profile(model: Path, work: Path, extra: Sequence[str],
+                  audio_scale: str = "int16") -> tuple[str, list[str]]:
+    """A quick host profile (with `extra` profile arguments), fed audio in the units the graph takes, exports an
+    artifact whose variant passed the gate."""
     build, artifacts = work / "build", work / "artifacts"
     done = subprocess.run([sys.executable, "-m", "toolkit", "profile", str(model), "--target", "x86-host",
                            "--quick", "--audio-scale", audio_scale, "--build", str(build),
-                           "--artifacts", str(artifacts)],
+                           "--artifacts", str(artifacts), *extra],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
@@ -260,38 +261,41 @@ def exported(manifest: dict[str, Any]) -> tuple[str, list[str]]:
     return f"exported {name} (gate passed; {budget})", []
 
 
-def check_front_end(name: str, work: Path, profile: bool) -> Outcome:
-    """An onnx-asr front end: against its reference, analyze, explain's parameters, and the profile if asked."""
+def check_front_end(name: str, work: Path, profile: Sequence[str] | None) -> Outcome:
+    """An onnx-asr front end: against its reference, analyze, explain's parameters, and the profile if asked
+    (`profile`: its extra arguments)."""
     package = package_dir(ONNX_ASR)
     model, ref, outcome = graph_path(package, name), reference(package, name), Outcome(name)
     outcome.check("reference", lambda: check_reference(model, ref))
     outcome.check("analyze", lambda: check_analyze(model))
     outcome.check("explain", lambda: check_explain(model, expected_parameters(ref)))
-    if profile:
+    if profile is not None:
         # onnx-asr feeds its front ends float audio in [-1, 1] (onnx_asr's own loaders)
-        outcome.check("profile", lambda: check_profile(model, work / name, "unit"))
+        outcome.check("profile", lambda: check_profile(model, work / name, profile, "unit"))
     return outcome
 
 
-def check_model(name: str, work: Path, profile: bool) -> Outcome:
-    """A model of MODELS: analyze at its own arguments, explain, and the profile where it is a front end."""
+def check_model(name: str, work: Path, profile: Sequence[str] | None) -> Outcome:
+    """A model of MODELS: analyze at its own arguments, explain, and the profile where it is a front end (and
+    asked: `profile` is its extra arguments)."""
     spec, outcome = MODELS[name], Outcome(name)
     model = package_dir(spec.package) / spec.path
     outcome.lines["what"] = spec.what
     outcome.check("analyze", lambda: check_analyze(model, spec.analyze_args))
     outcome.check("explain", lambda: check_explain(model, dict(spec.expected)))
-    if profile and spec.profile:
-        outcome.check("profile", lambda: check_profile(model, work / name))
+    if profile is not None and spec.profile:
+        outcome.check("profile", lambda: check_profile(model, work / name, profile))
     return outcome
 
 
-def run(names: Sequence[str], work: Path, profiled: set[str]) -> list[Outcome]:
-    """Every check on every named model, with progress on stderr; the quick profile on those in `profiled`."""
+def run(names: Sequence[str], work: Path, profiled: set[str], extra: Sequence[str] = ()) -> list[Outcome]:
+    """Every check on every named model, with progress on stderr; the quick profile (with `extra` profile
+    arguments) on those in `profiled`."""
     outcomes = []
     for index, name in enumerate(names, 1):
         progress(f"frontends: [{index}/{len(names)}] {name}")
         check = check_front_end if name in REFERENCES else check_model
-        outcomes.append(check(name, work, name in profiled))
+        outcomes.append(check(name, work, extra if name in profiled else None))
     return outcomes
 
 
@@ -322,11 +326,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the quick profile on this model only (repeatable; default: every model checked "
                              "that is a front end)")
     parser.add_argument("--no-profile", action="store_true", help="skip the quick profiles (the slow part)")
+    parser.add_argument("--no-openvino", action="store_true",
+                        help="profile without the target's OpenVINO settings (profile --no-openvino)")
     parser.add_argument("--out", type=Path, default=Path("build/frontends"), help="folder for report.md")
     args = parser.parse_args(argv)
     checked = args.only or names
     try:
-        outcomes = run(checked, args.out, profiled_names(checked, args))
+        outcomes = run(checked, args.out, profiled_names(checked, args), ["--no-openvino"] * args.no_openvino)
     except ToolkitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

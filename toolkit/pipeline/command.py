@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="host targets: count each variant's instructions under qemu-x86_64 and report "
                              "predicted against measured latency (about 20 s per variant; default: on, off with "
                              "--quick)")
+    parser.add_argument("--no-openvino", dest="openvino", action="store_false",
+                        help="leave out the target's [openvino] settings (they triple a quick profile's runs; for "
+                             "checks that need no OpenVINO numbers)")
     add_input_argument(parser)
     parser.add_argument("--build", type=Path, default=BUILD_ROOT, help="build root (default build)")
     parser.add_argument("--artifacts", type=Path, default=ARTIFACTS_ROOT, help="artifacts root (default artifacts)")
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(target=args.target, model=args.model, variants=tuple(args.only), quick=args.quick,
                         resume=args.resume, board=args.board, imported=args.imported, emulate=args.emulate,
                         count_host=not args.quick if args.count_host is None else args.count_host,
-                        inputs=tuple(args.input), audio_scale=args.audio_scale,
+                        inputs=tuple(args.input), audio_scale=args.audio_scale, openvino=args.openvino,
                         build_root=args.build, artifacts_root=args.artifacts)
     result = run_pipeline(settings)
     data = gather(result.folder)

@@ -13,7 +13,7 @@ toolkit.pipeline.sources. Progress goes to stderr.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import onnx
@@ -50,6 +50,7 @@ class Settings:
     count_host: bool = False  # count this host's instructions under qemu-x86_64 to hold predictions against it
     inputs: tuple[str, ...] = ()  # --input NAME=VALUE: what a graph input other than the audio is fed
     audio_scale: str = "int16"  # --audio-scale: the units the audio input takes (toolkit.load.AUDIO_SCALES)
+    openvino: bool = True  # --no-openvino leaves the target's [openvino] settings out
     build_root: Path = BUILD_ROOT
     artifacts_root: Path = ARTIFACTS_ROOT
 
@@ -122,6 +123,7 @@ def identity(settings: Settings, target: Target, names: list[str], source: str) 
         "count_host": settings.count_host,
         "inputs": list(settings.inputs),
         "audio_scale": settings.audio_scale,
+        "openvino": settings.openvino,
         "signals": {"samples": stages.SIGNAL_SAMPLES, "count": len(accuracy.SIGNALS)},
         "toolkit": toolkit.__version__,
     }
@@ -130,6 +132,8 @@ def identity(settings: Settings, target: Target, names: list[str], source: str) 
 def prepare(settings: Settings) -> Run:
     """Resolve the settings; opens (or with resume, reopens) the ledger."""
     target = load_target(settings.target)
+    if not settings.openvino:
+        target = replace(target, openvino=None)
     imported = Path(settings.imported) if settings.imported else None
     source = choose_source(target, settings.board, imported, settings.emulate)
     names = variant_names(settings.variants)
