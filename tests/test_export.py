@@ -133,7 +133,8 @@ def emulated_copy(build: Path, folder: Path, target: Target) -> Path:
                     latency_evidence="emulated-wall-time", output_evidence="emulated-instructions",
                     instructions={"evidence": "emulated-instructions", "rows": rows, "reason": "", "method": "m"},
                     predictions={"evidence": "predicted", "rows": predictions, "reason": ""},
-                    prediction_error={"evidence": "derived", "rows": [], "reason": "no board measurement"})
+                    prediction_error={"evidence": "derived", "rows": [], "ratio": None,
+                                      "reason": "no board measurement"})
     write_json(folder / "platform.json", platform)
     write_json(folder / "compare.json", compare(target, read_json(folder / "counts.json", "counts"),
                                                 read_json(folder / "profile.json", "profile"), "emulated-wall-time"))

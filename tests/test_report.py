@@ -13,7 +13,8 @@ import re
 import shutil
 import zlib
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -25,7 +26,8 @@ from toolkit import cli, melgraph, terminal
 from toolkit.configs import config_text
 from toolkit.folder import BuildFolder
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
-from toolkit.report import command, html, plots
+from toolkit.records import PlatformFile, PredictionErrors, Rows
+from toolkit.report import Gathered, command, html, plots
 from toolkit.report.markdown import predicted
 from toolkit.select import choose
 from toolkit.targets import load_target
@@ -161,7 +163,7 @@ def test_html_has_every_plot_with_data(profiled: dict[str, Path]) -> None:
 
 @pytest.mark.slow
 def test_rate_plot_has_one_point_per_counted_run(view: html.TargetView) -> None:
-    counted = [r for r in view.runs if r["status"] == "ok" and r["format"] == "onnx"]
+    counted = [r for r in view.runs if r.ok and r.format == "onnx"]
     (_, svg, _), = html.rate_plots(view)
     assert svg.count('class="data"') == len(counted) > 0
 
@@ -232,7 +234,7 @@ def test_both_reports_give_select_s_reasons_for_the_runners_up(tie_folder: tuple
     assert (view.choice["variant"], view.choice["threads"]) == ("original", 1)
     text, _ = command.markdown_report([view], "plots")
     page = html.render_html([view])
-    gate = next(e.reason for e in view.data["choice"].excluded if e.variant == "int8-dynamic")
+    gate = next(e.reason for e in view.data.choice.excluded if e.variant == "int8-dynamic")
     assert gate.startswith("not profiled: failed the gate: max |dB error|")
     assert markdown_reasons(text) == html_reasons(page) == [*TIE_REASONS, gate]
     assert "x the chosen median" not in text and "x the chosen median" not in html.plain(page)
@@ -412,7 +414,12 @@ def test_each_engine_settings_prediction_shows_its_own_instruction_count() -> No
             for p, ms in (("f32", 0.4993), ("f16", 0.3209))]
     counts = [{"variant": "original", "workload": "stream", "config": config(p), "total": total}
               for p, total in (("f32", 4793670), ("f16", 3080502))]
-    text = "\n".join(predicted({"platform": {"predictions": {"rows": rows}, "instructions": {"rows": counts}}}))
+    platform = PlatformFile("emulate", "", "emulated-wall-time", "emulated-instructions", {}, False,
+                            instructions=Rows("emulated-instructions", counts, ""),
+                            predictions=Rows("predicted", rows, ""),
+                            prediction_error=PredictionErrors("derived", [], None, "no board measurement"),
+                            accuracy={})
+    text = "\n".join(predicted(cast(Gathered, SimpleNamespace(platform=platform))))  # predicted reads platform only
     assert "| openvino CPU f32, 1 thr | 4,793,670 | 0.4993 |" in text
     assert "| openvino CPU f16, 1 thr | 3,080,502 | 0.3209 |" in text
 

@@ -192,7 +192,11 @@ def manifest(data: Json, target: Target, model_file: Path, chosen: Candidate, va
 
 def export_folder(folder: Path, out: Path, target: Target, bench: Path | None = None) -> Path:
     """Write artifacts for the choice in `folder` into `out` (e.g. artifacts/x86-host); returns `out`."""
-    data = gather(folder, bench)
+    gathered = gather(folder, bench)
+    data: Json = {"pipeline": gathered.ledger.to_json(), "inputs": gathered.inputs, "variants": gathered.variants,
+            "accuracy": gathered.accuracy, "counts": gathered.counts.to_json(), "profile": gathered.profile.to_json(),
+            "platform": gathered.platform.to_json(), "compare": gathered.compare.to_json(), "choice": gathered.choice,
+            "where_run": gathered.where_run}  # what manifest() reads by key
     chosen = data["choice"].chosen
     if chosen is None:
         why = "; ".join(data["choice"].reasons)
@@ -209,7 +213,7 @@ def export_folder(folder: Path, out: Path, target: Target, bench: Path | None = 
         shutil.copyfile(source, model_file)
         os.chmod(model_file, FILE_MODE)
         write_manifest(staging, manifest(data, target, model_file, chosen, variant))
-        (staging / "report.md").write_text(render(data), encoding="utf-8")
+        (staging / "report.md").write_text(render(gathered), encoding="utf-8")
         for path in (manifest_path(staging), staging / "report.md", staging):
             os.chmod(path, FILE_MODE if path.is_file() else 0o755)
         swap_in_dir(staging, out)

@@ -58,6 +58,6 @@ def run(args: argparse.Namespace) -> int:
     data = gather(result.folder)
     print(summary(data))
     print()
-    print("\n".join(choice_lines(data["choice"])))
+    print("\n".join(choice_lines(data.choice)))
     print(f"artifacts: {result.artifacts}")
     return 0

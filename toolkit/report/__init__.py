@@ -1,4 +1,4 @@
-"""Reports of a profiled target: one data document gathered from the build folder, rendered by format.
+"""Reports of a profiled target: one Gathered document of records from the build folder, rendered by format.
 
     data = gather(Path("build/x86-host"), bench=Path("build/bench/benchmark.json"))
     markdown.render(data)       # report.md
@@ -7,7 +7,7 @@
 gather() reads only the stage files (toolkit.pipeline.stages documents each), so a renderer never measures or
 counts anything itself. What both renderers state (the chosen variant and the words of its configuration, select's
 reasons, the runners-up and excluded variants with select's own sentences, the engine settings' own accuracy
-verdicts, the evidence labels) is worded here once, in the document's Facts (data["facts"]): report.md and
+verdicts, the evidence labels) is worded here once, in the document's Facts (data.facts): report.md and
 report.html read those values and never word them again. The runs that could not run are listed by one function.
 """
 
@@ -22,7 +22,23 @@ from toolkit.configs import config_text, engine_words
 from toolkit.evidence import EVIDENCE
 from toolkit.files import Json
 from toolkit.folder import BuildFolder
-from toolkit.records import Candidate, Excluded, RunnerUp, VariantRecord, Verdict, verdicts
+from toolkit.records import (
+    AccuracyFile,
+    Candidate,
+    Choice,
+    Comparison,
+    CountsFile,
+    Excluded,
+    Latency,
+    LedgerFile,
+    PlatformFile,
+    ProfileFile,
+    RunnerUp,
+    RunRecord,
+    StreamRecord,
+    VariantRecord,
+    Verdict,
+)
 
 
 @dataclass(frozen=True)
@@ -93,37 +109,60 @@ def setting_verdicts(variants: list[VariantRecord], where_run: dict[str, Verdict
     return found
 
 
-def facts(data: Json) -> Facts:
-    """The Facts of a gathered document."""
-    choice = data["choice"]
+def facts(choice: Choice, variants: list[VariantRecord], where_run: dict[str, Verdict]) -> Facts:
+    """The Facts of a build folder's choice, variants and verdicts where the runs ran."""
     return Facts(
         chosen=choice.chosen, configuration=config_text(choice.chosen.config()) if choice.chosen else None,
         reasons=choice.reasons,
         runners_up=[*map(RunnerUpRow.of_runner_up, choice.runners_up), *map(RunnerUpRow.of_excluded, choice.excluded)],
-        settings=setting_verdicts(data["variants"], data["where_run"]), evidence_labels=dict(EVIDENCE),
+        settings=setting_verdicts(variants, where_run), evidence_labels=dict(EVIDENCE),
     )
 
 
-def gather(folder: Path, bench: Path | None = None) -> Json:
-    """Every stage file of a build folder in one document (the files later stages read field by field as their
-    records: toolkit.records), with the verdicts of the outputs made where the runs ran (`where_run`) and the Facts
-    both renderers read; `bench` adds a pytest-benchmark JSON."""
+@dataclass(frozen=True)
+class Gathered:
+    """Every stage file of a build folder as its record (toolkit.records), so a renderer reads fields, not keys."""
+
+    ledger: LedgerFile
+    inputs: list[Json]  # variants.json's feed plan
+    variants: list[VariantRecord]
+    accuracy: AccuracyFile
+    counts: CountsFile
+    profile: ProfileFile
+    platform: PlatformFile
+    compare: Comparison
+    choice: Choice
+    where_run: dict[str, Verdict]  # platform.json's verdicts on the outputs made where the runs ran
+    facts: Facts
+    bench: Json | None  # a pytest-benchmark JSON (make bench), when given
+
+
+def gather(folder: Path, bench: Path | None = None) -> Gathered:
+    """Every stage file of a build folder as its record, with the verdicts of the outputs made where the runs ran
+    (`where_run`) and the Facts both renderers read; `bench` adds a pytest-benchmark JSON."""
     files = BuildFolder(folder)
-    pipeline, listed = files.read("pipeline"), files.variants()
-    data: Json = {"pipeline": pipeline, "inputs": listed.inputs, "variants": listed.variants,
-                  "accuracy": files.accuracy(), "counts": files.read("counts"), "profile": files.read("profile"),
-                  "platform": files.read("platform"), "compare": files.read("compare"), "choice": files.choice()}
-    data["where_run"] = verdicts(data["platform"]["accuracy"])
-    data["facts"] = facts(data)
-    data["bench"] = read_bench(bench) if bench is not None and bench.is_file() else None
-    return data
+    listed, platform, choice = files.variants(), files.platform(), files.choice()
+    return Gathered(
+        ledger=files.ledger(), inputs=listed.inputs, variants=listed.variants, accuracy=files.accuracy(),
+        counts=files.counts(), profile=files.profile(), platform=platform, compare=files.compare(), choice=choice,
+        where_run=platform.accuracy, facts=facts(choice, listed.variants, platform.accuracy),
+        bench=read_bench(bench) if bench is not None and bench.is_file() else None,
+    )
 
 
-def could_not_run(runs: list[Json]) -> dict[str, str]:
+def measured(run: RunRecord) -> Latency:
+    """A measured run's latency (the runner writes latency_ms on every run that is ok)."""
+    if run.latency_ms is None:
+        raise ValueError(f"run {run.key} {run.workload} has no latency: status {run.status}")
+    return run.latency_ms
+
+
+def could_not_run(runs: list[RunRecord] | list[StreamRecord]) -> dict[str, str]:
     """'<what> (<status>)' -> the runner's reason for every run that did not finish: a missing engine or provider
     once per setting, any other failure (a crash, a provider that placed none of the nodes) per variant too."""
     reasons: dict[str, str] = {}
-    for run in (r for r in runs if r["status"] != "ok"):
-        what = engine_words(run) if run["status"] == "unavailable" else f"{run['variant']} on {engine_words(run)}"
-        reasons.setdefault(f"{what} ({run['status']})", run.get("reason", ""))
+    for run in (r for r in runs if not r.ok):
+        words = engine_words(run.config())
+        what = words if run.status == "unavailable" else f"{run.variant} on {words}"
+        reasons.setdefault(f"{what} ({run.status})", run.reason or "")
     return reasons

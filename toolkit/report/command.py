@@ -22,7 +22,7 @@ from toolkit.errors import ToolkitError
 from toolkit.explain import explain
 from toolkit.files import Json, write_text_atomic
 from toolkit.folder import FILES, BuildFolder, Stage, manifest_path, read_manifest
-from toolkit.records import AccuracyFile, Candidate
+from toolkit.records import AccuracyFile, Candidate, CountsFile
 from toolkit.report import gather, markdown
 from toolkit.report.html import ModelView, TargetView, all_plots, plain, render_html
 from toolkit.targets import load_target
@@ -73,15 +73,13 @@ def accuracy_view(document: AccuracyFile) -> dict[str, Json]:
             for name, verdict in document.variants.items()}
 
 
-def counts_view(document: Json | None) -> dict[str, dict[str, Json]]:
+def counts_view(document: CountsFile) -> dict[str, dict[str, Json]]:
     """variant -> workload -> {dense, effective, nodes: {name: dense mul}} from counts.json."""
-    if document is None:
-        return {}
     return {
-        name: {w: {"dense": entry["dense"]["mul"], "effective": entry["effective"]["mul"],
-                   "nodes": {n["name"]: n["mul"]["dense"] for n in entry["nodes"] if n["mul"]["dense"] is not None}}
-               for w, entry in variant.get("workloads", {}).items()}
-        for name, variant in document["variants"].items()
+        name: {w: {"dense": entry.dense["mul"], "effective": entry.effective["mul"],
+                   "nodes": {n["name"]: n["mul"]["dense"] for n in entry.nodes if n["mul"]["dense"] is not None}}
+               for w, entry in variant.workloads.items()}
+        for name, variant in document.variants.items()
     }
 
 
@@ -124,14 +122,14 @@ def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("arti
     if missing:
         raise ToolkitError(f"{folder} lacks {', '.join(missing)}; run `make profile TARGET={name}` first")
     data = gather(folder)
-    target = load_target(data["pipeline"]["inputs"]["target"]["file"])
+    target = load_target(data.ledger.inputs["target"]["file"])
     manifest = read_manifest(artifacts / name)
-    choice, platform, compare = data["choice"], data["platform"], data["compare"]
-    accuracy = accuracy_view(data["accuracy"])
+    choice, platform, compare = data.choice, data.platform, data.compare
+    accuracy = accuracy_view(data.accuracy)
     chosen = choice.chosen
     shown = None
     if chosen is not None:
-        acc = {**accuracy.get(chosen.variant, {}), "evidence": data["accuracy"].evidence}
+        acc = {**accuracy.get(chosen.variant, {}), "evidence": data.accuracy.evidence}
         shown = {**chosen.to_json(), "numbers": choice_numbers(chosen, acc)}
     sources: dict[str, str] = {stage: str(files.path(stage)) for stage in FILES}
     if manifest:
@@ -140,15 +138,14 @@ def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("arti
     return TargetView(
         name=name, description=target.description,
         cpu=f"{target.cpu.model} ({target.cpu.cores} cores, {target.cpu.clock_ghz} GHz)",
-        peak={int(t): float(v) for t, v in compare["peak"]["mults_per_s"].items()},
-        peak_method=compare["peak"]["method"],
-        latency_evidence=platform["latency_evidence"], output_evidence=platform["output_evidence"],
-        choice=shown, facts=data["facts"], manifest=manifest.to_json() if manifest else {}, accuracy=accuracy,
-        runs=data["profile"]["runs"],
-        streaming=data["profile"].get("streaming", []), counts=counts_view(data["counts"]),
+        peak={int(t): float(v) for t, v in compare.peak["mults_per_s"].items()},
+        peak_method=compare.peak["method"],
+        latency_evidence=platform.latency_evidence, output_evidence=platform.output_evidence,
+        choice=shown, facts=data.facts, manifest=manifest.to_json() if manifest else {}, accuracy=accuracy,
+        runs=data.profile.runs, counts=counts_view(data.counts),
         model=model_view(original) if original.is_file() else ModelView(analysis={}),
         spectrogram=spectrogram(folder, chosen.variant if chosen else None),
-        data=data, contradictions=compare.get("contradiction_summary", []), node_rows=compare.get("nodes", []),
+        data=data, contradictions=compare.contradiction_summary, node_rows=compare.nodes,
         sources=sources,
     )
 

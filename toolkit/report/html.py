@@ -21,7 +21,8 @@ from toolkit.configs import config_text, engine_words, placement_words, same
 from toolkit.evidence import COUNTED, EMULATED_TIME, ESTIMATED
 from toolkit.files import Json
 from toolkit.profiling.runner import CONFIG_FIELDS, now_utc
-from toolkit.report import Facts, could_not_run, plots
+from toolkit.records import ContradictionSummary, RunRecord
+from toolkit.report import Facts, Gathered, could_not_run, measured, plots
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330;line-height:1.4}
@@ -98,13 +99,12 @@ class TargetView:
     facts: Facts  # what report.md states too (toolkit.report.Facts)
     manifest: Json
     accuracy: dict[str, Json]  # variant -> {overall, by_level, passed, reasons}
-    runs: list[Json]  # the runner's run records
-    streaming: list[Json]
+    runs: list[RunRecord]  # profile.json's runs
     counts: dict[str, dict[str, Json]]  # variant -> workload -> {"dense": mul, "effective": mul, "nodes": {}}
     model: ModelView
     spectrogram: Json | None  # {"signal", "variant", "original": [T, bands], "chosen": [T, bands]}
-    data: Json = field(default_factory=dict)  # toolkit.report.gather's document
-    contradictions: list[Json] = field(default_factory=list)  # compare.json contradiction_summary
+    data: Gathered  # the build folder's records (toolkit.report.gather)
+    contradictions: list[ContradictionSummary] = field(default_factory=list)  # compare.json contradiction_summary
     node_rows: list[Json] = field(default_factory=list)  # compare.json nodes: per-run per-node tables
     sources: dict[str, str] = field(default_factory=dict)  # file role -> path it was read from
 
@@ -216,14 +216,13 @@ def latency_plots(view: TargetView) -> list[Plot]:
     if view.latency_evidence == EMULATED_TIME:
         return []
     plots_out = []
-    choice = view.data.get("choice")
-    budget = choice.policy.get("max_chunk_ms") if choice else None
-    for workload in dict.fromkeys(r["workload"] for r in view.runs if r.get("status") == "ok"):
-        dots = [plots.Dot(r["variant"], config_text(r), r["latency_ms"]["median"],
-                          f"{r['variant']} | {config_text(r)} | {workload}: median {r['latency_ms']['median']:.4g} ms"
-                          f" over {r['latency_ms']['n']} runs ({view.latency_evidence})"
-                          + (f"; {placement_words(r)}" if r.get("placement") else ""))
-                for r in view.runs if r.get("status") == "ok" and r["workload"] == workload]
+    budget = view.data.choice.policy.get("max_chunk_ms")
+    for workload in dict.fromkeys(r.workload for r in view.runs if r.ok):
+        dots = [plots.Dot(r.variant, config_text(r.config()), measured(r).median,
+                          f"{r.variant} | {config_text(r.config())} | {workload}: median {measured(r).median:.4g} ms"
+                          f" over {measured(r).n} runs ({view.latency_evidence})"
+                          + (f"; {placement_words(r.to_json())}" if r.placement else ""))
+                for r in view.runs if r.ok and r.workload == workload]
         marker = budget if workload == "stream" and isinstance(budget, (int, float)) else None
         svg = plots.dot_plot(dots, f"median latency, workload {workload} ({view.latency_evidence})",
                              "median latency (ms, log scale)", marker=marker,
@@ -250,10 +249,10 @@ def placement_list(view: TargetView) -> str:
     """Where each engine placed the graph's nodes, per variant and setting, when any run placed part of them
     elsewhere (onnxruntime falls back to its CPU provider for nodes the labelled one cannot run)."""
     seen: dict[str, str] = {}
-    for run in (r for r in view.runs if r.get("status") == "ok" and r.get("placement")):
-        placement = run["placement"]
-        if placement["labelled"] < placement["nodes"]:
-            seen.setdefault(f"{run['variant']}, {config_text(run)}", placement_words(run) or "")
+    for run in view.runs:
+        placement = run.placement
+        if run.ok and placement and placement["labelled"] < placement["nodes"]:
+            seen.setdefault(f"{run.variant}, {config_text(run.config())}", placement_words(run.to_json()) or "")
     if not seen:
         return ""
     return ("<p class='small'>Partial placement (the labelled engine ran only part of the graph):</p><ul>"
@@ -268,16 +267,16 @@ def rate_plots(view: TargetView) -> list[Plot]:
         return []
     points = []
     for r in view.runs:
-        mults = view.counts.get(r["variant"], {}).get(r.get("workload", ""), {}).get("dense")
-        if r.get("status") != "ok" or not mults:
+        mults = view.counts.get(r.variant, {}).get(r.workload, {}).get("dense")
+        if not r.ok or not mults:
             continue
-        ms = r["latency_ms"]["median"]
+        ms = measured(r).median
         achieved = mults / (ms / 1000.0)
         points.append(plots.Point(
-            float(mults), ms, f"{engine_words(r, short=True)}, {r['threads']} thr",
-            f"{r['variant']} | {config_text(r)} | {r['workload']}: {mults:,} mul ({COUNTED}) in {ms:.4g} ms "
-            f"({view.latency_evidence}) = {achieved:.3g} mul/s, {achieved / view.peak.get(r['threads'], math.inf):.2%}"
-            f" of peak", "square" if r["workload"] == "second" else "circle"))
+            float(mults), ms, f"{engine_words(r.config(), short=True)}, {r.threads} thr",
+            f"{r.variant} | {config_text(r.config())} | {r.workload}: {mults:,} mul ({COUNTED}) in {ms:.4g} ms "
+            f"({view.latency_evidence}) = {achieved:.3g} mul/s, {achieved / view.peak.get(r.threads, math.inf):.2%}"
+            f" of peak", "square" if r.workload == "second" else "circle"))
     if not points:
         return []
     lines = [plots.Line(rate / 1000.0, f"peak {t} thr {plots.number(rate)} mul/s", "" if i == 0 else "5 4")
@@ -387,10 +386,9 @@ def contradictions_table(view: TargetView) -> str:
     """Where fewer multiplications was not faster, with the numbers (compare.json)."""
     if not view.contradictions:
         return "<p>No pair of counted variants ranks differently by multiplications and by measured median.</p>"
-    rows = [(escape(c["fewer_mults"]), num(c["fewer_mults_count"]), escape(c["more_mults"]), num(c["more_mults_count"]),
-             escape(c["workload"]), escape(c["convention"]),
-             f"{c['configurations']} of {c['measured_together']}",
-             f"{c['time_ratio_min']:.3g}..{c['time_ratio_max']:.3g}x")
+    rows = [(escape(c.fewer_mults), num(c.fewer_mults_count), escape(c.more_mults), num(c.more_mults_count),
+             escape(c.workload), escape(c.convention), f"{c.configurations} of {c.measured_together}",
+             f"{c.time_ratio_min:.3g}..{c.time_ratio_max:.3g}x")
             for c in view.contradictions]
     return (f"<p>Pairs where the variant with fewer multiplications {badge(COUNTED)} was slower at the median "
             f"{badge(view.latency_evidence)}:</p>"

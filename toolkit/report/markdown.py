@@ -2,7 +2,7 @@
 per-node shares, rank contradictions, and the evidence behind every kind of number.
 
 Every table is a list of Columns (header + a function of one row) applied to a list of rows; every section is a
-function of the data document (toolkit.report.gather) returning its lines, listed once in SECTIONS.
+function of the gathered records (toolkit.report.Gathered) returning its lines, listed once in SECTIONS.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.configs import RUN_FIELDS, engine_words, placement_words, same
+from toolkit.configs import engine_words, placement_words, same
 from toolkit.evidence import EMULATED_TIME, PREDICTED
 from toolkit.files import Json
 from toolkit.profiling.runner import CONFIG_FIELDS, output_name
-from toolkit.records import VariantRecord
-from toolkit.report import could_not_run
+from toolkit.records import ComparedRun, PredictionErrors, Rows, RunRecord, VariantRecord
+from toolkit.report import Gathered, could_not_run, measured
 
 NONE = "-"
 NOT_BUILT = {"skipped": "skipped", "failed": "not built"}  # variant status -> the gate column's word
@@ -84,16 +84,15 @@ def config(row: Json) -> str:
 WALL_TIME_NOTE = "emulation wall time (not a board latency)"
 
 
-def emulated(data: Json) -> bool:
+def emulated(data: Gathered) -> bool:
     """Whether the runs ran under emulation, so their times are no latency of the target."""
-    evidence: str = data["platform"]["latency_evidence"]
-    return evidence == EMULATED_TIME
+    return data.platform.latency_evidence == EMULATED_TIME
 
 
-def _rows_by_variant(group: Json | None, workload: str, lowest: str | None = None) -> dict[str, Json]:
+def _rows_by_variant(group: Rows | PredictionErrors, workload: str, lowest: str | None = None) -> dict[str, Json]:
     """A platform.json group's rows (instructions, predictions, prediction_error) of one workload, one per
     variant: of a variant's rows (one per engine setting) the one lowest in field `lowest`, else the first."""
-    rows = [r for r in (group or {}).get("rows", []) if r["workload"] == workload]
+    rows = [r for r in group.rows if r["workload"] == workload]
     found: dict[str, Json] = {}
     for row in sorted(rows, key=lambda r: r[lowest]) if lowest else rows:
         found.setdefault(row["variant"], row)
@@ -103,34 +102,34 @@ def _rows_by_variant(group: Json | None, workload: str, lowest: str | None = Non
 # ---------------------------------------------------------------- sections
 
 
-def title(data: Json) -> list[str]:
+def title(data: Gathered) -> list[str]:
     """Headline: which file to ship for this target, and how the numbers were made."""
-    inputs = data["pipeline"]["inputs"]
-    facts = data["facts"]
+    inputs = data.ledger.inputs
+    facts = data.facts
     model = inputs["model"]["path"] or "the built-in openWakeWord-style mel graph"
     head = f"{facts.chosen.variant} ({facts.configuration})" if facts.chosen else "no variant meets the policy"
-    settings = data["profile"]["settings"]
+    settings = data.profile.settings
     if emulated(data):
-        how = (f"Runs: {data['platform']['description']}, {data['profile'].get('updated_utc', NONE)}: outputs "
-               f"`{data['platform']['output_evidence']}`, instructions per inference counted there "
+        how = (f"Runs: {data.platform.description}, {data.profile.updated_utc}: outputs "
+               f"`{data.platform.output_evidence}`, instructions per inference counted there "
                "(`emulated-instructions`), latencies `predicted` from them; no latency was measured, and "
                f"{WALL_TIME_NOTE} is not reported.")
     else:
-        how = (f"Measurements: {data['platform']['description']} (latency evidence "
-               f"`{data['platform']['latency_evidence']}`), {data['profile'].get('updated_utc', NONE)}; "
+        how = (f"Measurements: {data.platform.description} (latency evidence "
+               f"`{data.platform.latency_evidence}`), {data.profile.updated_utc}; "
                f"{settings['warmup']} warm-up and {settings['runs']} timed runs per configuration, streams of "
                f"{settings['streaming_seconds']:g} s{' (quick settings)' if settings.get('quick') else ''}.")
     return [
         f"# {inputs['target']['name']}: {head}",
         "",
         f"Input model: {model}. {how} "
-        f"Pipeline wall time: {data['pipeline']['stage_seconds_total']:.0f} s over its stages.",
+        f"Pipeline wall time: {data.ledger.stage_seconds_total:.0f} s over its stages.",
     ]
 
 
-def choice(data: Json) -> list[str]:
+def choice(data: Gathered) -> list[str]:
     """The choice, its reasons and rule, then the runners-up and excluded variants."""
-    doc, facts = data["choice"], data["facts"]
+    doc, facts = data.choice, data.facts
     lines = ["## Choice", ""]
     chosen = facts.chosen
     if chosen is None:
@@ -143,11 +142,11 @@ def choice(data: Json) -> list[str]:
     return [*lines, "", f"Rule: {doc.rule}. Checks: {', '.join(doc.checks)}.", "", *runners_up(data)]
 
 
-def runners_up(data: Json) -> list[str]:
+def runners_up(data: Gathered) -> list[str]:
     """The rows the HTML report shows too (toolkit.report.Facts), each with select's own reason; an excluded
     variant has no numbers."""
     lines = ["### Runners-up and excluded variants", ""]
-    rows = data["facts"].runners_up
+    rows = data.facts.runners_up
     if not rows:
         return [*lines, "(no other eligible configuration, no variant excluded)"]
     return lines + table([
@@ -160,10 +159,10 @@ def runners_up(data: Json) -> list[str]:
     ], rows)
 
 
-def _accuracy_row(data: Json, variant: VariantRecord) -> Json:
+def _accuracy_row(data: Gathered, variant: VariantRecord) -> Json:
     """One variant's build, gate and where-measured verdicts."""
-    verdict = data["accuracy"].variants.get(variant.name)
-    where = data["where_run"].get(variant.name)
+    verdict = data.accuracy.variants.get(variant.name)
+    where = data.where_run.get(variant.name)
     reasons = verdict.reasons if verdict else []
     status = (f"{NOT_BUILT[variant.status]}: {variant.reason}" if not variant.built
               else "passes" if verdict and verdict.passed else "fails: " + "; ".join(reasons))
@@ -173,31 +172,31 @@ def _accuracy_row(data: Json, variant: VariantRecord) -> Json:
             "profiled": profiled}
 
 
-def inputs(data: Json) -> list[str]:
+def inputs(data: Gathered) -> list[str]:
     """What each graph input was fed on every run, and why (the feed plan in variants.json)."""
     return ["## Inputs fed", "", *table([
         Column("input", lambda r: r["name"]), Column("fed", lambda r: r["role"]),
         Column("dtype", lambda r: r["dtype"] or NONE),
         Column("shape", lambda r: f"[{', '.join(map(str, r['shape']))}]"),
         Column("why", lambda r: r["why"]),
-    ], data["inputs"])]
+    ], data.inputs)]
 
 
-def accuracy(data: Json) -> list[str]:
+def accuracy(data: Gathered) -> list[str]:
     """Every variant against the original: errors, the gate, and whether it was profiled."""
-    policy = data["accuracy"].policy
-    rows = [_accuracy_row(data, v) for v in data["variants"]]
-    settings = [f"- {s.outputs}: {s.text}" for s in data["facts"].settings]
+    policy = data.accuracy.policy
+    rows = [_accuracy_row(data, v) for v in data.variants]
+    settings = [f"- {s.outputs}: {s.text}" for s in data.facts.settings]
     if settings:
         settings = ["", "Engine settings with numerics of their own (an OpenVINO precision), gated like a variant "
-                        f"on their outputs where the runs ran (`{data['platform']['output_evidence']}`):", *settings]
+                        f"on their outputs where the runs ran (`{data.platform.output_evidence}`):", *settings]
     return ["## Variants and the accuracy gate", "",
             f"Tolerances from the target file: max |dB error| {policy['max_abs_db_error']}, p99 "
             f"{policy['p99_abs_db_error']}, relative mel-energy error {policy['max_rel_mel_error']}. Errors against "
-            f"the original on {len(data['accuracy'].signals['levels'])} signals of "
-            f"{data['accuracy'].signals['samples']} samples (evidence `{data['accuracy'].evidence}`); the "
+            f"the original on {len(data.accuracy.signals['levels'])} signals of "
+            f"{data.accuracy.signals['samples']} samples (evidence `{data.accuracy.evidence}`); the "
             f"last column repeats the dB error on the outputs made where the runs ran "
-            f"(`{data['platform']['output_evidence']}`).", "",
+            f"(`{data.platform.output_evidence}`).", "",
             *table([
                 Column("variant", lambda r: r["name"]), Column("exact", lambda r: "yes" if r["exact"] else "no"),
                 Column("bytes", lambda r: num(r["bytes"])),
@@ -214,9 +213,9 @@ def _level_db(level: str) -> Callable[[Json], str]:
     return lambda r: num(r["levels"].get(level, {}).get("max_abs_db"))
 
 
-def by_level(data: Json) -> list[str]:
+def by_level(data: Gathered) -> list[str]:
     """Max |dB error| per input level per variant: where reduced precision breaks."""
-    measured = {n: v.by_level for n, v in data["accuracy"].variants.items() if v.measured}
+    measured = {n: v.by_level for n, v in data.accuracy.variants.items() if v.measured}
     levels = list(next(iter(measured.values()))) if measured else []
     columns = [Column("variant", lambda r: r["name"])] + [
         Column(level, _level_db(level)) for level in levels]
@@ -224,53 +223,57 @@ def by_level(data: Json) -> list[str]:
             *table(columns, ({"name": n, "levels": lv} for n, lv in measured.items()))]
 
 
-def latency(data: Json) -> list[str]:
+def latency(data: Gathered) -> list[str]:
     """Every finished configuration: chunk and one-second latencies, session creation, first inference."""
     if emulated(data):
         return ["## Latency", "", f"Not measured: the runs ran under emulation, and {WALL_TIME_NOTE} says nothing "
                 "about a board's speed (it stays in profile.json only). See the predicted latency below, or "
                 "measure the board with HOST=user@board."]
-    runs = data["profile"]["runs"]
-    by_config: dict[tuple[Any, ...], Json] = {}
-    for run in (r for r in runs if r["status"] == "ok"):
-        key = tuple(run.get(f) for f in RUN_FIELDS)
-        by_config.setdefault(key, {**run, "workloads": {}})["workloads"][run["workload"]] = run
+    runs = data.profile.runs
+    by_config: dict[tuple[Any, ...], dict[str, RunRecord]] = {}  # a configuration's first run: its workloads
+    for run in (r for r in runs if r.ok):
+        by_config.setdefault((run.variant, *run.config().values()), {})[run.workload] = run
 
-    def stat(workload: str, field: str) -> Callable[[Json], str]:
-        return lambda r: ms(r["workloads"].get(workload, {}).get("latency_ms", {}).get(field))
+    def stat(workload: str, field: str) -> Callable[[dict[str, RunRecord]], str]:
+        return lambda r: ms(getattr(r[workload].latency_ms, field)) if workload in r else NONE
 
-    def first(field: str) -> Callable[[Json], str]:
-        return lambda r: ms(r["workloads"].get("stream", {}).get(field))
+    def first(field: str) -> Callable[[dict[str, RunRecord]], str]:
+        return lambda r: ms(getattr(r["stream"], field)) if "stream" in r else NONE
 
+    def head(r: dict[str, RunRecord]) -> RunRecord:
+        return next(iter(r.values()))
+
+    timer = runs[0].timer if runs and runs[0].timer is not None else NONE
     lines = ["## Latency (ms) per variant x provider x threads", "",
-             f"Timer: {runs[0].get('timer', NONE) if runs else NONE}; evidence "
-             f"`{data['platform']['latency_evidence']}`.", "",
-             *table([Column("variant", lambda r: r["variant"]), Column("configuration", config),
+             f"Timer: {timer}; evidence `{data.platform.latency_evidence}`.", "",
+             *table([Column("variant", lambda r: head(r).variant),
+                     Column("configuration", lambda r: config(head(r).config())),
                      Column("chunk median", stat("stream", "median")), Column("chunk p90", stat("stream", "p90")),
                      Column("chunk min", stat("stream", "min")), Column("1 s median", stat("second", "median")),
                      Column("1 s p90", stat("second", "p90")), Column("session ms", first("session_create_ms")),
                      Column("first run ms", first("first_inference_ms")),
-                     Column("placement", lambda r: placement_words(r) or NONE)], by_config.values())]
+                     Column("placement", lambda r: placement_words(head(r).to_json()) or NONE)],
+                    by_config.values())]
     missing = [f"- {what}: {reason}" for what, reason in could_not_run(runs).items()]
     return lines + (["", "Not measured:", *missing] if missing else [])
 
 
-def streaming(data: Json) -> list[str]:
+def streaming(data: Gathered) -> list[str]:
     """The 12.5 chunks/s streams: CPU share of one core, streams per core, p99, and which streams were run."""
     if emulated(data):
         return ["## Streaming at the real rate", "", "Not measured: CPU share under emulation is not a board's. "
                 "The choice takes 1 intra-op thread with spinning off for that reason."]
-    plan = data["platform"]["streaming_plan"]
-    rows = [s for s in data["profile"].get("streaming", []) if s["status"] == "ok"]
-    method = rows[0]["method"] if rows else NONE
+    plan = data.platform.streaming_plan
+    rows = [s for s in data.profile.streaming if s.ok]
+    method = rows[0].method if rows else NONE
     return ["## Streaming at the real rate (1760-sample chunks, 12.5 per second)", "",
             f"Streams run: {plan['rule']}: {len(plan['runs'])} streams. Method: {method}.", "",
-            *table([Column("variant", lambda r: r["variant"]), Column("configuration", config),
-                    Column("seconds", lambda r: f"{r['wall_s']:.1f}"),
-                    Column("CPU of one core", lambda r: pct(r["cpu_share"])),
-                    Column("streams per core", lambda r: num(r["streams_per_core"])),
-                    Column("p99 ms", lambda r: ms(r["latency_ms"]["p99"])),
-                    Column("deadline misses", lambda r: num(r["deadline_misses"]))], rows)]
+            *table([Column("variant", lambda r: r.variant), Column("configuration", lambda r: config(r.config())),
+                    Column("seconds", lambda r: f"{r.wall_s:.1f}"),
+                    Column("CPU of one core", lambda r: pct(r.cpu_share)),
+                    Column("streams per core", lambda r: num(r.streams_per_core)),
+                    Column("p99 ms", lambda r: ms(r.latency_ms.p99)),
+                    Column("deadline misses", lambda r: num(r.deadline_misses))], rows)]
 
 
 def counted_key(row: Json) -> tuple[str, str]:
@@ -279,9 +282,9 @@ def counted_key(row: Json) -> tuple[str, str]:
     return output_name(row["variant"], row.get("config") or {}), row["workload"]
 
 
-def counts_by_key(data: Json) -> dict[tuple[str, str], Json]:
+def counts_by_key(data: Gathered) -> dict[tuple[str, str], Json]:
     """The instruction counts of platform.json by counted_key."""
-    return {counted_key(r): r for r in data["platform"].get("instructions", {}).get("rows", [])}
+    return {counted_key(r): r for r in data.platform.instructions.rows}
 
 
 def _bound_ms(bound: str) -> Callable[[Json], str]:
@@ -289,12 +292,12 @@ def _bound_ms(bound: str) -> Callable[[Json], str]:
     return lambda r: ms(r["bounds_ms"].get(bound))
 
 
-def predicted(data: Json) -> list[str]:
+def predicted(data: Gathered) -> list[str]:
     """Predicted single-thread latencies, each with the bound that set it, and the counts they come from."""
-    predictions = data["platform"].get("predictions", {})
-    rows = predictions.get("rows", [])
+    predictions = data.platform.predictions
+    rows = predictions.rows
     if not rows:
-        return [] if not predictions.get("reason") else ["## Predicted latency", "", predictions["reason"]]
+        return [] if not predictions.reason else ["## Predicted latency", "", predictions.reason]
     counted = counts_by_key(data)
 
     def instructions(r: Json) -> str:
@@ -303,7 +306,7 @@ def predicted(data: Json) -> list[str]:
 
     return ["## Predicted latency (evidence `predicted`)", "",
             f"Method: {rows[0]['method']}; core {rows[0]['core']} at {rows[0]['clock_ghz']:g} GHz; instructions per "
-            f"inference `emulated-instructions` ({data['platform'].get('instructions', {}).get('method', NONE)}). "
+            f"inference `emulated-instructions` ({data.platform.instructions.method or NONE}). "
             "A bound, not a measurement: the real latency is higher.", "",
             *table([Column("variant", lambda r: r["variant"]), Column("workload", lambda r: r["workload"]),
                     Column("configuration", lambda r: config(r["config"])),
@@ -313,14 +316,14 @@ def predicted(data: Json) -> list[str]:
                    rows), "", *prediction_error(data)]
 
 
-def prediction_error(data: Json) -> list[str]:
+def prediction_error(data: Gathered) -> list[str]:
     """measured / predicted where the same configuration was measured on the target."""
-    error: Json = data["platform"].get("prediction_error") or {}
-    rows = error.get("rows", [])
+    error = data.platform.prediction_error
+    rows = error.rows
     if not rows:
-        return [f"Prediction error: not known: {error.get('reason', 'no measurement of the same configuration')}."]
-    ratio = error["ratio"]
-    return [f"### Prediction error (`{error['evidence']}`)", "",
+        return [f"Prediction error: not known: {error.reason}."]
+    ratio: Json = error.ratio or {}
+    return [f"### Prediction error (`{error.evidence}`)", "",
             f"measured / predicted over {len(rows)} configurations: min {ratio['min']:.3g}, median "
             f"{ratio['median']:.3g}, max {ratio['max']:.3g} (above 1: the run was slower than the bound, which "
             "is what a bound without stalls expects; below 1: the bound missed something, see README "
@@ -332,27 +335,27 @@ def prediction_error(data: Json) -> list[str]:
                     Column("measured / predicted", lambda r: f"{r['measured_over_predicted']:.3g}")], rows)]
 
 
-def measured_vs_analytic(data: Json) -> list[str]:
+def measured_vs_analytic(data: Gathered) -> list[str]:
     """Achieved mults/s per run against the target's peak; variants without counts say so."""
-    doc = data["compare"]
-    if doc.get("not_timed"):
-        return ["## Measured vs analytic", "", doc["not_timed"]]
-    peak = doc["peak"]
-    rows = [r for r in doc["runs"] if r["status"] == "ok"]
+    doc = data.compare
+    if doc.not_timed:
+        return ["## Measured vs analytic", "", doc.not_timed]
+    peak = doc.peak
+    rows = [r for r in doc.runs if r.status == "ok"]
 
-    def achieved(convention: str, field: str, show: Callable[[Any], str]) -> Callable[[Json], str]:
-        def cell(r: Json) -> str:
-            if convention not in r:
-                counts: str = r.get("counts", NONE)
-                return counts
+    def achieved(convention: str, field: str, show: Callable[[Any], str]) -> Callable[[ComparedRun], str]:
+        def cell(r: ComparedRun) -> str:
+            found = r.achieved(convention)
+            if found is None:
+                return r.counts or NONE
             # nodes without a rule: the numbers are lower bounds; an If the data decides: upper bounds
-            bound = {"partial": ">= ", "bounded": "<= "}.get(r["counts"], "")
-            return bound + show(r[convention][field])
+            bound = {"partial": ">= ", "bounded": "<= "}.get(r.counts or "", "")
+            return bound + show(getattr(found, field))
         return cell
 
     peaks = ", ".join(f"{t} thread(s) {rate(v)}" for t, v in peak["mults_per_s"].items())
-    not_ranked = [f"- {name}: {note}" for name, note in doc["not_ranked"].items()]
-    above = [r for r in rows if r.get("dense", {}).get("of_peak", 0) > 1]
+    not_ranked = [f"- {name}: {note}" for name, note in doc.not_ranked.items()]
+    above = [r for r in rows if r.dense is not None and r.dense.of_peak > 1]
     warning = [] if not above else ["", f"{len(above)} run(s) exceed the estimated peak, so the estimate is low for "
                                         f"this machine: clock {peak['cpu']['clock_ghz']:g} GHz "
                                         f"({peak['sources']['clock_ghz']}), "
@@ -361,8 +364,8 @@ def measured_vs_analytic(data: Json) -> list[str]:
     return ["## Measured vs analytic", "",
             f"Achieved = exact analytic mults of the variant at the workload / median latency. Peak (the target "
             f"file's estimate, `{peak['evidence']}`, not a measurement): {peaks}; method: {peak['method']}.", "",
-            *table([Column("variant", lambda r: r["variant"]), Column("configuration", config),
-                    Column("workload", lambda r: r["workload"]), Column("median ms", lambda r: ms(r["median_ms"])),
+            *table([Column("variant", lambda r: r.variant), Column("configuration", lambda r: config(r.config())),
+                    Column("workload", lambda r: r.workload), Column("median ms", lambda r: ms(r.median_ms)),
                     Column("dense mults", achieved("dense", "mults", num)),
                     Column("dense mults/s", achieved("dense", "mults_per_s", rate)),
                     Column("of peak", achieved("dense", "of_peak", pct)),
@@ -392,10 +395,10 @@ def _node_mults(row: Json) -> str:
     return "not counted" if row["mul"]["dense"] is None else num(row["mul"]["dense"])
 
 
-def _reference_tables(data: Json) -> list[Json]:
+def _reference_tables(data: Gathered) -> list[Json]:
     """Per-node tables of the chosen configuration on the one-second input, one per variant."""
-    chosen = data["choice"].chosen
-    tables = [t for t in data["compare"]["nodes"] if t["workload"] == "second"]
+    chosen = data.choice.chosen
+    tables = [t for t in data.compare.nodes if t["workload"] == "second"]
     matching = [t for t in tables if chosen and same(t, chosen.config(), CONFIG_FIELDS)]
     if matching:
         return matching
@@ -405,11 +408,11 @@ def _reference_tables(data: Json) -> list[Json]:
     return list(first.values())
 
 
-def nodes(data: Json) -> list[str]:
+def nodes(data: Gathered) -> list[str]:
     """Each variant's time share against its mult share, node by node."""
     lines = ["## Where the time goes: per-node time share vs multiplication share", ""]
-    if data["compare"].get("not_timed"):
-        return [*lines, data["compare"]["not_timed"]]
+    if data.compare.not_timed:
+        return [*lines, data.compare.not_timed]
     for t in _reference_tables(data):
         rows = sorted(t["rows"], key=lambda r: -(r["time_share"] or 0.0))
         lines += [f"### {t['variant']} ({config(t)}, one second)", "",
@@ -419,11 +422,11 @@ def nodes(data: Json) -> list[str]:
     return lines
 
 
-def contradictions(data: Json) -> list[str]:
+def contradictions(data: Gathered) -> list[str]:
     """Pairs where fewer analytic mults did not mean a lower measured median."""
-    summary = data["compare"]["contradiction_summary"]
-    if data["compare"].get("not_timed"):
-        return ["## Rank contradictions", "", data["compare"]["not_timed"]]
+    summary = data.compare.contradiction_summary
+    if data.compare.not_timed:
+        return ["## Rank contradictions", "", data.compare.not_timed]
     if not summary:
         return ["## Rank contradictions", "", "None: wherever two fully counted variants were measured in the same "
                 "configuration, the one with fewer mults had the lower median."]
@@ -431,36 +434,36 @@ def contradictions(data: Json) -> list[str]:
             "A pair whose analytic order (fewer mults) and measured order (lower median) disagree in the same "
             "configuration and workload; `clear` counts the configurations where even the fewer-mults variant's "
             "fastest run was slower than the other's median.", "",
-            *table([Column("fewer mults", lambda r: f"{r['fewer_mults']} ({num(r['fewer_mults_count'])})"),
-                    Column("but slower than", lambda r: f"{r['more_mults']} ({num(r['more_mults_count'])})"),
-                    Column("convention", lambda r: r["convention"]), Column("workload", lambda r: r["workload"]),
-                    Column("configurations", lambda r: f"{r['configurations']} of {r['measured_together']}"),
-                    Column("clear", lambda r: r["clear"]),
-                    Column("time ratio", lambda r: f"{r['time_ratio_min']:.2f}-{r['time_ratio_max']:.2f}x")],
+            *table([Column("fewer mults", lambda r: f"{r.fewer_mults} ({num(r.fewer_mults_count)})"),
+                    Column("but slower than", lambda r: f"{r.more_mults} ({num(r.more_mults_count)})"),
+                    Column("convention", lambda r: r.convention), Column("workload", lambda r: r.workload),
+                    Column("configurations", lambda r: f"{r.configurations} of {r.measured_together}"),
+                    Column("clear", lambda r: r.clear),
+                    Column("time ratio", lambda r: f"{r.time_ratio_min:.2f}-{r.time_ratio_max:.2f}x")],
                    summary)]
 
 
-def bench(data: Json) -> list[str]:
+def bench(data: Gathered) -> list[str]:
     """The pytest-benchmark suite's results (make bench), when its JSON was given."""
-    if not data.get("bench"):
+    if not data.bench:
         return []
-    return ["## pytest-benchmark (make bench)", "", f"Run {data['bench'].get('datetime', NONE)}; "
-            "pytest-benchmark's own timer and rounds, evidence `measured-on-host`.", "", *bench_table(data["bench"])]
+    return ["## pytest-benchmark (make bench)", "", f"Run {data.bench.get('datetime', NONE)}; "
+            "pytest-benchmark's own timer and rounds, evidence `measured-on-host`.", "", *bench_table(data.bench)]
 
 
-def evidence(data: Json) -> list[str]:
+def evidence(data: Gathered) -> list[str]:
     """What each evidence label means."""
-    return ["## Evidence labels", "", *(f"- `{k}`: {v}" for k, v in data["facts"].evidence_labels.items())]
+    return ["## Evidence labels", "", *(f"- `{k}`: {v}" for k, v in data.facts.evidence_labels.items())]
 
 
-SECTIONS: list[Callable[[Json], list[str]]] = [
+SECTIONS: list[Callable[[Gathered], list[str]]] = [
     title, choice, inputs, accuracy, by_level, latency, streaming, predicted, measured_vs_analytic, nodes,
     contradictions, bench, evidence,
 ]
 
 
-def render(data: Json) -> str:
-    """report.md from a gathered data document."""
+def render(data: Gathered) -> str:
+    """report.md from a build folder's gathered records."""
     lines: list[str] = []
     for section in SECTIONS:
         part = section(data)
@@ -472,24 +475,24 @@ def render(data: Json) -> str:
 # ---------------------------------------------------------------- summaries
 
 
-def _best_runs(data: Json) -> dict[str, Json]:
+def _best_runs(data: Gathered) -> dict[str, RunRecord]:
     """Each variant's lowest-median finished run on the chunk."""
-    best: dict[str, Json] = {}
-    for run in sorted((r for r in data["profile"]["runs"] if r["status"] == "ok" and r["workload"] == "stream"),
-                      key=lambda r: r["latency_ms"]["median"]):
-        best.setdefault(run["variant"], run)
+    best: dict[str, RunRecord] = {}
+    for run in sorted((r for r in data.profile.runs if r.ok and r.workload == "stream"),
+                      key=lambda r: measured(r).median):
+        best.setdefault(run.variant, run)
     return best
 
 
-def summary(data: Json) -> str:
+def summary(data: Gathered) -> str:
     """One line per variant: gate, best configuration, its chunk latency with its evidence; the chosen one marked.
 
     Under emulation the latency is the prediction (`predicted`) beside the instructions it comes from
     (`emulated-instructions`); where a measurement exists, the prediction and measured / predicted are added.
     """
-    chosen = data["facts"].chosen.variant if data["facts"].chosen else None
-    predictions = _rows_by_variant(data["platform"].get("predictions"), "stream", lowest="latency_ms")
-    rows = [_accuracy_row(data, v) for v in data["variants"]]
+    chosen = data.facts.chosen.variant if data.facts.chosen else None
+    predictions = _rows_by_variant(data.platform.predictions, "stream", lowest="latency_ms")
+    rows = [_accuracy_row(data, v) for v in data.variants]
     head = [Column("variant", lambda r: r["name"]), Column("gate", lambda r: r["status"].split(":")[0]),
             Column("max abs dB", lambda r: num(r["overall"].get("max_abs_db")))]
     tail = [Column("chosen", lambda r: "**chosen**" if r["name"] == chosen else "")]
@@ -509,16 +512,17 @@ def summary(data: Json) -> str:
         ]
         return "\n".join(table([*head, *middle, *tail], rows))
     best = _best_runs(data)
-    label = data["platform"]["latency_evidence"]
+    label = data.platform.latency_evidence
 
     def cell(field: str) -> Callable[[Json], str]:
-        return lambda r: ms(best[r["name"]]["latency_ms"][field]) if r["name"] in best else NONE
+        return lambda r: ms(getattr(best[r["name"]].latency_ms, field)) if r["name"] in best else NONE
 
     middle = [
-        Column("best configuration", lambda r: config(best[r["name"]]) if r["name"] in best else r["profiled"]),
+        Column("best configuration", lambda r: config(best[r["name"]].config()) if r["name"] in best
+               else r["profiled"]),
         Column(f"chunk median ms `{label}`", cell("median")), Column("chunk p90 ms", cell("p90")),
     ]
-    errors = _rows_by_variant(data["platform"].get("prediction_error"), "stream")
+    errors = _rows_by_variant(data.platform.prediction_error, "stream")
     if errors:
         middle += [
             Column("1-thread chunk ms `predicted`", lambda r: ms(errors.get(r["name"], {}).get("predicted_ms"))),
