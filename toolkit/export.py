@@ -193,10 +193,11 @@ def manifest(data: Json, target: Target, model_file: Path, chosen: Candidate, va
 def export_folder(folder: Path, out: Path, target: Target, bench: Path | None = None) -> Path:
     """Write artifacts for the choice in `folder` into `out` (e.g. artifacts/x86-host); returns `out`."""
     gathered = gather(folder, bench)
-    data: Json = {"pipeline": gathered.ledger.to_json(), "inputs": gathered.inputs, "variants": gathered.variants,
-            "accuracy": gathered.accuracy, "counts": gathered.counts.to_json(), "profile": gathered.profile.to_json(),
-            "platform": gathered.platform.to_json(), "compare": gathered.compare.to_json(), "choice": gathered.choice,
-            "where_run": gathered.where_run}  # what manifest() reads by key
+    data: Json = {  # what manifest() reads by key
+        "pipeline": gathered.ledger.to_json(), "inputs": gathered.inputs, "variants": gathered.variants,
+        "accuracy": gathered.accuracy, "counts": gathered.counts.to_json(), "profile": gathered.profile.to_json(),
+        "platform": gathered.platform.to_json(), "compare": gathered.compare.to_json(), "choice": gathered.choice,
+        "where_run": gathered.where_run}
     chosen = data["choice"].chosen
     if chosen is None:
         why = "; ".join(data["choice"].reasons)
