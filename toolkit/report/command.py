@@ -67,12 +67,6 @@ def model_view(path: Path) -> ModelView:
 # ---------------------------------------------------------------- result files -> view
 
 
-def accuracy_view(document: AccuracyFile) -> dict[str, Json]:
-    """variant -> {overall, by_level, passed, reasons} from accuracy.json."""
-    return {name: {**(verdict.report or {}), "passed": verdict.passed, "reasons": verdict.reasons}
-            for name, verdict in document.variants.items()}
-
-
 def counts_view(document: CountsFile) -> dict[str, dict[str, Json]]:
     """variant -> workload -> {dense, effective, nodes: {name: dense mul}} from counts.json."""
     return {
@@ -83,9 +77,10 @@ def counts_view(document: CountsFile) -> dict[str, dict[str, Json]]:
     }
 
 
-def choice_numbers(chosen: Candidate, accuracy: Json) -> list[tuple[str, Any, str, str]]:
+def choice_numbers(chosen: Candidate, accuracy: AccuracyFile) -> list[tuple[str, Any, str, str]]:
     """The headline numbers of the choice: (label, value, unit, evidence)."""
-    overall, evidence = accuracy.get("overall", {}), chosen.evidence
+    verdict = accuracy.variants.get(chosen.variant)
+    overall, evidence = verdict.overall if verdict else {}, chosen.evidence
     rows = [("median, 1760-sample chunk", chosen.median_ms, " ms", evidence),
             ("p90, 1760-sample chunk", chosen.p90_ms, " ms", evidence),
             ("median, 16000 samples", chosen.second_median_ms, " ms", evidence),
@@ -93,7 +88,7 @@ def choice_numbers(chosen: Candidate, accuracy: Json) -> list[tuple[str, Any, st
              chosen.realtime_factor, "", evidence),
             ("CPU share of one core, streaming", chosen.cpu_share, "", evidence),
             ("streams per core", chosen.streams_per_core, "", evidence),
-            ("max |dB error| vs original", overall.get("max_abs_db"), " dB", accuracy.get("evidence", "")),
+            ("max |dB error| vs original", overall.get("max_abs_db"), " dB", accuracy.evidence),
             ("file size", chosen.bytes, " bytes", "")]
     return [row for row in rows if row[1] is not None]
 
@@ -125,12 +120,10 @@ def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("arti
     target = load_target(data.ledger.inputs["target"]["file"])
     manifest = read_manifest(artifacts / name)
     choice, platform, compare = data.choice, data.platform, data.compare
-    accuracy = accuracy_view(data.accuracy)
     chosen = choice.chosen
     shown = None
     if chosen is not None:
-        acc = {**accuracy.get(chosen.variant, {}), "evidence": data.accuracy.evidence}
-        shown = {**chosen.to_json(), "numbers": choice_numbers(chosen, acc)}
+        shown = {**chosen.to_json(), "numbers": choice_numbers(chosen, data.accuracy)}
     sources: dict[str, str] = {stage: str(files.path(stage)) for stage in FILES}
     if manifest:
         sources["manifest"] = str(manifest_path(artifacts / name))
@@ -141,7 +134,8 @@ def collect(name: str, build: Path = Path("build"), artifacts: Path = Path("arti
         peak={int(t): float(v) for t, v in compare.peak["mults_per_s"].items()},
         peak_method=compare.peak["method"],
         latency_evidence=platform.latency_evidence, output_evidence=platform.output_evidence,
-        choice=shown, facts=data.facts, manifest=manifest.to_json() if manifest else {}, accuracy=accuracy,
+        choice=shown, facts=data.facts, manifest=manifest.to_json() if manifest else {},
+        accuracy=data.accuracy.variants,
         runs=data.profile.runs, counts=counts_view(data.counts),
         model=model_view(original) if original.is_file() else ModelView(analysis={}),
         spectrogram=spectrogram(folder, chosen.variant if chosen else None),

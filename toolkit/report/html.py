@@ -21,7 +21,7 @@ from toolkit.configs import config_text, engine_words, placement_words, same
 from toolkit.evidence import COUNTED, EMULATED_TIME, ESTIMATED
 from toolkit.files import Json
 from toolkit.profiling.runner import CONFIG_FIELDS, now_utc
-from toolkit.records import ContradictionSummary, RunRecord
+from toolkit.records import ContradictionSummary, RunRecord, Verdict
 from toolkit.report import Facts, Gathered, could_not_run, measured, plots
 
 CSS = """
@@ -98,7 +98,7 @@ class TargetView:
     choice: Json | None  # the chosen candidate's JSON with its headline numbers ("numbers"), or None
     facts: Facts  # what report.md states too (toolkit.report.Facts)
     manifest: Json
-    accuracy: dict[str, Json]  # variant -> {overall, by_level, passed, reasons}
+    accuracy: dict[str, Verdict]  # accuracy.json's verdict per variant
     runs: list[RunRecord]  # profile.json's runs
     counts: dict[str, dict[str, Json]]  # variant -> workload -> {"dense": mul, "effective": mul, "nodes": {}}
     model: ModelView
@@ -177,16 +177,13 @@ def accuracy_section(view: TargetView) -> str:
     """Max |dB error| against the original by input level, the overall figures and the gate, per variant."""
     if not view.accuracy:
         return "<p>No accuracy results found.</p>"
-    levels = list(dict.fromkeys(level for a in view.accuracy.values() for level in a.get("by_level", {})))
+    levels = list(dict.fromkeys(level for a in view.accuracy.values() for level in a.by_level))
     header = ["variant", "gate", "max |dB|", "p99 |dB|", "max rel mel", *[f"max |dB| {escape(lv)}" for lv in levels]]
     rows = []
     for variant, acc in view.accuracy.items():
-        overall = acc.get("overall", {})
-        passed = acc.get("passed")
-        gates: dict[bool | None, str] = {True: '<span class="pass">pass</span>',
-                                         False: '<span class="fail">fail</span>'}
-        gate = gates.get(passed, "-")
-        by_level = acc.get("by_level", {})
+        overall = acc.overall
+        gate = '<span class="pass">pass</span>' if acc.passed else '<span class="fail">fail</span>'
+        by_level = acc.by_level
         rows.append((escape(variant), gate, num(overall.get("max_abs_db")), num(overall.get("p99_abs_db")),
                      num(overall.get("max_rel_mel")),
                      *[num(by_level.get(lv, {}).get("max_abs_db")) for lv in levels]))
