@@ -19,7 +19,7 @@ from toolkit import cli
 from toolkit.accuracy import signal_set
 from toolkit.errors import ToolkitError
 from toolkit.files import read_json, sha256_file
-from toolkit.folder import BuildFolder, manifest_path
+from toolkit.folder import BuildFolder, Stage, manifest_path
 from toolkit.pipeline.orchestrate import STAGES, Settings, prepare, run_pipeline
 from toolkit.pipeline.sources import choose_source
 from toolkit.profiling import runner
@@ -139,18 +139,24 @@ def test_each_record_reads_its_file_back_exactly(folder: Path, settings: Setting
     """Every record from this run's files: to_json() is the file's JSON (keys, order, values) and from_json()
     of it is the record again."""
     files = BuildFolder(folder)
-    variants, accuracy, choice = files.read("variants"), files.read("accuracy"), files.read("choice")
-    counts, profile, compare = files.read("counts"), files.read("profile"), files.read("compare")
+
+    def written(stage: Stage) -> Json:
+        """The file as it is on disk, not through its record."""
+        document: Json = json.loads(files.path(stage).read_text(encoding="utf-8"))
+        return document
+
+    variants, accuracy, choice = written("variants"), written("accuracy"), written("choice")
+    counts, profile, compare = written("counts"), written("profile"), written("compare")
     cases: list[tuple[Any, Json]] = [
         (VariantsFile, variants), (AccuracyFile, accuracy), (Choice, choice), (CountsFile, counts),
-        (ProfileFile, profile), (PlatformFile, files.read("platform")), (Comparison, compare),
-        (LedgerFile, files.read("pipeline")), *((VariantCounts, v) for v in counts["variants"].values()),
+        (ProfileFile, profile), (PlatformFile, written("platform")), (Comparison, compare),
+        (LedgerFile, written("pipeline")), *((VariantCounts, v) for v in counts["variants"].values()),
         *((RunRecord, r) for r in profile["runs"]), *((StreamRecord, s) for s in profile["streaming"]),
         *((ComparedRun, r) for r in compare["runs"]), *((Contradiction, c) for c in compare["contradictions"]),
         *((ContradictionSummary, c) for c in compare["contradiction_summary"]),
         (Manifest, read_json(manifest_path(settings.artifacts_root / "pipeline-host"), "manifest")),
         *((VariantRecord, v) for v in variants["variants"]),
-        *((Verdict, v) for v in [*accuracy["variants"].values(), *files.read("platform")["accuracy"].values()]),
+        *((Verdict, v) for v in [*accuracy["variants"].values(), *written("platform")["accuracy"].values()]),
         (Candidate, choice["chosen"]), (Candidate, choice["original_best"]),
         *((RunnerUp, r) for r in choice["runners_up"]), *((Excluded, e) for e in choice["excluded"]),
         *((Rejected, r) for r in choice["rejected"]),

@@ -3,6 +3,7 @@ from /proc/cpuinfo fields, and the refusals."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from toolkit.pipeline.stages import prediction_errors, predictions
 from toolkit.profiling import predict
 from toolkit.profiling.emulate import CLASSES, InstructionCounts
 from toolkit.profiling.predict import host_core, pipe_cycles, predict_latency, prediction_error
+from toolkit.records import CountsFile, Latency, RunRecord
 from toolkit.targets import TARGETS_DIR, load_target
 
 # The mix counted under -cpu cortex-a72 for one 1760-sample inference of the default mel graph (rounded).
@@ -112,15 +114,20 @@ def test_an_imported_board_result_is_the_measurement_a_prediction_is_held_agains
     config = {"engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": 1, "spinning": False,
               "optimization": "all"}
     row = {**predict_latency(counts(STREAM_MIX), target).to_json(), "config": config}
-    measured = {"variant": "original", "workload": "stream", "status": "ok", **config, "spinning": True,
-                "latency_ms": {"median": 3 * row["latency_ms"]}}
-    other = {**measured, "threads": 4, "latency_ms": {"median": 0.01}}
-    error = prediction_errors({"runs": [other, measured]}, [row], "measured-on-board")
-    assert [r["measured_over_predicted"] for r in error["rows"]] == [pytest.approx(3.0)]
-    assert error["ratio"]["median"] == pytest.approx(3.0)
-    assert error["evidence"] == "derived: measured-on-board median / predicted"
-    emulated = prediction_errors({"runs": [measured]}, [row], "emulated-wall-time")
-    assert emulated["rows"] == [] and "no measurement of the target" in emulated["reason"]
+    measured = RunRecord(key="run|original|t1", variant="original", format="onnx", **{**config, "spinning": True},
+                         precision=None, workload="stream", status="ok", latency_ms=latency(3 * row["latency_ms"]))
+    other = replace(measured, threads=4, latency_ms=latency(0.01))
+    error = prediction_errors([other, measured], [row], "measured-on-board")
+    assert [r["measured_over_predicted"] for r in error.rows] == [pytest.approx(3.0)]
+    assert error.ratio is not None and error.ratio["median"] == pytest.approx(3.0)
+    assert error.evidence == "derived: measured-on-board median / predicted"
+    emulated = prediction_errors([measured], [row], "emulated-wall-time")
+    assert emulated.rows == [] and "no measurement of the target" in emulated.reason
+
+
+def latency(median: float) -> Latency:
+    """Latency statistics with this median (the others do not decide a prediction's error)."""
+    return Latency(n=5, median=median, p90=median, p99=median, min=median, mean=median, max=median, stdev=0.0)
 
 
 # /proc/cpuinfo fields (toolkit.targets.cpuinfo's dict) of the machines this runs on, flags shortened to the
@@ -196,7 +203,7 @@ def host_predictions(monkeypatch: pytest.MonkeyPatch, info: dict[str, str]) -> d
                                uncertainty={}).to_json()
     bundle = {"variants": [{"name": "original", "format": "onnx"}],
               "matrix": {"providers": ["CPUExecutionProvider"], "intra_op_threads": [1], "graph_optimization": ["all"]}}
-    return predictions([record], load_target("x86-host"), {"variants": {}}, bundle)
+    return predictions([record], load_target("x86-host"), CountsFile("counted", "", [], {}, {}), bundle).to_json()
 
 
 def test_an_intel_host_is_predicted_with_its_cores_rates(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from tests.test_select import POLICY, decide
 from toolkit.errors import ToolkitError
 from toolkit.folder import FILES, BuildFolder
-from toolkit.records import Choice, VariantRecord, Verdict
+from toolkit.records import Choice, PlatformFile, PredictionErrors, Rows, VariantRecord, Verdict
 from toolkit.targets import Policy
 
 Json = dict[str, Any]
@@ -23,18 +24,34 @@ Json = dict[str, Any]
 def test_a_missing_stage_file_is_one_line_naming_its_stage(tmp_path: Path) -> None:
     with pytest.raises(ToolkitError, match=r"counts\.json is missing; run `python -m toolkit profile` for this "
                                            r"target first \(the counts stage\)$"):
-        BuildFolder(tmp_path).read("counts")
+        BuildFolder(tmp_path).counts()
     (tmp_path / "choice.json").write_text('{"chosen": ', encoding="utf-8")
     with pytest.raises(ToolkitError, match=r"choice\.json is not valid JSON .* it should hold the select stage"):
         BuildFolder(tmp_path).choice()
 
 
-def test_writes_are_strict_json_and_leave_no_temp_file(tmp_path: Path) -> None:
+def test_a_stage_file_that_is_not_its_record_is_one_line_naming_its_stage(tmp_path: Path) -> None:
+    (tmp_path / "counts.json").write_text('{"evidence": "counted", "variants": {}}', encoding="utf-8")
+    with pytest.raises(ToolkitError, match=r"counts\.json does not hold what the counts stage writes "
+                                           r"\(KeyError: 'convention'\); make it again$"):
+        BuildFolder(tmp_path).counts()
+
+
+def test_writes_are_strict_json_take_only_the_stages_record_and_leave_no_temp_file(tmp_path: Path) -> None:
     folder = BuildFolder(tmp_path / "target")
-    folder.write("compare", {"ratio": math.inf})
-    assert folder.has("compare") and not folder.has("choice")
-    assert json.loads(folder.path("compare").read_text(encoding="utf-8")) == {"ratio": "inf"}
-    assert [p.name for p in folder.root.iterdir()] == ["compare.json"]
+    ratio = {"min": 1.0, "median": math.inf, "max": math.inf}
+    rows = Rows("predicted", [], "no instruction counts")
+    platform = PlatformFile("host", "here", "measured-on-host", "measured-on-host", {}, True, rows, rows,
+                            PredictionErrors("derived", [], ratio, ""), {})
+    folder.write("platform", platform)
+    assert folder.has("platform") and not folder.has("choice")
+    written = json.loads(folder.path("platform").read_text(encoding="utf-8"))
+    assert written["prediction_error"]["ratio"] == {"min": 1.0, "median": "inf", "max": "inf"}
+    assert [p.name for p in folder.root.iterdir()] == ["platform.json"]
+    with pytest.raises(TypeError, match="compare.json holds a Comparison, not a PlatformFile"):
+        folder.write("compare", platform)
+    assert folder.record("platform") == replace(platform, prediction_error=PredictionErrors(
+        "derived", [], {"min": 1.0, "median": "inf", "max": "inf"}, ""))
     assert len({f.name for f in FILES.values()}) == len(FILES)
 
 

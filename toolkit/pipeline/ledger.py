@@ -19,6 +19,7 @@ from toolkit.errors import ToolkitError
 from toolkit.files import Json
 from toolkit.folder import BuildFolder
 from toolkit.profiling.runner import now_utc
+from toolkit.records import LedgerFile, StageDone
 
 
 def run_identity(parts: Mapping[str, Any]) -> str:
@@ -33,7 +34,7 @@ class Ledger:
     files: BuildFolder
     run_id: str
     inputs: Json
-    stages: dict[str, Json] = field(default_factory=dict)
+    stages: dict[str, StageDone] = field(default_factory=dict)
     started_utc: str = field(default_factory=now_utc)
 
     @classmethod
@@ -44,11 +45,11 @@ class Ledger:
             ledger = cls(files, run_id, inputs)
             ledger.save()
             return ledger
-        saved = files.read("pipeline")
-        if saved.get("run_id") != run_id:
+        saved = files.ledger()
+        if saved.run_id != run_id:
             raise ToolkitError(f"{files.path('pipeline')} belongs to another run (other model, target file or "
                                "settings); drop --resume to start over")
-        return cls(files, run_id, saved["inputs"], saved["stages"], saved["started_utc"])
+        return cls(files, run_id, saved.inputs, dict(saved.stages), saved.started_utc)
 
     def done(self, stage: str) -> bool:
         """Whether this run finished `stage`."""
@@ -56,19 +57,18 @@ class Ledger:
 
     def finish(self, stage: str, seconds: float) -> None:
         """Record a finished stage and save."""
-        self.stages[stage] = {"finished_utc": now_utc(), "seconds": round(seconds, 3)}
+        self.stages[stage] = StageDone(now_utc(), round(seconds, 3))
         self.save()
 
     @property
     def seconds(self) -> float:
         """Wall time spent in this run's finished stages (summed over resumed sessions)."""
-        seconds: float = sum(s["seconds"] for s in self.stages.values())
-        return seconds
+        return sum(s.seconds for s in self.stages.values())
 
     def save(self) -> None:
         """Rewrite pipeline.json atomically."""
-        self.files.write("pipeline", {"run_id": self.run_id, "inputs": self.inputs, "started_utc": self.started_utc,
-                                      "stages": self.stages, "stage_seconds_total": round(self.seconds, 3)})
+        self.files.write("pipeline", LedgerFile(self.run_id, self.inputs, self.started_utc, dict(self.stages),
+                                                round(self.seconds, 3)))
 
 
 class Stopwatch:

@@ -17,7 +17,6 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from toolkit.errors import ToolkitError
 from toolkit.evidence import BOARD, EMULATED, EMULATED_TIME, HOST
@@ -26,6 +25,8 @@ from toolkit.profiling.emulate import profile_emulated
 from toolkit.profiling.host import profile_on_host
 from toolkit.profiling.runner import outputs_path, read_cpuinfo
 from toolkit.profiling.ssh import Board, profile_on_board
+from toolkit.records import ProfileFile
+from toolkit.records.base import parsed
 from toolkit.targets import Target
 
 # what --quick counts under emulation: the chunk the choice is made on (each count is 3 emulated runs)
@@ -74,10 +75,10 @@ def profile_qemu(request: Request) -> Json:
                             workloads=QUICK_COUNT_WORKLOADS if request.quick else ())
 
 
-def imported_evidence(document: Json) -> str:
+def imported_evidence(document: ProfileFile) -> str:
     """measured-on-host when the file was made on this machine's CPU, else measured-on-board."""
-    made_on = document.get("platform", {}).get("cpu", {}).get("model")
-    on_board = "board_check" in document or made_on != read_cpuinfo().get("model")
+    made_on = document.platform.get("cpu", {}).get("model")
+    on_board = document.board_check is not None or made_on != read_cpuinfo().get("model")
     return BOARD if on_board else HOST
 
 
@@ -87,8 +88,9 @@ def profile_imported(request: Request) -> Json:
     if source is None or not source.is_file() or not outputs_path(source).is_file():
         raise ToolkitError(f"--import {source}: needs RESULT.json with RESULT.outputs.npz beside it, as the "
                            "runner writes them")
-    document = read_json(source, "an imported runner result")
-    if not document.get("complete"):
+    what = "the bench runner (an imported result)"
+    document = read_json(source, what)
+    if not parsed(ProfileFile.from_json, document, source, what).complete:
         raise ToolkitError(f"--import {source}: the runner did not finish (complete is false); rerun it there "
                            "with --resume and import the finished file")
     for src, dst in ((outputs_path(source), outputs_path(request.result)), (source, request.result)):
@@ -120,7 +122,7 @@ def choose_source(target: Target, board: str | None, imported: Path | None, emul
     return next(name for test, name in RULES if test(target, board, imported, emulate))
 
 
-def evidence_of(source: str, document: dict[str, Any]) -> tuple[str, str]:
+def evidence_of(source: str, document: ProfileFile) -> tuple[str, str]:
     """(latency label, output label) of a result document from `source`."""
     if source == "import":
         label = imported_evidence(document)

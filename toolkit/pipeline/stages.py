@@ -13,6 +13,9 @@
                      same configuration was measured on the target, measured / predicted
     compare.json, choice.json    (toolkit.compare, toolkit.select)
 
+Each file is written as its record (toolkit.records) through BuildFolder, and read back the same way; profile.json
+is the bench runner's own file (its source writes it), read as its record once the source is done.
+
 build_folder and gate_folder take what they need, not a Run: `python -m toolkit variants` writes its variants.json
 and accuracy.json with them, so every reader of a build folder reads the command's too.
 """
@@ -29,7 +32,6 @@ import onnx
 
 from toolkit import accuracy
 from toolkit.analysis import Analysis, analyze
-from toolkit.compare import analytic_mults
 from toolkit.compare import compare as compare_runs
 from toolkit.configs import WITHOUT_SPINNING, same
 from toolkit.errors import ToolkitError
@@ -40,10 +42,24 @@ from toolkit.folder import BuildFolder
 from toolkit.load import FeedPlan
 from toolkit.pipeline.sources import SOURCES, Request, evidence_of
 from toolkit.profiling import emulate, runner
-from toolkit.profiling.bundle import STREAMING, WORKLOADS, make_bundle
+from toolkit.profiling.bundle import STREAMING, WORKLOADS, Workload, make_bundle
 from toolkit.profiling.emulate import InstructionCounts
 from toolkit.profiling.predict import Prediction, predict_latency, prediction_error
 from toolkit.profiling.workload import inference_audio
+from toolkit.records import (
+    AccuracyFile,
+    CountsFile,
+    PlatformFile,
+    PredictionErrors,
+    ProfileFile,
+    Rows,
+    RunRecord,
+    VariantCounts,
+    VariantRecord,
+    VariantsFile,
+    Verdict,
+    WorkloadCounts,
+)
 from toolkit.select import choice_lines, select_folder
 from toolkit.targets import Policy, Target
 from toolkit.terminal import progress as _say
@@ -68,22 +84,22 @@ PLATFORM_POLICY_KEYS = accuracy.REQUIRED_POLICY  # the runner's outputs hold the
 
 
 def build_folder(model: onnx.ModelProto, folder: Path, files: Path, names: Sequence[str], plan: FeedPlan,
-                 full_scale: float) -> Json:
+                 full_scale: float) -> VariantsFile:
     """Build `names` (the original first) into `files` and write folder/variants.json; the original must be
     written, the others may fail with their reason. Takes no Run, so `python -m toolkit variants` builds the same
     records as the pipeline."""
     built = build_variants(model, files, names=names, plan=plan, full_scale=full_scale)
     if built[0].status != "built":
         raise ToolkitError(f"could not write the input model to {files}: {built[0].reason}")
-    records = []
-    for variant in built:
-        record = variant.to_dict()
-        if variant.path:
-            record.update(bytes=Path(variant.path).stat().st_size, sha256=sha256_file(Path(variant.path)))
-        records.append(record)
-    document = {"inputs": [entry.to_json() for entry in plan], "variants": records}
+    records = [VariantRecord.from_json({**variant.to_dict(), **_file_facts(variant.path)}) for variant in built]
+    document = VariantsFile([entry.to_json() for entry in plan], records)
     BuildFolder(folder).write("variants", document)
     return document
+
+
+def _file_facts(path: str | None) -> Json:
+    """bytes and sha256 of a variant's file, when one was written."""
+    return {"bytes": Path(path).stat().st_size, "sha256": sha256_file(Path(path))} if path else {}
 
 
 def build(run: Run) -> None:
@@ -91,44 +107,54 @@ def build(run: Run) -> None:
     build_folder(run.model, run.folder, run.path("variants"), run.variant_names, run.plan, run.full_scale)
 
 
-def built_variants(folder: Path) -> list[Json]:
+def built_variants(folder: Path) -> list[VariantRecord]:
     """The records of the folder's variants.json whose file was written."""
-    return [v for v in BuildFolder(folder).read("variants")["variants"] if v["status"] == "built"]
+    return [v for v in BuildFolder(folder).variants().variants if v.built]
 
 
 # ---------------------------------------------------------------- accuracy
 
 
-def _measure(reference: accuracy.SignalOutputs, variant: Json, signals: dict[str, np.ndarray], plan: FeedPlan,
-             policy: Policy) -> Json:
-    """One variant's accuracy record; a variant that cannot run fails the gate with the reason."""
-    try:
-        report = accuracy.measure(reference, variant["path"], variant["format"], signals, plan)
-    except Exception as error:  # a variant that crashes on a signal is reported, not fatal
-        return {"measured": False, "passed": False, "reasons": [f"could not run: {type(error).__name__}: {error}"]}
+def gated(report: accuracy.AccuracyReport, policy: Policy | Json) -> Verdict:
+    """The gate's verdict on a measured report."""
     passed, reasons = accuracy.gate(report, policy)
-    return {"measured": True, "passed": passed, "reasons": reasons, "report": report.to_dict()}
+    return Verdict(measured=True, passed=passed, reasons=reasons, report=report.to_dict())
 
 
-def gate_folder(folder: Path, plan: FeedPlan, full_scale: float, policy: Policy, samples: int) -> Json:
+def unmeasured(reason: str) -> Verdict:
+    """The verdict on outputs that could not be measured: failed, with why."""
+    return Verdict(measured=False, passed=False, reasons=[reason])
+
+
+def _measure(reference: accuracy.SignalOutputs, variant: VariantRecord, signals: dict[str, np.ndarray],
+             plan: FeedPlan, policy: Policy) -> Verdict:
+    """One variant's verdict; a variant that cannot run fails the gate with the reason."""
+    try:
+        report = accuracy.measure(reference, str(variant.path), variant.format, signals, plan)
+    except Exception as error:  # a variant that crashes on a signal is reported, not fatal
+        return unmeasured(f"could not run: {type(error).__name__}: {error}")
+    return gated(report, policy)
+
+
+def gate_folder(folder: Path, plan: FeedPlan, full_scale: float, policy: Policy, samples: int) -> AccuracyFile:
     """Every built variant of folder/variants.json against the original on the signal set of `samples`, in this
     process; the gate's verdict by `policy` into folder/accuracy.json. Takes no Run (see build_folder)."""
     variants = built_variants(folder)
     signals = accuracy.signal_set(samples, full_scale)
-    reference = accuracy.run_signals(variants[0]["path"], "onnx", signals, plan)
+    reference = accuracy.run_signals(str(variants[0].path), "onnx", signals, plan)
     results = {}
     for index, variant in enumerate(variants, 1):
-        results[variant["name"]] = _measure(reference, variant, signals, plan, policy)
-        verdict = "passes" if results[variant["name"]]["passed"] else "fails"
-        _say(f"[accuracy {index}/{len(variants)}] {variant['name']}: {verdict} the gate")
-    document = {
-        "evidence": HOST,
-        "method": "accuracy.measure: each signal alone (batch 1) through onnxruntime (ONNX) or LiteRT (TFLite) "
-                  "in this process; errors against the original's outputs",
-        "signals": {"samples": samples, "levels": accuracy.signal_levels()},
-        "policy": {k: v for k, v in vars(policy).items() if v is not None},
-        "variants": results,
-    }
+        results[variant.name] = _measure(reference, variant, signals, plan, policy)
+        verdict = "passes" if results[variant.name].passed else "fails"
+        _say(f"[accuracy {index}/{len(variants)}] {variant.name}: {verdict} the gate")
+    document = AccuracyFile(
+        evidence=HOST,
+        method="accuracy.measure: each signal alone (batch 1) through onnxruntime (ONNX) or LiteRT (TFLite) "
+               "in this process; errors against the original's outputs",
+        signals={"samples": samples, "levels": accuracy.signal_levels()},
+        policy={k: v for k, v in vars(policy).items() if v is not None},
+        variants=results,
+    )
     BuildFolder(folder).write("accuracy", document)
     return document
 
@@ -138,10 +164,10 @@ def gate(run: Run) -> None:
     gate_folder(run.folder, run.plan, run.full_scale, run.target.policy, SIGNAL_SAMPLES)
 
 
-def passing(run: Run) -> list[Json]:
+def passing(run: Run) -> list[VariantRecord]:
     """Built variants that passed the gate, the original first."""
-    verdicts = run.files.read("accuracy")["variants"]
-    return [v for v in built_variants(run.folder) if verdicts[v["name"]]["passed"]]
+    verdicts = run.files.accuracy().variants
+    return [v for v in built_variants(run.folder) if verdicts[v.name].passed]
 
 
 # ---------------------------------------------------------------- counts
@@ -166,46 +192,50 @@ def node_table(analysis: Analysis) -> list[Json]:
     return rows
 
 
-def onnx_counts(path: str) -> Json:
-    """analyze(variant, batch=1, samples=W) at every bundle workload: totals, not-counted nodes, per node."""
-    workloads = {}
-    for workload in WORKLOADS:
-        analysis = analyze(path, batch=int(workload["batch"]), samples=int(workload["samples"]))
-        workloads[workload["name"]] = {
-            "batch": workload["batch"], "samples": workload["samples"],
-            "dense": analysis.totals("dense"), "effective": analysis.totals("effective"),
-            "not_counted": [n.name for n in analysis.not_counted], "nodes": node_table(analysis),
-            "bounded_by": [n.name for n in analysis.bounded],
-        }
-    partial = any(w["not_counted"] for w in workloads.values())
-    bounded = any(w["bounded_by"] for w in workloads.values())
+def workload_counts(path: str, workload: Workload) -> WorkloadCounts:
+    """analyze(variant, batch, samples) at one bundle workload: totals, not-counted nodes, per node."""
+    analysis = analyze(path, batch=int(workload["batch"]), samples=int(workload["samples"]))
+    return WorkloadCounts(
+        batch=workload["batch"], samples=workload["samples"],
+        dense=analysis.totals("dense"), effective=analysis.totals("effective"),
+        not_counted=[n.name for n in analysis.not_counted], nodes=node_table(analysis),
+        bounded_by=[n.name for n in analysis.bounded],
+    )
+
+
+def onnx_counts(path: str) -> VariantCounts:
+    """The variant's counts at every bundle workload, with whether they are exact, upper or lower bounds."""
+    workloads = {str(workload["name"]): workload_counts(path, workload) for workload in WORKLOADS}
+    partial = any(w.not_counted for w in workloads.values())
+    bounded = any(w.bounded_by for w in workloads.values())
     status = "partial" if partial else "bounded" if bounded else "counted"
     note = ("partial: the nodes in not_counted have no cost rule yet; totals are lower bounds" if partial else
             "bounded: the If nodes in bounded_by are decided by data; totals are upper bounds (each kind at the "
             "dearer branch)" if bounded else "")
-    return {"status": status, "note": note, "workloads": workloads}
+    return VariantCounts(status, note, workloads)
 
 
-def _variant_counts(variant: Json) -> Json:
+def _variant_counts(variant: VariantRecord) -> VariantCounts:
     """Counts of one built variant, or why it has none."""
-    if variant["format"] != "onnx":
-        return {"status": "not counted", "note": TFLITE_NOT_COUNTED, "workloads": {}}
+    if variant.format != "onnx":
+        return VariantCounts("not counted", TFLITE_NOT_COUNTED, {})
     try:
-        return onnx_counts(variant["path"])
+        return onnx_counts(str(variant.path))
     except ToolkitError as error:
-        return {"status": "not counted", "note": f"not counted: the analyzer refused it: {error}", "workloads": {}}
+        return VariantCounts("not counted", f"not counted: the analyzer refused it: {error}", {})
 
 
 def count(run: Run) -> None:
     """Analytic counts of every built variant (ONNX) at each workload; TFLite is stated as not counted."""
     results = {}
     for variant in built_variants(run.folder):
-        results[variant["name"]] = _variant_counts(variant)
-        _say(f"[counts] {variant['name']}: {results[variant['name']]['status']}")
-    audio = inference_audio(onnx.load(built_variants(run.folder)[0]["path"]))
+        results[variant.name] = _variant_counts(variant)
+        _say(f"[counts] {variant.name}: {results[variant.name].status}")
+    audio = inference_audio(onnx.load(str(built_variants(run.folder)[0].path)))
     _say(f"[counts] one inference covers {audio.audio_ms:g} ms of audio ({audio.kind}): {audio.reason}")
-    run.files.write("counts", {"evidence": COUNTED, "convention": "README.md#counting-convention",
-                               "workloads": list(WORKLOADS), "variants": results, "inference_audio": audio.to_json()})
+    run.files.write("counts", CountsFile(evidence=COUNTED, convention="README.md#counting-convention",
+                                         workloads=[dict(w) for w in WORKLOADS], variants=results,
+                                         inference_audio=audio.to_json()))
 
 
 # ---------------------------------------------------------------- profile
@@ -224,30 +254,29 @@ def streaming_plan(bundle_dir: Path) -> Json:
                     "target's matrix, at its first graph optimization level (runner.streaming_configs)"}
 
 
-def _platform_accuracy(result_path: Path, document: Json, chosen: list[Json], levels: dict[str, float],
-                       policy: Json) -> Json:
+def _platform_accuracy(result_path: Path, document: ProfileFile, chosen: list[VariantRecord],
+                       levels: dict[str, float], policy: Json) -> dict[str, Verdict]:
     """dB errors (and integer outputs' equality) of each variant's outputs, and of each engine setting with
     numerics of its own (an OpenVINO precision: runner.output_name), against the original's, all as computed
     where the runs ran: a setting is gated like a variant."""
     with np.load(runner.outputs_path(result_path)) as npz:
         arrays = {key: npz[key] for key in npz.files}
     reference = accuracy.runner_outputs(arrays, "original")
-    outputs = [output.name for output in onnx.load(chosen[0]["path"]).graph.output]
-    results: Json = {}
-    for name, record in document["outputs"]["variants"].items():
+    outputs = [output.name for output in onnx.load(str(chosen[0].path)).graph.output]
+    results: dict[str, Verdict] = {}
+    for name, record in document.outputs["variants"].items():
         if record["status"] == "unavailable" and runner.setting_label(record["config"]):
             continue  # that engine or precision does not exist where the runs ran: nothing to gate
         try:
             report = accuracy.compare(reference, accuracy.runner_outputs(arrays, name), levels, names=outputs)
         except ToolkitError as error:
-            results[name] = {"measured": False, "passed": False, "reasons": [str(error)]}
+            results[name] = unmeasured(str(error))
             continue
-        passed, reasons = accuracy.gate(report, policy)
-        results[name] = {"measured": True, "passed": passed, "reasons": reasons, "report": report.to_dict()}
+        results[name] = gated(report, policy)
     return results
 
 
-def predictions(instructions: list[Json], target: Target, counts: Json, bundle: Json) -> Json:
+def predictions(instructions: list[Json], target: Target, counts: CountsFile, bundle: Json) -> Rows:
     """Predicted single-thread latency of every counted variant x workload, from its instruction counts and
     exact analytic mults (toolkit.profiling.predict), with the configuration the counts were made in."""
     configs = {v["name"]: runner.run_configs(bundle, v)[0] for v in bundle["variants"]}
@@ -255,18 +284,19 @@ def predictions(instructions: list[Json], target: Target, counts: Json, bundle: 
         rows = []
         for record in instructions:
             fields = {k: v for k, v in record.items() if k != "evidence"}
-            mults = analytic_mults(counts["variants"].get(fields["variant"], {}), fields["workload"])
-            prediction = predict_latency(InstructionCounts(**fields), target, mults["dense"] if mults else None)
+            counted = counts.of(fields["variant"]).at(fields["workload"])
+            dense = counted.mults()["dense"] if counted else None
+            prediction = predict_latency(InstructionCounts(**fields), target, dense)
             rows.append({**prediction.to_json(), "config": fields.get("config") or configs[fields["variant"]]})
     except ToolkitError as error:
-        return {"evidence": PREDICTED, "rows": [], "reason": str(error)}
-    return {"evidence": PREDICTED, "rows": rows, "reason": "" if rows else "no instruction counts"}
+        return Rows(PREDICTED, [], str(error))
+    return Rows(PREDICTED, rows, "" if rows else "no instruction counts")
 
 
 def _count_all(bundle: Json, workloads: tuple[str, ...], configs_of: Callable[[Json], list[tuple[int, Json]]],
-               count: Callable[[str, str, int], InstructionCounts]) -> Json:
-    """Instruction counts of every bundle variant in its counted configurations (index, config) at `workloads`;
-    the first failure ends it, with its reason."""
+               count: Callable[[str, str, int], InstructionCounts]) -> tuple[list[Json], str]:
+    """Instruction counts of every bundle variant in its counted configurations (index, config) at `workloads`,
+    and why counting stopped: the first failure ends it."""
     rows = []
     for variant in bundle["variants"]:
         for index, config in configs_of(variant):
@@ -275,80 +305,80 @@ def _count_all(bundle: Json, workloads: tuple[str, ...], configs_of: Callable[[J
                     rows.append({**count(variant["name"], workload, index).to_json(), "config": config})
                 except (ToolkitError, subprocess.TimeoutExpired) as error:
                     where = runner.output_name(variant["name"], config)
-                    return {"rows": rows, "reason": f"counting stopped at {where} on {workload}: {error}"}
-    return {"rows": rows, "reason": ""}
+                    return rows, f"counting stopped at {where} on {workload}: {error}"
+    return rows, ""
 
 
-def host_instructions(run: Run, bundle_dir: Path, bundle: Json) -> Json:
+def host_instructions(run: Run, bundle_dir: Path, bundle: Json) -> Rows:
     """This x86-64 host's own instructions per inference, counted under qemu-x86_64 (emulate.count_host_
     instructions) on the chunk, in the configuration predictions assume (the variant's first: one thread)."""
     missing = emulate.host_counting_missing()
     if missing:
-        return {"rows": [], "reason": missing}
+        return Rows(EMULATED, [], missing)
     try:
         plugins = emulate.ensure_plugins()
     except ToolkitError as error:
-        return {"rows": [], "reason": f"no x86class plugin: {error}"}
-    found = _count_all(bundle, HOST_COUNT_WORKLOADS, lambda v: [(0, runner.run_configs(bundle, v)[0])],
-                       lambda name, workload, index: emulate.count_host_instructions(
-                           bundle_dir, name, workload, plugins=plugins, timeout=COUNT_TIMEOUT_S, config=index))
-    return {**found, "method": emulate.host_method()}
+        return Rows(EMULATED, [], f"no x86class plugin: {error}")
+    rows, reason = _count_all(bundle, HOST_COUNT_WORKLOADS, lambda v: [(0, runner.run_configs(bundle, v)[0])],
+                              lambda name, workload, index: emulate.count_host_instructions(
+                                  bundle_dir, name, workload, plugins=plugins, timeout=COUNT_TIMEOUT_S,
+                                  config=index))
+    return Rows(EMULATED, rows, reason, emulate.host_method())
 
 
-def board_instructions(run: Run, document: Json, bundle_dir: Path, bundle: Json) -> Json:
+def board_instructions(run: Run, document: ProfileFile, bundle_dir: Path, bundle: Json) -> Rows:
     """A measured board's instructions per inference, counted under emulation with its CPU model in the first
     configuration of each engine setting that ran on the board, so its predictions can be held against the
     measurement; needs root, `make ci-deps` and the cached rootfs."""
     missing = emulate.emulation_missing()
     if missing:
-        return {"rows": [], "reason": f"no emulated counts to predict from: {missing}"}
+        return Rows(EMULATED, [], f"no emulated counts to predict from: {missing}")
     guest = emulate.Guest.for_target(run.target)
-    found = _count_all(bundle, tuple(w["name"] for w in bundle["workloads"]),
-                       lambda v: emulate.counted_configs(bundle, v, document),
-                       lambda name, workload, index: emulate.count_instructions(
-                           guest, bundle_dir, name, workload, timeout=COUNT_TIMEOUT_S, config=index))
-    return {**found, "method": emulate.guest_method(guest.qemu_cpu)}
+    ran = [r.config() for r in document.ok_runs()]
+    rows, reason = _count_all(bundle, tuple(w["name"] for w in bundle["workloads"]),
+                              lambda v: emulate.counted_configs(bundle, v, ran),
+                              lambda name, workload, index: emulate.count_instructions(
+                                  guest, bundle_dir, name, workload, timeout=COUNT_TIMEOUT_S, config=index))
+    return Rows(EMULATED, rows, reason, emulate.guest_method(guest.qemu_cpu))
 
 
-def instructions_of(run: Run, document: Json, bundle_dir: Path, bundle: Json) -> Json:
+def instructions_of(run: Run, document: ProfileFile, bundle_dir: Path, bundle: Json) -> Rows:
     """Instruction counts per variant and workload from where this source makes them, labelled; `reason` says
     why there are none (the host's are counted only with count_host)."""
     if run.source == "emulate":
-        emulation = document.get("emulation", {})
-        found = {"rows": document.get("instructions", []), "reason": "",
-                 "method": emulate.guest_method(emulation.get("qemu_cpu", "<the target's core>"))}
-    elif run.source == "host":
-        found = (host_instructions(run, bundle_dir, bundle) if run.settings.count_host else
-                 {"rows": [], "reason": "this host's instructions were not counted (profile --count-host)"})
-    elif run.target.kind == "board":
-        found = board_instructions(run, document, bundle_dir, bundle)
-    else:
-        found = {"rows": [], "reason": "a host result imported from elsewhere: its instructions were not counted"}
-    return {"evidence": EMULATED, **found}
+        emulation = document.emulation or {}
+        return Rows(EMULATED, document.instructions or [], "",
+                    emulate.guest_method(emulation.get("qemu_cpu", "<the target's core>")))
+    if run.source == "host":
+        return (host_instructions(run, bundle_dir, bundle) if run.settings.count_host else
+                Rows(EMULATED, [], "this host's instructions were not counted (profile --count-host)"))
+    if run.target.kind == "board":
+        return board_instructions(run, document, bundle_dir, bundle)
+    return Rows(EMULATED, [], "a host result imported from elsewhere: its instructions were not counted")
 
 
-def _measured_median(document: Json, prediction: Json) -> float | None:
+def _measured_median(runs: list[RunRecord], prediction: Json) -> float | None:
     """The measured median of the run a prediction describes (same variant, workload and configuration)."""
     config = prediction["config"]
-    return next((r["latency_ms"]["median"] for r in document.get("runs", []) if r["status"] == "ok"
-                 and r["variant"] == prediction["variant"] and r["workload"] == prediction["workload"]
-                 and same(r, config, WITHOUT_SPINNING)), None)
+    return next((r.latency_ms.median for r in runs if r.ok and r.latency_ms is not None
+                 and r.variant == prediction["variant"] and r.workload == prediction["workload"]
+                 and same(r.config(), config, WITHOUT_SPINNING)), None)
 
 
-def prediction_errors(document: Json, rows: list[Json], latency_label: str) -> Json:
+def prediction_errors(runs: list[RunRecord], rows: list[Json], latency_label: str) -> PredictionErrors:
     """measured / predicted for every prediction whose run was measured on the target itself."""
     if latency_label not in (HOST, BOARD):
-        return {"evidence": f"derived: {latency_label} / {PREDICTED}", "rows": [], "ratio": None,
-                "reason": f"no measurement of the target to hold the predictions against ({latency_label})"}
+        return PredictionErrors(f"derived: {latency_label} / {PREDICTED}", [], None,
+                                f"no measurement of the target to hold the predictions against ({latency_label})")
     found = []
     for row in rows:
-        measured = _measured_median(document, row)
+        measured = _measured_median(runs, row)
         if measured is not None:
             found.append({**error_of(row, measured, latency_label), "config": row["config"]})
     ratios = sorted(r["measured_over_predicted"] for r in found)
     summary = {"min": ratios[0], "median": float(np.median(ratios)), "max": ratios[-1]} if ratios else None
-    return {"evidence": f"derived: {latency_label} median / {PREDICTED}", "rows": found, "ratio": summary,
-            "reason": "" if found else "no prediction has a measured run of the same configuration"}
+    return PredictionErrors(f"derived: {latency_label} median / {PREDICTED}", found, summary,
+                            "" if found else "no prediction has a measured run of the same configuration")
 
 
 def error_of(row: Json, measured_ms: float, measured_on: str) -> Json:
@@ -364,7 +394,7 @@ def profile(run: Run) -> None:
     chosen = passing(run)
     bundle_dir = run.path("bundle")
     signals = accuracy.signal_set(SIGNAL_SAMPLES, run.full_scale)
-    make_bundle([(v["name"], v["path"], v["format"]) for v in chosen], run.target, signals, bundle_dir,
+    make_bundle([(v.name, str(v.path), v.format) for v in chosen], run.target, signals, bundle_dir,
                 inputs=[entry.to_json() for entry in run.plan])
     plan = streaming_plan(bundle_dir)
     seconds = len(plan["runs"]) * (runner.QUICK["streaming_seconds"] if run.settings.quick else plan["seconds_each"])
@@ -374,22 +404,22 @@ def profile(run: Run) -> None:
     request = Request(run.target, bundle_dir, result, run.settings.quick,
                       resume=run.settings.resume and result.is_file(), board=run.settings.board,
                       imported=Path(run.settings.imported) if run.settings.imported else None)
-    document = SOURCES[run.source].profile(request)
+    SOURCES[run.source].profile(request)  # the runner's result, written to profile.json by the source
+    document = run.files.profile()
     latency_label, output_label = evidence_of(run.source, document)
-    counts = run.files.read("counts")
     bundle = read_json(bundle_dir / "bundle.json", "the bundle")
     policy = {k: getattr(run.target.policy, k) for k in PLATFORM_POLICY_KEYS}
     instructions = instructions_of(run, document, bundle_dir, bundle)
-    predicted = predictions(instructions["rows"], run.target, counts, bundle)
-    run.files.write("platform", {
-        "source": run.source, "description": SOURCES[run.source].description,
-        "latency_evidence": latency_label, "output_evidence": output_label,
-        "streaming_plan": plan, "quick": run.settings.quick,
-        "instructions": instructions,
-        "predictions": predicted,
-        "prediction_error": prediction_errors(document, predicted["rows"], latency_label),
-        "accuracy": _platform_accuracy(result, document, chosen, accuracy.signal_levels(), policy),
-    })
+    predicted = predictions(instructions.rows, run.target, run.files.counts(), bundle)
+    run.files.write("platform", PlatformFile(
+        source=run.source, description=SOURCES[run.source].description,
+        latency_evidence=latency_label, output_evidence=output_label,
+        streaming_plan=plan, quick=run.settings.quick,
+        instructions=instructions,
+        predictions=predicted,
+        prediction_error=prediction_errors(document.runs, predicted.rows, latency_label),
+        accuracy=_platform_accuracy(result, document, chosen, accuracy.signal_levels(), policy),
+    ))
 
 
 # ---------------------------------------------------------------- compare, select, export
@@ -397,12 +427,11 @@ def profile(run: Run) -> None:
 
 def compare(run: Run) -> None:
     """Measured against analytic (toolkit.compare) into compare.json."""
-    platform = run.files.read("platform")
-    document = compare_runs(run.target, run.files.read("counts"), run.files.read("profile"),
-                            platform["latency_evidence"])
-    run.files.write("compare", document)
-    _say(f"[compare] {len(document['runs'])} runs, {len(document['contradictions'])} rank contradictions "
-         f"in {len(document['contradiction_summary'])} variant pairs")
+    comparison = compare_runs(run.target, run.files.counts(), run.files.profile(),
+                              run.files.platform().latency_evidence)
+    run.files.write("compare", comparison)
+    _say(f"[compare] {len(comparison.runs)} runs, {len(comparison.contradictions)} rank contradictions "
+         f"in {len(comparison.contradiction_summary)} variant pairs")
 
 
 def select(run: Run) -> None:

@@ -37,7 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -342,16 +342,18 @@ def count_host_instructions(bundle_dir: Path, variant: str, workload: str, *, re
     return per_inference(variant, workload, f"x86-64 {HOST_QEMU_CPU}", repeat, text, host_method(segments, repeat))
 
 
-def ran_ok(document: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
-    """Whether a configuration has an ok run in a runner result: an engine the runs' machine lacks is not counted."""
-    done = [{k: r.get(k) for k in runner.CONFIG_FIELDS} for r in document.get("runs", []) if r["status"] == "ok"]
-    return lambda config: {k: config.get(k) for k in runner.CONFIG_FIELDS} in done
+def ok_configs(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The configurations (runner.CONFIG_FIELDS) of a runner result's ok runs, as the runner wrote them."""
+    return [{k: r.get(k) for k in runner.CONFIG_FIELDS} for r in document.get("runs", []) if r["status"] == "ok"]
 
 
 def counted_configs(bundle: dict[str, Any], variant: dict[str, Any],
-                    document: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    """The configurations a variant's instructions are counted in: the first of each engine setting that ran."""
-    return runner.counted_configs(bundle, variant, ran_ok(document))
+                    ran: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """The configurations a variant's instructions are counted in: the first of each engine setting among those
+    that `ran` (the configurations of the ok runs where the runs were made: an engine that machine lacks is not
+    counted)."""
+    return runner.counted_configs(bundle, variant,
+                                  lambda config: {k: config.get(k) for k in runner.CONFIG_FIELDS} in ran)
 
 
 def profile_emulated(target: Target, bundle_dir: Path, result: Path, *, quick: bool = True,
@@ -368,7 +370,7 @@ def profile_emulated(target: Target, bundle_dir: Path, result: Path, *, quick: b
     record["instructions"] = [
         replace(count_instructions(guest, bundle_dir, variant["name"], workload["name"], repeat=repeat,
                                    config=index), config=config).to_json()
-        for variant in bundle["variants"] for index, config in counted_configs(bundle, variant, record)
+        for variant in bundle["variants"] for index, config in counted_configs(bundle, variant, ok_configs(record))
         for workload in bundle["workloads"] if not workloads or workload["name"] in workloads
     ]
     write_json_atomic(result, record)

@@ -3,9 +3,11 @@ inverse (from_json(x.to_json()) == x)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any, TypeVar
 
+from toolkit.errors import ToolkitError
 from toolkit.files import Json
 
 Record = TypeVar("Record")
@@ -35,3 +37,13 @@ def from_fields(cls: type[Record], document: Json, **records: Any) -> Record:
     values = {**document, **records}
     return cls(**{f.name: values[f.name] for f in fields(cls)  # type: ignore[arg-type]
                   if f.name in values or (f.default is MISSING and f.default_factory is MISSING)})
+
+
+def parsed(read: Callable[[Json], Record], document: Json, path: object, what: str) -> Record:
+    """read(document) (a record's from_json), or one line naming the file and what should have written it: a field
+    missing or of another shape is an older toolkit's file or one edited by hand, not a traceback."""
+    try:
+        return read(document)
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise ToolkitError(f"{path} does not hold what {what} writes ({type(error).__name__}: {error}); "
+                           "make it again") from None

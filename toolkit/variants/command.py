@@ -15,11 +15,11 @@ from pathlib import Path
 
 from toolkit.accuracy import GATE_CHECKS
 from toolkit.errors import ToolkitError
-from toolkit.files import Json
 from toolkit.folder import FILES, BuildFolder, Stage
 from toolkit.load import AUDIO_SCALES, FeedPlan, feed_plan, load_model, parse_inputs
 from toolkit.pipeline.orchestrate import variant_names
 from toolkit.pipeline.stages import build_folder, gate_folder
+from toolkit.records import AccuracyFile, VariantRecord, VariantsFile, Verdict
 from toolkit.targets import Policy, load_target
 from toolkit.variants import VARIANTS
 
@@ -61,25 +61,24 @@ def feed_lines(plan: FeedPlan) -> list[str]:
     return [f"input {entry.name}: {entry.role} ({entry.why})" for entry in plan]
 
 
-def _levels(verdict: Json) -> str:
+def _levels(verdict: Verdict) -> str:
     """The worst input level of a measured variant ("-" when it has no error), and why it fails the gate."""
-    report = verdict["report"]
-    by_level = report["by_level"]
-    worst = max(by_level, key=lambda label: by_level[label]["max_abs_db"]) if report["overall"]["max_abs_db"] else "-"
-    return "; ".join([worst, *verdict["reasons"]])
+    by_level = verdict.by_level
+    worst = max(by_level, key=lambda label: by_level[label]["max_abs_db"]) if verdict.overall["max_abs_db"] else "-"
+    return "; ".join([worst, *verdict.reasons])
 
 
-def _row(variant: Json, verdict: Json | None) -> str:
+def _row(variant: VariantRecord, verdict: Verdict | None) -> str:
     """One table line: numbers and the gate's verdict for a measured variant, the reason for one not built
     (verdict None) or one that could not run."""
     if verdict is None:
-        return f"{variant['name']:30} {variant['status']}: {variant['reason']}"
-    head = f"{variant['name']:30} {variant['format']:6} {'yes' if variant['exact'] else 'no':5}"
-    if not verdict["measured"]:
-        return f"{head} fails the gate: {'; '.join(verdict['reasons'])}"
-    overall = verdict["report"]["overall"]
+        return f"{variant.name:30} {variant.status}: {variant.reason}"
+    head = f"{variant.name:30} {variant.format:6} {'yes' if variant.exact else 'no':5}"
+    if not verdict.measured:
+        return f"{head} fails the gate: {'; '.join(verdict.reasons)}"
+    overall = verdict.overall
     mel = "-" if overall["max_rel_mel"] is None else f"{overall['max_rel_mel']:.4g}"  # no mel block: not measured
-    gate = "passes" if verdict["passed"] else "fails"
+    gate = "passes" if verdict.passed else "fails"
     return (f"{head} {overall['max_abs_db']:12.4g} {overall['p99_abs_db']:12.4g} {mel:>12} {gate:6}  "
             f"{_levels(verdict)}")
 
@@ -90,11 +89,10 @@ def _policy_line(name: str, policy: Policy) -> str:
     return f"gate: {name}'s [policy]: {limits}"
 
 
-def _table(variants: Json, gated: Json) -> list[str]:
+def _table(variants: VariantsFile, gated: AccuracyFile) -> list[str]:
     """The header and one row per variant, the original first."""
-    verdicts = gated["variants"]
     errors = f"{'max |dB err|':>12} {'p99 |dB err|':>12} {'max rel mel':>12}"
-    rows = [_row(v, verdicts.get(v["name"])) for v in variants["variants"]]
+    rows = [_row(v, gated.variants.get(v.name)) for v in variants.variants]
     return [f"{'variant':30} {'format':6} {'exact':5} {errors} {'gate':6}  worst level; why it fails", *rows]
 
 
@@ -112,12 +110,12 @@ def run(args: argparse.Namespace) -> int:
     variants = build_folder(model, out, out, variant_names(tuple(args.only or ())), plan, full_scale)
     gated = gate_folder(out, plan, full_scale, target.policy, args.samples)
     if args.json:
-        folder = BuildFolder(out)
-        print(json.dumps({FILES[stage].name: folder.read(stage) for stage in STAGES}, indent=1))
+        folder = BuildFolder(out)  # the files as written (strict JSON), read back as their records
+        print(json.dumps({FILES[stage].name: folder.record(stage).to_json() for stage in STAGES}, indent=1))
         return 0
     print("\n".join(_table(variants, gated)))
     print(_policy_line(target.name, target.policy))
     print("\n".join(feed_lines(plan)))
     names = " and ".join(FILES[stage].name for stage in STAGES)
-    print(f"signals: {len(gated['signals']['levels'])} x {args.samples} samples; files, {names} in {out}")
+    print(f"signals: {len(gated.signals['levels'])} x {args.samples} samples; files, {names} in {out}")
     return 0
