@@ -18,10 +18,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# mypy covers all of toolkit/; the modules listed in pyproject.toml's strict override are checked strictly.
+# mypy covers all of toolkit/; the modules listed in pyproject.toml's strict override are checked strictly. The
+# import-order test (tests/test_layers.py) runs here too: a layering slip is a lint error, found in seconds.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check toolkit tests benchmarks
 	$(VENV)/bin/mypy toolkit
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_layers.py
 
 # pytest over tests/ with extra arguments. pytest exits 5 when it collected nothing: that is a broken suite, not a
 # pass.

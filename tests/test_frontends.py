@@ -4,11 +4,13 @@ it, the table marks a check that does not apply, the profiles run where asked. N
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
 from toolkit import frontends
 from toolkit.frontends import MODELS, OPENWAKEWORD, Outcome, markdown, package_dir, profiled_names
 from toolkit.melgraph import default_model, save_model
+from toolkit.records import Manifest
 
 
 def test_an_installed_package_is_reused_from_the_cache(tmp_path: Path) -> None:
@@ -52,11 +54,13 @@ def test_the_mel_front_end_passes_analyze_and_explain(tmp_path: Path) -> None:
     assert problems == [] and line.startswith("stft, power spectrum, mel filterbank, log, top-db clamp")
 
 
-def manifest(passed: bool) -> dict[str, object]:
-    """The parts of manifest.json the profile check reads, for a Whisper graph's 30 s window."""
+def manifest(passed: bool) -> Manifest:
+    """A manifest for a Whisper graph's 30 s window, with the groups the profile check reads filled in."""
     audio = {"evidence": "explained", "audio_ms": 30000.0, "kind": "fixed window", "reason": "pads to 480000"}
-    return {"model": {"variant": "simplified"}, "accuracy": {"gate": {"passed": passed}},
-            "choice": {"policy": {"max_chunk_ms": 3000.0}, "inference_audio": audio}}
+    groups = {f.name: {} for f in fields(Manifest) if f.name not in ("format_version", "date_utc")}
+    return Manifest(**{**groups, "format_version": 1, "date_utc": "2026-12-02T00:00:00Z",
+                       "model": {"variant": "simplified"}, "accuracy": {"gate": {"passed": passed}},
+                       "choice": {"policy": {"max_chunk_ms": 3000.0}, "inference_audio": audio}})
 
 
 def test_the_profile_line_names_the_exported_variant_and_its_budget() -> None:

@@ -48,7 +48,7 @@ def test_writes_are_strict_json_take_only_the_stages_record_and_leave_no_temp_fi
     written = json.loads(folder.path("platform").read_text(encoding="utf-8"))
     assert written["prediction_error"]["ratio"] == {"min": 1.0, "median": "inf", "max": "inf"}
     assert [p.name for p in folder.root.iterdir()] == ["platform.json"]
-    with pytest.raises(TypeError, match="compare.json holds a Comparison, not a PlatformFile"):
+    with pytest.raises(TypeError, match=r"compare\.json holds a Comparison, not a PlatformFile"):
         folder.write("compare", platform)
     assert folder.record("platform") == replace(platform, prediction_error=PredictionErrors(
         "derived", [], {"min": 1.0, "median": "inf", "max": "inf"}, ""))

@@ -39,9 +39,10 @@ import numpy as np
 
 from toolkit.engines import cpu_session
 from toolkit.errors import ToolkitError
-from toolkit.files import read_json, write_text_atomic
-from toolkit.folder import manifest_path
+from toolkit.files import write_text_atomic
+from toolkit.folder import manifest_path, read_manifest
 from toolkit.packages import installed
+from toolkit.records import Manifest
 from toolkit.terminal import progress
 
 SAMPLES = 16000
@@ -247,16 +248,19 @@ def check_profile(model: Path, work: Path, extra: Sequence[str],
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
         return f"failed (exit {done.returncode})", [f"profile: exited {done.returncode}: {last}"]
-    return exported(read_json(manifest_path(artifacts / "x86-host"), "the export stage"))
+    manifest = read_manifest(artifacts / "x86-host")
+    if manifest is None:
+        return "failed (nothing exported)", [f"profile: exited 0 but wrote no {manifest_path(artifacts / 'x86-host')}"]
+    return exported(manifest)
 
 
-def exported(manifest: dict[str, Any]) -> tuple[str, list[str]]:
+def exported(manifest: Manifest) -> tuple[str, list[str]]:
     """What the manifest says was exported, against which budget; a variant that did not pass the gate is a
     problem."""
-    choice, name = manifest["choice"], manifest["model"]["variant"]
+    choice, name = manifest.choice, manifest.model["variant"]
     audio = choice["inference_audio"]
     budget = f"budget {choice['policy']['max_chunk_ms']:g} ms per {audio['audio_ms']:g} ms {audio['kind']}"
-    if not manifest["accuracy"]["gate"]["passed"]:
+    if not manifest.accuracy["gate"]["passed"]:
         return f"exported {name}, which FAILED the gate", [f"profile: the exported {name} did not pass the gate"]
     return f"exported {name} (gate passed; {budget})", []
 
