@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -26,7 +27,7 @@ from toolkit import cli, melgraph, terminal
 from toolkit.configs import config_text
 from toolkit.folder import BuildFolder
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
-from toolkit.records import PlatformFile, PredictionErrors, Rows
+from toolkit.records import PlatformFile, PredictionErrors, Rows, RunRecord, StreamRecord
 from toolkit.report import Gathered, command, html, plots
 from toolkit.report.markdown import predicted
 from toolkit.select import choose
@@ -193,10 +194,12 @@ def test_markdown_links_plots_that_exist(profiled: dict[str, Path], view: html.T
 TIE_HOST = "tie-host"
 # original on 1 thread is chosen over the 0.02 ms faster 2-thread run (within its 0.048 ms spread, thriftier);
 # 2 threads with spinning is fastest but over max_stream_cpu_share 25%; dft-fused is plainly slower
-TIE_RUNS = [run("original", 0.50), run("original", 0.48, threads=2, spinning=False),
-            run("original", 0.20, threads=2, spinning=True), run("dft-fused", 0.60)]
-TIE_STREAMS = [stream("original", 0.05), stream("original", 0.08, threads=2, spinning=False),
-               stream("original", 0.45, threads=2, spinning=True), stream("dft-fused", 0.05)]
+TIE_RUNS = [RunRecord.from_json(r) for r in (run("original", 0.50), run("original", 0.48, threads=2, spinning=False),
+                                              run("original", 0.20, threads=2, spinning=True), run("dft-fused", 0.60))]
+TIE_STREAMS = [StreamRecord.from_json(s) for s in (stream("original", 0.05),
+                                                   stream("original", 0.08, threads=2, spinning=False),
+                                                   stream("original", 0.45, threads=2, spinning=True),
+                                                   stream("dft-fused", 0.05))]
 TIE_REASONS = ["1.20x the chosen's latency",
                "a near-tie of the chosen that uses more CPU or threads while streaming",
                "excluded: streaming CPU share 45.0% > max_stream_cpu_share"]
@@ -205,14 +208,16 @@ TIE_REASONS = ["1.20x the chosen's latency",
 @pytest.fixture(scope="module")
 def tie_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(build root, artifacts root) of a real quick run (the original, dft-fused, int8-dynamic failing the gate)
-    whose choice.json select's choose() remade from its stage files with TIE_RUNS and TIE_STREAMS as the profile."""
+    whose choice.json select's choose() remade from its stage files with TIE_RUNS and TIE_STREAMS as the profile's
+    runs."""
     root = tmp_path_factory.mktemp("tie")
     target = load_target(write_target(root, TIE_HOST))
     folder = run_pipeline(Settings(target=str(root / f"{TIE_HOST}.toml"), variants=("dft-fused", "int8-dynamic"),
                                    quick=True, build_root=root / "build", artifacts_root=root / "artifacts")).folder
     files = BuildFolder(folder)
-    doc = choose(files.variants().variants, files.accuracy().variants, files.read("platform"),
-                 {"runs": TIE_RUNS, "streaming": TIE_STREAMS}, target.policy, files.read("counts")["inference_audio"])
+    profile = replace(files.profile(), runs=TIE_RUNS, streaming=TIE_STREAMS)
+    doc = choose(files.variants().variants, files.accuracy().variants, files.platform(), profile, target.policy,
+                 files.counts().inference_audio)
     files.write("choice", doc.to_json())
     return root / "build", root / "artifacts"
 

@@ -1,7 +1,8 @@
 """The policy's choice on measured-run records: tolerance is absolute, the budget and size limit hold, the fastest
 eligible configuration wins, the original is chosen when nothing beats it, emulated time never decides.
 
-The records have the runner's RESULT.json layout; their numbers are set so each rule is the only thing deciding.
+The records have the runner's RESULT.json layout (read as toolkit.records); their numbers are set so each rule is
+the only thing deciding.
 """
 
 from __future__ import annotations
@@ -12,7 +13,19 @@ import pytest
 
 from toolkit.profiling.emulate import InstructionCounts
 from toolkit.profiling.predict import predict_latency
-from toolkit.records import Choice, VariantRecord, Verdict
+from toolkit.profiling.runner import FORMAT_VERSION
+from toolkit.records import (
+    Choice,
+    PlatformFile,
+    PredictionErrors,
+    ProfileFile,
+    Rows,
+    RunRecord,
+    StreamRecord,
+    VariantRecord,
+    Verdict,
+    verdicts,
+)
 from toolkit.select import CHECKS, choice_lines, choose
 from toolkit.targets import Policy, load_target
 
@@ -31,17 +44,42 @@ def verdict(passed: bool, max_db: float = 0.0) -> Json:
     return {"measured": True, "passed": passed, "reasons": reasons, "report": report}
 
 
+def latency(median: float, p99: float | None = None) -> Json:
+    """The runner's latency statistics around a median: p90 10% above it, min 10% below."""
+    return {"n": 5, "median": median, "p90": median * 1.1, "p99": median * 1.2 if p99 is None else p99,
+            "min": median * 0.9, "mean": median, "max": median * 1.3, "stdev": median * 0.05}
+
+
 def run(name: str, median: float, workload: str = "stream", threads: int = 1, spinning: bool = True) -> Json:
     return {"key": f"run|{name}|t{threads}|{spinning}|{workload}", "variant": name, "format": "onnx",
             "engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": threads, "spinning": spinning,
-            "optimization": "all", "workload": workload, "status": "ok",
-            "latency_ms": {"median": median, "p90": median * 1.1, "min": median * 0.9}}
+            "optimization": "all", "precision": None, "workload": workload, "status": "ok",
+            "latency_ms": latency(median)}
 
 
 def stream(name: str, share: float, threads: int = 1, spinning: bool = True) -> Json:
-    return {"variant": name, "engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": threads,
-            "spinning": spinning, "status": "ok", "cpu_share": share, "streams_per_core": int(1 / share),
-            "latency_ms": {"p99": 1.0}}
+    return {"key": f"stream|{name}|t{threads}|{spinning}", "variant": name, "format": "onnx",
+            "engine": "onnxruntime", "provider": "CPUExecutionProvider", "threads": threads, "spinning": spinning,
+            "optimization": "all", "precision": None, "status": "ok", "chunks": 12, "cpu_s": share * 12 * 0.08,
+            "cpu_share": share, "streams_per_core": int(1 / share), "latency_ms": latency(0.5, p99=1.0)}
+
+
+def platform_file(evidence: str, accuracy: Json, predictions: list[Json]) -> PlatformFile:
+    """platform.json of a run whose latencies carry `evidence`, with these verdicts and predicted rows."""
+    return PlatformFile(
+        source="host", description="this machine", latency_evidence=evidence, output_evidence=evidence,
+        streaming_plan={}, quick=True, instructions=Rows("emulated-instructions", [], "not counted"),
+        predictions=Rows("predicted", predictions, ""),
+        prediction_error=PredictionErrors("derived", [], None, "no prediction with a measured run"),
+        accuracy=verdicts(accuracy))
+
+
+def profile_file(runs: list[Json], streams: list[Json]) -> ProfileFile:
+    """profile.json holding these runs and streaming runs."""
+    return ProfileFile(
+        format_version=FORMAT_VERSION, complete=True, started_utc="2026-01-01T00:00:00+00:00", bundle={}, settings={},
+        outputs={}, runs=[RunRecord.from_json(r) for r in runs], streaming=[StreamRecord.from_json(s) for s in streams],
+        platform={}, updated_utc="2026-01-01T00:00:01+00:00")
 
 
 OPENVINO = {"engine": "openvino", "provider": "CPU", "spinning": None, "optimization": None}
@@ -70,12 +108,9 @@ def decide(medians: dict[str, float], passed: dict[str, bool], policy: Policy = 
     names = list(medians)
     variants = [variant(n, (sizes or {}).get(n, 1000)) for n in names]
     accuracy = {n: Verdict.from_json(verdict(passed[n], 0.0 if passed[n] else 50.0)) for n in names}
-    platform = {"latency_evidence": evidence,
-                "accuracy": {**{n: {"measured": True, "passed": True, "reasons": []} for n in names},
-                             **(settings or {})},
-                "predictions": {"rows": predictions or []}}
-    profile = {"runs": runs if runs is not None else [run(n, m) for n, m in medians.items()],
-               "streaming": streams or []}
+    platform = platform_file(evidence, {**{n: {"measured": True, "passed": True, "reasons": []} for n in names},
+                                        **(settings or {})}, predictions or [])
+    profile = profile_file(runs if runs is not None else [run(n, m) for n, m in medians.items()], streams or [])
     return choose(variants, accuracy, platform, profile, policy, audio).to_json()
 
 
@@ -250,7 +285,7 @@ def test_two_precisions_of_one_variant_are_two_candidates_each_joined_to_its_own
     settings = {f"original@onnxruntime.OpenVINOExecutionProvider.{p}": verdict(True, 0.01) for p in ("f32", "bf16")}
     runs = [setting(run("original", median, workload=w), PLUGIN, p, threads=2)
             for p, median in (("f32", 0.31), ("bf16", 0.30)) for w in ("stream", "second")]
-    runs[1]["latency_ms"] = {"median": 5.0, "p90": 5.5, "min": 4.5}  # f32's one-second run
+    runs[1]["latency_ms"] = latency(5.0)  # f32's one-second run
     streams = [setting(stream("original", 0.04), PLUGIN, "f32", threads=2, share=0.04),
                setting(stream("original", 0.09), PLUGIN, "bf16", threads=2, share=0.09)]
     doc = decide({"original": 1.0}, {"original": True}, runs=runs, streams=streams, settings=settings)

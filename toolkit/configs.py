@@ -10,6 +10,8 @@ spinning.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from toolkit.files import Json
 from toolkit.profiling.runner import CONFIG_FIELDS
 
@@ -19,9 +21,25 @@ WITHOUT_SPINNING = tuple(f for f in CONFIG_FIELDS if f != "spinning")
 DEFAULT_ENGINE = "onnxruntime"
 
 
-def same(record: Json, other: Json, fields: tuple[str, ...] = RUN_FIELDS) -> bool:
-    """Whether two records agree on `fields` (a field absent from an old record reads as None)."""
-    return all(record.get(f) == other.get(f) for f in fields)
+class Configured(Protocol):
+    """A record of one variant in one configuration (toolkit.records: a run, a streaming run, a candidate)."""
+
+    @property
+    def variant(self) -> str: ...
+
+    def config(self) -> Json: ...
+
+
+def _identity(record: Json | Configured) -> Json:
+    """A record's variant and configuration fields as JSON: a dict as it is."""
+    return record if isinstance(record, dict) else {"variant": record.variant, **record.config()}
+
+
+def same(record: Json | Configured, other: Json | Configured, fields: tuple[str, ...] = RUN_FIELDS) -> bool:
+    """Whether two records (dicts or toolkit.records) agree on `fields` (a field absent from an old record reads
+    as None)."""
+    mine, theirs = _identity(record), _identity(other)
+    return all(mine.get(f) == theirs.get(f) for f in fields)
 
 
 def engine_words(config: Json, short: bool = False, precision: bool = True) -> str:

@@ -37,7 +37,20 @@ from toolkit.files import Json
 from toolkit.folder import BuildFolder
 from toolkit.profiling.runner import CONFIG_FIELDS, output_name
 from toolkit.profiling.workload import STEP, streaming_step
-from toolkit.records import Candidate, Choice, Excluded, Rejected, RunnerUp, VariantRecord, Verdict, verdicts
+from toolkit.records import (
+    Candidate,
+    Choice,
+    Excluded,
+    Latency,
+    PlatformFile,
+    ProfileFile,
+    Rejected,
+    RunnerUp,
+    RunRecord,
+    StreamRecord,
+    VariantRecord,
+    Verdict,
+)
 from toolkit.targets import CHUNK_MS, Policy, Target, load_target
 
 STREAM = "stream"
@@ -123,35 +136,43 @@ def failures(candidate: Candidate, inputs: Inputs) -> list[str]:
     return [reason for check in CHECKS.values() if (reason := check(candidate, inputs))]
 
 
-def cadence_share(stream: Json, audio_ms: float) -> tuple[float, int | None]:
+def _measured(run: RunRecord | StreamRecord) -> Latency:
+    """A finished run's latency (the runner writes latency_ms on every run that is ok)."""
+    if run.latency_ms is None:
+        raise ValueError(f"run {run.key} has no latency: status {run.status}")
+    return run.latency_ms
+
+
+def cadence_share(stream: StreamRecord, audio_ms: float) -> tuple[float | None, int | None]:
     """(CPU share of one core, streams per core) when run once per `audio_ms`: the measured share for the
     streaming step; for a fixed window, the stream's CPU time per inference / the window (a graph slower than
     the 80 ms cadence ran its chunks back to back, so its measured share says nothing about its real cadence)."""
     if audio_ms == CHUNK_MS:
-        return stream["cpu_share"], stream["streams_per_core"]
-    share = stream["cpu_s"] / stream["chunks"] / (audio_ms / 1000.0)
+        return stream.cpu_share, stream.streams_per_core
+    if stream.cpu_s is None or stream.chunks is None:
+        raise ValueError(f"streaming run {stream.key} has no CPU time: status {stream.status}")
+    share = stream.cpu_s / stream.chunks / (audio_ms / 1000.0)
     return share, math.floor(1.0 / share) if share > 0 else None
 
 
-def candidates(profile: Json, sizes: dict[str, int], evidence: str, audio_ms: float) -> list[Candidate]:
+def candidates(profile: ProfileFile, sizes: dict[str, int], evidence: str, audio_ms: float) -> list[Candidate]:
     """One candidate per finished streaming-chunk run, joined with its one-second run and its streaming run."""
-    runs = [r for r in profile["runs"] if r["status"] == "ok"]
+    runs = profile.ok_runs()
     found = []
-    for run in (r for r in runs if r["workload"] == STREAM):
-        second = next((r for r in runs if r["workload"] == SECOND and same(r, run)), None)
-        stream = next((s for s in profile.get("streaming", []) if s["status"] == "ok"
-                       and same(s, run, STREAM_FIELDS)), None)
-        stats = run["latency_ms"]
+    for run in (r for r in runs if r.workload == STREAM):
+        second = next((r for r in runs if r.workload == SECOND and same(r, run)), None)
+        stream = next((s for s in profile.streaming if s.ok and same(s, run, STREAM_FIELDS)), None)
+        stats = _measured(run)
         share, per_core = cadence_share(stream, audio_ms) if stream else (None, None)
         found.append(Candidate(
-            variant=run["variant"], format=run["format"], engine=run["engine"], provider=run["provider"],
-            threads=int(run["threads"]), spinning=run["spinning"], optimization=run["optimization"],
-            precision=run.get("precision"), key=run["key"],
-            median_ms=stats["median"], p90_ms=stats["p90"], min_ms=stats["min"],
-            second_median_ms=second["latency_ms"]["median"] if second else None,
+            variant=run.variant, format=run.format, engine=run.engine, provider=run.provider,
+            threads=run.threads, spinning=run.spinning, optimization=run.optimization,
+            precision=run.precision, key=run.key,
+            median_ms=stats.median, p90_ms=stats.p90, min_ms=stats.min,
+            second_median_ms=_measured(second).median if second else None,
             cpu_share=share, streams_per_core=per_core,
-            stream_p99_ms=stream["latency_ms"]["p99"] if stream else None,
-            bytes=sizes[run["variant"]], evidence=evidence, audio_ms=audio_ms,
+            stream_p99_ms=_measured(stream).p99 if stream else None,
+            bytes=sizes[run.variant], evidence=evidence, audio_ms=audio_ms,
         ))
     return found
 
@@ -322,19 +343,19 @@ def excluded(variants: list[VariantRecord], accuracy: dict[str, Verdict], profil
     return rows
 
 
-def choose(variants: list[VariantRecord], accuracy: dict[str, Verdict], platform: Json, profile: Json,
-           policy: Policy, audio: Json | None = None) -> Choice:
+def choose(variants: list[VariantRecord], accuracy: dict[str, Verdict], platform: PlatformFile,
+           profile: ProfileFile, policy: Policy, audio: Json | None = None) -> Choice:
     """choice.json: the chosen candidate and why, the runners-up, the original's best, what was excluded.
     `audio` is the audio one inference covers (workload.InferenceAudio as JSON; the streaming step if None)."""
     sizes = {v.name: v.bytes for v in variants if v.built and v.bytes is not None}
     formats = {v.name: v.format for v in variants}
     audio = audio or streaming_step("not stated").to_json()
-    inputs = Inputs(accuracy, verdicts(platform["accuracy"]), policy, platform["latency_evidence"], audio)
+    inputs = Inputs(accuracy, platform.accuracy, policy, platform.latency_evidence, audio)
     audio_ms = float(audio["audio_ms"])
     emulated = inputs.latency_evidence == EMULATED_TIME  # emulated wall time is never a candidate's latency
     found = [] if emulated else candidates(profile, sizes, inputs.latency_evidence, audio_ms)
     if inputs.latency_evidence not in CHOOSABLE:  # nothing measured on the target: its predictions decide
-        found += predicted_candidates(platform.get("predictions", {}).get("rows", []), sizes, formats, audio_ms)
+        found += predicted_candidates(platform.predictions.rows, sizes, formats, audio_ms)
     rejected = [Rejected(c, failures(c, inputs)) for c in found if failures(c, inputs)]
     eligible = [c for c in found if not failures(c, inputs)]
     cpu_rejected = [c for c in found if failures(c, inputs) == [_stream_cpu(c, inputs)]]
@@ -363,8 +384,8 @@ def choose(variants: list[VariantRecord], accuracy: dict[str, Verdict], platform
 def select_folder(folder: Path, target: Target) -> Choice:
     """Read a build folder's stage files, choose, write choice.json; returns the choice."""
     files = BuildFolder(folder)
-    choice = choose(files.variants().variants, files.accuracy().variants, files.read("platform"),
-                    files.read("profile"), target.policy, files.read("counts").get("inference_audio"))
+    choice = choose(files.variants().variants, files.accuracy().variants, files.platform(), files.profile(),
+                    target.policy, files.counts().inference_audio)
     files.write("choice", choice.to_json())
     return choice
 
