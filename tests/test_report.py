@@ -218,7 +218,7 @@ def tie_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     profile = replace(files.profile(), runs=TIE_RUNS, streaming=TIE_STREAMS)
     doc = choose(files.variants().variants, files.accuracy().variants, files.platform(), profile, target.policy,
                  files.counts().inference_audio)
-    files.write("choice", doc.to_json())
+    files.write("choice", doc)
     return root / "build", root / "artifacts"
 
 

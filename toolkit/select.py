@@ -386,7 +386,7 @@ def select_folder(folder: Path, target: Target) -> Choice:
     files = BuildFolder(folder)
     choice = choose(files.variants().variants, files.accuracy().variants, files.platform(), files.profile(),
                     target.policy, files.counts().inference_audio)
-    files.write("choice", choice.to_json())
+    files.write("choice", choice)
     return choice
 
 
