@@ -69,17 +69,52 @@ def test_native_openvino_runs_every_kernel_on_the_cpu_in_the_precision_asked(mea
     assert run["profile"]["nodes"] and all(node["total_us"] >= 0 for node in run["profile"]["nodes"])
 
 
+PLUGIN_CPU_PROBE = """
+import onnxruntime as ort, onnxruntime_ep_openvino as plugin
+ort.register_execution_provider_library("OpenVINOExecutionProvider", plugin.get_library_path())
+cpus = [d for d in ort.get_ep_devices() if d.device.type == ort.OrtHardwareDeviceType.CPU]
+print(any(d.ep_name == "OpenVINOExecutionProvider" for d in cpus), cpus[0].device.vendor)
+"""
+
+
+@pytest.fixture(scope="module")
+def plugin_cpu() -> tuple[bool, str]:
+    """(whether the plugin EP lists this CPU, onnxruntime's name for the CPU's vendor), asked of onnxruntime in a
+    process of its own: the plugin's discovery lists Intel hardware only, so on an AMD host it has no device."""
+    done = subprocess.run([sys.executable, "-c", PLUGIN_CPU_PROBE], capture_output=True, text=True, check=True)
+    listed, vendor = done.stdout.split()
+    return listed == "True", vendor
+
+
+def assert_unavailable_for_want_of_a_device(run: Json, vendor: str) -> None:
+    assert run["status"] == "unavailable"
+    assert run["reason"] == ("the OpenVINO plugin EP offers no CPU device here (it lists Intel devices only, and "
+                             f"onnxruntime sees this CPU as {vendor}'s)")
+
+
 def test_the_plugin_ep_is_driven_through_its_devices_and_its_placement_counted(
-        measured: tuple[Path, Json]) -> None:
+        measured: tuple[Path, Json], plugin_cpu: tuple[bool, str]) -> None:
+    """Where the plugin lists the CPU it runs and every labelled node is its own; where it does not (a CPU not
+    Intel's), the run is unavailable and says why, never a run on another provider under its name."""
     run = stream_runs(measured[1])[("onnxruntime", runner.OPENVINO_PLUGIN, "f32")]
+    listed, vendor = plugin_cpu
+    if not listed:
+        assert_unavailable_for_want_of_a_device(run, vendor)
+        return
     assert run["status"] == "ok", run.get("reason")
     assert run["placement"]["labelled"] > 0
     assert run["placement"]["by_provider"][runner.OPENVINO_PLUGIN] == run["placement"]["labelled"]
 
 
-def test_naming_the_plugin_as_a_plain_provider_is_refused_for_its_placement(measured: tuple[Path, Json]) -> None:
-    """providers=["OpenVINOExecutionProvider"] silently runs every node on the CPU provider: never labelled so."""
+def test_naming_the_plugin_as_a_plain_provider_is_refused_for_its_placement(
+        measured: tuple[Path, Json], plugin_cpu: tuple[bool, str]) -> None:
+    """providers=["OpenVINOExecutionProvider"] silently runs every node on the CPU provider: never labelled so
+    (and where the plugin lists no CPU, onnxruntime does not offer the name at all: unavailable, saying so)."""
     run = stream_runs(measured[1])[("onnxruntime", runner.OPENVINO_PLUGIN, None)]
+    if not plugin_cpu[0]:
+        assert run["status"] == "unavailable"
+        assert run["reason"].startswith("OpenVINOExecutionProvider is not in onnxruntime.get_available_providers()")
+        return
     assert run["status"] == "failed"
     assert run["reason"].startswith("placement: OpenVINOExecutionProvider executed none of the")
     assert "on CPUExecutionProvider" in run["reason"]

@@ -146,9 +146,19 @@ def openvino_plugin_devices() -> tuple[list[Any], str | None]:
         ORT.register_execution_provider_library(OPENVINO_PLUGIN, plugin.get_library_path())
     except Exception as error:
         return [], f"onnxruntime {ORT.__version__} could not register the OpenVINO plugin EP: {error}"
-    devices = [d for d in ORT.get_ep_devices()
-               if d.ep_name == OPENVINO_PLUGIN and d.ep_metadata.get("ov_device") == OPENVINO_DEVICE]
-    return devices, None if devices else f"the OpenVINO plugin EP offers no {OPENVINO_DEVICE} device here"
+    found = ORT.get_ep_devices()
+    devices = [d for d in found if d.ep_name == OPENVINO_PLUGIN and d.ep_metadata.get("ov_device") == OPENVINO_DEVICE]
+    if devices:
+        return devices, None
+    return [], f"the OpenVINO plugin EP offers no {OPENVINO_DEVICE} device here{_why_no_device(found)}"
+
+
+def _why_no_device(devices: list[Any]) -> str:
+    """Why the plugin lists no CPU when it is not Intel's: its device discovery skips every other vendor's
+    hardware (onnxruntime-ep-openvino 1.8; lifting that for CPUs is onnxruntime pull request 31981)."""
+    vendors = {d.device.vendor for d in devices if d.device.type == ORT.OrtHardwareDeviceType.CPU}
+    other = sorted(v for v in vendors if "intel" not in str(v).lower())
+    return f" (it lists Intel devices only, and onnxruntime sees this CPU as {other[0]}'s)" if other else ""
 
 
 def openvino_properties(config: Json) -> dict[str, str]:
