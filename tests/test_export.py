@@ -17,6 +17,7 @@ from toolkit.errors import ToolkitError
 from toolkit.evidence import EVIDENCE
 from toolkit.export import export_folder
 from toolkit.files import read_json, sha256_file, write_json
+from toolkit.folder import BuildFolder
 from toolkit.pipeline.orchestrate import Settings, run_pipeline
 from toolkit.profiling.emulate import InstructionCounts
 from toolkit.profiling.predict import predict_latency
@@ -136,8 +137,8 @@ def emulated_copy(build: Path, folder: Path, target: Target) -> Path:
                     prediction_error={"evidence": "derived", "rows": [], "ratio": None,
                                       "reason": "no board measurement"})
     write_json(folder / "platform.json", platform)
-    write_json(folder / "compare.json", compare(target, read_json(folder / "counts.json", "counts"),
-                                                read_json(folder / "profile.json", "profile"), "emulated-wall-time"))
+    files = BuildFolder(folder)
+    files.write("compare", compare(target, files.counts(), files.profile(), "emulated-wall-time"))
     select_folder(folder, target)
     return folder
 
@@ -190,8 +191,8 @@ def test_the_manifest_carries_the_chosen_precision_its_placement_and_its_own_ver
     platform["accuracy"]["original@openvino.CPU.f32"] = {
         "measured": True, "passed": True, "reasons": [], "report": {"overall": {"max_abs_db": 0.0012}}}
     write_json(folder / "platform.json", platform)
-    write_json(folder / "compare.json", compare(target, read_json(folder / "counts.json", "counts"), profile,
-                                                platform["latency_evidence"]))
+    files = BuildFolder(folder)
+    files.write("compare", compare(target, files.counts(), files.profile(), files.platform().latency_evidence))
     select_folder(folder, target)
     out = export_folder(folder, tmp_path / "artifacts" / NAME, target)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

@@ -22,19 +22,32 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from toolkit.evidence import EMULATED_TIME, ESTIMATED
 from toolkit.files import Json
 from toolkit.profiling.runner import CONFIG_FIELDS
+from toolkit.records import (
+    Achieved,
+    ComparedRun,
+    Comparison,
+    Contradiction,
+    ContradictionSummary,
+    CountsFile,
+    ProfileFile,
+    RunRecord,
+    VariantCounts,
+)
+from toolkit.records.counts import CONVENTIONS
 from toolkit.targets import Target
 
-CONVENTIONS = ("dense", "effective")
+IDENTITY = ("key", "variant", "format", *CONFIG_FIELDS, "workload", "status")  # a compared run's, from its run
 
 
-def config_of(run: Json) -> tuple[Any, ...]:
-    """The runner's configuration fields of a run record (engine, provider, threads, ..., precision), in order."""
-    return tuple(run.get(field) for field in CONFIG_FIELDS)
+def config_of(row: ComparedRun) -> tuple[Any, ...]:
+    """The runner's configuration fields of a compared run (engine, provider, threads, ..., precision), in order."""
+    return tuple(row.config().values())
 
 
 def peak_record(target: Target) -> Json:
@@ -51,36 +64,26 @@ def peak_record(target: Target) -> Json:
     }
 
 
-def analytic_mults(counts: Json, workload: str) -> dict[str, int] | None:
-    """{dense, effective} mults of a variant at a workload, or None when it is not counted there."""
-    entry = counts.get("workloads", {}).get(workload)
-    if entry is None:
-        return None
-    return {c: int(entry[c].get("mul", 0)) for c in CONVENTIONS}
+def achieved(mults: dict[str, int], median_ms: float, peak: float) -> dict[str, Achieved]:
+    """Achieved mults/s in each convention of a run with this median, and their ratio to the peak."""
+    rates = {c: mults[c] / (median_ms / 1e3) for c in CONVENTIONS}
+    return {c: Achieved(mults=mults[c], mults_per_s=rates[c], of_peak=rates[c] / peak) for c in CONVENTIONS}
 
 
-def achieved(run: Json, counts: Json, target: Target) -> Json:
-    """Achieved mults/s (dense and effective) of one finished run and their ratio to the target's peak."""
-    mults = analytic_mults(counts, run["workload"])
-    if mults is None:
-        return {"counts": "not counted", "note": counts.get("note", "")}
-    seconds = run["latency_ms"]["median"] / 1e3
-    peak = target.peak_mults_per_s(threads=int(run["threads"]))
-    row: Json = {"counts": counts["status"], "note": counts.get("note", ""), "peak_mults_per_s": peak}
-    for convention in CONVENTIONS:
-        rate = mults[convention] / seconds
-        row[convention] = {"mults": mults[convention], "mults_per_s": rate, "of_peak": rate / peak}
-    return row
-
-
-def run_row(run: Json, counts: Json | None, target: Target) -> Json:
+def run_row(run: RunRecord, counts: VariantCounts, target: Target) -> ComparedRun:
     """One run: its configuration, median latency, and achieved numbers (or why there are none)."""
-    row = {field: run.get(field) for field in ("key", "variant", "format", *CONFIG_FIELDS, "workload", "status")}
-    if run["status"] != "ok":
-        return {**row, "reason": run.get("reason", "")}
-    stats = run["latency_ms"]
-    row.update(median_ms=stats["median"], p90_ms=stats["p90"], min_ms=stats["min"])
-    return {**row, **achieved(run, counts or {"status": "not counted", "workloads": {}}, target)}
+    identity = {name: getattr(run, name) for name in IDENTITY}
+    if not run.ok or run.latency_ms is None:
+        return ComparedRun(**identity, reason=run.reason or "")
+    stats = run.latency_ms
+    timed = ComparedRun(**identity, median_ms=stats.median, p90_ms=stats.p90, min_ms=stats.min)
+    workload = counts.at(run.workload)
+    if workload is None:
+        return replace(timed, counts="not counted", note=counts.note)
+    peak = target.peak_mults_per_s(threads=int(run.threads))
+    rates = achieved(workload.mults(), stats.median, peak)
+    return replace(timed, counts=counts.status, note=counts.note, peak_mults_per_s=peak, dense=rates["dense"],
+                   effective=rates["effective"])
 
 
 # ---------------------------------------------------------------- per node
@@ -160,94 +163,101 @@ def node_shares(model_nodes: list[Json], kernels: list[Json]) -> list[Json]:
     return rows
 
 
-def run_nodes(run: Json, counts: Json | None) -> Json | None:
+def run_nodes(run: RunRecord, counts: VariantCounts) -> Json | None:
     """The per-node table of one onnxruntime run, or None when it has no profile or no counts; OpenVINO's
     profile names the nodes of its own execution graph, which do not map onto the model's."""
-    profile = run.get("profile") or {}
-    workload = (counts or {}).get("workloads", {}).get(run.get("workload"))
-    if run["status"] != "ok" or run.get("engine") == "openvino" or not profile.get("nodes") or workload is None:
+    profile = run.profile or {}
+    workload = counts.at(run.workload)
+    if not run.ok or run.engine == "openvino" or not profile.get("nodes") or workload is None:
         return None
-    return {"key": run["key"], "variant": run["variant"], "workload": run["workload"],
-            **{field: run.get(field) for field in CONFIG_FIELDS},
-            "method": profile.get("method"), "rows": node_shares(workload["nodes"], profile["nodes"])}
+    return {"key": run.key, "variant": run.variant, "workload": run.workload, **run.config(),
+            "method": profile.get("method"), "rows": node_shares(workload.nodes, profile["nodes"])}
 
 
 # ---------------------------------------------------------------- rank contradictions
 
 
-def _pair(faster: Json, slower: Json, convention: str) -> Json | None:
+def _timed(row: ComparedRun) -> tuple[float, float]:
+    """(median, fastest) of a ranked run, in ms: a ranked run was measured."""
+    if row.median_ms is None or row.min_ms is None:
+        raise ValueError(f"{row.key} is ranked but has no latency")
+    return row.median_ms, row.min_ms
+
+
+def _mults(row: ComparedRun, convention: str) -> int:
+    """A ranked run's exact mults in a convention: a ranked run is counted."""
+    found = row.achieved(convention)
+    if found is None:
+        raise ValueError(f"{row.key} is ranked but has no {convention} count")
+    return found.mults
+
+
+def _pair(faster: ComparedRun, slower: ComparedRun, convention: str) -> Contradiction | None:
     """A contradiction when `slower` has fewer mults than `faster` (so analytically it should be faster)."""
-    fewer, more = slower[convention]["mults"], faster[convention]["mults"]
+    fewer, more = _mults(slower, convention), _mults(faster, convention)
     if fewer >= more:
         return None
-    return {
-        "convention": convention,
-        "fewer_mults": slower["variant"], "fewer_mults_count": fewer, "fewer_mults_median_ms": slower["median_ms"],
-        "more_mults": faster["variant"], "more_mults_count": more, "more_mults_median_ms": faster["median_ms"],
-        "mults_ratio": more / fewer, "time_ratio": slower["median_ms"] / faster["median_ms"],
-        "clear": slower["min_ms"] > faster["median_ms"],
-    }
+    (slow_median, slow_min), (fast_median, _) = _timed(slower), _timed(faster)
+    return Contradiction(
+        **slower.config(), workload=slower.workload, convention=convention,
+        fewer_mults=slower.variant, fewer_mults_count=fewer, fewer_mults_median_ms=slow_median,
+        more_mults=faster.variant, more_mults_count=more, more_mults_median_ms=fast_median,
+        mults_ratio=more / fewer, time_ratio=slow_median / fast_median, clear=slow_min > fast_median,
+    )
 
 
-def contradictions(rows: Iterable[Json]) -> list[Json]:
+def contradictions(rows: Iterable[ComparedRun]) -> list[Contradiction]:
     """Every pair of fully counted variants in the same configuration and workload whose orders disagree."""
-    groups: dict[tuple[Any, ...], list[Json]] = {}
+    groups: dict[tuple[Any, ...], list[ComparedRun]] = {}
     for row in rows:
-        if row["status"] == "ok" and row.get("counts") == "counted":
-            groups.setdefault((*config_of(row), row["workload"]), []).append(row)
+        if row.ranked:
+            groups.setdefault((*config_of(row), row.workload), []).append(row)
     found = []
-    for group_key, group in groups.items():
-        for a, b in itertools.combinations(sorted(group, key=lambda r: r["median_ms"]), 2):
-            for convention in CONVENTIONS:
-                pair = _pair(a, b, convention)
-                if pair:
-                    found.append({**dict(zip((*CONFIG_FIELDS, "workload"), group_key, strict=True)), **pair})
+    for group in groups.values():
+        for a, b in itertools.combinations(sorted(group, key=lambda r: _timed(r)[0]), 2):
+            found += [pair for convention in CONVENTIONS if (pair := _pair(a, b, convention))]
     return found
 
 
-def contradiction_summary(found: list[Json], rows: list[Json]) -> list[Json]:
+def contradiction_summary(found: list[Contradiction], rows: list[ComparedRun]) -> list[ContradictionSummary]:
     """Per (fewer-mults variant, more-mults variant, convention, workload): in how many configurations it holds."""
     configs: dict[str, set[tuple[Any, ...]]] = {}
     for row in rows:
-        if row["status"] == "ok" and row.get("counts") == "counted":
-            configs.setdefault(row["variant"], set()).add((*config_of(row), row["workload"]))
-    summary: dict[tuple[str, str, str, str], Json] = {}
+        if row.ranked:
+            configs.setdefault(row.variant, set()).add((*config_of(row), row.workload))
+    pairs: dict[tuple[str, str, str, str], list[Contradiction]] = {}
     for item in found:
-        key = (item["fewer_mults"], item["more_mults"], item["convention"], item["workload"])
-        entry = summary.setdefault(key, {
-            "fewer_mults": key[0], "more_mults": key[1], "convention": key[2], "workload": key[3],
-            "fewer_mults_count": item["fewer_mults_count"], "more_mults_count": item["more_mults_count"],
-            "configurations": 0, "clear": 0, "time_ratios": []})
-        entry["configurations"] += 1
-        entry["clear"] += int(item["clear"])
-        entry["time_ratios"].append(item["time_ratio"])
-    for entry in summary.values():
-        both = configs[entry["fewer_mults"]] & configs[entry["more_mults"]]
-        entry["measured_together"] = sum(1 for c in both if c[-1] == entry["workload"])
-        ratios = entry.pop("time_ratios")
-        entry.update(time_ratio_min=min(ratios), time_ratio_max=max(ratios))
-    return sorted(summary.values(), key=lambda e: (-e["clear"], -e["time_ratio_max"]))
+        pairs.setdefault((item.fewer_mults, item.more_mults, item.convention, item.workload), []).append(item)
+    summary = []
+    for (fewer, more, convention, workload), items in pairs.items():
+        ratios = [item.time_ratio for item in items]
+        summary.append(ContradictionSummary(
+            fewer_mults=fewer, more_mults=more, convention=convention, workload=workload,
+            fewer_mults_count=items[0].fewer_mults_count, more_mults_count=items[0].more_mults_count,
+            configurations=len(items), clear=sum(int(item.clear) for item in items),
+            measured_together=sum(1 for c in configs[fewer] & configs[more] if c[-1] == workload),
+            time_ratio_min=min(ratios), time_ratio_max=max(ratios)))
+    return sorted(summary, key=lambda e: (-e.clear, -e.time_ratio_max))
 
 
 NOT_TIMED = ("not computed: the runs ran under emulation, and emulation wall time (not a board latency) gives no "
              "achieved rate, per-node time share or rank; see the predicted latencies")
 
 
-def compare(target: Target, counts: Json, profile: Json, latency_evidence: str) -> Json:
+def compare(target: Target, counts: CountsFile, profile: ProfileFile, latency_evidence: str) -> Comparison:
     """compare.json: the peak, every run's achieved numbers, per-node tables, rank contradictions."""
-    variants = counts["variants"]
+    not_ranked = {name: v.note for name, v in counts.variants.items() if not v.counted}
     if latency_evidence == EMULATED_TIME:
-        return {"latency_evidence": latency_evidence, "peak": peak_record(target), "runs": [], "nodes": [],
-                "contradictions": [], "contradiction_summary": [], "not_timed": NOT_TIMED,
-                "not_ranked": {name: v["note"] for name, v in variants.items() if v["status"] != "counted"}}
-    runs = [run_row(r, variants.get(r["variant"]), target) for r in profile["runs"]]
+        return Comparison(latency_evidence, peak_record(target), runs=[], nodes=[], contradictions=[],
+                          contradiction_summary=[], not_ranked=not_ranked, not_timed=NOT_TIMED)
+    runs = [run_row(r, counts.of(r.variant), target) for r in profile.runs]
     found = contradictions(runs)
-    return {
-        "latency_evidence": latency_evidence,
-        "peak": peak_record(target),
-        "runs": runs,
-        "nodes": [t for t in (run_nodes(r, variants.get(r["variant"])) for r in profile["runs"]) if t],
-        "contradictions": found,
-        "contradiction_summary": contradiction_summary(found, runs),
-        "not_ranked": {name: v["note"] for name, v in variants.items() if v["status"] != "counted"},
-    }
+    return Comparison(
+        latency_evidence=latency_evidence,
+        peak=peak_record(target),
+        runs=runs,
+        nodes=[t for t in (run_nodes(r, counts.of(r.variant)) for r in profile.runs) if t],
+        contradictions=found,
+        contradiction_summary=contradiction_summary(found, runs),
+        not_ranked=not_ranked,
+    )
