@@ -189,6 +189,20 @@ def test_near_ties_go_to_lower_cpu_share_then_fewer_threads_but_a_clear_win_does
     assert doc["chosen"]["threads"] == 2
 
 
+def test_a_near_tie_slower_than_the_original_says_slower_never_a_fraction_faster() -> None:
+    """The rewrite at 0.52 ms is within the original's spread (p90 - median = 0.05 ms) and takes less CPU: it is
+    chosen, and the sentence against the original says 1.04x slower, not '0.96x faster'."""
+    runs = [run("original", 0.50), run("stft-op", 0.52)]
+    streams = [stream("original", 0.08), stream("stft-op", 0.05)]
+    doc = decide({"original": 0.5, "stft-op": 0.52}, {"original": True, "stft-op": True}, runs=runs,
+                 streams=streams)
+    assert doc["chosen"]["variant"] == "stft-op"
+    against = next(r for r in doc["reasons"] if "than the original's best configuration" in r)
+    assert against.startswith("1.04x slower at the median than the original's best configuration")
+    assert against.endswith("; chosen by the rule above, not by its median alone")
+    assert "x faster" not in " ".join(doc["reasons"])
+
+
 def test_ties_go_to_lower_streaming_cpu_then_fewer_threads() -> None:
     runs = [run("original", 0.5, threads=1), run("original", 0.5, threads=2, spinning=True),
             run("original", 0.5, threads=2, spinning=False)]

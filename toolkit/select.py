@@ -256,11 +256,14 @@ def _speedup(chosen: Candidate, original: Candidate | None) -> str:
     if chosen.variant == "original":
         return "no variant beats the original at the median: the original is chosen"
     ratio = original.median_ms / chosen.median_ms
+    # chosen slower: a near-tie went to the thriftier one, or the original's best fails a check
+    words = f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower at the median"
+    slower = "" if ratio >= 1 else "; chosen by the rule above, not by its median alone"
     if PREDICTED in (chosen.evidence, original.evidence):
-        return (f"predicted {ratio:.2f}x faster than the original's best configuration ({original.label()}: "
-                f"{_latency_words(original)}; evidence `predicted`, not measured)")
-    return (f"{ratio:.2f}x faster than the original's best configuration ({original.label()}: "
-            f"{original.median_ms:.4f} ms)")
+        return (f"predicted {words} than the original's best configuration ({original.label()}: "
+                f"{_latency_words(original)}; evidence `predicted`, not measured){slower}")
+    return (f"{words} than the original's best configuration ({original.label()}: "
+            f"{original.median_ms:.4f} ms){slower}")
 
 
 def _cpu_reason(chosen: Candidate, cpu_rejected: list[Candidate], policy: Policy) -> str:
