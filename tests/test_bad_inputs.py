@@ -154,9 +154,9 @@ def rpi4_line(text: str) -> int:
     return next(number for number, line in enumerate(lines, 1) if line.startswith(text))
 
 
-def broken_import(folder: Path) -> list[str]:
-    """A runner result to import that is not JSON (an outputs npz beside it, as the import needs)."""
-    (folder / "result.json").write_text("not json")
+def broken_import(folder: Path, text: str = "not json") -> list[str]:
+    """A runner result to import that holds `text` (an outputs npz beside it, as the import needs)."""
+    (folder / "result.json").write_text(text)
     (folder / "result.outputs.npz").write_bytes(b"")
     return ["profile", "--target", "rpi4", "--import", str(folder / "result.json"), "--only", "dft-400tap",
             "--build", str(folder / "build"), "--artifacts", str(folder / "artifacts")]
@@ -244,6 +244,9 @@ CLI_CASES: dict[str, CliCase] = {
     "unknown command": CliCase(lambda _: ["optimize"], ("invalid choice: 'optimize'",)),
     "imported result not JSON": CliCase(broken_import, ("result.json is not valid JSON",
                                                          "it should hold an imported runner result"), True),
+    "imported JSON not a runner result": CliCase(lambda folder: broken_import(folder, '{"complete": true}'), (
+        "result.json does not hold what the bench runner writes (no 'runs' field); make it again",),
+        True),
     "resume over a cut ledger": CliCase(broken_ledger, ("pipeline.json is not valid JSON",
                                                         "it should hold the pipeline's ledger")),
     "unknown target name": CliCase(lambda _: ["profile", "--target", "rpi9"],

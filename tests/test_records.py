@@ -33,7 +33,7 @@ def test_a_missing_stage_file_is_one_line_naming_its_stage(tmp_path: Path) -> No
 def test_a_stage_file_that_is_not_its_record_is_one_line_naming_its_stage(tmp_path: Path) -> None:
     (tmp_path / "counts.json").write_text('{"evidence": "counted", "variants": {}}', encoding="utf-8")
     with pytest.raises(ToolkitError, match=r"counts\.json does not hold what the counts stage writes "
-                                           r"\(KeyError: 'convention'\); make it again$"):
+                                           r"\(no 'convention' field\); make it again$"):
         BuildFolder(tmp_path).counts()
 
 

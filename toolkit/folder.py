@@ -4,8 +4,9 @@ A stage reads the files of the stages before it and writes its own, each through
 record (toolkit.records): a missing file is one line naming the stage that makes it (files.read_json), a write
 takes only the stage's own record and is atomic (files.write_json), so a reader never sees half a file or another
 stage's shape. FILES lists them in the order the pipeline writes them (its ledger first). The one file no stage of
-this process writes is profile.json: the bench runner writes it (standard library only, also on the board), and it
-is read as its record like the rest. The exported manifest sits in the artifacts folder, beside the chosen model
+this process writes is profile.json: the bench runner writes it (standard library only, also on the board; the
+emulated and SSH sources rewrite it through its record with what they add), and it is read as its record like
+the rest. The exported manifest sits in the artifacts folder, beside the chosen model
 file (manifest_path).
 """
 

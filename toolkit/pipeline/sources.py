@@ -88,9 +88,8 @@ def profile_imported(request: Request) -> Json:
     if source is None or not source.is_file() or not outputs_path(source).is_file():
         raise ToolkitError(f"--import {source}: needs RESULT.json with RESULT.outputs.npz beside it, as the "
                            "runner writes them")
-    what = "the bench runner (an imported result)"
-    document = read_json(source, what)
-    if not parsed(ProfileFile.from_json, document, source, what).complete:
+    document = read_json(source, "an imported runner result")
+    if not parsed(ProfileFile.from_json, document, source, "the bench runner").complete:
         raise ToolkitError(f"--import {source}: the runner did not finish (complete is false); rerun it there "
                            "with --resume and import the finished file")
     for src, dst in ((outputs_path(source), outputs_path(request.result)), (source, request.result)):

@@ -46,6 +46,7 @@ from toolkit.errors import ToolkitError
 from toolkit.evidence import EMULATED
 from toolkit.files import write_json_atomic
 from toolkit.profiling import runner
+from toolkit.records import ProfileFile
 from toolkit.targets import Target
 from toolkit.terminal import progress
 
@@ -373,5 +374,5 @@ def profile_emulated(target: Target, bundle_dir: Path, result: Path, *, quick: b
         for variant in bundle["variants"] for index, config in counted_configs(bundle, variant, ok_configs(record))
         for workload in bundle["workloads"] if not workloads or workload["name"] in workloads
     ]
-    write_json_atomic(result, record)
+    write_json_atomic(result, ProfileFile.from_json(record).to_json())  # the runner's format: inf stays inf
     return record

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
-from toolkit.files import write_bytes_atomic
+from toolkit.files import write_bytes_atomic, write_json_atomic
+from toolkit.records import ProfileFile
 from toolkit.targets import Target, load_target
 from toolkit.terminal import progress
 
@@ -234,7 +235,7 @@ def profile_on_board(board: Board, target: Target, bundle_dir: Path, result: Pat
     write_bytes_atomic(result.with_suffix(".outputs.npz"), files["result.outputs.npz"])
     record = json.loads(files["result.json"])
     record["board_check"] = facts
-    write_bytes_atomic(result, json.dumps(record, indent=1).encode())
+    write_json_atomic(result, ProfileFile.from_json(record).to_json())  # the runner's format: inf stays inf
     return record
 
 

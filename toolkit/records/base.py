@@ -45,5 +45,5 @@ def parsed(read: Callable[[Json], Record], document: Json, path: object, what: s
     try:
         return read(document)
     except (KeyError, TypeError, AttributeError, ValueError) as error:
-        raise ToolkitError(f"{path} does not hold what {what} writes ({type(error).__name__}: {error}); "
-                           "make it again") from None
+        wrong = f"no {error.args[0]!r} field" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
+        raise ToolkitError(f"{path} does not hold what {what} writes ({wrong}); make it again") from None
