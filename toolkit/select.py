@@ -41,15 +41,14 @@ from toolkit.records import (
     Candidate,
     Choice,
     Excluded,
-    Latency,
     PlatformFile,
     ProfileFile,
     Rejected,
     RunnerUp,
-    RunRecord,
     StreamRecord,
     VariantRecord,
     Verdict,
+    measured,
 )
 from toolkit.targets import CHUNK_MS, Policy, Target, load_target
 
@@ -136,13 +135,6 @@ def failures(candidate: Candidate, inputs: Inputs) -> list[str]:
     return [reason for check in CHECKS.values() if (reason := check(candidate, inputs))]
 
 
-def _measured(run: RunRecord | StreamRecord) -> Latency:
-    """A finished run's latency (the runner writes latency_ms on every run that is ok)."""
-    if run.latency_ms is None:
-        raise ValueError(f"run {run.key} has no latency: status {run.status}")
-    return run.latency_ms
-
-
 def cadence_share(stream: StreamRecord, audio_ms: float) -> tuple[float | None, int | None]:
     """(CPU share of one core, streams per core) when run once per `audio_ms`: the measured share for the
     streaming step; for a fixed window, the stream's CPU time per inference / the window (a graph slower than
@@ -162,16 +154,16 @@ def candidates(profile: ProfileFile, sizes: dict[str, int], evidence: str, audio
     for run in (r for r in runs if r.workload == STREAM):
         second = next((r for r in runs if r.workload == SECOND and same(r, run)), None)
         stream = next((s for s in profile.streaming if s.ok and same(s, run, STREAM_FIELDS)), None)
-        stats = _measured(run)
+        stats = measured(run)
         share, per_core = cadence_share(stream, audio_ms) if stream else (None, None)
         found.append(Candidate(
             variant=run.variant, format=run.format, engine=run.engine, provider=run.provider,
             threads=run.threads, spinning=run.spinning, optimization=run.optimization,
             precision=run.precision, key=run.key,
             median_ms=stats.median, p90_ms=stats.p90, min_ms=stats.min,
-            second_median_ms=_measured(second).median if second else None,
+            second_median_ms=measured(second).median if second else None,
             cpu_share=share, streams_per_core=per_core,
-            stream_p99_ms=_measured(stream).p99 if stream else None,
+            stream_p99_ms=measured(stream).p99 if stream else None,
             bytes=sizes[run.variant], evidence=evidence, audio_ms=audio_ms,
         ))
     return found

@@ -28,10 +28,11 @@ from toolkit.records.counts import CountsFile, VariantCounts, WorkloadCounts
 from toolkit.records.ledger import LedgerFile, StageDone
 from toolkit.records.manifest import Manifest
 from toolkit.records.platform import PlatformFile, PredictionErrors, Rows
-from toolkit.records.profile import Latency, ProfileFile, RunRecord, StreamRecord
+from toolkit.records.profile import Latency, ProfileFile, RunRecord, StreamRecord, measured
 from toolkit.records.variants import VariantRecord, VariantsFile
 
 __all__ = ["AccuracyFile", "Achieved", "Candidate", "Choice", "ComparedRun", "Comparison", "Contradiction",
            "ContradictionSummary", "CountsFile", "Excluded", "Latency", "LedgerFile", "Manifest", "PlatformFile",
            "PredictionErrors", "ProfileFile", "Rejected", "Rows", "RunRecord", "RunnerUp", "StageDone",
-           "StreamRecord", "VariantCounts", "VariantRecord", "VariantsFile", "Verdict", "WorkloadCounts", "verdicts"]
+           "StreamRecord", "VariantCounts", "VariantRecord", "VariantsFile", "Verdict", "WorkloadCounts", "measured",
+           "verdicts"]

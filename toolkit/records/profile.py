@@ -141,6 +141,14 @@ class StreamRecord(Configured):
         return from_fields(cls, document, latency_ms=_latency(document))
 
 
+def measured(run: RunRecord | StreamRecord) -> Latency:
+    """A finished run's latency: the runner writes latency_ms on every run that is ok, so a missing one is a bug
+    in the caller (it took a run that did not finish), not something to print around."""
+    if run.latency_ms is None:
+        raise ValueError(f"run {run.key} has no latency: status {run.status}")
+    return run.latency_ms
+
+
 @dataclass(frozen=True)
 class ProfileFile:
     """profile.json: the runner's result, and what its source added."""

@@ -29,7 +29,6 @@ from toolkit.records import (
     Comparison,
     CountsFile,
     Excluded,
-    Latency,
     LedgerFile,
     PlatformFile,
     ProfileFile,
@@ -148,13 +147,6 @@ def gather(folder: Path, bench: Path | None = None) -> Gathered:
         where_run=platform.accuracy, facts=facts(choice, listed.variants, platform.accuracy),
         bench=read_bench(bench) if bench is not None and bench.is_file() else None,
     )
-
-
-def measured(run: RunRecord) -> Latency:
-    """A measured run's latency (the runner writes latency_ms on every run that is ok)."""
-    if run.latency_ms is None:
-        raise ValueError(f"run {run.key} {run.workload} has no latency: status {run.status}")
-    return run.latency_ms
 
 
 def could_not_run(runs: list[RunRecord] | list[StreamRecord]) -> dict[str, str]:

@@ -21,8 +21,8 @@ from toolkit.configs import config_text, engine_words, placement_words, same
 from toolkit.evidence import COUNTED, EMULATED_TIME, ESTIMATED
 from toolkit.files import Json
 from toolkit.profiling.runner import CONFIG_FIELDS, now_utc
-from toolkit.records import ContradictionSummary, RunRecord, Verdict
-from toolkit.report import Facts, Gathered, could_not_run, measured, plots
+from toolkit.records import ContradictionSummary, RunRecord, Verdict, measured
+from toolkit.report import Facts, Gathered, could_not_run, plots
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330;line-height:1.4}

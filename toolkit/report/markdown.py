@@ -15,8 +15,8 @@ from toolkit.configs import engine_words, placement_words, same
 from toolkit.evidence import EMULATED_TIME, PREDICTED
 from toolkit.files import Json
 from toolkit.profiling.runner import CONFIG_FIELDS, output_name
-from toolkit.records import ComparedRun, PredictionErrors, Rows, RunRecord, VariantRecord
-from toolkit.report import Gathered, could_not_run, measured
+from toolkit.records import ComparedRun, PredictionErrors, Rows, RunRecord, VariantRecord, measured
+from toolkit.report import Gathered, could_not_run
 
 NONE = "-"
 NOT_BUILT = {"skipped": "skipped", "failed": "not built"}  # variant status -> the gate column's word
