@@ -38,6 +38,7 @@ from toolkit.records import (
     ProfileFile,
     RunRecord,
     VariantCounts,
+    measured,
 )
 from toolkit.records.counts import CONVENTIONS
 from toolkit.targets import Target
@@ -73,9 +74,9 @@ def achieved(mults: dict[str, int], median_ms: float, peak: float) -> dict[str, 
 def run_row(run: RunRecord, counts: VariantCounts, target: Target) -> ComparedRun:
     """One run: its configuration, median latency, and achieved numbers (or why there are none)."""
     identity = {name: getattr(run, name) for name in IDENTITY}
-    if not run.ok or run.latency_ms is None:
+    if not run.ok:
         return ComparedRun(**identity, reason=run.reason or "")
-    stats = run.latency_ms
+    stats = measured(run)
     timed = ComparedRun(**identity, median_ms=stats.median, p90_ms=stats.p90, min_ms=stats.min)
     workload = counts.at(run.workload)
     if workload is None:

@@ -21,7 +21,7 @@ WITHOUT_SPINNING = tuple(f for f in CONFIG_FIELDS if f != "spinning")
 DEFAULT_ENGINE = "onnxruntime"
 
 
-class Configured(Protocol):
+class HasConfig(Protocol):
     """A record of one variant in one configuration (toolkit.records: a run, a streaming run, a candidate)."""
 
     @property
@@ -30,12 +30,12 @@ class Configured(Protocol):
     def config(self) -> Json: ...
 
 
-def _identity(record: Json | Configured) -> Json:
+def _identity(record: Json | HasConfig) -> Json:
     """A record's variant and configuration fields as JSON: a dict as it is."""
     return record if isinstance(record, dict) else {"variant": record.variant, **record.config()}
 
 
-def same(record: Json | Configured, other: Json | Configured, fields: tuple[str, ...] = RUN_FIELDS) -> bool:
+def same(record: Json | HasConfig, other: Json | HasConfig, fields: tuple[str, ...] = RUN_FIELDS) -> bool:
     """Whether two records (dicts or toolkit.records) agree on `fields` (a field absent from an old record reads
     as None)."""
     mine, theirs = _identity(record), _identity(other)

@@ -59,6 +59,7 @@ from toolkit.records import (
     VariantsFile,
     Verdict,
     WorkloadCounts,
+    measured,
 )
 from toolkit.select import choice_lines, select_folder
 from toolkit.targets import Policy, Target
@@ -227,11 +228,11 @@ def _variant_counts(variant: VariantRecord) -> VariantCounts:
 
 def count(run: Run) -> None:
     """Analytic counts of every built variant (ONNX) at each workload; TFLite is stated as not counted."""
-    results = {}
-    for variant in built_variants(run.folder):
+    variants, results = built_variants(run.folder), {}
+    for variant in variants:
         results[variant.name] = _variant_counts(variant)
         _say(f"[counts] {variant.name}: {results[variant.name].status}")
-    audio = inference_audio(onnx.load(str(built_variants(run.folder)[0].path)))
+    audio = inference_audio(onnx.load(str(variants[0].path)))
     _say(f"[counts] one inference covers {audio.audio_ms:g} ms of audio ({audio.kind}): {audio.reason}")
     run.files.write("counts", CountsFile(evidence=COUNTED, convention="README.md#counting-convention",
                                          workloads=[dict(w) for w in WORKLOADS], variants=results,
@@ -360,9 +361,8 @@ def instructions_of(run: Run, document: ProfileFile, bundle_dir: Path, bundle: J
 def _measured_median(runs: list[RunRecord], prediction: Json) -> float | None:
     """The measured median of the run a prediction describes (same variant, workload and configuration)."""
     config = prediction["config"]
-    return next((r.latency_ms.median for r in runs if r.ok and r.latency_ms is not None
-                 and r.variant == prediction["variant"] and r.workload == prediction["workload"]
-                 and same(r.config(), config, WITHOUT_SPINNING)), None)
+    return next((measured(r).median for r in runs if r.ok and r.variant == prediction["variant"]
+                 and r.workload == prediction["workload"] and same(r, config, WITHOUT_SPINNING)), None)
 
 
 def prediction_errors(runs: list[RunRecord], rows: list[Json], latency_label: str) -> PredictionErrors:
